@@ -1,0 +1,34 @@
+//! What both binaries share: printing an error chain once, and deciding on colour.
+//!
+//! Kept out of `report` because it is about the process (stderr, TTYs, exit codes
+//! for failures before any report exists), not about findings.
+
+use std::error::Error;
+use std::io::{IsTerminal, Write};
+
+/// Colour only for a terminal, and never when `NO_COLOR` is set.
+pub fn color_for(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+pub fn stdout_color() -> bool {
+    color_for(std::io::stdout().is_terminal())
+}
+
+pub fn stderr_color() -> bool {
+    color_for(std::io::stderr().is_terminal())
+}
+
+/// Prints `error:` with the top message, one `caused by:` per source, then `hint:`.
+pub fn print_error(err: &dyn Error, hint: Option<&str>) {
+    let mut out = std::io::stderr().lock();
+    let _ = writeln!(out, "error: {err}");
+    let mut source = err.source();
+    while let Some(s) = source {
+        let _ = writeln!(out, "  caused by: {s}");
+        source = s.source();
+    }
+    if let Some(h) = hint {
+        let _ = writeln!(out, "  hint: {h}");
+    }
+}

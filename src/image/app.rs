@@ -1,0 +1,204 @@
+//! The `image-check` command line: arguments, and what each verb does with them.
+//!
+//! Reports go to stdout, errors to stderr; exit codes are 0 (passed), 1 (findings),
+//! 2 (could not check).
+
+use super::fs::key;
+use super::inspect;
+use super::run::{self, CheckOptions, RunError};
+use super::PlatformSel;
+use crate::cli::{print_error, stdout_color};
+use crate::report::render::{self, Format, Options};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "image-check",
+    version,
+    about = "Check a container image against a spec before it ships",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    verb: Option<Verb>,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Spec file; default: images/<repository>.toml when the reference names a repository
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+    /// OS/ARCH[/VARIANT], or `all` to check every platform (default linux/amd64)
+    #[arg(long, value_name = "PLATFORM", value_parser = PlatformSel::parse)]
+    platform: Option<PlatformSel>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Warnings fail the check too
+    #[arg(long)]
+    strict: bool,
+    /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG]
+    image: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// List the flattened tree under PATH with kind, size, mode and the layer that wrote each entry
+    Ls {
+        image: String,
+        path: Option<String>,
+        #[arg(long, value_parser = PlatformSel::parse)]
+        platform: Option<PlatformSel>,
+    },
+    /// Write a file's bytes to stdout
+    Cat {
+        image: String,
+        path: String,
+        #[arg(long, value_parser = PlatformSel::parse)]
+        platform: Option<PlatformSel>,
+    },
+    /// Every layer that wrote, replaced or deleted PATH, in order
+    Why {
+        image: String,
+        path: String,
+        #[arg(long, value_parser = PlatformSel::parse)]
+        platform: Option<PlatformSel>,
+    },
+}
+
+fn fail(e: &dyn std::error::Error, hint: Option<String>) -> u8 {
+    print_error(e, hint.as_deref());
+    2
+}
+
+pub fn main(cli: Cli) -> u8 {
+    match cli.verb {
+        Some(Verb::Ls {
+            image,
+            path,
+            platform,
+        }) => {
+            let path = path.unwrap_or_else(|| "/".into());
+            match run::load_one(&image, &platform.unwrap_or(PlatformSel::Default), &|_| {
+                false
+            }) {
+                Ok(img) => match inspect::ls(&img, &path, &mut std::io::stdout().lock()) {
+                    Ok(true) => 0,
+                    Ok(false) => {
+                        eprintln!("error: `{path}` does not exist in the image");
+                        1
+                    }
+                    Err(_) => 2,
+                },
+                Err(e) => fail(&e, e.hint()),
+            }
+        }
+        Some(Verb::Why {
+            image,
+            path,
+            platform,
+        }) => {
+            match run::load_one(&image, &platform.unwrap_or(PlatformSel::Default), &|_| {
+                false
+            }) {
+                Ok(img) => match inspect::why(&img, &path, &mut std::io::stdout().lock()) {
+                    Ok(()) => 0,
+                    Err(_) => 2,
+                },
+                Err(e) => fail(&e, e.hint()),
+            }
+        }
+        Some(Verb::Cat {
+            image,
+            path,
+            platform,
+        }) => cat(&image, &path, &platform.unwrap_or(PlatformSel::Default)),
+        None => {
+            let Some(image) = cli.check.image else {
+                eprintln!("error: IMAGE is required\n  hint: image-check [--spec FILE] IMAGE, e.g. `image-check oci-archive:image.tar`");
+                return 2;
+            };
+            check(
+                &image,
+                cli.check.spec,
+                cli.check.platform,
+                cli.check.format,
+                cli.check.strict,
+            )
+        }
+    }
+}
+
+fn cat(image: &str, path: &str, platform: &PlatformSel) -> u8 {
+    let mut want = key(path);
+    // Twice at most: the second time for the target of a symlink.
+    for _ in 0..2 {
+        let w = want.clone();
+        let img = match run::load_one(image, platform, &move |p| p == w) {
+            Ok(img) => img,
+            Err(e) => return fail(&e, e.hint()),
+        };
+        match inspect::content_of(&img, path) {
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return 1;
+            }
+            Ok((_, node)) if node.content.is_some() => {
+                let bytes = node.content.as_deref().unwrap_or_default();
+                return match std::io::stdout().lock().write_all(bytes) {
+                    Ok(()) => 0,
+                    Err(_) => 2,
+                };
+            }
+            Ok((_, node)) if node.size > super::layer::MAX_CONTENT => {
+                eprintln!(
+                    "error: `{path}` is {} bytes; `cat` reads files up to {} MiB",
+                    node.size,
+                    super::layer::MAX_CONTENT >> 20
+                );
+                return 2;
+            }
+            Ok((k, node)) => want = node.hardlink_of.clone().unwrap_or(k),
+        }
+    }
+    eprintln!("error: could not read `{path}`");
+    2
+}
+
+fn check(
+    image: &str,
+    spec: Option<PathBuf>,
+    platform: Option<PlatformSel>,
+    format: Format,
+    strict: bool,
+) -> u8 {
+    let opts = CheckOptions {
+        spec,
+        platform: platform.unwrap_or(PlatformSel::Default),
+        spec_dir: run::current_dir(),
+    };
+    match run::check(image, &opts) {
+        Ok(outcome) => {
+            let spec = outcome.spec_path.as_ref().map(|p| p.display().to_string());
+            let ropts = Options {
+                color: stdout_color(),
+                annotation_file: spec.as_deref(),
+            };
+            let mut out = std::io::stdout().lock();
+            if render::render(&outcome.report, format, &ropts, &mut out).is_err() {
+                return 2;
+            }
+            outcome.report.exit_code(strict)
+        }
+        Err(e) => {
+            let hint = e.hint();
+            match &e {
+                RunError::Image(inner) => fail(inner, hint),
+                RunError::Spec(inner) => fail(inner, hint),
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The checks image-check runs on a loaded image: one file per check, each a pure
+//! function from the image (and its spec rules) to a [`CheckOutcome`]. None prints.
+
+pub mod cmd;
+pub mod config;
+pub mod files;
+pub mod user;
+
+use super::fs::{display, key, FlatFs, Kind, ResolveError, MAX_HOPS};
+use crate::report::{Code, Finding};
+
+/// A finding for a path that could not be resolved, naming the broken link when the
+/// path itself is a symlink (a dangling bundle link is a different fix than a
+/// missing bundle).
+/// `what` starts the message (empty when the subject already names the path).
+pub(crate) fn unresolved(
+    fs: &FlatFs,
+    path: &str,
+    err: &ResolveError,
+    missing: Code,
+    what: &str,
+) -> Finding {
+    let f = unresolved_inner(fs, path, err, missing, what);
+    let message = f.message.trim_start().to_string();
+    Finding { message, ..f }
+}
+
+fn unresolved_inner(
+    fs: &FlatFs,
+    path: &str,
+    err: &ResolveError,
+    missing: Code,
+    what: &str,
+) -> Finding {
+    let link_code = if missing == Code::FileMissing {
+        Code::SymlinkDangling
+    } else {
+        missing
+    };
+    let own_link = match fs.get(path).map(|n| &n.kind) {
+        Some(Kind::Symlink(t)) => Some(t.clone()),
+        _ => None,
+    };
+    match err {
+        ResolveError::Loop(at) => Finding::error(
+            link_code,
+            path,
+            format!(
+                "{what} is a symlink loop (gave up at `{}` after {MAX_HOPS} hops)",
+                display(at)
+            ),
+        )
+        .provenance(fs.provenance(path)),
+        ResolveError::NotFound(at) => match own_link {
+            Some(target) => Finding::error(
+                link_code,
+                path,
+                format!(
+                    "{what} is a symlink to `{target}`, but `{}` does not exist",
+                    display(at)
+                ),
+            )
+            .provenance(fs.provenance(path))
+            .hint("fix the link target, or copy the file it points at into the image"),
+            None if *at == key(path) => {
+                Finding::error(missing, path, format!("{what} does not exist"))
+                    .provenance(fs.provenance(path))
+            }
+            None => Finding::error(
+                missing,
+                path,
+                format!("{what} does not exist (`{}` is missing)", display(at)),
+            )
+            .provenance(fs.provenance(&display(at))),
+        },
+        ResolveError::NotDir(at) => Finding::error(
+            missing,
+            path,
+            format!(
+                "{what} does not exist: `{}` is not a directory",
+                display(at)
+            ),
+        )
+        .provenance(fs.provenance(&display(at))),
+    }
+}

@@ -1,0 +1,99 @@
+//! Why an image could not be checked: every variant means exit code 2.
+//!
+//! Messages name the blob or file at fault and never repeat their `#[source]`;
+//! [`ImageError::hint`] says what the person at the terminal can do about it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("invalid image reference `{reference}`: {reason}")]
+    BadReference { reference: String, reason: String },
+    #[error("registry references are not supported yet: `{0}`")]
+    RegistryUnsupported(String),
+    #[error("cannot read `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not in {container}")]
+    MissingFile { path: String, container: String },
+    #[error("cannot parse {what}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no image matches `{wanted}` in {container}; it has: {available}")]
+    NoSuchTag {
+        wanted: String,
+        container: String,
+        available: String,
+    },
+    #[error("the image has no manifest for platform `{wanted}`; it has: {available}")]
+    NoSuchPlatform { wanted: String, available: String },
+    #[error("blob `{blob}` is {actual} bytes but its descriptor says {expected}")]
+    SizeMismatch {
+        blob: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("blob `{blob}` does not match its digest: its bytes hash to `{actual}`")]
+    DigestMismatch { blob: String, actual: String },
+    #[error("layer {index} (`{blob}`) uncompressed hashes to `{actual}`, but the config's rootfs.diff_ids says `{expected}`")]
+    DiffIdMismatch {
+        index: usize,
+        blob: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("layer {index} (`{blob}`) is truncated or corrupt")]
+    CorruptLayer {
+        index: usize,
+        blob: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the image config lists {diff_ids} diff_ids but the manifest has {layers} layers")]
+    LayerCountMismatch { diff_ids: usize, layers: usize },
+    #[error("unsupported digest `{0}` (sha256 and sha512 are supported)")]
+    UnsupportedDigest(String),
+    #[error("`{path}` does not exist in the image")]
+    PathNotFound { path: String },
+    #[error("`{path}` is a {kind}, not a regular file")]
+    NotAFile { path: String, kind: &'static str },
+}
+
+impl ImageError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ImageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
+        ImageError::Json {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            ImageError::BadReference { .. } => "use `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE[:REPO:TAG]` (skopeo's spelling)".into(),
+            ImageError::RegistryUnsupported(_) => "save the image first (`skopeo copy docker://… oci-archive:image.tar` or `docker save -o image.tar …`) and check the file".into(),
+            ImageError::SizeMismatch { .. } | ImageError::DigestMismatch { .. } | ImageError::CorruptLayer { .. } | ImageError::DiffIdMismatch { .. } => {
+                "the image is corrupt or was modified after it was written; pull or save it again".into()
+            }
+            ImageError::NoSuchTag { .. } => "name one of the tags listed, or leave the tag out when there is only one image".into(),
+            ImageError::NoSuchPlatform { .. } => "pass `--platform OS/ARCH` with one of the platforms listed, or `--platform all`".into(),
+            _ => return None,
+        })
+    }
+}
+
+pub type Result<T, E = ImageError> = std::result::Result<T, E>;

@@ -1,0 +1,183 @@
+//! The CI gate: reference → spec → selected platforms → loaded images → checks →
+//! one report section per platform.
+//!
+//! A platform that cannot be read becomes a check that could not run (exit 2), so
+//! `--platform all` still reports every other platform.
+
+use super::checks;
+use super::error::ImageError;
+use super::reference::ImageRef;
+use super::spec::{self, Spec, SpecError};
+use super::{load, select, source, Loaded, PlatformSel};
+use crate::report::{CheckOutcome, Code, Finding, Report, Section};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+}
+
+impl RunError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RunError::Image(e) => e.hint(),
+            RunError::Spec(_) => Some("the spec schema is in the README under \"Spec\"".into()),
+        }
+    }
+}
+
+pub struct CheckOptions {
+    pub spec: Option<PathBuf>,
+    pub platform: PlatformSel,
+    /// Where `images/<repository>.toml` is looked up.
+    pub spec_dir: PathBuf,
+}
+
+pub struct Outcome {
+    pub report: Report,
+    pub spec_path: Option<PathBuf>,
+}
+
+/// Paths whose contents the checks read.
+pub fn wanted(path: &str) -> bool {
+    path == checks::user::PASSWD
+}
+
+/// One line for an error and its causes, for reports that must stay on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+fn find_spec(
+    reference: &ImageRef,
+    opts: &CheckOptions,
+) -> Result<(Spec, Option<String>), RunError> {
+    if let Some(p) = &opts.spec {
+        return Ok((Spec::load(p)?, None));
+    }
+    match reference.repository() {
+        Some(repo) => match spec::lookup(&opts.spec_dir, &repo) {
+            Some(p) => Ok((Spec::load(&p)?, None)),
+            None => Ok((
+                Spec::automatic(),
+                Some(format!("no spec found (looked for `images/{repo}.toml`); only the automatic checks ran")),
+            )),
+        },
+        None => Ok((
+            Spec::automatic(),
+            Some("no spec given (`--spec FILE`); only the automatic checks ran".into()),
+        )),
+    }
+}
+
+pub fn run_checks(img: &Loaded, spec: &Spec) -> Vec<CheckOutcome> {
+    let fs = &img.fs;
+    let mut out = Vec::new();
+    let mut kinds: Vec<&str> = Vec::new();
+    let _ = &mut kinds;
+    out.push(
+        CheckOutcome::from_findings("layers", fs.warnings.clone()).detail(format!(
+            "{} layers, {} paths, {} bytes of files",
+            fs.layers.len(),
+            fs.len().saturating_sub(1),
+            img.uncompressed_total()
+        )),
+    );
+    if spec.cmd_target {
+        out.push(checks::cmd::check(fs, &img.config));
+    }
+    if spec.user_exists {
+        let user = img
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.user().clone())
+            .unwrap_or_default();
+        out.push(checks::user::check(fs, &user));
+    }
+    if let Some(rule) = &spec.config {
+        out.push(checks::config::check(&img.config, rule));
+    }
+    if !spec.files.is_empty() || !spec.globs.is_empty() {
+        out.push(checks::files::check(fs, &spec.files, &spec.globs));
+    }
+    out
+}
+
+pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> {
+    let r = ImageRef::parse(reference)?;
+    let (spec, note) = find_spec(&r, opts)?;
+    let spec_path = (!spec.path.as_os_str().is_empty()).then(|| spec.path.clone());
+    let src = source::open(&r)?;
+    let selected = select(src.as_ref(), &opts.platform)?;
+    let mut report = Report::new("image-check");
+    for sel in &selected {
+        let mut notes = Vec::new();
+        match &spec_path {
+            Some(p) => notes.push(format!("spec `{}`", p.display())),
+            None => notes.extend(note.clone()),
+        }
+        let target = format!("{reference} ({})", sel.label());
+        let checks = match load(src.as_ref(), sel, &wanted) {
+            Ok(img) => {
+                if let Some(d) = &img.manifest_digest {
+                    notes.push(format!("manifest `{d}`"));
+                }
+                run_checks(&img, &spec)
+            }
+            Err(e) => vec![CheckOutcome::not_run(
+                "read",
+                Finding::error(Code::ImageUnreadable, sel.label(), chain(&e)).hint(
+                    e.hint().unwrap_or_else(|| {
+                        "the image could not be read; nothing about this platform was checked"
+                            .into()
+                    }),
+                ),
+            )],
+        };
+        report.sections.push(Section {
+            target,
+            notes,
+            checks,
+        });
+    }
+    Ok(Outcome { report, spec_path })
+}
+
+/// For `ls`/`cat`/`why`: exactly one platform, loaded.
+pub fn load_one(
+    reference: &str,
+    platform: &PlatformSel,
+    want: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Loaded, ImageError> {
+    if *platform == PlatformSel::All {
+        return Err(ImageError::Invalid(
+            "`--platform all` is only for checks; name one platform".into(),
+        ));
+    }
+    let r = ImageRef::parse(reference)?;
+    let src = source::open(&r)?;
+    let selected = select(src.as_ref(), platform)?;
+    let sel = selected
+        .into_iter()
+        .next()
+        .ok_or_else(|| ImageError::Invalid("no image selected".into()))?;
+    if let Err(e) = &sel.candidate {
+        return Err(ImageError::Invalid(chain(e)));
+    }
+    load(src.as_ref(), &sel, want)
+}
+
+pub fn current_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf())
+}

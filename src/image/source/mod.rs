@@ -1,0 +1,181 @@
+//! Where image bytes come from.
+//!
+//! An [`ImageSource`] turns a reference into candidate manifests (one per platform,
+//! each with its config and layer descriptors) and opens blobs as streams. Offline
+//! sources are all "a tree of files" ([`FileTree`]: a directory or a tar) read by a
+//! layout reader (OCI layout or `docker save`); a registry source plugs in beside them
+//! without the checks knowing.
+
+mod docker_archive;
+mod oci_layout;
+mod tree;
+
+pub use docker_archive::DockerArchive;
+pub use oci_layout::OciLayout;
+pub use tree::{DirTree, FileTree, TarTree};
+
+use super::digest::{verify_bytes, Digest};
+use super::error::{ImageError, Result};
+use super::reference::ImageRef;
+use std::io::Read;
+
+/// The largest manifest, index or config we will read into memory.
+pub const MAX_METADATA: u64 = 16 << 20;
+
+/// A blob as a source knows it: where it lives, and what it must hash to when known.
+#[derive(Debug, Clone)]
+pub struct BlobDesc {
+    /// The blob's name inside its container: a layout path, or a `docker save` member.
+    pub locator: String,
+    pub digest: Option<Digest>,
+    pub size: Option<u64>,
+    pub media_type: Option<String>,
+}
+
+impl BlobDesc {
+    /// How errors name the blob: its digest when it has one, else its path.
+    pub fn name(&self) -> String {
+        match &self.digest {
+            Some(d) => d.to_string(),
+            None => self.locator.clone(),
+        }
+    }
+}
+
+/// `os/arch[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    pub fn parse(s: &str) -> Option<Platform> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Some(Platform {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => {
+                Some(Platform {
+                    os: os.to_string(),
+                    arch: arch.to_string(),
+                    variant: Some(v.to_string()),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this (an image's platform) satisfies `wanted`; arm64 without a variant
+    /// is v8, as containerd treats it.
+    pub fn satisfies(&self, wanted: &Platform) -> bool {
+        let norm = |p: &Platform| match (p.arch.as_str(), p.variant.as_deref()) {
+            ("arm64", None) => Some("v8".to_string()),
+            (_, v) => v.map(str::to_string),
+        };
+        self.os == wanted.os
+            && self.arch == wanted.arch
+            && (wanted.variant.is_none() || norm(self) == norm(wanted))
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        self.os == "unknown" && self.arch == "unknown"
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One image manifest reachable from the reference.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// From the index descriptor, when the manifest came through an index.
+    pub platform: Option<Platform>,
+    pub manifest_digest: Option<Digest>,
+    pub config: BlobDesc,
+    pub layers: Vec<BlobDesc>,
+}
+
+/// An index entry that could not be turned into a candidate (corrupt manifest, …).
+#[derive(Debug)]
+pub struct BrokenCandidate {
+    pub platform: Option<Platform>,
+    pub error: ImageError,
+}
+
+pub trait ImageSource: Send + Sync {
+    /// How reports name the image.
+    fn describe(&self) -> String;
+
+    /// Every image manifest the reference selects, before platform selection.
+    /// Entries that fail on their own are returned as broken, so one bad platform
+    /// does not hide the others.
+    fn candidates(&self) -> Result<Vec<std::result::Result<Candidate, BrokenCandidate>>>;
+
+    /// A stream of the blob's raw bytes; the caller verifies them.
+    fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>>;
+
+    /// A small blob read whole and verified against its descriptor.
+    fn read_blob(&self, blob: &BlobDesc) -> Result<Vec<u8>> {
+        let mut r = self.open_blob(blob)?.take(MAX_METADATA + 1);
+        let mut buf = Vec::new();
+        r.read_to_end(&mut buf)
+            .map_err(|e| ImageError::io(blob.locator.clone(), e))?;
+        if buf.len() as u64 > MAX_METADATA {
+            return Err(ImageError::Invalid(format!(
+                "blob `{}` is larger than {} MiB; it is not a manifest or config",
+                blob.name(),
+                MAX_METADATA >> 20
+            )));
+        }
+        verify_bytes(&blob.name(), &buf, blob.digest.as_ref(), blob.size)?;
+        Ok(buf)
+    }
+}
+
+/// Opens the offline source a reference names.
+pub fn open(reference: &ImageRef) -> Result<Box<dyn ImageSource>> {
+    match reference {
+        ImageRef::OciDir { path, tag } => Ok(Box::new(OciLayout::new(
+            Box::new(DirTree::open(path)?),
+            tag.clone(),
+        ))),
+        ImageRef::OciArchive { path, tag } => Ok(Box::new(OciLayout::new(
+            Box::new(TarTree::open(path)?),
+            tag.clone(),
+        ))),
+        ImageRef::DockerArchive { path, name } => Ok(Box::new(DockerArchive::open(
+            Box::new(TarTree::open(path)?),
+            name.clone(),
+        )?)),
+        ImageRef::Registry { name } => Err(ImageError::RegistryUnsupported(name.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_matching() {
+        let p = |s| Platform::parse(s).unwrap();
+        assert!(p("linux/amd64").satisfies(&p("linux/amd64")));
+        assert!(!p("linux/arm64").satisfies(&p("linux/amd64")));
+        assert!(p("linux/arm64").satisfies(&p("linux/arm64/v8")));
+        assert!(!p("linux/arm/v6").satisfies(&p("linux/arm/v7")));
+        assert!(p("linux/arm/v7").satisfies(&p("linux/arm")));
+        assert!(Platform::parse("linux").is_none());
+        assert!(Platform::parse("linux/").is_none());
+    }
+}

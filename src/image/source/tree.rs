@@ -1,0 +1,211 @@
+//! A tree of named files that a layout reader can open: a directory or a tar.
+//!
+//! Archives are indexed once (member name → offset and size, seeking over data) and
+//! each blob is then read straight from its offset, so parallel layer readers each
+//! get their own file handle and nothing is copied to disk.
+
+use crate::image::error::{ImageError, Result};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+pub trait FileTree: Send + Sync {
+    fn describe(&self) -> String;
+    /// The named file's bytes and size, or `None` when it does not exist.
+    fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + Send + '_>, u64)>>;
+
+    fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self.open(name)?.is_some())
+    }
+
+    /// Reads a small file whole; `None` when it does not exist.
+    fn read_small(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let Some((r, _)) = self.open(name)? else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        r.take(super::MAX_METADATA)
+            .read_to_end(&mut buf)
+            .map_err(|e| ImageError::io(name, e))?;
+        Ok(Some(buf))
+    }
+}
+
+/// Names inside a layout come from JSON we do not trust: they must stay inside.
+fn clean_name(name: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return None,
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("/"))
+    }
+}
+
+pub struct DirTree {
+    root: PathBuf,
+}
+
+impl DirTree {
+    pub fn open(root: &Path) -> Result<DirTree> {
+        let meta = std::fs::metadata(root).map_err(|e| ImageError::io(root, e))?;
+        if !meta.is_dir() {
+            return Err(ImageError::Invalid(format!(
+                "`{}` is not a directory; an `oci:` reference names an OCI layout directory (use `oci-archive:` for a tar)",
+                root.display()
+            )));
+        }
+        Ok(DirTree {
+            root: root.to_path_buf(),
+        })
+    }
+}
+
+impl FileTree for DirTree {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
+        let Some(clean) = clean_name(name) else {
+            return Err(ImageError::Invalid(format!(
+                "`{name}` names a file outside the layout"
+            )));
+        };
+        let path = self.root.join(clean);
+        match File::open(&path) {
+            Ok(f) => {
+                let len = f.metadata().map_err(|e| ImageError::io(&path, e))?.len();
+                Ok(Some((Box::new(f), len)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ImageError::io(path, e)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    offset: u64,
+    size: u64,
+    link: Option<String>,
+}
+
+pub struct TarTree {
+    path: PathBuf,
+    members: HashMap<String, Member>,
+}
+
+impl TarTree {
+    pub fn open(path: &Path) -> Result<TarTree> {
+        let file = File::open(path).map_err(|e| ImageError::io(path, e))?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(ImageError::Invalid(format!(
+                "`{}` is a directory; use `oci:` for an OCI layout directory",
+                path.display()
+            )));
+        }
+        let not_tar = |e: std::io::Error| {
+            ImageError::Invalid(format!(
+                "`{}` is not a readable tar archive: {e}",
+                path.display()
+            ))
+        };
+        let mut archive = tar::Archive::new(file);
+        let mut members = HashMap::new();
+        for entry in archive.entries_with_seek().map_err(not_tar)? {
+            let entry = entry.map_err(not_tar)?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let Some(name) = clean_name(&raw) else {
+                continue;
+            };
+            let kind = entry.header().entry_type();
+            let link = if kind.is_symlink() || kind.is_hard_link() {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                // Symlinks are relative to the member's directory, hard links to the root.
+                Some(if kind.is_symlink() && !target.starts_with('/') {
+                    match name.rsplit_once('/') {
+                        Some((dir, _)) => format!("{dir}/{target}"),
+                        None => target,
+                    }
+                } else {
+                    target
+                })
+            } else if kind.is_file() {
+                None
+            } else {
+                continue;
+            };
+            members.insert(
+                name,
+                Member {
+                    offset: entry.raw_file_position(),
+                    size: entry.size(),
+                    link,
+                },
+            );
+        }
+        if members.is_empty() {
+            return Err(ImageError::Invalid(format!(
+                "`{}` is empty or not a tar archive",
+                path.display()
+            )));
+        }
+        Ok(TarTree {
+            path: path.to_path_buf(),
+            members,
+        })
+    }
+
+    fn lookup(&self, name: &str) -> Result<Option<Member>> {
+        let mut name = match clean_name(name) {
+            Some(n) => n,
+            None => {
+                return Err(ImageError::Invalid(format!(
+                    "`{name}` names a file outside the archive"
+                )))
+            }
+        };
+        for _ in 0..16 {
+            match self.members.get(&name) {
+                None => return Ok(None),
+                Some(m) => match &m.link {
+                    None => return Ok(Some(m.clone())),
+                    Some(target) => match clean_name(target) {
+                        Some(t) => name = t,
+                        None => return Ok(None),
+                    },
+                },
+            }
+        }
+        Err(ImageError::Invalid(format!(
+            "`{name}` is a link loop in the archive"
+        )))
+    }
+}
+
+impl FileTree for TarTree {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
+        let Some(m) = self.lookup(name)? else {
+            return Ok(None);
+        };
+        let mut f = File::open(&self.path).map_err(|e| ImageError::io(&self.path, e))?;
+        f.seek(SeekFrom::Start(m.offset))
+            .map_err(|e| ImageError::io(&self.path, e))?;
+        Ok(Some((Box::new(f.take(m.size)), m.size)))
+    }
+}

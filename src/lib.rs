@@ -1,0 +1,13 @@
+//! shipcheck stops broken container deploys before they happen.
+//!
+//! Two tools share this library: `image-check` ([`image`]) reads a container image
+//! offline and checks its flattened filesystem and config against a spec, and
+//! `preflight` ([`preflight`]) runs as the container's entrypoint, probes what the
+//! server depends on, then execs it. The two never import each other; both report
+//! through [`report`] and keep secrets behind [`redact`].
+
+pub mod cli;
+pub mod image;
+pub mod preflight;
+pub mod redact;
+pub mod report;

@@ -1,0 +1,1 @@
+//! Everything preflight knows (in progress).

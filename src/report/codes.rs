@@ -1,0 +1,138 @@
+//! The one list of finding codes both tools can emit.
+//!
+//! Codes are the stable contract with users' CI scripts and with JSON consumers:
+//! keeping them in a single table makes duplicates and undocumented codes a test
+//! failure instead of a surprise.
+
+use serde::{Serialize, Serializer};
+
+macro_rules! codes {
+    ($($variant:ident => $code:literal, $doc:literal;)*) => {
+        /// A stable, kebab-case identifier for a kind of finding.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $($variant),* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code),* }
+            }
+
+            /// One line on what the code means; the README's list repeats it.
+            pub fn doc(self) -> &'static str {
+                match self { $(Code::$variant => $doc),* }
+            }
+        }
+    };
+}
+
+codes! {
+    // image-check: could not check
+    ImageUnreadable => "image-unreadable", "a platform of the image could not be read (corrupt blob, digest mismatch, missing blob); nothing about it was checked";
+    // image-check: reading and flattening
+    PathEscapesRoot => "path-escapes-root", "a layer entry named with `..` climbs out of the image root; it was dropped";
+    HardlinkDangling => "hardlink-dangling", "a hard link in a layer points at a path that does not exist";
+    // image-check: files
+    FileMissing => "file-missing", "a path the spec requires does not exist in the flattened image";
+    FileEmpty => "file-empty", "a file the spec requires to be non-empty has 0 bytes";
+    FileTooSmall => "file-too-small", "a file is smaller than the spec's `min_size`";
+    FileWrongKind => "file-wrong-kind", "a path exists but is not the kind (file, dir, symlink) the spec names";
+    FileMode => "file-mode", "a path's permission bits lack the bits the spec requires";
+    DirTooFewEntries => "dir-too-few-entries", "a directory has fewer entries than the spec's `min_entries` (an empty `dist/`)";
+    GlobNoMatch => "glob-no-match", "a glob in the spec matched fewer paths than required";
+    SymlinkDangling => "symlink-dangling", "a path the spec requires is a symlink whose target does not exist, or a link loop";
+    // image-check: config
+    ConfigUserRoot => "config-user-root", "the image runs as root where the spec requires a non-root user";
+    ConfigUserMismatch => "config-user-mismatch", "the image's USER differs from the spec";
+    ConfigWorkdirMismatch => "config-workdir-mismatch", "the image's WORKDIR differs from the spec";
+    ConfigPortMissing => "config-port-missing", "a port the spec requires is not in EXPOSE";
+    ConfigEnvMissing => "config-env-missing", "an environment variable the spec requires is not set in the image config";
+    ConfigEnvMismatch => "config-env-mismatch", "an environment variable in the image config has a different value than the spec";
+    ConfigEntrypointMismatch => "config-entrypoint-mismatch", "ENTRYPOINT does not start with the spec's prefix";
+    ConfigCmdMismatch => "config-cmd-mismatch", "CMD does not start with the spec's prefix";
+    // image-check: automatic checks
+    CmdMissing => "cmd-missing", "the image has neither ENTRYPOINT nor CMD; the container has nothing to run";
+    CmdNotChecked => "cmd-not-checked", "the command is a shell string, so its target could not be determined";
+    CmdTargetMissing => "cmd-target-missing", "the script or program ENTRYPOINT+CMD would run does not exist";
+    CmdTargetEmpty => "cmd-target-empty", "the script ENTRYPOINT+CMD would run is an empty file";
+    CmdTargetNotFile => "cmd-target-not-file", "the script ENTRYPOINT+CMD would run is a directory or other non-file";
+    CmdTargetNotExecutable => "cmd-target-not-executable", "the program ENTRYPOINT+CMD would exec directly has no execute bit";
+    InterpreterMissing => "interpreter-missing", "the interpreter or program of the command is not on the image's PATH";
+    UserUnknown => "user-unknown", "USER names a user that is not in the image's `/etc/passwd`; the container cannot start";
+    // preflight: environment and secrets
+    EnvMissing => "env-missing", "a required environment variable is not set or empty";
+    EnvMalformed => "env-malformed", "a required environment variable does not have the expected shape";
+    SecretMissing => "secret-missing", "a secret variable is not set or empty";
+    SecretMalformed => "secret-malformed", "a secret does not have the shape of its kind";
+    SecretPublishableKey => "secret-publishable-key", "a publishable (`pk_`) key is where a secret key belongs";
+    SecretTestKeyInProduction => "secret-test-key-in-production", "a test-mode key is used with `NODE_ENV=production`";
+    SecretWholeJson => "secret-whole-json", "a whole Secrets Manager JSON object is where one value was expected";
+    SecretFingerprint => "secret-fingerprint", "a keyed fingerprint of a secret, to compare with the value now stored";
+    // preflight: postgres
+    PgUrlInvalid => "pg-url-invalid", "`DATABASE_URL` cannot be parsed with libpq's rules";
+    PgDns => "pg-dns", "the database host name does not resolve";
+    PgConnectionRefused => "pg-connection-refused", "nothing listens on the database host and port";
+    PgTimeout => "pg-timeout", "the database did not answer within the deadline";
+    PgNoSsl => "pg-no-ssl", "the server does not support SSL but the sslmode requires it";
+    TlsUnknownCa => "tls-unknown-ca", "the server's certificate chain is not trusted (self-signed or unknown CA)";
+    TlsHostnameMismatch => "tls-hostname-mismatch", "the server's certificate is not valid for the host name";
+    TlsExpired => "tls-expired", "the server's certificate has expired";
+    TlsNotYetValid => "tls-not-yet-valid", "the server's certificate is not valid yet";
+    TlsHandshake => "tls-handshake", "the TLS handshake failed for another reason";
+    PgAuthFailed => "pg-auth-failed", "the password was rejected (SQLSTATE 28P01)";
+    PgDatabaseMissing => "pg-database-missing", "the database does not exist (SQLSTATE 3D000)";
+    PgHbaRejected => "pg-hba-rejected", "`pg_hba.conf` has no entry for this connection (SQLSTATE 28000)";
+    PgStartingUp => "pg-starting-up", "the database system is starting up (SQLSTATE 57P03)";
+    PgTooManyConnections => "pg-too-many-connections", "the server has no free connection slots (SQLSTATE 53300)";
+    PgError => "pg-error", "the database returned another error";
+    // preflight: s3
+    S3NoCredentials => "s3-no-credentials", "no AWS credentials provider supplied credentials";
+    S3NoSuchBucket => "s3-no-such-bucket", "the bucket does not exist";
+    S3AccessDenied => "s3-access-denied", "the principal may not access the bucket";
+    S3WrongRegion => "s3-wrong-region", "the bucket is in another region than the client uses";
+    S3Timeout => "s3-timeout", "S3 did not answer within the deadline";
+    S3Unreachable => "s3-unreachable", "the S3 endpoint could not be reached";
+    S3WriteFailed => "s3-write-failed", "the write probe could not put or delete its object";
+    S3Error => "s3-error", "S3 returned another error";
+    // preflight: the run itself
+    ProbeTimeout => "probe-timeout", "a probe did not finish within its deadline";
+    ExecFailed => "exec-failed", "the server command could not be started";
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_kebab_case_and_documented_in_readme() {
+        let readme = include_str!("../../README.md");
+        let mut seen = HashSet::new();
+        for code in Code::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(
+                s.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{s} is not kebab-case"
+            );
+            assert!(
+                readme.contains(&format!("`{s}`")),
+                "{s} is missing from the README's list of codes"
+            );
+            assert!(!code.doc().is_empty());
+        }
+    }
+}

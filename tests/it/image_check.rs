@@ -1,0 +1,670 @@
+//! image-check end to end: fixtures in every format, every flattening rule, every
+//! report format, the debugging verbs, and a cross-check against umoci.
+
+use crate::support::fixture::{
+    self, build_layout, write_docker_archive, write_oci_archive, write_oci_dir,
+};
+use crate::support::{image_check, json_lines, project_root, Run};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+const SPEC: &str = "images/scalemap-api.toml";
+
+fn spec() -> String {
+    project_root().join(SPEC).display().to_string()
+}
+
+/// Builds `recipe` as an OCI layout directory `img` (tag `v1`) inside a temp dir.
+fn oci(recipe: &str) -> (TempDir, String) {
+    let t = TempDir::new().unwrap();
+    write_oci_dir(&build_layout(recipe, "v1"), &t.path().join("img"));
+    let r = format!("oci:{}:v1", t.path().join("img").display());
+    (t, r)
+}
+
+fn check_json(reference: &str, extra: &[&str]) -> (Run, Vec<serde_json::Value>) {
+    let s = spec();
+    let mut args = vec!["--format", "json", "--spec", &s];
+    args.extend_from_slice(extra);
+    args.push(reference);
+    let run = image_check(&args, project_root());
+    let lines = json_lines(&run.stdout);
+    (run, lines)
+}
+
+/// `(code, severity, subject)` of every finding.
+fn findings(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == "check")
+        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn error_codes(lines: &[serde_json::Value]) -> BTreeSet<String> {
+    findings(lines)
+        .into_iter()
+        .filter(|f| f.1 == "error")
+        .map(|f| f.0)
+        .collect()
+}
+
+fn set(codes: &[&str]) -> BTreeSet<String> {
+    codes.iter().map(|s| s.to_string()).collect()
+}
+
+fn checks_run(lines: &[serde_json::Value]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == "check")
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_string(),
+                l["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn healthy_image_passes_in_every_format() {
+    let t = TempDir::new().unwrap();
+    let layout = build_layout("healthy", "v1.0");
+    write_oci_dir(&layout, &t.path().join("dir"));
+    write_oci_archive(&layout, &t.path().join("oci.tar"));
+    write_docker_archive(
+        "healthy",
+        "scalemap-api:v1.0",
+        true,
+        &t.path().join("legacy.tar"),
+    );
+    write_docker_archive(
+        "healthy",
+        "scalemap-api:v1.0",
+        false,
+        &t.path().join("docker25.tar"),
+    );
+    let refs = [
+        format!("oci:{}:v1.0", t.path().join("dir").display()),
+        format!("oci:{}", t.path().join("dir").display()),
+        format!("oci-archive:{}:v1.0", t.path().join("oci.tar").display()),
+        format!("docker-archive:{}", t.path().join("legacy.tar").display()),
+        format!(
+            "docker-archive:{}:scalemap-api:v1.0",
+            t.path().join("legacy.tar").display()
+        ),
+        format!(
+            "docker-archive:{}:scalemap-api:v1.0",
+            t.path().join("docker25.tar").display()
+        ),
+    ];
+    for r in &refs {
+        let (run, lines) = check_json(r, &[]);
+        assert_eq!(run.code, 0, "{r}\n{}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            checks_run(&lines),
+            [
+                ("layers", "passed"),
+                ("cmd-target", "passed"),
+                ("user", "passed"),
+                ("config", "passed"),
+                ("files", "passed")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string())),
+            "{r}"
+        );
+        assert!(findings(&lines).is_empty(), "{r}: {:?}", findings(&lines));
+    }
+}
+
+#[test]
+fn incident_1_empty_dist_fails_with_the_bundle_and_frontend_missing() {
+    let (_t, r) = oci("empty-dist");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(
+        error_codes(&lines),
+        set(&["cmd-target-missing", "file-missing", "glob-no-match"])
+    );
+    let subjects: BTreeSet<String> = findings(&lines).into_iter().map(|f| f.2).collect();
+    assert!(subjects.contains("/app/dist/index.js"));
+    assert!(subjects.contains("/app/dist/public"));
+}
+
+#[test]
+fn zero_byte_bundle_is_empty_and_names_the_layer() {
+    let (_t, r) = oci("zero-byte-bundle");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        error_codes(&lines),
+        set(&["cmd-target-empty", "file-empty"])
+    );
+    let text = run.stdout;
+    assert!(
+        text.contains("layer 4/4"),
+        "provenance names the layer that wrote it: {text}"
+    );
+}
+
+#[test]
+fn whiteout_deleting_the_bundle_is_reported_with_the_deleting_layer() {
+    let (_t, r) = oci("whiteout-bundle");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        error_codes(&lines),
+        set(&["cmd-target-missing", "file-missing"])
+    );
+    assert!(
+        run.stdout.contains("deleted by a whiteout in layer 4/4"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn opaque_directory_hides_the_bundle_and_frontend() {
+    let (_t, r) = oci("opaque-dist");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        error_codes(&lines),
+        set(&["cmd-target-missing", "file-missing", "glob-no-match"])
+    );
+    assert!(
+        run.stdout
+            .contains("hidden by opaque directory `/app/dist`"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn symlinked_bundle_passes_and_dangling_one_fails() {
+    let (_t, r) = oci("symlinked-bundle");
+    let (run, _) = check_json(&r, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("/app/dist/releases/42/index.js"),
+        "{}",
+        run.stdout
+    );
+
+    let (_t, r) = oci("dangling-bundle");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        error_codes(&lines),
+        set(&["cmd-target-missing", "symlink-dangling"])
+    );
+    assert!(run.stdout.contains("/build/out/index.js"), "{}", run.stdout);
+}
+
+#[test]
+fn directory_replaced_by_a_file_loses_its_children() {
+    let (_t, r) = oci("dir-replaced-by-file");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        error_codes(&lines),
+        set(&["file-wrong-kind", "file-missing", "glob-no-match"])
+    );
+}
+
+#[test]
+fn user_missing_from_passwd_cannot_start() {
+    let (_t, r) = oci("user-missing");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(error_codes(&lines), set(&["user-unknown"]));
+}
+
+#[test]
+fn cmd_naming_a_missing_script_fails() {
+    let (_t, r) = oci("cmd-missing-script");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        error_codes(&lines),
+        set(&["cmd-target-missing", "config-cmd-mismatch"])
+    );
+    assert!(run.stdout.contains("/app/dist/server.js"));
+}
+
+#[test]
+fn incident_3_missing_stylesheet_fails_the_css_glob() {
+    let (_t, r) = oci("missing-frontend-css");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(error_codes(&lines), set(&["glob-no-match"]));
+}
+
+#[test]
+fn root_user_without_node_on_path() {
+    let (_t, r) = oci("root-no-node");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        error_codes(&lines),
+        set(&[
+            "interpreter-missing",
+            "config-user-root",
+            "config-port-missing",
+            "config-env-missing",
+            "file-missing",
+            "glob-no-match"
+        ])
+    );
+}
+
+#[test]
+fn truncated_layer_could_not_be_checked() {
+    for r in [oci("truncated-layer")] {
+        let (run, lines) = check_json(&r.1, &[]);
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        assert_eq!(error_codes(&lines), set(&["image-unreadable"]));
+        assert!(
+            run.stdout.contains("bytes but its descriptor says"),
+            "{}",
+            run.stdout
+        );
+    }
+    let t = TempDir::new().unwrap();
+    let p = t.path().join("legacy.tar");
+    write_docker_archive("truncated-layer", "x:y", true, &p);
+    let (run, _) = check_json(&format!("docker-archive:{}", p.display()), &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("diff_ids") || run.stdout.contains("truncated or corrupt"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn flipped_byte_is_a_digest_mismatch_naming_the_blob() {
+    let (_t, r) = oci("digest-mismatch");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 2);
+    assert_eq!(error_codes(&lines), set(&["image-unreadable"]));
+    let layout = build_layout("healthy", "v1");
+    let _ = layout;
+    assert!(
+        run.stdout.contains("does not match its digest"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn multi_platform_index_checks_each_platform() {
+    let (_t, r) = oci("multi-platform");
+    let (run, _) = check_json(&r, &[]);
+    assert_eq!(
+        run.code, 0,
+        "default platform linux/amd64 is healthy: {}",
+        run.stdout
+    );
+
+    let (run, lines) = check_json(&r, &["--platform", "all"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let targets: BTreeSet<String> = lines
+        .iter()
+        .filter(|l| l["type"] == "check")
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["target"].as_str().unwrap(),
+                l["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        targets.iter().any(|t| t.ends_with("(linux/amd64) passed")),
+        "{targets:?}"
+    );
+    assert!(
+        targets.iter().any(|t| t.ends_with("(linux/arm64) not-run")),
+        "{targets:?}"
+    );
+    assert!(
+        !targets.iter().any(|t| t.contains("unknown")),
+        "attestations are skipped: {targets:?}"
+    );
+
+    let (run, _) = check_json(&r, &["--platform", "linux/arm64"]);
+    assert_eq!(run.code, 2);
+    let (run, _) = check_json(&r, &["--platform", "linux/s390x"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("linux/amd64, linux/arm64"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn entries_that_climb_out_are_dropped_with_a_warning() {
+    let (_t, r) = oci("path-escape");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 0, "warnings do not fail: {}", run.stdout);
+    let warns: Vec<_> = findings(&lines)
+        .into_iter()
+        .filter(|f| f.0 == "path-escapes-root")
+        .map(|f| f.2)
+        .collect();
+    assert_eq!(warns, vec!["../evil.txt", "app/../../evil2.txt"]);
+    let (run, _) = check_json(&r, &["--strict"]);
+    assert_eq!(run.code, 1);
+    let ls = image_check(&["ls", &r, "/"], project_root());
+    assert_eq!(ls.code, 0);
+    assert!(ls.stdout.contains(" /etc/absolute.txt"));
+    assert!(ls.stdout.contains(" /app/dot.txt"));
+    assert!(ls.stdout.contains(" /app/normal.txt"));
+    assert!(!ls.stdout.contains("evil"));
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_error() {
+    let t = TempDir::new().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["oci:/nonexistent/layout".into()],
+            "cannot read `/nonexistent/layout`",
+        ),
+        (vec!["dir:/tmp".into()], "transport is not supported"),
+        (
+            vec![t.path().display().to_string()],
+            "prefix it with `oci:`",
+        ),
+        (
+            vec![format!("oci:{}", t.path().display())],
+            "`oci-layout` is not in",
+        ),
+        (
+            vec!["scalemap-api:v1.0".into()],
+            "registry references are not supported yet",
+        ),
+        (
+            vec!["--platform".into(), "linux".into(), "oci:x".into()],
+            "OS/ARCH",
+        ),
+        (vec![], "IMAGE is required"),
+    ];
+    for (args, want) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = image_check(&a, t.path());
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(want), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    // A file that is not a tar, and a tar that is not an image.
+    std::fs::write(
+        t.path().join("junk.tar"),
+        b"this is not a tar archive at all",
+    )
+    .unwrap();
+    let run = image_check(
+        &[&format!(
+            "oci-archive:{}",
+            t.path().join("junk.tar").display()
+        )],
+        t.path(),
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // A tag that does not exist lists the ones that do.
+    let (_t2, r) = oci("healthy");
+    let run = image_check(&[&r.replace(":v1", ":v2")], t.path());
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("it has: v1"), "{}", run.stderr);
+}
+
+#[test]
+fn spec_errors_point_at_the_line_and_exit_2() {
+    let t = TempDir::new().unwrap();
+    let p = t.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "[config]\nuser = \"node\"\n\n[[file]]\npath = \"app/dist/index.js\"\n",
+    )
+    .unwrap();
+    let (_t, r) = oci("healthy");
+    let run = image_check(&["--spec", p.to_str().unwrap(), &r], t.path());
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("bad.toml:5: `path` must be absolute"),
+        "{}",
+        run.stderr
+    );
+    let run = image_check(&["--spec", "/nonexistent.toml", &r], t.path());
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("cannot read spec"), "{}", run.stderr);
+}
+
+#[test]
+fn spec_is_found_by_repository_name_or_the_report_says_none_was_used() {
+    let t = TempDir::new().unwrap();
+    write_docker_archive(
+        "empty-dist",
+        "scalemap-api:v1.0",
+        true,
+        &t.path().join("img.tar"),
+    );
+    let r = "docker-archive:img.tar:scalemap-api:v1.0";
+    // No images/ here: automatic checks only, and the report says so.
+    let run = image_check(&["--format", "json", r], t.path());
+    assert_eq!(
+        run.code, 1,
+        "the automatic cmd-target check still fails: {}",
+        run.stdout
+    );
+    assert!(run
+        .stdout
+        .contains("no spec found (looked for `images/scalemap-api.toml`)"));
+    // With images/scalemap-api.toml in the working directory, it is used.
+    std::fs::create_dir(t.path().join("images")).unwrap();
+    std::fs::copy(spec(), t.path().join("images/scalemap-api.toml")).unwrap();
+    let run = image_check(&["--format", "json", r], t.path());
+    let lines = json_lines(&run.stdout);
+    assert!(run.stdout.contains("spec `"), "{}", run.stdout);
+    assert!(error_codes(&lines).contains("glob-no-match"));
+}
+
+#[test]
+fn ls_cat_and_why_explain_an_image() {
+    let (_t, r) = oci("whiteout-bundle");
+    let ls = image_check(&["ls", &r, "/app/dist"], project_root());
+    assert_eq!(ls.code, 0, "{}", ls.stderr);
+    assert!(
+        ls.stdout
+            .contains("/app/dist/index.cjs (hard link to /app/dist/index.js)"),
+        "{}",
+        ls.stdout
+    );
+    assert!(!ls.stdout.contains(" /app/dist/index.js\n"));
+    assert!(
+        ls.stdout.contains("L3  /app/dist/public/index.html"),
+        "{}",
+        ls.stdout
+    );
+
+    let why = image_check(&["why", &r, "/app/dist/index.js"], project_root());
+    assert_eq!(why.code, 0);
+    let lines: Vec<&str> = why.stdout.lines().collect();
+    assert!(
+        lines[1].contains("layer 3/4") && lines[1].contains("added (file, 2000 bytes)"),
+        "{}",
+        why.stdout
+    );
+    assert!(
+        lines[2].contains("layer 4/4")
+            && lines[2].contains("RUN rm dist/index.js")
+            && lines[2].contains("deleted by a whiteout"),
+        "{}",
+        why.stdout
+    );
+    assert!(why.stdout.contains("now: absent"));
+
+    let cat = image_check(&["cat", &r, "/etc/passwd"], project_root());
+    assert_eq!(cat.code, 0);
+    assert!(cat.stdout.starts_with("root:x:0:0"));
+    let cat = image_check(&["cat", &r, "/app/dist/index.js"], project_root());
+    assert_eq!(cat.code, 1);
+    assert!(cat.stderr.contains("does not exist"));
+
+    // cat follows a symlink to its target's bytes.
+    let (_t, r) = oci("symlinked-bundle");
+    let cat = image_check(&["cat", &r, "/app/dist/index.js"], project_root());
+    assert_eq!(cat.code, 0, "{}", cat.stderr);
+    assert_eq!(cat.stdout.len(), 1500);
+    let why = image_check(&["why", &r, "/app/dist/index.js"], project_root());
+    assert!(
+        why.stdout
+            .contains("replaced (file replaced by symlink -> releases/42/index.js)"),
+        "{}",
+        why.stdout
+    );
+    assert!(
+        why.stdout
+            .contains("resolves to /app/dist/releases/42/index.js"),
+        "{}",
+        why.stdout
+    );
+}
+
+/// Renders one failing image in every format; the snapshots are what users see.
+#[test]
+fn report_formats_snapshot() {
+    let t = TempDir::new().unwrap();
+    write_oci_dir(
+        &build_layout("zero-byte-bundle", "v1"),
+        &t.path().join("img"),
+    );
+    std::fs::create_dir(t.path().join("images")).unwrap();
+    std::fs::copy(spec(), t.path().join("images/scalemap-api.toml")).unwrap();
+    for format in ["human", "json", "junit", "github"] {
+        let run = image_check(
+            &[
+                "--format",
+                format,
+                "--spec",
+                "images/scalemap-api.toml",
+                "oci:img:v1",
+            ],
+            t.path(),
+        );
+        assert_eq!(run.code, 1);
+        insta::assert_snapshot!(format!("zero_byte_bundle_{format}"), run.stdout);
+    }
+}
+
+fn tree_of_rootfs(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![PathBuf::from(root)];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = format!("/{}", p.strip_prefix(root).unwrap().display());
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let line = if m.file_type().is_symlink() {
+                format!(
+                    "{rel} symlink {}",
+                    std::fs::read_link(&p).unwrap().display()
+                )
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                format!("{rel} dir")
+            } else {
+                format!("{rel} file {}", m.len())
+            };
+            out.insert(line);
+        }
+    }
+    out
+}
+
+fn tree_of_ours(reference: &str) -> BTreeSet<String> {
+    let img = shipcheck::image::run::load_one(
+        reference,
+        &shipcheck::image::PlatformSel::Default,
+        &|_| false,
+    )
+    .unwrap();
+    img.fs
+        .walk("")
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, n)| {
+            let rel = format!("/{k}");
+            match &n.kind {
+                shipcheck::image::fs::Kind::Symlink(t) => format!("{rel} symlink {t}"),
+                shipcheck::image::fs::Kind::Dir => format!("{rel} dir"),
+                _ => format!("{rel} file {}", n.size),
+            }
+        })
+        .collect()
+}
+
+/// umoci is an independent implementation of the same spec: on every fixture it
+/// can unpack, its tree and ours must be identical.
+#[test]
+fn flattening_matches_umoci() {
+    if std::process::Command::new("umoci")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("umoci is not installed: `.ci/run` installs it (apt-get install umoci)");
+    }
+    let recipes = [
+        "healthy",
+        "empty-dist",
+        "zero-byte-bundle",
+        "whiteout-bundle",
+        "opaque-dist",
+        "symlinked-bundle",
+        "dangling-bundle",
+        "dir-replaced-by-file",
+        "missing-frontend-css",
+        "root-no-node",
+    ];
+    fixture::GZIP_ONLY.with(|g| g.set(true));
+    for recipe in recipes {
+        let t = TempDir::new().unwrap();
+        let dir = t.path().join("img");
+        write_oci_dir(&build_layout(recipe, "v1"), &dir);
+        let bundle = t.path().join("bundle");
+        let out = std::process::Command::new("umoci")
+            .args([
+                "unpack",
+                "--rootless",
+                "--image",
+                &format!("{}:v1", dir.display()),
+            ])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{recipe}: umoci failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs = tree_of_rootfs(&bundle.join("rootfs"));
+        let ours = tree_of_ours(&format!("oci:{}:v1", dir.display()));
+        let only_theirs: Vec<_> = theirs.difference(&ours).collect();
+        let only_ours: Vec<_> = ours.difference(&theirs).collect();
+        assert!(
+            only_theirs.is_empty() && only_ours.is_empty(),
+            "{recipe}: umoci only {only_theirs:?}; ours only {only_ours:?}"
+        );
+    }
+}

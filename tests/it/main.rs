@@ -1,0 +1,5 @@
+//! The one integration-test binary: image-check against fixture images built by
+//! `support::fixture`, and preflight against real peers on loopback.
+
+mod image_check;
+mod support;
