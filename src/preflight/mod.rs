@@ -1,1 +1,109 @@
-//! Everything preflight knows (in progress).
+//! Everything preflight knows: the spec, the environment snapshot, the probes, and
+//! [`run`], which runs every probe concurrently under per-probe deadlines and an
+//! overall one, so a peer that never answers cannot hang the container's start.
+
+pub mod app;
+pub mod dburl;
+pub mod environ;
+pub mod exec;
+pub mod probes;
+pub mod spec;
+
+use crate::report::{CheckOutcome, Code, Finding, Report, Section};
+use environ::Env;
+use spec::{EnvKind, EnvRule, PostgresRule, S3Rule, SecretKind, SecretRule, Spec};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One line for an error and its sources.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
+/// The spec plus what the flags add, with the built-in defaults filled in.
+pub fn effective(mut spec: Spec, require: &[String], secrets: &[String], env: &Env) -> Spec {
+    for r in require {
+        if !spec.env.iter().any(|e| &e.name == r) {
+            spec.env.push(EnvRule { name: r.clone(), kind: EnvKind::String, values: vec![], keys: vec![], optional: false });
+        }
+    }
+    for s in secrets {
+        if !spec.secrets.iter().any(|e| &e.name == s) {
+            spec.secrets.push(SecretRule { name: s.clone(), kind: SecretKind::Auto });
+        }
+    }
+    if spec.postgres.is_none() && env.get("DATABASE_URL").is_some() {
+        spec.postgres = Some(PostgresRule { url_env: "DATABASE_URL".into(), required: false });
+    }
+    if spec.s3.is_none() && env.get("S3_BUCKET_NAME").is_some() {
+        spec.s3 = Some(S3Rule { bucket_env: "S3_BUCKET_NAME".into(), required: false, write_prefix: None, path_style: None });
+    }
+    spec
+}
+
+type Probe<'a> = (&'static str, Pin<Box<dyn Future<Output = CheckOutcome> + Send + 'a>>);
+
+/// Runs every probe concurrently. Each has `timeout`; the whole run has `timeout`
+/// plus a second of grace, after which unfinished probes are reported as timed out.
+pub async fn run(spec: &Spec, env: &Env, timeout: Duration) -> Report {
+    let mut probes: Vec<Probe> = Vec::new();
+    if !spec.env.is_empty() {
+        probes.push(("env", Box::pin(async { probes::env::probe(env, &spec.env) })));
+    }
+    if !spec.secrets.is_empty() {
+        probes.push(("secrets", Box::pin(async { probes::secrets::probe(env, &spec.secrets, spec.fingerprint_key.as_deref()) })));
+    }
+    if let Some(rule) = &spec.postgres {
+        if rule.required || env.get(&rule.url_env).is_some() {
+            probes.push(("postgres", Box::pin(probes::postgres::probe(env, rule, timeout))));
+        }
+    }
+    if let Some(rule) = &spec.s3 {
+        if rule.required || env.get(&rule.bucket_env).is_some() {
+            probes.push(("s3", Box::pin(probes::s3::probe(env, rule, timeout))));
+        }
+    }
+    let overall = timeout + Duration::from_secs(1);
+    let handles: Vec<_> = probes
+        .into_iter()
+        .map(|(name, fut)| {
+            let started = Instant::now();
+            async move {
+                match tokio::time::timeout(timeout + Duration::from_millis(250), fut).await {
+                    Ok(outcome) => outcome.duration(started.elapsed()),
+                    Err(_) => CheckOutcome::from_findings(
+                        name,
+                        vec![Finding::error(Code::ProbeTimeout, name, format!("the probe did not finish within {:.1}s", timeout.as_secs_f64()))
+                            .hint("a dependency accepted the connection but never answered; raise `--timeout` only if it is known to be slow")],
+                    )
+                    .duration(started.elapsed()),
+                }
+            }
+        })
+        .collect();
+    let checks = match tokio::time::timeout(overall, futures_util::future::join_all(handles)).await {
+        Ok(c) => c,
+        Err(_) => vec![CheckOutcome::not_run("preflight", Finding::error(Code::ProbeTimeout, "preflight", "the run did not finish within its overall deadline"))],
+    };
+    let mut notes = Vec::new();
+    match &spec.path {
+        Some(p) => notes.push(format!("spec `{}`", p.display())),
+        None => notes.push("no spec: probing PostgreSQL when DATABASE_URL is set and S3 when S3_BUCKET_NAME is set".into()),
+    }
+    let mut report = Report::new("preflight");
+    report.sections.push(Section { target: "preflight".into(), notes, checks });
+    report
+}

@@ -73,6 +73,7 @@ codes! {
     PgUrlInvalid => "pg-url-invalid", "`DATABASE_URL` cannot be parsed with libpq's rules";
     PgDns => "pg-dns", "the database host name does not resolve";
     PgConnectionRefused => "pg-connection-refused", "nothing listens on the database host and port";
+    PgUnreachable => "pg-unreachable", "the database host cannot be reached (no route, network down)";
     PgTimeout => "pg-timeout", "the database did not answer within the deadline";
     PgNoSsl => "pg-no-ssl", "the server does not support SSL but the sslmode requires it";
     TlsUnknownCa => "tls-unknown-ca", "the server's certificate chain is not trusted (self-signed or unknown CA)";

@@ -1,0 +1,319 @@
+//! `DATABASE_URL` parsed with libpq's rules, in both its URI form
+//! (`postgresql://user:pw@host:port,host2/db?sslmode=verify-full`) and its keyword
+//! form (`host=db user=app sslmode=require`).
+//!
+//! tokio-postgres's own parser rejects `sslmode=verify-ca|verify-full` and
+//! `sslrootcert`, which are exactly what a production URL should carry, so preflight
+//! parses the string itself and builds the driver's config from the result. The
+//! password is wrapped in [`Secret`] the moment it is read.
+
+use crate::redact::Secret;
+use percent_encoding::percent_decode_str;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn parse(s: &str) -> Option<SslMode> {
+        Some(match s {
+            "disable" => SslMode::Disable,
+            "allow" => SslMode::Allow,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub port: u16,
+}
+
+/// What a connection string says, before defaults from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct ConnParams {
+    pub hosts: Vec<Host>,
+    pub user: Option<String>,
+    pub password: Option<Secret<String>>,
+    pub dbname: Option<String>,
+    pub sslmode: Option<SslMode>,
+    pub sslrootcert: Option<String>,
+    pub connect_timeout: Option<Duration>,
+    pub application_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UrlError(pub String);
+
+fn err<T>(s: impl Into<String>) -> Result<T, UrlError> {
+    Err(UrlError(s.into()))
+}
+
+fn decode(s: &str, what: &str) -> Result<String, UrlError> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| UrlError(format!("the {what} is not valid UTF-8 after percent-decoding")))
+}
+
+pub fn parse(s: &str) -> Result<ConnParams, UrlError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return err("it is empty");
+    }
+    if let Some(rest) = s.strip_prefix("postgresql://").or_else(|| s.strip_prefix("postgres://")) {
+        parse_uri(rest)
+    } else if s.contains("://") {
+        let scheme = s.split("://").next().unwrap_or("");
+        err(format!("the scheme `{scheme}://` is not `postgresql://` or `postgres://`"))
+    } else if s.contains('=') {
+        parse_keywords(s)
+    } else {
+        err("it is neither a `postgresql://` URI nor `key=value` pairs")
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, UrlError> {
+    match s.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => err(format!("the port `{s}` is not a number from 1 to 65535")),
+    }
+}
+
+fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
+    let mut p = ConnParams::default();
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match main.find('/') {
+        Some(i) => (&main[..i], Some(&main[i + 1..])),
+        None => (main, None),
+    };
+    // The password may contain `@` when not encoded; the last `@` ends userinfo.
+    let (userinfo, hostspec) = match authority.rfind('@') {
+        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+        None => (None, authority),
+    };
+    if let Some(ui) = userinfo {
+        let (u, pw) = match ui.split_once(':') {
+            Some((u, pw)) => (u, Some(pw)),
+            None => (ui, None),
+        };
+        if !u.is_empty() {
+            p.user = Some(decode(u, "user name")?);
+        }
+        if let Some(pw) = pw {
+            p.password = Some(Secret::new(decode(pw, "password")?));
+        }
+    }
+    for h in hostspec.split(',').filter(|h| !h.is_empty()) {
+        let (name, port) = if let Some(rest) = h.strip_prefix('[') {
+            let (addr, after) = rest
+                .split_once(']')
+                .ok_or_else(|| UrlError("an IPv6 host is missing its closing `]`".into()))?;
+            let port = match after.strip_prefix(':') {
+                Some(port) => Some(parse_port(port)?),
+                None if after.is_empty() => None,
+                None => return err(format!("unexpected `{after}` after an IPv6 host")),
+            };
+            (addr.to_string(), port)
+        } else {
+            match h.rsplit_once(':') {
+                Some((n, port)) => (decode(n, "host")?, Some(parse_port(port)?)),
+                None => (decode(h, "host")?, None),
+            }
+        };
+        p.hosts.push(Host { name, port: port.unwrap_or(0) });
+    }
+    if let Some(db) = path.filter(|d| !d.is_empty()) {
+        p.dbname = Some(decode(db, "database name")?);
+    }
+    if let Some(q) = query {
+        for pair in q.split('&').filter(|x| !x.is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| UrlError(format!("the query parameter `{}` has no `=`", pair.split('=').next().unwrap_or(""))))?;
+            let k = decode(k, "parameter name")?;
+            let v = decode(v, "parameter value")?;
+            set_keyword(&mut p, &k, v)?;
+        }
+    }
+    Ok(p)
+}
+
+fn set_keyword(p: &mut ConnParams, k: &str, v: String) -> Result<(), UrlError> {
+    match k {
+        "host" | "hostaddr" => {
+            let ports: Vec<u16> = p.hosts.iter().map(|h| h.port).collect();
+            p.hosts = v
+                .split(',')
+                .enumerate()
+                .map(|(i, n)| Host { name: n.to_string(), port: ports.get(i).copied().unwrap_or(0) })
+                .collect();
+        }
+        "port" => {
+            let ports = v.split(',').map(parse_port).collect::<Result<Vec<_>, _>>()?;
+            if p.hosts.is_empty() {
+                p.hosts = ports.iter().map(|&port| Host { name: String::new(), port }).collect();
+            } else {
+                for (i, h) in p.hosts.iter_mut().enumerate() {
+                    h.port = *ports.get(i).or(ports.first()).unwrap_or(&0);
+                }
+            }
+        }
+        "user" => p.user = Some(v),
+        "password" => p.password = Some(Secret::new(v)),
+        "dbname" => p.dbname = Some(v),
+        "sslmode" => {
+            p.sslmode = Some(SslMode::parse(&v).ok_or_else(|| {
+                UrlError(format!("`sslmode={v}` is not one of disable, allow, prefer, require, verify-ca, verify-full"))
+            })?)
+        }
+        "sslrootcert" => p.sslrootcert = Some(v),
+        "connect_timeout" => {
+            let secs: u64 = v.parse().map_err(|_| UrlError(format!("`connect_timeout={v}` is not a whole number of seconds")))?;
+            p.connect_timeout = (secs > 0).then(|| Duration::from_secs(secs.max(2)));
+        }
+        "application_name" => p.application_name = Some(v),
+        // Accepted by libpq; preflight does not need them.
+        "options" | "target_session_attrs" | "sslcert" | "sslkey" | "sslcompression" | "keepalives"
+        | "keepalives_idle" | "keepalives_interval" | "keepalives_count" | "gssencmode" | "channel_binding"
+        | "fallback_application_name" | "client_encoding" | "sslsni" | "load_balance_hosts" | "ssl_min_protocol_version"
+        | "ssl_max_protocol_version" | "krbsrvname" | "service" | "passfile" | "requirepeer" | "sslcrl" | "sslpassword"
+        | "tcp_user_timeout" | "replication" | "require_auth" | "sslcertmode" | "sslnegotiation" => {}
+        other => return err(format!("`{other}` is not a connection parameter libpq knows")),
+    }
+    Ok(())
+}
+
+fn parse_keywords(s: &str) -> Result<ConnParams, UrlError> {
+    let mut p = ConnParams::default();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return err(format!("`{key}` is missing `=value`"));
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return err(format!("the quoted value of `{key}` is not closed")),
+                    Some('\\') => match chars.next() {
+                        Some(c) => value.push(c),
+                        None => return err(format!("the quoted value of `{key}` ends in `\\`")),
+                    },
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                chars.next();
+                if c == '\\' {
+                    if let Some(n) = chars.next() {
+                        value.push(n);
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        set_keyword(&mut p, &key, value)?;
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_form() {
+        let p = parse("postgresql://app:p%40ss:w@db.example.com:6432/scalemap?sslmode=verify-full&sslrootcert=/certs/rds.pem&connect_timeout=7").unwrap();
+        assert_eq!(p.user.as_deref(), Some("app"));
+        assert_eq!(p.password.as_ref().unwrap().expose(), "p@ss:w");
+        assert_eq!(p.hosts, vec![Host { name: "db.example.com".into(), port: 6432 }]);
+        assert_eq!(p.dbname.as_deref(), Some("scalemap"));
+        assert_eq!(p.sslmode, Some(SslMode::VerifyFull));
+        assert_eq!(p.sslrootcert.as_deref(), Some("/certs/rds.pem"));
+        assert_eq!(p.connect_timeout, Some(Duration::from_secs(7)));
+        let p = parse("postgres://[::1]:5433,h2/db").unwrap();
+        assert_eq!(p.hosts, vec![Host { name: "::1".into(), port: 5433 }, Host { name: "h2".into(), port: 0 }]);
+        let p = parse("postgres://u:pa@ss@h/db").unwrap();
+        assert_eq!(p.password.unwrap().expose(), "pa@ss");
+        let p = parse("postgresql:///db?host=/var/run/postgresql").unwrap();
+        assert_eq!(p.hosts[0].name, "/var/run/postgresql");
+    }
+
+    #[test]
+    fn keyword_form() {
+        let p = parse("host=db port=5432 dbname=x user=u password='a \\'b' sslmode=verify-ca").unwrap();
+        assert_eq!(p.password.unwrap().expose(), "a 'b");
+        assert_eq!(p.sslmode, Some(SslMode::VerifyCa));
+        assert_eq!(p.hosts, vec![Host { name: "db".into(), port: 5432 }]);
+    }
+
+    #[test]
+    fn rejects_with_reasons_and_never_echoes_the_password() {
+        for (s, want) in [
+            ("mysql://u:secretpw@h/db", "scheme"),
+            ("postgres://u:secretpw@h:99999/db", "port"),
+            ("postgres://u:secretpw@h/db?sslmode=verify", "sslmode=verify"),
+            ("postgres://u:secretpw@h/db?sslmod=require", "sslmod"),
+            ("", "empty"),
+        ] {
+            let e = parse(s).unwrap_err();
+            assert!(e.0.contains(want), "{s}: {e}");
+            assert!(!e.0.contains("secretpw"));
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! S3 reachability: which credentials provider answered (or that none did), then
+//! HeadBucket, and optionally a put+delete under a prefix.
+//!
+//! Credentials are resolved by walking the default chain's providers in its order
+//! ourselves, so the report can say which one supplied them. Failures are mapped
+//! from the HTTP response (status, `x-amz-bucket-region`) by a pure function that is
+//! tested with literal responses.
+
+use crate::preflight::environ::Env;
+use crate::preflight::spec::S3Rule;
+use crate::preflight::probes::env::bucket_name_problem;
+use crate::report::{CheckOutcome, Code, Finding};
+use aws_credential_types::provider::{error::CredentialsError, ProvideCredentials};
+use aws_credential_types::Credentials;
+use aws_sdk_s3::config::{BehaviorVersion, Region};
+use aws_sdk_s3::error::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use std::time::{Duration, Instant};
+
+const NO_ROUTE_HINT: &str = "a task in a private subnet needs a NAT gateway or an S3 gateway VPC endpoint to reach S3; check the subnet's route table";
+
+/// What went wrong, from the parts of an HTTP response that matter.
+pub fn classify_status(status: u16, bucket_region: Option<&str>, client_region: &str, bucket: &str, principal: Option<&str>, action: &str) -> Finding {
+    let who = principal.map(|p| format!("`{p}`")).unwrap_or_else(|| "these credentials".into());
+    match (status, bucket_region) {
+        (301 | 307 | 400, Some(r)) if r != client_region => Finding::error(
+            Code::S3WrongRegion,
+            bucket,
+            format!("bucket `{bucket}` is in `{r}`, but the client uses `{client_region}`"),
+        )
+        .hint(format!("set `AWS_REGION={r}` in the task definition (or create the bucket in `{client_region}`)")),
+        (404, _) => Finding::error(Code::S3NoSuchBucket, bucket, format!("bucket `{bucket}` does not exist"))
+            .hint("check `S3_BUCKET_NAME` against the stack's outputs; the bucket may not be created yet or was deleted"),
+        (403, _) => Finding::error(
+            Code::S3AccessDenied,
+            bucket,
+            format!("access denied: {who} may not `{action}` on `arn:aws:s3:::{bucket}`"),
+        )
+        .hint(format!("grant `{action}` on the bucket to the task role (`taskRoleArn`), and check the bucket policy and any VPC endpoint policy")),
+        (s, _) if s >= 500 => Finding::error(Code::S3Error, bucket, format!("S3 answered HTTP {s} for bucket `{bucket}`"))
+            .hint("S3 or the endpoint is failing; retry, and check the endpoint override if one is set"),
+        (s, _) => Finding::error(Code::S3Error, bucket, format!("S3 answered HTTP {s} for bucket `{bucket}`"))
+            .hint("check the bucket name and the endpoint settings"),
+    }
+}
+
+fn friendly(provider: &str) -> &'static str {
+    match provider {
+        "environment" => "environment variables",
+        "profile" => "shared profile file",
+        "web-identity" => "web identity token",
+        "ecs" => "ECS container credentials (task role)",
+        "imds" => "EC2 instance metadata",
+        _ => "unknown provider",
+    }
+}
+
+enum CredsOutcome {
+    Found(Credentials, &'static str),
+    None(Vec<&'static str>),
+    Failed(&'static str, String),
+}
+
+/// The default chain's order: environment, profile, web identity, ECS, IMDS.
+async fn resolve_credentials(env: &Env) -> CredsOutcome {
+    use aws_config::{ecs::EcsCredentialsProvider, environment::EnvironmentVariableCredentialsProvider, imds::credentials::ImdsCredentialsProvider, profile::ProfileFileCredentialsProvider, web_identity_token::WebIdentityTokenCredentialsProvider};
+    let mut tried = Vec::new();
+    macro_rules! attempt {
+        ($name:literal, $p:expr) => {{
+            tried.push($name);
+            match $p.provide_credentials().await {
+                Ok(c) => return CredsOutcome::Found(c, $name),
+                Err(CredentialsError::CredentialsNotLoaded(_)) => {}
+                Err(e) => return CredsOutcome::Failed($name, crate::preflight::chain(&e)),
+            }
+        }};
+    }
+    attempt!("environment", EnvironmentVariableCredentialsProvider::new());
+    attempt!("profile", ProfileFileCredentialsProvider::builder().build());
+    attempt!("web-identity", WebIdentityTokenCredentialsProvider::builder().build());
+    attempt!("ecs", EcsCredentialsProvider::builder().build());
+    if env.plain("AWS_EC2_METADATA_DISABLED").map(|v| v.eq_ignore_ascii_case("true")) != Some(true) {
+        attempt!("imds", ImdsCredentialsProvider::builder().build());
+    }
+    CredsOutcome::None(tried)
+}
+
+fn endpoint(env: &Env) -> Option<String> {
+    if env.plain("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").map(|v| v.eq_ignore_ascii_case("true")) == Some(true) {
+        return None;
+    }
+    env.plain("AWS_ENDPOINT_URL_S3").or_else(|| env.plain("AWS_ENDPOINT_URL")).map(String::from)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome {
+    let name = "s3";
+    let Some(bucket) = env.plain(&rule.bucket_env).map(String::from) else {
+        return CheckOutcome::from_findings(
+            name,
+            vec![Finding::error(Code::EnvMissing, &rule.bucket_env, format!("`{}` is not set, so S3 cannot be checked", rule.bucket_env))
+                .hint(format!("add `{}` to the task definition's `environment` (health checks that report s3 down keep a CloudFormation deploy waiting for hours)", rule.bucket_env))],
+        );
+    };
+    if let Some((what, hint)) = bucket_name_problem(&bucket) {
+        return CheckOutcome::from_findings(name, vec![Finding::error(Code::EnvMalformed, &rule.bucket_env, format!("`{}` {what}", rule.bucket_env)).hint(hint)]);
+    }
+    let start = Instant::now();
+    let left = || timeout.saturating_sub(start.elapsed());
+    let creds = match tokio::time::timeout(left(), resolve_credentials(env)).await {
+        Err(_) => {
+            return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3Timeout, &bucket, format!("resolving AWS credentials did not finish within {}", secs(timeout)))
+                .hint("the credentials endpoint (ECS or instance metadata) is not answering; check the task's network and role")])
+        }
+        Ok(CredsOutcome::None(tried)) => {
+            return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3NoCredentials, &bucket, format!("no AWS credentials: none of {} supplied any", tried.iter().map(|t| friendly(t)).collect::<Vec<_>>().join(", ")))
+                .hint("give the task definition a `taskRoleArn` (its role's credentials reach the container through the ECS endpoint); locally, set `AWS_PROFILE` or `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`")])
+        }
+        Ok(CredsOutcome::Failed(p, e)) => {
+            return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3NoCredentials, &bucket, format!("the {} provider failed: {e}", friendly(p)))
+                .hint("check the role's trust policy and that the credentials endpoint is reachable")])
+        }
+        Ok(CredsOutcome::Found(c, p)) => (c, p),
+    };
+    let (credentials, provider) = creds;
+    let region = env.plain("AWS_REGION").or_else(|| env.plain("AWS_DEFAULT_REGION")).unwrap_or("us-east-1").to_string();
+    let ep = endpoint(env);
+    let path_style = rule.path_style.unwrap_or(ep.is_some());
+    let mut b = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.clone()))
+        .credentials_provider(credentials.clone())
+        .force_path_style(path_style)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(1));
+    if let Some(e) = &ep {
+        b = b.endpoint_url(e);
+    }
+    let client = aws_sdk_s3::Client::from_conf(b.build());
+    let via = format!("credentials from {}", friendly(provider));
+    let head = tokio::time::timeout(left(), client.head_bucket().bucket(&bucket).send()).await;
+    let mut findings = Vec::new();
+    let bucket_region = match head {
+        Err(_) => {
+            findings.push(Finding::error(Code::S3Timeout, &bucket, format!("HeadBucket on `{bucket}` got no answer within {}", secs(timeout))).hint(NO_ROUTE_HINT));
+            None
+        }
+        Ok(Ok(out)) => Some(out.bucket_region().unwrap_or(&region).to_string()),
+        Ok(Err(e)) => {
+            findings.push(map_sdk_error(&e, &bucket, &region, env, &credentials, ep.as_deref(), "s3:ListBucket", left()).await);
+            None
+        }
+    };
+    if let (Some(prefix), true) = (&rule.write_prefix, findings.is_empty()) {
+        let key = format!("{prefix}shipcheck-preflight-{}-{}.txt", std::process::id(), start.elapsed().as_nanos());
+        let put = tokio::time::timeout(left(), client.put_object().bucket(&bucket).key(&key).body(b"shipcheck preflight write probe".to_vec().into()).send()).await;
+        match put {
+            Err(_) => findings.push(Finding::error(Code::S3Timeout, &bucket, format!("PutObject did not finish within {}", secs(timeout))).hint(NO_ROUTE_HINT)),
+            Ok(Err(e)) => {
+                let mut f = map_sdk_error(&e, &bucket, &region, env, &credentials, ep.as_deref(), "s3:PutObject", left()).await;
+                f.code = if f.code == Code::S3AccessDenied { Code::S3WriteFailed } else { f.code };
+                findings.push(f);
+            }
+            Ok(Ok(_)) => {
+                if let Ok(Err(e)) = tokio::time::timeout(left(), client.delete_object().bucket(&bucket).key(&key).send()).await {
+                    let mut f = map_sdk_error(&e, &bucket, &region, env, &credentials, ep.as_deref(), "s3:DeleteObject", left()).await;
+                    f.code = Code::S3WriteFailed;
+                    findings.push(f);
+                }
+            }
+        }
+    }
+    let mut out = CheckOutcome::from_findings(name, findings);
+    if let Some(r) = bucket_region {
+        let mut d = format!("bucket `{bucket}` reachable in `{r}`, {via}");
+        if let Some(e) = &ep {
+            d.push_str(&format!(", endpoint `{e}`{}", if path_style { " (path-style)" } else { "" }));
+        }
+        if rule.write_prefix.is_some() && out.findings.is_empty() {
+            d.push_str(", write probe ok");
+        }
+        out.detail = Some(d);
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn map_sdk_error<E>(e: &SdkError<E, HttpResponse>, bucket: &str, region: &str, env: &Env, creds: &Credentials, ep: Option<&str>, action: &str, left: Duration) -> Finding
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match e {
+        SdkError::ServiceError(se) => {
+            let raw = se.raw();
+            let status = raw.status().as_u16();
+            let principal = if status == 403 { caller_identity(env, creds, region, ep, left).await } else { None };
+            classify_status(status, raw.headers().get("x-amz-bucket-region"), region, bucket, principal.as_deref(), action)
+        }
+        SdkError::TimeoutError(_) => Finding::error(Code::S3Timeout, bucket, "the S3 request timed out").hint(NO_ROUTE_HINT),
+        SdkError::DispatchFailure(d) if d.is_timeout() => Finding::error(Code::S3Timeout, bucket, "connecting to S3 timed out").hint(NO_ROUTE_HINT),
+        SdkError::DispatchFailure(_) => Finding::error(
+            Code::S3Unreachable,
+            bucket,
+            format!("cannot reach S3{}: {}", ep.map(|e| format!(" at `{e}`")).unwrap_or_default(), crate::preflight::chain(e)),
+        )
+        .hint(if ep.is_some() { "check `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_S3`: nothing answers there" } else { NO_ROUTE_HINT }),
+        other => Finding::error(Code::S3Error, bucket, format!("the S3 request failed: {}", crate::preflight::chain(other))).hint("check the endpoint and region settings"),
+    }
+}
+
+/// The ARN behind the credentials, for access-denied messages; best effort.
+async fn caller_identity(env: &Env, creds: &Credentials, region: &str, ep: Option<&str>, left: Duration) -> Option<String> {
+    let mut b = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(region.to_string()))
+        .credentials_provider(creds.clone());
+    let sts_ep = env.plain("AWS_ENDPOINT_URL_STS").map(String::from).or_else(|| env.plain("AWS_ENDPOINT_URL").map(String::from)).or_else(|| ep.map(String::from));
+    if let Some(e) = sts_ep {
+        b = b.endpoint_url(e);
+    }
+    let c = aws_sdk_sts::Client::from_conf(b.build());
+    let out = tokio::time::timeout(left, c.get_caller_identity().send()).await.ok()?.ok()?;
+    out.arn().map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_literal_responses() {
+        let f = classify_status(404, None, "eu-west-1", "b", None, "s3:ListBucket");
+        assert_eq!(f.code, Code::S3NoSuchBucket);
+        let f = classify_status(301, Some("us-east-2"), "eu-west-1", "b", None, "s3:ListBucket");
+        assert_eq!(f.code, Code::S3WrongRegion);
+        assert!(f.message.contains("`us-east-2`") && f.hint.unwrap().contains("AWS_REGION=us-east-2"));
+        let f = classify_status(400, Some("us-east-2"), "eu-west-1", "b", None, "s3:ListBucket");
+        assert_eq!(f.code, Code::S3WrongRegion);
+        let f = classify_status(403, Some("eu-west-1"), "eu-west-1", "b", Some("arn:aws:sts::123456789012:assumed-role/task/x"), "s3:ListBucket");
+        assert_eq!(f.code, Code::S3AccessDenied);
+        assert!(f.message.contains("assumed-role/task/x") && f.message.contains("s3:ListBucket"));
+        assert_eq!(classify_status(503, None, "eu-west-1", "b", None, "s3:ListBucket").code, Code::S3Error);
+    }
+}

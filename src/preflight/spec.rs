@@ -1,0 +1,210 @@
+//! The preflight spec: the `[preflight]` table of an image spec (so one
+//! `images/<repo>.toml` can carry both), or of a file of its own.
+//!
+//! With no spec, preflight probes PostgreSQL when `DATABASE_URL` is set and S3 when
+//! `S3_BUCKET_NAME` is set; `--require` and `--secret` add to whatever the spec says.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read spec `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid { path: PathBuf, line: usize, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvKind {
+    String,
+    Url,
+    PostgresUrl,
+    Integer,
+    Port,
+    OneOf,
+    S3Bucket,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretKind {
+    /// Guess from the value's shape (Stripe, OpenAI and PEM prefixes; JSON objects).
+    Auto,
+    String,
+    Stripe,
+    Openai,
+    Cognito,
+    Pem,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvRule {
+    pub name: String,
+    #[serde(default = "default_env_kind")]
+    pub kind: EnvKind,
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub optional: bool,
+}
+
+fn default_env_kind() -> EnvKind {
+    EnvKind::String
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRule {
+    pub name: String,
+    #[serde(default = "default_secret_kind")]
+    pub kind: SecretKind,
+}
+
+fn default_secret_kind() -> SecretKind {
+    SecretKind::Auto
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresRule {
+    #[serde(default = "default_url_env")]
+    pub url_env: String,
+    /// Probe even when the variable is unset (then that is the finding).
+    #[serde(default)]
+    pub required: bool,
+}
+
+fn default_url_env() -> String {
+    "DATABASE_URL".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Rule {
+    #[serde(default = "default_bucket_env")]
+    pub bucket_env: String,
+    #[serde(default)]
+    pub required: bool,
+    /// When set, put and delete a small object under this prefix.
+    pub write_prefix: Option<String>,
+    /// Path-style addressing; default: on when an endpoint override is set.
+    pub path_style: Option<bool>,
+}
+
+fn default_bucket_env() -> String {
+    "S3_BUCKET_NAME".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPreflight {
+    timeout: Option<String>,
+    fingerprint_key: Option<String>,
+    #[serde(default)]
+    env: Vec<EnvRule>,
+    #[serde(default)]
+    secret: Vec<SecretRule>,
+    postgres: Option<PostgresRule>,
+    s3: Option<S3Rule>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFile {
+    preflight: Option<RawPreflight>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    pub path: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    /// A pepper for secret fingerprints; `SHIPCHECK_FINGERPRINT_KEY` wins over it.
+    pub fingerprint_key: Option<String>,
+    pub env: Vec<EnvRule>,
+    pub secrets: Vec<SecretRule>,
+    pub postgres: Option<PostgresRule>,
+    pub s3: Option<S3Rule>,
+}
+
+impl Spec {
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.to_path_buf(), source })?;
+        Spec::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let invalid = |offset: usize, message: String| SpecError::Invalid { path: path.to_path_buf(), line: line_of(offset), message };
+        let raw: RawFile = toml::from_str(text).map_err(|e| invalid(e.span().map(|s| s.start).unwrap_or(0), e.message().trim().to_string()))?;
+        let Some(p) = raw.preflight else {
+            return Err(invalid(0, "the file has no `[preflight]` table".into()));
+        };
+        let timeout = match &p.timeout {
+            None => None,
+            Some(t) => Some(humantime::parse_duration(t).map_err(|e| {
+                let at = text.find("timeout").unwrap_or(0);
+                invalid(at, format!("`timeout = \"{t}\"` is not a duration like `5s`: {e}"))
+            })?),
+        };
+        for r in &p.env {
+            if r.kind == EnvKind::OneOf && r.values.is_empty() {
+                let at = text.find(&format!("\"{}\"", r.name)).unwrap_or(0);
+                return Err(invalid(at, format!("`{}` is `one-of` but lists no `values`", r.name)));
+            }
+        }
+        Ok(Spec {
+            path: Some(path.to_path_buf()),
+            timeout,
+            fingerprint_key: p.fingerprint_key,
+            env: p.env,
+            secrets: p.secret,
+            postgres: p.postgres,
+            s3: p.s3,
+        })
+    }
+}
+
+/// `--spec`, else `$SHIPCHECK_PREFLIGHT`, else `/etc/shipcheck/preflight.toml` when it exists.
+pub fn locate(flag: Option<&Path>, env: Option<&str>) -> Option<PathBuf> {
+    if let Some(p) = flag {
+        return Some(p.to_path_buf());
+    }
+    if let Some(e) = env.filter(|e| !e.is_empty()) {
+        return Some(PathBuf::from(e));
+    }
+    let default = Path::new("/etc/shipcheck/preflight.toml");
+    default.is_file().then(|| default.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_preflight_table_of_an_image_spec() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/images/scalemap-api.toml")).unwrap();
+        let s = Spec::parse(Path::new("images/scalemap-api.toml"), &text).unwrap();
+        assert!(s.env.iter().any(|e| e.name == "S3_BUCKET_NAME" && e.kind == EnvKind::S3Bucket));
+        assert!(s.postgres.is_some() && s.s3.is_some());
+    }
+
+    #[test]
+    fn errors_point_at_lines() {
+        let e = Spec::parse(Path::new("p.toml"), "[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"uuid\"\n").unwrap_err();
+        assert!(e.to_string().starts_with("p.toml:4: unknown variant `uuid`"), "{e}");
+        let e = Spec::parse(Path::new("p.toml"), "[preflight]\ntimeout = \"soon\"\n").unwrap_err();
+        assert!(e.to_string().starts_with("p.toml:2:"), "{e}");
+        let e = Spec::parse(Path::new("p.toml"), "[config]\nuser = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("no `[preflight]` table"), "{e}");
+    }
+}
