@@ -4,5 +4,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::from(shipcheck::preflight::app::main(shipcheck::preflight::app::Cli::parse()))
+    ExitCode::from(shipcheck::preflight::app::main(
+        shipcheck::preflight::app::Cli::parse(),
+    ))
 }

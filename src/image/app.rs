@@ -178,7 +178,7 @@ fn check(
     let opts = CheckOptions {
         spec,
         platform: platform.unwrap_or(PlatformSel::Default),
-        spec_dir: run::current_dir(),
+        spec_dir: PathBuf::new(),
     };
     match run::check(image, &opts) {
         Ok(outcome) => {

@@ -182,7 +182,7 @@ fn parse_tar(
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let Some(path) = normalize(&raw) else {
                 layer.warnings.push(
-                    Finding::warning(Code::PathEscapesRoot, raw.clone(), format!("entry climbs out of the image root; dropped"))
+                    Finding::warning(Code::PathEscapesRoot, raw.clone(), "entry climbs out of the image root; dropped")
                         .provenance(Some(format!("layer {index}")))
                         .hint("the layer was built by a tool that does not sanitise names; rebuild it with a standard builder"),
                 );

@@ -10,7 +10,7 @@ use super::reference::ImageRef;
 use super::spec::{self, Spec, SpecError};
 use super::{load, select, source, Loaded, PlatformSel};
 use crate::report::{CheckOutcome, Code, Finding, Report, Section};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -32,7 +32,7 @@ impl RunError {
 pub struct CheckOptions {
     pub spec: Option<PathBuf>,
     pub platform: PlatformSel,
-    /// Where `images/<repository>.toml` is looked up.
+    /// Where `images/<repository>.toml` is looked up (empty: the working directory).
     pub spec_dir: PathBuf,
 }
 
@@ -176,8 +176,4 @@ pub fn load_one(
         return Err(ImageError::Invalid(chain(e)));
     }
     load(src.as_ref(), &sel, want)
-}
-
-pub fn current_dir() -> PathBuf {
-    std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf())
 }

@@ -58,10 +58,10 @@ pub struct Cli {
 }
 
 fn fingerprint_stdin(env: &Env, spec: Option<&Spec>) -> u8 {
-    let key = env
-        .get("SHIPCHECK_FINGERPRINT_KEY")
-        .cloned()
-        .or_else(|| spec.and_then(|s| s.fingerprint_key.clone()).map(Secret::new));
+    let key = env.get("SHIPCHECK_FINGERPRINT_KEY").cloned().or_else(|| {
+        spec.and_then(|s| s.fingerprint_key.clone())
+            .map(Secret::new)
+    });
     let Some(key) = key else {
         eprintln!("error: no fingerprint key\n  hint: set `SHIPCHECK_FINGERPRINT_KEY` (the same value the task has) or `fingerprint_key` in the spec");
         return 2;
@@ -85,7 +85,10 @@ pub fn main(cli: Cli) -> u8 {
         Some(p) => match Spec::load(p) {
             Ok(s) => s,
             Err(e) => {
-                print_error(&e, Some("the preflight spec schema is in the README under \"preflight spec\""));
+                print_error(
+                    &e,
+                    Some("the preflight spec schema is in the README under \"preflight spec\""),
+                );
                 return 2;
             }
         },
@@ -95,13 +98,20 @@ pub fn main(cli: Cli) -> u8 {
         return fingerprint_stdin(&env, spec_path.as_ref().map(|_| &loaded));
     }
     let spec = effective(loaded, &cli.require, &cli.secret, &env);
-    let nothing = spec.env.is_empty() && spec.secrets.is_empty() && spec.postgres.is_none() && spec.s3.is_none();
+    let nothing = spec.env.is_empty()
+        && spec.secrets.is_empty()
+        && spec.postgres.is_none()
+        && spec.s3.is_none();
     if nothing {
         eprintln!("error: nothing to check\n  hint: pass `--spec FILE`, `--require VAR` or `--secret VAR`, or set `DATABASE_URL` / `S3_BUCKET_NAME`");
         return 2;
     }
     let timeout = cli.timeout.or(spec.timeout).unwrap_or(DEFAULT_TIMEOUT);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             print_error(&e, None);
@@ -115,7 +125,10 @@ pub fn main(cli: Cli) -> u8 {
         OutFormat::Human => Format::Human,
         OutFormat::Json => Format::Json,
     };
-    let opts = Options { color: stderr_color(), annotation_file: None };
+    let opts = Options {
+        color: stderr_color(),
+        annotation_file: None,
+    };
     let _ = render::render(&report, format, &opts, &mut std::io::stderr().lock());
     let code = report.exit_code(false);
     let go = code == 0 || cli.warn_only;
@@ -123,6 +136,12 @@ pub fn main(cli: Cli) -> u8 {
         return code;
     }
     let (code, err) = exec::exec(&cli.command);
-    print_error(&err, Some(&format!("cannot start `{}`: check COMMAND (after `--`) and the image's PATH", cli.command[0])));
+    print_error(
+        &err,
+        Some(&format!(
+            "cannot start `{}`: check COMMAND (after `--`) and the image's PATH",
+            cli.command[0]
+        )),
+    );
     code
 }

@@ -77,7 +77,11 @@ fn decode(s: &str, what: &str) -> Result<String, UrlError> {
     percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| UrlError(format!("the {what} is not valid UTF-8 after percent-decoding")))
+        .map_err(|_| {
+            UrlError(format!(
+                "the {what} is not valid UTF-8 after percent-decoding"
+            ))
+        })
 }
 
 pub fn parse(s: &str) -> Result<ConnParams, UrlError> {
@@ -85,11 +89,16 @@ pub fn parse(s: &str) -> Result<ConnParams, UrlError> {
     if s.is_empty() {
         return err("it is empty");
     }
-    if let Some(rest) = s.strip_prefix("postgresql://").or_else(|| s.strip_prefix("postgres://")) {
+    if let Some(rest) = s
+        .strip_prefix("postgresql://")
+        .or_else(|| s.strip_prefix("postgres://"))
+    {
         parse_uri(rest)
     } else if s.contains("://") {
         let scheme = s.split("://").next().unwrap_or("");
-        err(format!("the scheme `{scheme}://` is not `postgresql://` or `postgres://`"))
+        err(format!(
+            "the scheme `{scheme}://` is not `postgresql://` or `postgres://`"
+        ))
     } else if s.contains('=') {
         parse_keywords(s)
     } else {
@@ -148,16 +157,22 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
                 None => (decode(h, "host")?, None),
             }
         };
-        p.hosts.push(Host { name, port: port.unwrap_or(0) });
+        p.hosts.push(Host {
+            name,
+            port: port.unwrap_or(0),
+        });
     }
     if let Some(db) = path.filter(|d| !d.is_empty()) {
         p.dbname = Some(decode(db, "database name")?);
     }
     if let Some(q) = query {
         for pair in q.split('&').filter(|x| !x.is_empty()) {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or_else(|| UrlError(format!("the query parameter `{}` has no `=`", pair.split('=').next().unwrap_or(""))))?;
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                UrlError(format!(
+                    "the query parameter `{}` has no `=`",
+                    pair.split('=').next().unwrap_or("")
+                ))
+            })?;
             let k = decode(k, "parameter name")?;
             let v = decode(v, "parameter value")?;
             set_keyword(&mut p, &k, v)?;
@@ -281,13 +296,31 @@ mod tests {
         let p = parse("postgresql://app:p%40ss:w@db.example.com:6432/scalemap?sslmode=verify-full&sslrootcert=/certs/rds.pem&connect_timeout=7").unwrap();
         assert_eq!(p.user.as_deref(), Some("app"));
         assert_eq!(p.password.as_ref().unwrap().expose(), "p@ss:w");
-        assert_eq!(p.hosts, vec![Host { name: "db.example.com".into(), port: 6432 }]);
+        assert_eq!(
+            p.hosts,
+            vec![Host {
+                name: "db.example.com".into(),
+                port: 6432
+            }]
+        );
         assert_eq!(p.dbname.as_deref(), Some("scalemap"));
         assert_eq!(p.sslmode, Some(SslMode::VerifyFull));
         assert_eq!(p.sslrootcert.as_deref(), Some("/certs/rds.pem"));
         assert_eq!(p.connect_timeout, Some(Duration::from_secs(7)));
         let p = parse("postgres://[::1]:5433,h2/db").unwrap();
-        assert_eq!(p.hosts, vec![Host { name: "::1".into(), port: 5433 }, Host { name: "h2".into(), port: 0 }]);
+        assert_eq!(
+            p.hosts,
+            vec![
+                Host {
+                    name: "::1".into(),
+                    port: 5433
+                },
+                Host {
+                    name: "h2".into(),
+                    port: 0
+                }
+            ]
+        );
         let p = parse("postgres://u:pa@ss@h/db").unwrap();
         assert_eq!(p.password.unwrap().expose(), "pa@ss");
         let p = parse("postgresql:///db?host=/var/run/postgresql").unwrap();
@@ -296,10 +329,17 @@ mod tests {
 
     #[test]
     fn keyword_form() {
-        let p = parse("host=db port=5432 dbname=x user=u password='a \\'b' sslmode=verify-ca").unwrap();
+        let p =
+            parse("host=db port=5432 dbname=x user=u password='a \\'b' sslmode=verify-ca").unwrap();
         assert_eq!(p.password.unwrap().expose(), "a 'b");
         assert_eq!(p.sslmode, Some(SslMode::VerifyCa));
-        assert_eq!(p.hosts, vec![Host { name: "db".into(), port: 5432 }]);
+        assert_eq!(
+            p.hosts,
+            vec![Host {
+                name: "db".into(),
+                port: 5432
+            }]
+        );
     }
 
     #[test]
@@ -307,7 +347,10 @@ mod tests {
         for (s, want) in [
             ("mysql://u:secretpw@h/db", "scheme"),
             ("postgres://u:secretpw@h:99999/db", "port"),
-            ("postgres://u:secretpw@h/db?sslmode=verify", "sslmode=verify"),
+            (
+                "postgres://u:secretpw@h/db?sslmode=verify",
+                "sslmode=verify",
+            ),
             ("postgres://u:secretpw@h/db?sslmod=require", "sslmod"),
             ("", "empty"),
         ] {

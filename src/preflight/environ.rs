@@ -13,12 +13,20 @@ pub struct Env(BTreeMap<String, Secret<String>>);
 impl Env {
     pub fn from_process() -> Env {
         Env(std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, Secret::new(v.to_string_lossy().into_owned()))))
+            .filter_map(|(k, v)| {
+                Some((
+                    k.into_string().ok()?,
+                    Secret::new(v.to_string_lossy().into_owned()),
+                ))
+            })
             .collect())
     }
 
     pub fn from_pairs<I: IntoIterator<Item = (S, S)>, S: Into<String>>(pairs: I) -> Env {
-        Env(pairs.into_iter().map(|(k, v)| (k.into(), Secret::new(v.into()))).collect())
+        Env(pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), Secret::new(v.into())))
+            .collect())
     }
 
     /// The value, when set and not empty (an empty variable is as good as unset).

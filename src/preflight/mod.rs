@@ -37,38 +37,69 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 pub fn effective(mut spec: Spec, require: &[String], secrets: &[String], env: &Env) -> Spec {
     for r in require {
         if !spec.env.iter().any(|e| &e.name == r) {
-            spec.env.push(EnvRule { name: r.clone(), kind: EnvKind::String, values: vec![], keys: vec![], optional: false });
+            spec.env.push(EnvRule {
+                name: r.clone(),
+                kind: EnvKind::String,
+                values: vec![],
+                keys: vec![],
+                optional: false,
+            });
         }
     }
     for s in secrets {
         if !spec.secrets.iter().any(|e| &e.name == s) {
-            spec.secrets.push(SecretRule { name: s.clone(), kind: SecretKind::Auto });
+            spec.secrets.push(SecretRule {
+                name: s.clone(),
+                kind: SecretKind::Auto,
+            });
         }
     }
     if spec.postgres.is_none() && env.get("DATABASE_URL").is_some() {
-        spec.postgres = Some(PostgresRule { url_env: "DATABASE_URL".into(), required: false });
+        spec.postgres = Some(PostgresRule {
+            url_env: "DATABASE_URL".into(),
+            required: false,
+        });
     }
     if spec.s3.is_none() && env.get("S3_BUCKET_NAME").is_some() {
-        spec.s3 = Some(S3Rule { bucket_env: "S3_BUCKET_NAME".into(), required: false, write_prefix: None, path_style: None });
+        spec.s3 = Some(S3Rule {
+            bucket_env: "S3_BUCKET_NAME".into(),
+            required: false,
+            write_prefix: None,
+            path_style: None,
+        });
     }
     spec
 }
 
-type Probe<'a> = (&'static str, Pin<Box<dyn Future<Output = CheckOutcome> + Send + 'a>>);
+type Probe<'a> = (
+    &'static str,
+    Pin<Box<dyn Future<Output = CheckOutcome> + Send + 'a>>,
+);
 
 /// Runs every probe concurrently. Each has `timeout`; the whole run has `timeout`
 /// plus a second of grace, after which unfinished probes are reported as timed out.
 pub async fn run(spec: &Spec, env: &Env, timeout: Duration) -> Report {
     let mut probes: Vec<Probe> = Vec::new();
     if !spec.env.is_empty() {
-        probes.push(("env", Box::pin(async { probes::env::probe(env, &spec.env) })));
+        probes.push((
+            "env",
+            Box::pin(async { probes::env::probe(env, &spec.env) }),
+        ));
     }
     if !spec.secrets.is_empty() {
-        probes.push(("secrets", Box::pin(async { probes::secrets::probe(env, &spec.secrets, spec.fingerprint_key.as_deref()) })));
+        probes.push((
+            "secrets",
+            Box::pin(async {
+                probes::secrets::probe(env, &spec.secrets, spec.fingerprint_key.as_deref())
+            }),
+        ));
     }
     if let Some(rule) = &spec.postgres {
         if rule.required || env.get(&rule.url_env).is_some() {
-            probes.push(("postgres", Box::pin(probes::postgres::probe(env, rule, timeout))));
+            probes.push((
+                "postgres",
+                Box::pin(probes::postgres::probe(env, rule, timeout)),
+            ));
         }
     }
     if let Some(rule) = &spec.s3 {
@@ -94,9 +125,17 @@ pub async fn run(spec: &Spec, env: &Env, timeout: Duration) -> Report {
             }
         })
         .collect();
-    let checks = match tokio::time::timeout(overall, futures_util::future::join_all(handles)).await {
+    let checks = match tokio::time::timeout(overall, futures_util::future::join_all(handles)).await
+    {
         Ok(c) => c,
-        Err(_) => vec![CheckOutcome::not_run("preflight", Finding::error(Code::ProbeTimeout, "preflight", "the run did not finish within its overall deadline"))],
+        Err(_) => vec![CheckOutcome::not_run(
+            "preflight",
+            Finding::error(
+                Code::ProbeTimeout,
+                "preflight",
+                "the run did not finish within its overall deadline",
+            ),
+        )],
     };
     let mut notes = Vec::new();
     match &spec.path {
@@ -104,6 +143,10 @@ pub async fn run(spec: &Spec, env: &Env, timeout: Duration) -> Report {
         None => notes.push("no spec: probing PostgreSQL when DATABASE_URL is set and S3 when S3_BUCKET_NAME is set".into()),
     }
     let mut report = Report::new("preflight");
-    report.sections.push(Section { target: "preflight".into(), notes, checks });
+    report.sections.push(Section {
+        target: "preflight".into(),
+        notes,
+        checks,
+    });
     report
 }

@@ -17,7 +17,11 @@ pub enum SpecError {
         source: std::io::Error,
     },
     #[error("{}:{line}: {message}", path.display())]
-    Invalid { path: PathBuf, line: usize, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -138,14 +142,26 @@ pub struct Spec {
 
 impl Spec {
     pub fn load(path: &Path) -> Result<Spec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Spec::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let invalid = |offset: usize, message: String| SpecError::Invalid { path: path.to_path_buf(), line: line_of(offset), message };
-        let raw: RawFile = toml::from_str(text).map_err(|e| invalid(e.span().map(|s| s.start).unwrap_or(0), e.message().trim().to_string()))?;
+        let invalid = |offset: usize, message: String| SpecError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(offset),
+            message,
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            invalid(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().trim().to_string(),
+            )
+        })?;
         let Some(p) = raw.preflight else {
             return Err(invalid(0, "the file has no `[preflight]` table".into()));
         };
@@ -153,13 +169,19 @@ impl Spec {
             None => None,
             Some(t) => Some(humantime::parse_duration(t).map_err(|e| {
                 let at = text.find("timeout").unwrap_or(0);
-                invalid(at, format!("`timeout = \"{t}\"` is not a duration like `5s`: {e}"))
+                invalid(
+                    at,
+                    format!("`timeout = \"{t}\"` is not a duration like `5s`: {e}"),
+                )
             })?),
         };
         for r in &p.env {
             if r.kind == EnvKind::OneOf && r.values.is_empty() {
                 let at = text.find(&format!("\"{}\"", r.name)).unwrap_or(0);
-                return Err(invalid(at, format!("`{}` is `one-of` but lists no `values`", r.name)));
+                return Err(invalid(
+                    at,
+                    format!("`{}` is `one-of` but lists no `values`", r.name),
+                ));
             }
         }
         Ok(Spec {
@@ -192,16 +214,31 @@ mod tests {
 
     #[test]
     fn reads_the_preflight_table_of_an_image_spec() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/images/scalemap-api.toml")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/images/scalemap-api.toml"
+        ))
+        .unwrap();
         let s = Spec::parse(Path::new("images/scalemap-api.toml"), &text).unwrap();
-        assert!(s.env.iter().any(|e| e.name == "S3_BUCKET_NAME" && e.kind == EnvKind::S3Bucket));
+        assert!(s
+            .env
+            .iter()
+            .any(|e| e.name == "S3_BUCKET_NAME" && e.kind == EnvKind::S3Bucket));
         assert!(s.postgres.is_some() && s.s3.is_some());
     }
 
     #[test]
     fn errors_point_at_lines() {
-        let e = Spec::parse(Path::new("p.toml"), "[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"uuid\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("p.toml:4: unknown variant `uuid`"), "{e}");
+        let e = Spec::parse(
+            Path::new("p.toml"),
+            "[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"uuid\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("p.toml:4: unknown variant `uuid`"),
+            "{e}"
+        );
         let e = Spec::parse(Path::new("p.toml"), "[preflight]\ntimeout = \"soon\"\n").unwrap_err();
         assert!(e.to_string().starts_with("p.toml:2:"), "{e}");
         let e = Spec::parse(Path::new("p.toml"), "[config]\nuser = \"x\"\n").unwrap_err();

@@ -94,6 +94,7 @@ codes! {
     S3WrongRegion => "s3-wrong-region", "the bucket is in another region than the client uses";
     S3Timeout => "s3-timeout", "S3 did not answer within the deadline";
     S3Unreachable => "s3-unreachable", "the S3 endpoint could not be reached";
+    NoCaCertificates => "no-ca-certificates", "the container has no trusted CA certificates, so TLS to AWS cannot be verified";
     S3WriteFailed => "s3-write-failed", "the write probe could not put or delete its object";
     S3Error => "s3-error", "S3 returned another error";
     // preflight: the run itself
@@ -126,7 +127,10 @@ mod tests {
             let s = code.as_str();
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(
-                s.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !s.starts_with('-')
+                    && !s.ends_with('-'),
                 "{s} is not kebab-case"
             );
             assert!(

@@ -88,16 +88,21 @@ pub fn human(report: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> 
         }
     }
     let t = report.totals();
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut line = format!(
-        "summary: {} checks: {} passed, {} failed",
-        t.checks, t.passed, t.failed
+        "summary: {}: {} passed, {} failed",
+        plural(t.checks, "check"),
+        t.passed,
+        t.failed
     );
     if t.not_run > 0 {
         line.push_str(&format!(", {} could not run", t.not_run));
     }
     line.push_str(&format!(
-        "; {} errors, {} warnings, {} notes",
-        t.errors, t.warnings, t.notes
+        "; {}, {}, {}",
+        plural(t.errors, "error"),
+        plural(t.warnings, "warning"),
+        plural(t.notes, "note")
     ));
     writeln!(w, "{line}")
 }

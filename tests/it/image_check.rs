@@ -268,16 +268,15 @@ fn root_user_without_node_on_path() {
 
 #[test]
 fn truncated_layer_could_not_be_checked() {
-    for r in [oci("truncated-layer")] {
-        let (run, lines) = check_json(&r.1, &[]);
-        assert_eq!(run.code, 2, "{}", run.stdout);
-        assert_eq!(error_codes(&lines), set(&["image-unreadable"]));
-        assert!(
-            run.stdout.contains("bytes but its descriptor says"),
-            "{}",
-            run.stdout
-        );
-    }
+    let (_t, r) = oci("truncated-layer");
+    let (run, lines) = check_json(&r, &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(error_codes(&lines), set(&["image-unreadable"]));
+    assert!(
+        run.stdout.contains("bytes but its descriptor says"),
+        "{}",
+        run.stdout
+    );
     let t = TempDir::new().unwrap();
     let p = t.path().join("legacy.tar");
     write_docker_archive("truncated-layer", "x:y", true, &p);
@@ -296,8 +295,6 @@ fn flipped_byte_is_a_digest_mismatch_naming_the_blob() {
     let (run, lines) = check_json(&r, &[]);
     assert_eq!(run.code, 2);
     assert_eq!(error_codes(&lines), set(&["image-unreadable"]));
-    let layout = build_layout("healthy", "v1");
-    let _ = layout;
     assert!(
         run.stdout.contains("does not match its digest"),
         "{}",
@@ -665,6 +662,43 @@ fn flattening_matches_umoci() {
         assert!(
             only_theirs.is_empty() && only_ours.is_empty(),
             "{recipe}: umoci only {only_theirs:?}; ours only {only_ours:?}"
+        );
+    }
+}
+
+/// The README's quickstart images are built from recipes; they must not drift.
+#[test]
+fn shipped_examples_are_what_their_recipes_build_and_the_quickstart_works() {
+    let dir = project_root().join("fixtures/examples");
+    let t = TempDir::new().unwrap();
+    for (recipe, tag, file, code) in [
+        ("healthy", "scalemap-api:v1.0", "scalemap-api-v1.0.tar", 0),
+        (
+            "zero-byte-bundle",
+            "scalemap-api:v0.9",
+            "scalemap-api-v0.9.tar",
+            1,
+        ),
+    ] {
+        let built = t.path().join(file);
+        write_docker_archive(recipe, tag, false, &built);
+        let built = std::fs::read(&built).unwrap();
+        if std::env::var_os("SHIPCHECK_BLESS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(file), &built).unwrap();
+        }
+        let shipped = std::fs::read(dir.join(file)).expect("shipped example exists");
+        assert!(shipped == built, "{file} differs from recipe `{recipe}`: regenerate with `SHIPCHECK_BLESS=1 cargo test shipped_examples`");
+        // The README's quickstart command, as typed.
+        let run = image_check(
+            &[&format!("docker-archive:fixtures/examples/{file}:{tag}")],
+            project_root(),
+        );
+        assert_eq!(run.code, code, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("note: spec `"),
+            "the spec is found by repository name: {}",
+            run.stdout
         );
     }
 }

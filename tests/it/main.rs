@@ -2,4 +2,5 @@
 //! `support::fixture`, and preflight against real peers on loopback.
 
 mod image_check;
+mod preflight;
 mod support;

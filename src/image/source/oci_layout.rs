@@ -25,7 +25,7 @@ impl OciLayout {
 }
 
 pub(crate) fn blob_of(d: &Descriptor) -> Result<BlobDesc> {
-    let digest = Digest::parse(&d.digest().to_string())?;
+    let digest = Digest::parse(d.digest().as_ref())?;
     Ok(BlobDesc {
         locator: digest.layout_path(),
         digest: Some(digest),

@@ -12,21 +12,34 @@ pub fn bucket_name_problem(v: &str) -> Option<(String, String)> {
     if v.starts_with("s3://") || v.starts_with("arn:") || v.starts_with("http") {
         return Some((
             "is a URL or ARN, not a bucket name".into(),
-            "set the bare bucket name (`my-bucket`), without `s3://`, `arn:aws:s3:::` or a path".into(),
+            "set the bare bucket name (`my-bucket`), without `s3://`, `arn:aws:s3:::` or a path"
+                .into(),
         ));
     }
     let hint = "bucket names are 3-63 characters of lowercase letters, digits, `.` and `-`, starting and ending with a letter or digit".to_string();
     if v.len() < 3 || v.len() > 63 {
-        return Some((format!("is {} characters long; bucket names have 3 to 63", v.len()), hint));
+        return Some((
+            format!("is {} characters long; bucket names have 3 to 63", v.len()),
+            hint,
+        ));
     }
     if v.chars().any(|c| c.is_ascii_uppercase()) {
         return Some(("contains uppercase letters".into(), hint));
     }
     if v.trim() != v {
-        return Some(("has leading or trailing whitespace".into(), "remove the whitespace (often a trailing newline from `echo`)".into()));
+        return Some((
+            "has leading or trailing whitespace".into(),
+            "remove the whitespace (often a trailing newline from `echo`)".into(),
+        ));
     }
-    if !v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-') {
-        return Some(("contains characters other than lowercase letters, digits, `.` and `-`".into(), hint));
+    if !v
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return Some((
+            "contains characters other than lowercase letters, digits, `.` and `-`".into(),
+            hint,
+        ));
     }
     let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !edge_ok(v.chars().next()) || !edge_ok(v.chars().last()) {
@@ -39,9 +52,16 @@ pub fn bucket_name_problem(v: &str) -> Option<(String, String)> {
 }
 
 fn looks_like_url(v: &str) -> bool {
-    let Some((scheme, rest)) = v.split_once("://") else { return false };
-    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    let Some((scheme, rest)) = v.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host.rsplit('@').next().unwrap_or("");
     scheme_ok && !host.is_empty() && !v.contains(char::is_whitespace)
@@ -94,7 +114,10 @@ pub fn probe(env: &Env, rules: &[EnvRule]) -> CheckOutcome {
             }
         }
     }
-    CheckOutcome::from_findings("env", findings).detail(format!("{checked} of {} variables set and well formed", rules.len()))
+    CheckOutcome::from_findings("env", findings).detail(format!(
+        "{checked} of {} variables set and well formed",
+        rules.len()
+    ))
 }
 
 #[cfg(test)]
@@ -102,13 +125,27 @@ mod tests {
     use super::*;
 
     fn rule(name: &str, kind: EnvKind) -> EnvRule {
-        EnvRule { name: name.into(), kind, values: vec!["production".into()], keys: vec!["a".into()], optional: false }
+        EnvRule {
+            name: name.into(),
+            kind,
+            values: vec!["production".into()],
+            keys: vec!["a".into()],
+            optional: false,
+        }
     }
 
     #[test]
     fn shapes() {
         assert!(bucket_name_problem("scalemap-uploads").is_none());
-        for bad in ["s3://scalemap-uploads", "Scalemap", "ab", "-abc", "a..b", "192.168.1.1", "has_underscore"] {
+        for bad in [
+            "s3://scalemap-uploads",
+            "Scalemap",
+            "ab",
+            "-abc",
+            "a..b",
+            "192.168.1.1",
+            "has_underscore",
+        ] {
             assert!(bucket_name_problem(bad).is_some(), "{bad}");
         }
         assert!(problem(&rule("X", EnvKind::Url), "https://api.example.com/x").is_none());
@@ -117,13 +154,24 @@ mod tests {
         assert!(problem(&rule("X", EnvKind::OneOf), "prod").is_some());
         assert!(problem(&rule("X", EnvKind::Json), "{\"a\":1}").is_none());
         assert!(problem(&rule("X", EnvKind::Json), "{\"b\":1}").is_some());
-        assert!(problem(&rule("X", EnvKind::PostgresUrl), "postgres://u@h/db?sslmode=verify-full").is_none());
+        assert!(problem(
+            &rule("X", EnvKind::PostgresUrl),
+            "postgres://u@h/db?sslmode=verify-full"
+        )
+        .is_none());
     }
 
     #[test]
     fn never_prints_values() {
         let env = Env::from_pairs([("B", "s3://CANARY-value"), ("P", "CANARY")]);
-        let out = probe(&env, &[rule("B", EnvKind::S3Bucket), rule("P", EnvKind::Port), rule("MISSING", EnvKind::String)]);
+        let out = probe(
+            &env,
+            &[
+                rule("B", EnvKind::S3Bucket),
+                rule("P", EnvKind::Port),
+                rule("MISSING", EnvKind::String),
+            ],
+        );
         let text = format!("{out:?}");
         assert!(!text.contains("CANARY"), "{text}");
         assert_eq!(out.findings.len(), 3);

@@ -36,16 +36,25 @@ pub struct Target {
 
 /// libpq's defaults and environment variables applied to a parsed URL.
 pub fn target(p: ConnParams, env: &Env) -> Target {
-    let (sslmode, sslmode_from) = match (p.sslmode, env.plain("PGSSLMODE").and_then(SslMode::parse)) {
+    let (sslmode, sslmode_from) = match (p.sslmode, env.plain("PGSSLMODE").and_then(SslMode::parse))
+    {
         (Some(m), _) => (m, "from DATABASE_URL"),
         (None, Some(m)) => (m, "from PGSSLMODE"),
-        (None, None) if env.is_production() => (SslMode::VerifyFull, "default for NODE_ENV=production"),
+        (None, None) if env.is_production() => {
+            (SslMode::VerifyFull, "default for NODE_ENV=production")
+        }
         (None, None) => (SslMode::Prefer, "libpq's default"),
     };
-    let default_port = env.plain("PGPORT").and_then(|p| p.parse().ok()).unwrap_or(5432);
+    let default_port = env
+        .plain("PGPORT")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5432);
     let mut hosts = p.hosts;
     if hosts.is_empty() {
-        hosts.push(Host { name: String::new(), port: 0 });
+        hosts.push(Host {
+            name: String::new(),
+            port: 0,
+        });
     }
     for h in &mut hosts {
         if h.name.is_empty() {
@@ -62,15 +71,23 @@ pub fn target(p: ConnParams, env: &Env) -> Target {
         .unwrap_or_else(|| "postgres".into());
     Target {
         hosts,
-        dbname: p.dbname.or_else(|| env.plain("PGDATABASE").map(String::from)).unwrap_or_else(|| user.clone()),
+        dbname: p
+            .dbname
+            .or_else(|| env.plain("PGDATABASE").map(String::from))
+            .unwrap_or_else(|| user.clone()),
         user,
         password: p.password.or_else(|| env.get("PGPASSWORD").cloned()),
         sslmode,
         sslmode_from,
-        rootcert: p.sslrootcert.or_else(|| env.plain("PGSSLROOTCERT").map(String::from)),
-        connect_timeout: p
-            .connect_timeout
-            .or_else(|| env.plain("PGCONNECT_TIMEOUT").and_then(|s| s.parse().ok()).filter(|&s: &u64| s > 0).map(|s| Duration::from_secs(s.max(2)))),
+        rootcert: p
+            .sslrootcert
+            .or_else(|| env.plain("PGSSLROOTCERT").map(String::from)),
+        connect_timeout: p.connect_timeout.or_else(|| {
+            env.plain("PGCONNECT_TIMEOUT")
+                .and_then(|s| s.parse().ok())
+                .filter(|&s: &u64| s > 0)
+                .map(|s| Duration::from_secs(s.max(2)))
+        }),
     }
 }
 
@@ -91,8 +108,18 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
     let Some(url) = env.get(&rule.url_env) else {
         return CheckOutcome::from_findings(
             name,
-            vec![Finding::error(Code::EnvMissing, &rule.url_env, format!("`{}` is not set, so the database cannot be reached", rule.url_env))
-                .hint(format!("add `{}` to the task definition's `secrets`", rule.url_env))],
+            vec![Finding::error(
+                Code::EnvMissing,
+                &rule.url_env,
+                format!(
+                    "`{}` is not set, so the database cannot be reached",
+                    rule.url_env
+                ),
+            )
+            .hint(format!(
+                "add `{}` to the task definition's `secrets`",
+                rule.url_env
+            ))],
         );
     };
     let params = match dburl::parse(url.expose()) {
@@ -120,7 +147,12 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
     CheckOutcome::from_findings(name, findings)
 }
 
-async fn attempt(t: &Target, h: &Host, deadline: &Deadline, total: Duration) -> Result<String, Finding> {
+async fn attempt(
+    t: &Target,
+    h: &Host,
+    deadline: &Deadline,
+    total: Duration,
+) -> Result<String, Finding> {
     let hp = format!("{}:{}", h.name, h.port);
     let subject = hp.clone();
     let mode = format!("sslmode={} ({})", t.sslmode.as_str(), t.sslmode_from);
@@ -140,7 +172,10 @@ async fn attempt(t: &Target, h: &Host, deadline: &Deadline, total: Duration) -> 
         Ok(Ok(a)) => a.collect(),
     };
     // TCP
-    let connect_budget = t.connect_timeout.map(|c| c.min(deadline.left())).unwrap_or(deadline.left());
+    let connect_budget = t
+        .connect_timeout
+        .map(|c| c.min(deadline.left()))
+        .unwrap_or(deadline.left());
     let mut last = None;
     let mut stream = None;
     for addr in &addrs {
@@ -205,10 +240,14 @@ async fn attempt(t: &Target, h: &Host, deadline: &Deadline, total: Duration) -> 
     let cfg = driver_config(t);
     if !use_tls {
         let (version, _) = startup(stream, &cfg, &subject, deadline, total).await?;
-        return Ok(format!("PostgreSQL {version} at `{hp}` as `{}` on `{}`, no TLS ({mode})", t.user, t.dbname));
+        return Ok(format!(
+            "PostgreSQL {version} at `{hp}` as `{}` on `{}`, no TLS ({mode})",
+            t.user, t.dbname
+        ));
     }
     // TLS handshake
-    let connector = tls_connector(t, false).map_err(|(msg, hint)| Finding::error(Code::TlsHandshake, &subject, msg).hint(hint))?;
+    let connector = tls_connector(t, false)
+        .map_err(|(msg, hint)| Finding::error(Code::TlsHandshake, &subject, msg).hint(hint))?;
     let tls = postgres_native_tls::TlsConnector::new(connector, &h.name);
     let tls_stream = match tokio::time::timeout(deadline.left(), tls.connect(stream)).await {
         Err(_) => {
@@ -229,7 +268,9 @@ async fn attempt(t: &Target, h: &Host, deadline: &Deadline, total: Duration) -> 
 
 fn driver_config(t: &Target) -> tokio_postgres::Config {
     let mut c = tokio_postgres::Config::new();
-    c.user(&t.user).dbname(&t.dbname).application_name("shipcheck-preflight");
+    c.user(&t.user)
+        .dbname(&t.dbname)
+        .application_name("shipcheck-preflight");
     if let Some(p) = &t.password {
         c.password(p.expose().as_bytes());
     }
@@ -241,22 +282,42 @@ fn driver_config(t: &Target) -> tokio_postgres::Config {
 
 /// A native-tls connector for the sslmode: system roots plus every certificate of
 /// `sslrootcert` (libpq's `system` means system roots only).
-fn tls_connector(t: &Target, diagnostic: bool) -> Result<native_tls::TlsConnector, (String, String)> {
+fn tls_connector(
+    t: &Target,
+    diagnostic: bool,
+) -> Result<native_tls::TlsConnector, (String, String)> {
     let mut b = native_tls::TlsConnector::builder();
     b.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
     if diagnostic {
-        b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
-        return b.build().map_err(|e| (format!("cannot set up TLS: {e}"), "this is a bug in preflight's TLS setup".into()));
+        b.danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true);
+        return b.build().map_err(|e| {
+            (
+                format!("cannot set up TLS: {e}"),
+                "this is a bug in preflight's TLS setup".into(),
+            )
+        });
     }
     let mut effective = t.sslmode;
     if let Some(path) = t.rootcert.as_deref().filter(|p| *p != "system") {
         let pem = std::fs::read(path).map_err(|e| {
-            (format!("`sslrootcert={path}` cannot be read: {e}"), "ship the CA bundle in the image at that path (COPY it in the Dockerfile)".to_string())
+            (
+                format!("`sslrootcert={path}` cannot be read: {e}"),
+                "ship the CA bundle in the image at that path (COPY it in the Dockerfile)"
+                    .to_string(),
+            )
         })?;
-        let certs = native_tls::Certificate::stack_from_pem(&pem)
-            .map_err(|e| (format!("`sslrootcert={path}` is not a PEM certificate bundle: {e}"), "use the PEM bundle as downloaded, not DER".to_string()))?;
+        let certs = native_tls::Certificate::stack_from_pem(&pem).map_err(|e| {
+            (
+                format!("`sslrootcert={path}` is not a PEM certificate bundle: {e}"),
+                "use the PEM bundle as downloaded, not DER".to_string(),
+            )
+        })?;
         if certs.is_empty() {
-            return Err((format!("`sslrootcert={path}` holds no certificates"), "use the CA bundle's PEM file".into()));
+            return Err((
+                format!("`sslrootcert={path}` holds no certificates"),
+                "use the CA bundle's PEM file".into(),
+            ));
         }
         for c in certs {
             b.add_root_certificate(c);
@@ -272,18 +333,34 @@ fn tls_connector(t: &Target, diagnostic: bool) -> Result<native_tls::TlsConnecto
             b.danger_accept_invalid_hostnames(true);
         }
         _ => {
-            b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+            b.danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
         }
     }
-    b.build().map_err(|e| (format!("cannot set up TLS: {e}"), "check `sslrootcert`".into()))
+    b.build().map_err(|e| {
+        (
+            format!("cannot set up TLS: {e}"),
+            "check `sslrootcert`".into(),
+        )
+    })
 }
 
 /// Startup, authentication and a query over an established stream.
-async fn startup<S>(stream: S, cfg: &tokio_postgres::Config, subject: &str, deadline: &Deadline, total: Duration) -> Result<(String, Option<String>), Finding>
+async fn startup<S>(
+    stream: S,
+    cfg: &tokio_postgres::Config,
+    subject: &str,
+    deadline: &Deadline,
+    total: Duration,
+) -> Result<(String, Option<String>), Finding>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let connected = tokio::time::timeout(deadline.left(), cfg.connect_raw(stream, tokio_postgres::NoTls)).await;
+    let connected = tokio::time::timeout(
+        deadline.left(),
+        cfg.connect_raw(stream, tokio_postgres::NoTls),
+    )
+    .await;
     let (client, connection) = match connected {
         Err(_) => {
             return Err(Finding::error(Code::PgTimeout, subject, format!("the server did not finish authentication within {}", secs(total)))
@@ -296,8 +373,12 @@ where
     let q = "SELECT current_setting('server_version'), (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid())";
     let row = tokio::time::timeout(deadline.left(), client.query_one(q, &[])).await;
     let result = match row {
-        Err(_) => Err(Finding::error(Code::PgTimeout, subject, format!("`SELECT` did not return within {}", secs(total)))
-            .hint("the database is overloaded or locked; check its metrics")),
+        Err(_) => Err(Finding::error(
+            Code::PgTimeout,
+            subject,
+            format!("`SELECT` did not return within {}", secs(total)),
+        )
+        .hint("the database is overloaded or locked; check its metrics")),
         Ok(Err(e)) => Err(classify_db(&e, subject)),
         Ok(Ok(r)) => Ok((r.get::<_, String>(0), r.get::<_, Option<String>>(1))),
     };
@@ -308,15 +389,22 @@ where
 
 fn classify_db(e: &tokio_postgres::Error, subject: &str) -> Finding {
     let Some(db) = e.as_db_error() else {
-        return Finding::error(Code::PgError, subject, format!("the connection failed: {}", crate::preflight::chain(e)))
-            .hint("check the server's log for this connection");
+        return Finding::error(
+            Code::PgError,
+            subject,
+            format!("the connection failed: {}", crate::preflight::chain(e)),
+        )
+        .hint("check the server's log for this connection");
     };
     let msg = db.message();
     let code = db.code();
     let (c, hint) = if *code == SqlState::INVALID_PASSWORD {
         (Code::PgAuthFailed, "the password in `DATABASE_URL` is not the database's: if the secret was rotated, tasks started before the rotation still hold the old value (they read secrets only at start) — compare fingerprints and force a new deployment".to_string())
     } else if *code == SqlState::INVALID_CATALOG_NAME {
-        (Code::PgDatabaseMissing, "create the database, or fix the name after the last `/` in `DATABASE_URL`".into())
+        (
+            Code::PgDatabaseMissing,
+            "create the database, or fix the name after the last `/` in `DATABASE_URL`".into(),
+        )
     } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
         if msg.contains("no encryption") {
             (Code::PgHbaRejected, "the server only accepts encrypted connections from here: set `sslmode=verify-full` (with `sslrootcert`) in `DATABASE_URL`".into())
@@ -324,11 +412,17 @@ fn classify_db(e: &tokio_postgres::Error, subject: &str) -> Finding {
             (Code::PgHbaRejected, "add a `pg_hba.conf` entry for this client (RDS: check `rds.force_ssl` and the user's grants)".into())
         }
     } else if *code == SqlState::CANNOT_CONNECT_NOW {
-        (Code::PgStartingUp, "the database is starting or recovering; retry after it is available".into())
+        (
+            Code::PgStartingUp,
+            "the database is starting or recovering; retry after it is available".into(),
+        )
     } else if *code == SqlState::TOO_MANY_CONNECTIONS {
         (Code::PgTooManyConnections, "lower the app's pool size per task, or raise `max_connections` (RDS: the parameter group)".into())
     } else {
-        (Code::PgError, "see the server's log for this SQLSTATE".into())
+        (
+            Code::PgError,
+            "see the server's log for this SQLSTATE".into(),
+        )
     };
     Finding::error(c, subject, format!("SQLSTATE {}: {msg}", code.code())).hint(hint)
 }
@@ -340,24 +434,51 @@ async fn classify_tls(t: &Target, h: &Host, err: &str, deadline: &Deadline, mode
     let lower = err.to_ascii_lowercase();
     let cert = peer_certificate(t, h, deadline).await;
     let info = cert.as_ref().map(CertInfo::from);
-    let issuer = info.as_ref().map(|i| i.issuer.clone()).unwrap_or_else(|| "an unknown issuer".into());
+    let issuer = info
+        .as_ref()
+        .map(|i| i.issuer.clone())
+        .unwrap_or_else(|| "an unknown issuer".into());
     if lower.contains("certificate has expired") {
-        let when = info.as_ref().map(|i| format!(" on {} (valid from {})", i.not_after, i.not_before)).unwrap_or_default();
+        let when = info
+            .as_ref()
+            .map(|i| format!(" on {} (valid from {})", i.not_after, i.not_before))
+            .unwrap_or_default();
         return Finding::error(Code::TlsExpired, subject, format!("TLS: the server's certificate expired{when} ({mode})"))
             .hint("rotate the server's certificate (RDS: modify the instance to a current CA); until then nothing that verifies can connect");
     }
     if lower.contains("not yet valid") {
-        let when = info.as_ref().map(|i| format!(" until {}", i.not_before)).unwrap_or_default();
-        return Finding::error(Code::TlsNotYetValid, subject, format!("TLS: the server's certificate is not valid{when} ({mode})"))
-            .hint("check the clocks of the server and this container, or the certificate's start date");
+        let when = info
+            .as_ref()
+            .map(|i| format!(" until {}", i.not_before))
+            .unwrap_or_default();
+        return Finding::error(
+            Code::TlsNotYetValid,
+            subject,
+            format!("TLS: the server's certificate is not valid{when} ({mode})"),
+        )
+        .hint(
+            "check the clocks of the server and this container, or the certificate's start date",
+        );
     }
     if lower.contains("hostname mismatch") || lower.contains("ip address mismatch") {
-        let names = info.as_ref().map(|i| i.names.join("`, `")).unwrap_or_default();
+        let names = info
+            .as_ref()
+            .map(|i| i.names.join("`, `"))
+            .unwrap_or_default();
         return Finding::error(Code::TlsHostnameMismatch, subject, format!("TLS: the certificate is not valid for `{}`; it is valid for `{names}` ({mode})", h.name))
             .hint("connect with one of the names the certificate lists (the RDS endpoint, not a CNAME or IP), or, if you must, use `sslmode=verify-ca`");
     }
-    if lower.contains("self-signed") || lower.contains("self signed") || lower.contains("local issuer") || lower.contains("unable to verify") || lower.contains("certificate verify failed") {
-        let why = if lower.contains("self") { "self-signed certificate in certificate chain" } else { "unable to get local issuer certificate" };
+    if lower.contains("self-signed")
+        || lower.contains("self signed")
+        || lower.contains("local issuer")
+        || lower.contains("unable to verify")
+        || lower.contains("certificate verify failed")
+    {
+        let why = if lower.contains("self") {
+            "self-signed certificate in certificate chain"
+        } else {
+            "unable to get local issuer certificate"
+        };
         let given = match &t.rootcert {
             Some(p) => format!("`sslrootcert={p}` does not contain it"),
             None => "no `sslrootcert` is set and the system roots do not contain it".into(),
@@ -365,11 +486,19 @@ async fn classify_tls(t: &Target, h: &Host, err: &str, deadline: &Deadline, mode
         return Finding::error(Code::TlsUnknownCa, subject, format!("TLS: {why}: the chain is issued by `{issuer}`, which is not trusted; {given} ({mode})"))
             .hint(RDS_HINT);
     }
-    Finding::error(Code::TlsHandshake, subject, format!("TLS handshake failed: {err} ({mode})"))
-        .hint("check that the server's TLS settings allow TLS 1.2 or newer")
+    Finding::error(
+        Code::TlsHandshake,
+        subject,
+        format!("TLS handshake failed: {err} ({mode})"),
+    )
+    .hint("check that the server's TLS settings allow TLS 1.2 or newer")
 }
 
-async fn peer_certificate(t: &Target, h: &Host, deadline: &Deadline) -> Option<openssl::x509::X509> {
+async fn peer_certificate(
+    t: &Target,
+    h: &Host,
+    deadline: &Deadline,
+) -> Option<openssl::x509::X509> {
     let fetch = async {
         let mut s = TcpStream::connect((h.name.as_str(), h.port)).await.ok()?;
         s.write_all(&SSL_REQUEST).await.ok()?;
@@ -383,7 +512,10 @@ async fn peer_certificate(t: &Target, h: &Host, deadline: &Deadline) -> Option<o
         let der = tls.get_ref().peer_certificate().ok()??.to_der().ok()?;
         openssl::x509::X509::from_der(&der).ok()
     };
-    tokio::time::timeout(deadline.left(), fetch).await.ok().flatten()
+    tokio::time::timeout(deadline.left(), fetch)
+        .await
+        .ok()
+        .flatten()
 }
 
 struct CertInfo {
@@ -408,8 +540,14 @@ impl From<&openssl::x509::X509> for CertInfo {
                     .filter_map(|g| {
                         g.dnsname().map(String::from).or_else(|| {
                             g.ipaddress().map(|ip| match ip.len() {
-                                4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(ip).unwrap_or_default()).to_string(),
-                                16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(ip).unwrap_or_default()).to_string(),
+                                4 => std::net::Ipv4Addr::from(
+                                    <[u8; 4]>::try_from(ip).unwrap_or_default(),
+                                )
+                                .to_string(),
+                                16 => std::net::Ipv6Addr::from(
+                                    <[u8; 16]>::try_from(ip).unwrap_or_default(),
+                                )
+                                .to_string(),
                                 _ => "(ip)".into(),
                             })
                         })
@@ -429,20 +567,45 @@ impl From<&openssl::x509::X509> for CertInfo {
     }
 }
 
-async fn unix_socket(t: &Target, h: &Host, deadline: &Deadline, mode: &str) -> Result<String, Finding> {
+async fn unix_socket(
+    t: &Target,
+    h: &Host,
+    deadline: &Deadline,
+    mode: &str,
+) -> Result<String, Finding> {
     let mut cfg = driver_config(t);
     cfg.host_path(&h.name).port(h.port);
     let subject = format!("{}/.s.PGSQL.{}", h.name, h.port);
     match tokio::time::timeout(deadline.left(), cfg.connect(tokio_postgres::NoTls)).await {
-        Err(_) => Err(Finding::error(Code::PgTimeout, &subject, "the server did not answer on its Unix socket").hint("check the server is running")),
+        Err(_) => Err(Finding::error(
+            Code::PgTimeout,
+            &subject,
+            "the server did not answer on its Unix socket",
+        )
+        .hint("check the server is running")),
         Ok(Err(e)) if e.as_db_error().is_some() => Err(classify_db(&e, &subject)),
-        Ok(Err(e)) => Err(Finding::error(Code::PgConnectionRefused, &subject, format!("cannot connect to the Unix socket: {}", crate::preflight::chain(&e)))
-            .hint("check the socket directory in `DATABASE_URL` and that the server is running")),
+        Ok(Err(e)) => Err(Finding::error(
+            Code::PgConnectionRefused,
+            &subject,
+            format!(
+                "cannot connect to the Unix socket: {}",
+                crate::preflight::chain(&e)
+            ),
+        )
+        .hint("check the socket directory in `DATABASE_URL` and that the server is running")),
         Ok(Ok((client, conn))) => {
             let task = tokio::spawn(conn);
-            let v = client.query_one("SELECT current_setting('server_version')", &[]).await.map_err(|e| classify_db(&e, &subject))?;
+            let v = client
+                .query_one("SELECT current_setting('server_version')", &[])
+                .await
+                .map_err(|e| classify_db(&e, &subject))?;
             task.abort();
-            Ok(format!("PostgreSQL {} at `{subject}` as `{}` on `{}`, Unix socket ({mode})", v.get::<_, String>(0), t.user, t.dbname))
+            Ok(format!(
+                "PostgreSQL {} at `{subject}` as `{}` on `{}`, Unix socket ({mode})",
+                v.get::<_, String>(0),
+                t.user,
+                t.dbname
+            ))
         }
     }
 }

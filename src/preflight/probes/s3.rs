@@ -7,8 +7,8 @@
 //! tested with literal responses.
 
 use crate::preflight::environ::Env;
-use crate::preflight::spec::S3Rule;
 use crate::preflight::probes::env::bucket_name_problem;
+use crate::preflight::spec::S3Rule;
 use crate::report::{CheckOutcome, Code, Finding};
 use aws_credential_types::provider::{error::CredentialsError, ProvideCredentials};
 use aws_credential_types::Credentials;
@@ -20,8 +20,17 @@ use std::time::{Duration, Instant};
 const NO_ROUTE_HINT: &str = "a task in a private subnet needs a NAT gateway or an S3 gateway VPC endpoint to reach S3; check the subnet's route table";
 
 /// What went wrong, from the parts of an HTTP response that matter.
-pub fn classify_status(status: u16, bucket_region: Option<&str>, client_region: &str, bucket: &str, principal: Option<&str>, action: &str) -> Finding {
-    let who = principal.map(|p| format!("`{p}`")).unwrap_or_else(|| "these credentials".into());
+pub fn classify_status(
+    status: u16,
+    bucket_region: Option<&str>,
+    client_region: &str,
+    bucket: &str,
+    principal: Option<&str>,
+    action: &str,
+) -> Finding {
+    let who = principal
+        .map(|p| format!("`{p}`"))
+        .unwrap_or_else(|| "these credentials".into());
     match (status, bucket_region) {
         (301 | 307 | 400, Some(r)) if r != client_region => Finding::error(
             Code::S3WrongRegion,
@@ -62,8 +71,13 @@ enum CredsOutcome {
 }
 
 /// The default chain's order: environment, profile, web identity, ECS, IMDS.
-async fn resolve_credentials(env: &Env) -> CredsOutcome {
-    use aws_config::{ecs::EcsCredentialsProvider, environment::EnvironmentVariableCredentialsProvider, imds::credentials::ImdsCredentialsProvider, profile::ProfileFileCredentialsProvider, web_identity_token::WebIdentityTokenCredentialsProvider};
+async fn resolve_credentials(env: &Env, has_roots: bool) -> CredsOutcome {
+    use aws_config::provider_config::ProviderConfig;
+    use aws_config::{
+        ecs::EcsCredentialsProvider, environment::EnvironmentVariableCredentialsProvider,
+        imds::credentials::ImdsCredentialsProvider, profile::ProfileFileCredentialsProvider,
+        web_identity_token::WebIdentityTokenCredentialsProvider,
+    };
     let mut tried = Vec::new();
     macro_rules! attempt {
         ($name:literal, $p:expr) => {{
@@ -76,20 +90,54 @@ async fn resolve_credentials(env: &Env) -> CredsOutcome {
         }};
     }
     attempt!("environment", EnvironmentVariableCredentialsProvider::new());
-    attempt!("profile", ProfileFileCredentialsProvider::builder().build());
-    attempt!("web-identity", WebIdentityTokenCredentialsProvider::builder().build());
-    attempt!("ecs", EcsCredentialsProvider::builder().build());
-    if env.plain("AWS_EC2_METADATA_DISABLED").map(|v| v.eq_ignore_ascii_case("true")) != Some(true) {
-        attempt!("imds", ImdsCredentialsProvider::builder().build());
+    // Without a trust store only plain-HTTP credential endpoints (ECS, IMDS) can
+    // work; give the providers a client that does not need one.
+    let pc = if has_roots {
+        ProviderConfig::default()
+    } else {
+        ProviderConfig::default()
+            .with_http_client(aws_smithy_http_client::Builder::new().build_http())
+    };
+    attempt!(
+        "profile",
+        ProfileFileCredentialsProvider::builder()
+            .configure(&pc)
+            .build()
+    );
+    attempt!(
+        "web-identity",
+        WebIdentityTokenCredentialsProvider::builder()
+            .configure(&pc)
+            .build()
+    );
+    attempt!(
+        "ecs",
+        EcsCredentialsProvider::builder().configure(&pc).build()
+    );
+    if env
+        .plain("AWS_EC2_METADATA_DISABLED")
+        .map(|v| v.eq_ignore_ascii_case("true"))
+        != Some(true)
+    {
+        attempt!(
+            "imds",
+            ImdsCredentialsProvider::builder().configure(&pc).build()
+        );
     }
     CredsOutcome::None(tried)
 }
 
 fn endpoint(env: &Env) -> Option<String> {
-    if env.plain("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").map(|v| v.eq_ignore_ascii_case("true")) == Some(true) {
+    if env
+        .plain("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .map(|v| v.eq_ignore_ascii_case("true"))
+        == Some(true)
+    {
         return None;
     }
-    env.plain("AWS_ENDPOINT_URL_S3").or_else(|| env.plain("AWS_ENDPOINT_URL")).map(String::from)
+    env.plain("AWS_ENDPOINT_URL_S3")
+        .or_else(|| env.plain("AWS_ENDPOINT_URL"))
+        .map(String::from)
 }
 
 fn secs(d: Duration) -> String {
@@ -106,11 +154,25 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
         );
     };
     if let Some((what, hint)) = bucket_name_problem(&bucket) {
-        return CheckOutcome::from_findings(name, vec![Finding::error(Code::EnvMalformed, &rule.bucket_env, format!("`{}` {what}", rule.bucket_env)).hint(hint)]);
+        return CheckOutcome::from_findings(
+            name,
+            vec![Finding::error(
+                Code::EnvMalformed,
+                &rule.bucket_env,
+                format!("`{}` {what}", rule.bucket_env),
+            )
+            .hint(hint)],
+        );
+    }
+    let http_only = endpoint(env).is_some_and(|e| e.starts_with("http://"));
+    let has_roots = !rustls_native_certs::load_native_certs().certs.is_empty();
+    if !http_only && !has_roots {
+        return CheckOutcome::from_findings(name, vec![Finding::error(Code::NoCaCertificates, &bucket, "no trusted CA certificates in this container (system store, `SSL_CERT_FILE`, `SSL_CERT_DIR`), so TLS to S3 cannot be verified")
+            .hint("install `ca-certificates` in the final image stage (scratch and distroless-static images have none), or copy `/etc/ssl/certs/ca-certificates.crt` in")]);
     }
     let start = Instant::now();
     let left = || timeout.saturating_sub(start.elapsed());
-    let creds = match tokio::time::timeout(left(), resolve_credentials(env)).await {
+    let creds = match tokio::time::timeout(left(), resolve_credentials(env, has_roots)).await {
         Err(_) => {
             return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3Timeout, &bucket, format!("resolving AWS credentials did not finish within {}", secs(timeout)))
                 .hint("the credentials endpoint (ECS or instance metadata) is not answering; check the task's network and role")])
@@ -126,7 +188,11 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
         Ok(CredsOutcome::Found(c, p)) => (c, p),
     };
     let (credentials, provider) = creds;
-    let region = env.plain("AWS_REGION").or_else(|| env.plain("AWS_DEFAULT_REGION")).unwrap_or("us-east-1").to_string();
+    let region = env
+        .plain("AWS_REGION")
+        .or_else(|| env.plain("AWS_DEFAULT_REGION"))
+        .unwrap_or("us-east-1")
+        .to_string();
     let ep = endpoint(env);
     let path_style = rule.path_style.unwrap_or(ep.is_some());
     let mut b = aws_sdk_s3::Config::builder()
@@ -138,34 +204,109 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
     if let Some(e) = &ep {
         b = b.endpoint_url(e);
     }
+    if http_only {
+        // Plain HTTP (an S3-compatible server on a private network) needs no trust store.
+        b = b.http_client(aws_smithy_http_client::Builder::new().build_http());
+    }
     let client = aws_sdk_s3::Client::from_conf(b.build());
     let via = format!("credentials from {}", friendly(provider));
     let head = tokio::time::timeout(left(), client.head_bucket().bucket(&bucket).send()).await;
     let mut findings = Vec::new();
     let bucket_region = match head {
         Err(_) => {
-            findings.push(Finding::error(Code::S3Timeout, &bucket, format!("HeadBucket on `{bucket}` got no answer within {}", secs(timeout))).hint(NO_ROUTE_HINT));
+            findings.push(
+                Finding::error(
+                    Code::S3Timeout,
+                    &bucket,
+                    format!(
+                        "HeadBucket on `{bucket}` got no answer within {}",
+                        secs(timeout)
+                    ),
+                )
+                .hint(NO_ROUTE_HINT),
+            );
             None
         }
         Ok(Ok(out)) => Some(out.bucket_region().unwrap_or(&region).to_string()),
         Ok(Err(e)) => {
-            findings.push(map_sdk_error(&e, &bucket, &region, env, &credentials, ep.as_deref(), "s3:ListBucket", left()).await);
+            findings.push(
+                map_sdk_error(
+                    &e,
+                    &bucket,
+                    &region,
+                    env,
+                    &credentials,
+                    ep.as_deref(),
+                    "s3:ListBucket",
+                    left(),
+                )
+                .await,
+            );
             None
         }
     };
     if let (Some(prefix), true) = (&rule.write_prefix, findings.is_empty()) {
-        let key = format!("{prefix}shipcheck-preflight-{}-{}.txt", std::process::id(), start.elapsed().as_nanos());
-        let put = tokio::time::timeout(left(), client.put_object().bucket(&bucket).key(&key).body(b"shipcheck preflight write probe".to_vec().into()).send()).await;
+        let key = format!(
+            "{prefix}shipcheck-preflight-{}-{}.txt",
+            std::process::id(),
+            start.elapsed().as_nanos()
+        );
+        let put = tokio::time::timeout(
+            left(),
+            client
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(b"shipcheck preflight write probe".to_vec().into())
+                .send(),
+        )
+        .await;
         match put {
-            Err(_) => findings.push(Finding::error(Code::S3Timeout, &bucket, format!("PutObject did not finish within {}", secs(timeout))).hint(NO_ROUTE_HINT)),
+            Err(_) => findings.push(
+                Finding::error(
+                    Code::S3Timeout,
+                    &bucket,
+                    format!("PutObject did not finish within {}", secs(timeout)),
+                )
+                .hint(NO_ROUTE_HINT),
+            ),
             Ok(Err(e)) => {
-                let mut f = map_sdk_error(&e, &bucket, &region, env, &credentials, ep.as_deref(), "s3:PutObject", left()).await;
-                f.code = if f.code == Code::S3AccessDenied { Code::S3WriteFailed } else { f.code };
+                let mut f = map_sdk_error(
+                    &e,
+                    &bucket,
+                    &region,
+                    env,
+                    &credentials,
+                    ep.as_deref(),
+                    "s3:PutObject",
+                    left(),
+                )
+                .await;
+                f.code = if f.code == Code::S3AccessDenied {
+                    Code::S3WriteFailed
+                } else {
+                    f.code
+                };
                 findings.push(f);
             }
             Ok(Ok(_)) => {
-                if let Ok(Err(e)) = tokio::time::timeout(left(), client.delete_object().bucket(&bucket).key(&key).send()).await {
-                    let mut f = map_sdk_error(&e, &bucket, &region, env, &credentials, ep.as_deref(), "s3:DeleteObject", left()).await;
+                if let Ok(Err(e)) = tokio::time::timeout(
+                    left(),
+                    client.delete_object().bucket(&bucket).key(&key).send(),
+                )
+                .await
+                {
+                    let mut f = map_sdk_error(
+                        &e,
+                        &bucket,
+                        &region,
+                        env,
+                        &credentials,
+                        ep.as_deref(),
+                        "s3:DeleteObject",
+                        left(),
+                    )
+                    .await;
                     f.code = Code::S3WriteFailed;
                     findings.push(f);
                 }
@@ -176,7 +317,10 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
     if let Some(r) = bucket_region {
         let mut d = format!("bucket `{bucket}` reachable in `{r}`, {via}");
         if let Some(e) = &ep {
-            d.push_str(&format!(", endpoint `{e}`{}", if path_style { " (path-style)" } else { "" }));
+            d.push_str(&format!(
+                ", endpoint `{e}`{}",
+                if path_style { " (path-style)" } else { "" }
+            ));
         }
         if rule.write_prefix.is_some() && out.findings.is_empty() {
             d.push_str(", write probe ok");
@@ -187,7 +331,16 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn map_sdk_error<E>(e: &SdkError<E, HttpResponse>, bucket: &str, region: &str, env: &Env, creds: &Credentials, ep: Option<&str>, action: &str, left: Duration) -> Finding
+async fn map_sdk_error<E>(
+    e: &SdkError<E, HttpResponse>,
+    bucket: &str,
+    region: &str,
+    env: &Env,
+    creds: &Credentials,
+    ep: Option<&str>,
+    action: &str,
+    left: Duration,
+) -> Finding
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -195,33 +348,78 @@ where
         SdkError::ServiceError(se) => {
             let raw = se.raw();
             let status = raw.status().as_u16();
-            let principal = if status == 403 { caller_identity(env, creds, region, ep, left).await } else { None };
-            classify_status(status, raw.headers().get("x-amz-bucket-region"), region, bucket, principal.as_deref(), action)
+            let principal = if status == 403 {
+                caller_identity(env, creds, region, ep, left).await
+            } else {
+                None
+            };
+            classify_status(
+                status,
+                raw.headers().get("x-amz-bucket-region"),
+                region,
+                bucket,
+                principal.as_deref(),
+                action,
+            )
         }
-        SdkError::TimeoutError(_) => Finding::error(Code::S3Timeout, bucket, "the S3 request timed out").hint(NO_ROUTE_HINT),
-        SdkError::DispatchFailure(d) if d.is_timeout() => Finding::error(Code::S3Timeout, bucket, "connecting to S3 timed out").hint(NO_ROUTE_HINT),
+        SdkError::TimeoutError(_) => {
+            Finding::error(Code::S3Timeout, bucket, "the S3 request timed out").hint(NO_ROUTE_HINT)
+        }
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            Finding::error(Code::S3Timeout, bucket, "connecting to S3 timed out")
+                .hint(NO_ROUTE_HINT)
+        }
         SdkError::DispatchFailure(_) => Finding::error(
             Code::S3Unreachable,
             bucket,
-            format!("cannot reach S3{}: {}", ep.map(|e| format!(" at `{e}`")).unwrap_or_default(), crate::preflight::chain(e)),
+            format!(
+                "cannot reach S3{}: {}",
+                ep.map(|e| format!(" at `{e}`")).unwrap_or_default(),
+                crate::preflight::chain(e)
+            ),
         )
-        .hint(if ep.is_some() { "check `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_S3`: nothing answers there" } else { NO_ROUTE_HINT }),
-        other => Finding::error(Code::S3Error, bucket, format!("the S3 request failed: {}", crate::preflight::chain(other))).hint("check the endpoint and region settings"),
+        .hint(if ep.is_some() {
+            "check `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_S3`: nothing answers there"
+        } else {
+            NO_ROUTE_HINT
+        }),
+        other => Finding::error(
+            Code::S3Error,
+            bucket,
+            format!("the S3 request failed: {}", crate::preflight::chain(other)),
+        )
+        .hint("check the endpoint and region settings"),
     }
 }
 
 /// The ARN behind the credentials, for access-denied messages; best effort.
-async fn caller_identity(env: &Env, creds: &Credentials, region: &str, ep: Option<&str>, left: Duration) -> Option<String> {
+async fn caller_identity(
+    env: &Env,
+    creds: &Credentials,
+    region: &str,
+    ep: Option<&str>,
+    left: Duration,
+) -> Option<String> {
     let mut b = aws_sdk_sts::Config::builder()
         .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
         .region(aws_sdk_sts::config::Region::new(region.to_string()))
         .credentials_provider(creds.clone());
-    let sts_ep = env.plain("AWS_ENDPOINT_URL_STS").map(String::from).or_else(|| env.plain("AWS_ENDPOINT_URL").map(String::from)).or_else(|| ep.map(String::from));
+    let sts_ep = env
+        .plain("AWS_ENDPOINT_URL_STS")
+        .map(String::from)
+        .or_else(|| env.plain("AWS_ENDPOINT_URL").map(String::from))
+        .or_else(|| ep.map(String::from));
     if let Some(e) = sts_ep {
+        if e.starts_with("http://") {
+            b = b.http_client(aws_smithy_http_client::Builder::new().build_http());
+        }
         b = b.endpoint_url(e);
     }
     let c = aws_sdk_sts::Client::from_conf(b.build());
-    let out = tokio::time::timeout(left, c.get_caller_identity().send()).await.ok()?.ok()?;
+    let out = tokio::time::timeout(left, c.get_caller_identity().send())
+        .await
+        .ok()?
+        .ok()?;
     out.arn().map(String::from)
 }
 
@@ -233,14 +431,40 @@ mod tests {
     fn maps_literal_responses() {
         let f = classify_status(404, None, "eu-west-1", "b", None, "s3:ListBucket");
         assert_eq!(f.code, Code::S3NoSuchBucket);
-        let f = classify_status(301, Some("us-east-2"), "eu-west-1", "b", None, "s3:ListBucket");
+        let f = classify_status(
+            301,
+            Some("us-east-2"),
+            "eu-west-1",
+            "b",
+            None,
+            "s3:ListBucket",
+        );
         assert_eq!(f.code, Code::S3WrongRegion);
-        assert!(f.message.contains("`us-east-2`") && f.hint.unwrap().contains("AWS_REGION=us-east-2"));
-        let f = classify_status(400, Some("us-east-2"), "eu-west-1", "b", None, "s3:ListBucket");
+        assert!(
+            f.message.contains("`us-east-2`") && f.hint.unwrap().contains("AWS_REGION=us-east-2")
+        );
+        let f = classify_status(
+            400,
+            Some("us-east-2"),
+            "eu-west-1",
+            "b",
+            None,
+            "s3:ListBucket",
+        );
         assert_eq!(f.code, Code::S3WrongRegion);
-        let f = classify_status(403, Some("eu-west-1"), "eu-west-1", "b", Some("arn:aws:sts::123456789012:assumed-role/task/x"), "s3:ListBucket");
+        let f = classify_status(
+            403,
+            Some("eu-west-1"),
+            "eu-west-1",
+            "b",
+            Some("arn:aws:sts::123456789012:assumed-role/task/x"),
+            "s3:ListBucket",
+        );
         assert_eq!(f.code, Code::S3AccessDenied);
         assert!(f.message.contains("assumed-role/task/x") && f.message.contains("s3:ListBucket"));
-        assert_eq!(classify_status(503, None, "eu-west-1", "b", None, "s3:ListBucket").code, Code::S3Error);
+        assert_eq!(
+            classify_status(503, None, "eu-west-1", "b", None, "s3:ListBucket").code,
+            Code::S3Error
+        );
     }
 }

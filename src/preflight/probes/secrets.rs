@@ -14,7 +14,8 @@ use sha2::Sha256;
 /// HMAC-SHA256 of the value under `key`, as 16 hex digits: enough to compare two
 /// values, useless for guessing one without the key.
 pub fn fingerprint(key: &Secret<String>, value: &Secret<String>) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes any key length");
     mac.update(value.expose().as_bytes());
     let out = mac.finalize().into_bytes();
     format!("hmac-sha256:{}", hex::encode(&out[..8]))
@@ -36,8 +37,14 @@ fn is_aws_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn check_shape(name: &str, kind: SecretKind, v: &str, production: bool, out: &mut Vec<Finding>) {
@@ -47,22 +54,41 @@ fn check_shape(name: &str, kind: SecretKind, v: &str, production: bool, out: &mu
         SecretKind::Stripe => {
             if v.starts_with("pk_") {
                 out.push(err(Code::SecretPublishableKey, format!("`{name}` holds a publishable key (`pk_…`) where a secret key belongs"), "use the secret key (`sk_live_…`) or a restricted key (`rk_live_…`) from the Stripe dashboard; publishable keys only work in browsers"));
-            } else if !["sk_live_", "sk_test_", "rk_live_", "rk_test_"].iter().any(|p| v.starts_with(p)) {
+            } else if !["sk_live_", "sk_test_", "rk_live_", "rk_test_"]
+                .iter()
+                .any(|p| v.starts_with(p))
+            {
                 out.push(err(Code::SecretMalformed, format!("`{name}` does not look like a Stripe secret key (`sk_live_…`, `sk_test_…`, `rk_…`)"), "copy the key again from the Stripe dashboard"));
             } else if production && (v.starts_with("sk_test_") || v.starts_with("rk_test_")) {
-                out.push(err(Code::SecretTestKeyInProduction, format!("`{name}` is a Stripe test-mode key but `NODE_ENV=production`"), "point the secret at the live key (`sk_live_…`) for production"));
+                out.push(err(
+                    Code::SecretTestKeyInProduction,
+                    format!("`{name}` is a Stripe test-mode key but `NODE_ENV=production`"),
+                    "point the secret at the live key (`sk_live_…`) for production",
+                ));
             }
         }
         SecretKind::Openai => {
             if !v.starts_with("sk-") || v.len() < 20 {
-                out.push(err(Code::SecretMalformed, format!("`{name}` does not look like an OpenAI key (`sk-…` or `sk-proj-…`)"), "create a key in the OpenAI dashboard and store it whole"));
+                out.push(err(
+                    Code::SecretMalformed,
+                    format!("`{name}` does not look like an OpenAI key (`sk-…` or `sk-proj-…`)"),
+                    "create a key in the OpenAI dashboard and store it whole",
+                ));
             }
         }
         SecretKind::Pem => {
             if v.contains("\\n") && !v.contains('\n') {
-                out.push(err(Code::SecretMalformed, format!("`{name}` is PEM with literal `\\n` instead of line breaks"), "store the PEM with real newlines, or turn `\\n` into newlines when reading it"));
+                out.push(err(
+                    Code::SecretMalformed,
+                    format!("`{name}` is PEM with literal `\\n` instead of line breaks"),
+                    "store the PEM with real newlines, or turn `\\n` into newlines when reading it",
+                ));
             } else if !(v.contains("-----BEGIN ") && v.contains("-----END ")) {
-                out.push(err(Code::SecretMalformed, format!("`{name}` is not PEM (no `-----BEGIN`/`-----END` lines)"), "store the whole PEM block, header and footer included"));
+                out.push(err(
+                    Code::SecretMalformed,
+                    format!("`{name}` is not PEM (no `-----BEGIN`/`-----END` lines)"),
+                    "store the whole PEM block, header and footer included",
+                ));
             }
         }
         SecretKind::Cognito => match serde_json::from_str::<serde_json::Value>(v) {
@@ -71,9 +97,14 @@ fn check_shape(name: &str, kind: SecretKind, v: &str, production: bool, out: &mu
                 let (pool, client, region) = (s("userPoolId"), s("clientId"), s("region"));
                 let mut problems = Vec::new();
                 match pool.split_once('_') {
-                    Some((r, id)) if is_aws_region(r) && !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    Some((r, id))
+                        if is_aws_region(r)
+                            && !id.is_empty()
+                            && id.chars().all(|c| c.is_ascii_alphanumeric()) =>
+                    {
                         if !region.is_empty() && r != region {
-                            problems.push("`userPoolId`'s region differs from `region`".to_string());
+                            problems
+                                .push("`userPoolId`'s region differs from `region`".to_string());
                         }
                     }
                     _ => problems.push("`userPoolId` is not `<region>_<id>`".into()),
@@ -88,7 +119,11 @@ fn check_shape(name: &str, kind: SecretKind, v: &str, production: bool, out: &mu
                     out.push(err(Code::SecretMalformed, format!("`{name}` is not a valid Cognito config: {}", problems.join("; ")), "store `{\"userPoolId\":\"eu-west-1_AbC123\",\"clientId\":\"…\",\"region\":\"eu-west-1\"}`"));
                 }
             }
-            _ => out.push(err(Code::SecretMalformed, format!("`{name}` is not a JSON object with `userPoolId`, `clientId` and `region`"), "store the Cognito config as one JSON object")),
+            _ => out.push(err(
+                Code::SecretMalformed,
+                format!("`{name}` is not a JSON object with `userPoolId`, `clientId` and `region`"),
+                "store the Cognito config as one JSON object",
+            )),
         },
     }
 }
@@ -111,20 +146,33 @@ pub fn probe(env: &Env, rules: &[SecretRule], spec_key: Option<&str>) -> CheckOu
         };
         present += 1;
         let v = value.expose().as_str();
-        let json_object = v.trim_start().starts_with('{') && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v).is_ok();
+        let json_object = v.trim_start().starts_with('{')
+            && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v).is_ok();
         if json_object && rule.kind != SecretKind::Cognito {
-            let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v)
-                .map(|m| m.keys().map(|k| format!("`{k}`")).collect())
-                .unwrap_or_default();
+            let keys: Vec<String> =
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v)
+                    .map(|m| m.keys().map(|k| format!("`{k}`")).collect())
+                    .unwrap_or_default();
             findings.push(
                 Finding::error(Code::SecretWholeJson, name, format!("`{name}` holds a whole JSON object (keys {}) where one value was expected", keys.join(", ")))
                     .hint("in the task definition use the `:jsonkey::` form of `valueFrom`, e.g. `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME:KEY::`"),
             );
         } else {
             if v.trim() != v {
-                findings.push(Finding::warning(Code::SecretMalformed, name, format!("`{name}` has leading or trailing whitespace")).hint("store the secret without the trailing newline"));
+                findings.push(
+                    Finding::warning(
+                        Code::SecretMalformed,
+                        name,
+                        format!("`{name}` has leading or trailing whitespace"),
+                    )
+                    .hint("store the secret without the trailing newline"),
+                );
             }
-            let kind = if rule.kind == SecretKind::Auto { guess(v) } else { rule.kind };
+            let kind = if rule.kind == SecretKind::Auto {
+                guess(v)
+            } else {
+                rule.kind
+            };
             check_shape(name, kind, v, env.is_production(), &mut findings);
         }
         if let Some(k) = &key {
@@ -134,9 +182,13 @@ pub fn probe(env: &Env, rules: &[SecretRule], spec_key: Option<&str>) -> CheckOu
             );
         }
     }
-    let mut out = CheckOutcome::from_findings("secrets", findings).detail(format!("{present} of {} secrets set", rules.len()));
+    let mut out = CheckOutcome::from_findings("secrets", findings)
+        .detail(format!("{present} of {} secrets set", rules.len()));
     if key.is_none() && !rules.is_empty() {
-        out.detail = Some(format!("{present} of {} secrets set; no fingerprints (set `SHIPCHECK_FINGERPRINT_KEY`)", rules.len()));
+        out.detail = Some(format!(
+            "{present} of {} secrets set; no fingerprints (set `SHIPCHECK_FINGERPRINT_KEY`)",
+            rules.len()
+        ));
     }
     out
 }
@@ -146,7 +198,10 @@ mod tests {
     use super::*;
 
     fn rule(n: &str, kind: SecretKind) -> SecretRule {
-        SecretRule { name: n.into(), kind }
+        SecretRule {
+            name: n.into(),
+            kind,
+        }
     }
 
     fn codes(out: &CheckOutcome) -> Vec<&'static str> {
@@ -166,19 +221,42 @@ mod tests {
             ("PEM", "-----BEGIN PRIVATE KEY-----\\nCANARY\\n-----END PRIVATE KEY-----"),
             ("SHIPCHECK_FINGERPRINT_KEY", "k"),
         ]);
-        let out = probe(&env, &[
-            rule("STRIPE", SecretKind::Stripe),
-            rule("STRIPE_TEST", SecretKind::Auto),
-            rule("OPENAI", SecretKind::Openai),
-            rule("WHOLE", SecretKind::Auto),
-            rule("COGNITO", SecretKind::Cognito),
-            rule("COGNITO_BAD", SecretKind::Cognito),
-            rule("PEM", SecretKind::Pem),
-            rule("ABSENT", SecretKind::Auto),
-        ], None);
-        let c: Vec<_> = codes(&out).into_iter().filter(|c| *c != "secret-fingerprint").collect();
-        assert_eq!(c, ["secret-publishable-key", "secret-test-key-in-production", "secret-whole-json", "secret-malformed", "secret-malformed", "secret-missing"]);
-        assert_eq!(codes(&out).iter().filter(|c| **c == "secret-fingerprint").count(), 7);
+        let out = probe(
+            &env,
+            &[
+                rule("STRIPE", SecretKind::Stripe),
+                rule("STRIPE_TEST", SecretKind::Auto),
+                rule("OPENAI", SecretKind::Openai),
+                rule("WHOLE", SecretKind::Auto),
+                rule("COGNITO", SecretKind::Cognito),
+                rule("COGNITO_BAD", SecretKind::Cognito),
+                rule("PEM", SecretKind::Pem),
+                rule("ABSENT", SecretKind::Auto),
+            ],
+            None,
+        );
+        let c: Vec<_> = codes(&out)
+            .into_iter()
+            .filter(|c| *c != "secret-fingerprint")
+            .collect();
+        assert_eq!(
+            c,
+            [
+                "secret-publishable-key",
+                "secret-test-key-in-production",
+                "secret-whole-json",
+                "secret-malformed",
+                "secret-malformed",
+                "secret-missing"
+            ]
+        );
+        assert_eq!(
+            codes(&out)
+                .iter()
+                .filter(|c| **c == "secret-fingerprint")
+                .count(),
+            7
+        );
         let text = format!("{out:?}");
         assert!(!text.contains("CANARY"), "{text}");
     }

@@ -423,7 +423,7 @@ pub fn write_docker_archive(recipe: &str, repo_tag: &str, legacy: bool, out: &Pa
             }
         }
         let name = if legacy {
-            format!("{}/layer.tar", &hex_of(&sha256(&l.tar))[..])
+            format!("{}/layer.tar", hex_of(&sha256(&l.tar)))
         } else {
             format!("blobs/sha256/{}", hex_of(&sha256(&l.tar)))
         };

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod moto;
+pub mod pg;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -35,7 +37,7 @@ pub fn image_check(args: &[&str], cwd: &Path) -> Run {
 pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}\n{stdout}")))
         .collect()
 }
 

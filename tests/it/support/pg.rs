@@ -1,0 +1,288 @@
+//! Throwaway PostgreSQL 15 clusters with TLS, for preflight's tests.
+//!
+//! initdb runs once per test binary into a template; each cluster copies it, gets
+//! its own port, certificate and `pg_hba.conf`, and is stopped when dropped. As root
+//! (CI), the server runs as the `postgres` user, since PostgreSQL refuses root.
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::BigNum;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectAlternativeName};
+use openssl::x509::{X509Builder, X509NameBuilder, X509};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use tempfile::TempDir;
+
+pub const BIN: &str = "/usr/lib/postgresql/15/bin";
+pub const PASSWORD: &str = "CANARY-pg-7c1d2e";
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+/// Runs a PostgreSQL binary as the user that owns the clusters.
+fn pg(bin: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &format!("{BIN}/{bin}")]);
+        c
+    } else {
+        Command::new(format!("{BIN}/{bin}"))
+    }
+}
+
+fn chown_postgres(p: &Path) {
+    if is_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(p)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "chown {}", p.display());
+    }
+}
+
+fn run(mut c: Command, what: &str) {
+    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn template() -> &'static Path {
+    static T: OnceLock<PathBuf> = OnceLock::new();
+    T.get_or_init(|| {
+        assert!(
+            Path::new(BIN).join("initdb").exists(),
+            "PostgreSQL 15 is not installed: `.ci/run` installs postgresql-15"
+        );
+        let dir =
+            std::env::temp_dir().join(format!("shipcheck-pg-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        chown_postgres(&dir);
+        let mut c = pg("initdb");
+        c.args(["-D"]).arg(dir.join("data")).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ]);
+        run(c, "initdb");
+        dir.join("data")
+    })
+}
+
+pub struct Ca {
+    pub cert: X509,
+    key: PKey<Private>,
+}
+
+fn name(cn: &str) -> openssl::x509::X509Name {
+    let mut n = X509NameBuilder::new().unwrap();
+    n.append_entry_by_text("CN", cn).unwrap();
+    n.build()
+}
+
+fn key() -> PKey<Private> {
+    PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()
+}
+
+impl Ca {
+    pub fn new(cn: &str) -> Ca {
+        let key = key();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap())
+            .unwrap();
+        b.set_subject_name(&name(cn)).unwrap();
+        b.set_issuer_name(&name(cn)).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(365).unwrap())
+            .unwrap();
+        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+            .unwrap();
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        Ca {
+            cert: b.build(),
+            key,
+        }
+    }
+
+    /// A server certificate for `dns` names and `127.0.0.1`, valid in [from, to] (unix seconds).
+    pub fn server(&self, dns: &[&str], ip: bool, from: i64, to: i64) -> (X509, PKey<Private>) {
+        let key = key();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(&BigNum::from_u32(2).unwrap().to_asn1_integer().unwrap())
+            .unwrap();
+        b.set_subject_name(&name(dns.first().copied().unwrap_or("server")))
+            .unwrap();
+        b.set_issuer_name(self.cert.subject_name()).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::from_unix(from).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::from_unix(to).unwrap()).unwrap();
+        let mut san = SubjectAlternativeName::new();
+        for d in dns {
+            san.dns(d);
+        }
+        if ip {
+            san.ip("127.0.0.1");
+        }
+        let ext = san
+            .build(&b.x509v3_context(Some(&self.cert), None))
+            .unwrap();
+        b.append_extension(ext).unwrap();
+        b.sign(&self.key, MessageDigest::sha256()).unwrap();
+        (b.build(), key)
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub enum Tls {
+    Off,
+    On { cert: X509, key: PKey<Private> },
+}
+
+pub struct Cluster {
+    pub dir: TempDir,
+    pub port: u16,
+}
+
+impl Cluster {
+    /// Starts a cluster; `hba` lines replace pg_hba.conf (the local trust line is kept).
+    pub fn start(tls: Tls, hba: &[&str]) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("shipcheck-pg-")
+            .tempdir()
+            .unwrap();
+        let data = dir.path().join("data");
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(template())
+            .arg(&data)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let port = free_port();
+        let mut conf = format!(
+            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nshared_buffers = 16MB\nmax_connections = 10\nlog_min_messages = warning\n",
+            data.display()
+        );
+        if let Tls::On { cert, key } = &tls {
+            std::fs::write(data.join("server.crt"), cert.to_pem().unwrap()).unwrap();
+            std::fs::write(
+                data.join("server.key"),
+                key.private_key_to_pem_pkcs8().unwrap(),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+            conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        } else {
+            conf.push_str("ssl = off\n");
+        }
+        let mut pgconf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        pgconf.push_str(&conf);
+        std::fs::write(data.join("postgresql.conf"), pgconf).unwrap();
+        let mut hba_text = String::from("local all all trust\n");
+        for l in hba {
+            hba_text.push_str(l);
+            hba_text.push('\n');
+        }
+        std::fs::write(data.join("pg_hba.conf"), hba_text).unwrap();
+        chown_postgres(dir.path());
+        if is_root() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut c = pg("pg_ctl");
+        c.args(["-D"])
+            .arg(&data)
+            .args(["-l"])
+            .arg(data.join("log"))
+            .args(["-w", "-t", "30", "start"]);
+        run(c, "pg_ctl start");
+        let mut psql = Command::new("psql");
+        psql.args(["-X", "-q", "-h"])
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+            ])
+            .arg(format!("CREATE ROLE app LOGIN PASSWORD '{PASSWORD}'"))
+            .args(["-c", "CREATE DATABASE app OWNER app"]);
+        run(psql, "psql create role");
+        Cluster { dir, port }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = pg("pg_ctl")
+            .args(["-D"])
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+/// `hostssl` and `host` for 127.0.0.1 with passwords.
+pub const HBA_ANY: &[&str] = &[
+    "hostssl all all 127.0.0.1/32 scram-sha-256",
+    "host all all 127.0.0.1/32 scram-sha-256",
+];
+pub const HBA_SSL_ONLY: &[&str] = &["hostssl all all 127.0.0.1/32 scram-sha-256"];
