@@ -1,7 +1,7 @@
 //! The debugging verbs: `ls` (the flattened tree with provenance), `cat` (a file's
 //! bytes) and `why` (every layer that touched a path). Output goes to any writer.
 
-use super::fs::{display, key, Action, FlatFs, Kind, Node};
+use super::fs::{display, key, Action, Kind, Node};
 use super::Loaded;
 use std::io::{self, Write};
 
@@ -21,7 +21,7 @@ fn mode_string(n: &Node) -> String {
     s
 }
 
-fn line(fs: &FlatFs, k: &str, n: &Node) -> String {
+fn line(k: &str, n: &Node) -> String {
     let mut s = format!(
         "{} {:>5}:{:<5} {:>10}  L{:<2} {}",
         mode_string(n),
@@ -37,7 +37,6 @@ fn line(fs: &FlatFs, k: &str, n: &Node) -> String {
     if let Some(h) = &n.hardlink_of {
         s.push_str(&format!(" (hard link to {})", display(h)));
     }
-    let _ = fs;
     s
 }
 
@@ -55,7 +54,7 @@ pub fn ls(img: &Loaded, path: &str, w: &mut dyn Write) -> io::Result<bool> {
         if p.is_empty() {
             continue;
         }
-        writeln!(w, "{}", line(fs, p, n))?;
+        writeln!(w, "{}", line(p, n))?;
     }
     writeln!(w, "# layers:")?;
     for i in 1..=fs.layers.len() {
@@ -86,7 +85,7 @@ pub fn why(img: &Loaded, path: &str, w: &mut dyn Write) -> io::Result<()> {
     }
     match fs.get(&k) {
         Some(n) => {
-            write!(w, "  now: {}", line(fs, &k, n))?;
+            write!(w, "  now: {}", line(&k, n))?;
             match fs.resolve(&k, true) {
                 Ok(r) if r != k => writeln!(w, "\n  resolves to {}", display(&r))?,
                 Err(e) => writeln!(w, "\n  does not resolve: {e:?}")?,

@@ -153,13 +153,10 @@ impl Loaded {
 /// `want` names the paths whose contents the checks will read.
 pub fn load(
     source: &dyn ImageSource,
-    selected: &Selected,
+    c: &Candidate,
+    platform: Option<Platform>,
     want: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Loaded> {
-    let c = match &selected.candidate {
-        Ok(c) => c,
-        Err(e) => return Err(ImageError::Invalid(format!("{e}"))),
-    };
     let config = parse_config(&source.read_blob(&c.config)?, &c.config.name())?;
     let diff_ids = config.rootfs().diff_ids();
     if diff_ids.len() != c.layers.len() {
@@ -234,7 +231,7 @@ pub fn load(
         }
     }
     Ok(Loaded {
-        platform: selected.platform.clone(),
+        platform,
         manifest_digest: c.manifest_digest.clone(),
         config,
         fs,

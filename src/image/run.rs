@@ -59,13 +59,13 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 }
 
 fn find_spec(
-    reference: &ImageRef,
+    repository: Option<String>,
     opts: &CheckOptions,
 ) -> Result<(Spec, Option<String>), RunError> {
     if let Some(p) = &opts.spec {
         return Ok((Spec::load(p)?, None));
     }
-    match reference.repository() {
+    match repository {
         Some(repo) => match spec::lookup(&opts.spec_dir, &repo) {
             Some(p) => Ok((Spec::load(&p)?, None)),
             None => Ok((
@@ -83,8 +83,6 @@ fn find_spec(
 pub fn run_checks(img: &Loaded, spec: &Spec) -> Vec<CheckOutcome> {
     let fs = &img.fs;
     let mut out = Vec::new();
-    let mut kinds: Vec<&str> = Vec::new();
-    let _ = &mut kinds;
     out.push(
         CheckOutcome::from_findings("layers", fs.warnings.clone()).detail(format!(
             "{} layers, {} paths, {} bytes of files",
@@ -116,9 +114,14 @@ pub fn run_checks(img: &Loaded, spec: &Spec) -> Vec<CheckOutcome> {
 
 pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> {
     let r = ImageRef::parse(reference)?;
-    let (spec, note) = find_spec(&r, opts)?;
-    let spec_path = (!spec.path.as_os_str().is_empty()).then(|| spec.path.clone());
+    // A bad spec is reported before the image is read; a spec named only by the
+    // archive's own tags is found once the archive is open.
+    if let Some(p) = &opts.spec {
+        Spec::load(p)?;
+    }
     let src = source::open(&r)?;
+    let (spec, note) = find_spec(r.repository().or_else(|| src.repository()), opts)?;
+    let spec_path = (!spec.path.as_os_str().is_empty()).then(|| spec.path.clone());
     let selected = select(src.as_ref(), &opts.platform)?;
     let mut report = Report::new("image-check");
     for sel in &selected {
@@ -128,7 +131,11 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             None => notes.extend(note.clone()),
         }
         let target = format!("{reference} ({})", sel.label());
-        let checks = match load(src.as_ref(), sel, &wanted) {
+        let loaded = match &sel.candidate {
+            Ok(c) => load(src.as_ref(), c, sel.platform.clone(), &wanted),
+            Err(e) => Err(ImageError::Invalid(chain(e))),
+        };
+        let checks = match loaded {
             Ok(img) => {
                 if let Some(d) = &img.manifest_digest {
                     notes.push(format!("manifest `{d}`"));
@@ -172,8 +179,8 @@ pub fn load_one(
         .into_iter()
         .next()
         .ok_or_else(|| ImageError::Invalid("no image selected".into()))?;
-    if let Err(e) = &sel.candidate {
-        return Err(ImageError::Invalid(chain(e)));
+    match &sel.candidate {
+        Ok(c) => load(src.as_ref(), c, sel.platform.clone(), want),
+        Err(e) => Err(ImageError::Invalid(chain(e))),
     }
-    load(src.as_ref(), &sel, want)
 }

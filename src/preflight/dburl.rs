@@ -109,12 +109,61 @@ pub fn parse(s: &str) -> Result<ConnParams, UrlError> {
 fn parse_port(s: &str) -> Result<u16, UrlError> {
     match s.parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => err(format!("the port `{s}` is not a number from 1 to 65535")),
+        _ => err("a port is not a number from 1 to 65535"),
     }
+}
+
+/// The parameters libpq accepts; error messages may name these, never the input.
+const KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "sslmode",
+    "sslrootcert",
+    "connect_timeout",
+    "application_name",
+    "options",
+    "target_session_attrs",
+    "sslcert",
+    "sslkey",
+];
+
+/// A known keyword within two edits of `k`, for typo hints that do not echo input.
+fn suggest(k: &str) -> Option<&'static str> {
+    fn dist(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                cur.push(
+                    (prev[j] + usize::from(ca != *cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    KEYWORDS
+        .iter()
+        .copied()
+        .filter(|w| dist(k, w) <= 2)
+        .min_by_key(|w| dist(k, w))
 }
 
 fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
     let mut p = ConnParams::default();
+    // `/`, `?` or `#` in an unencoded password end the authority early; the `@`
+    // then shows up later. Say so without echoing any of it.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if !rest[..authority_end].contains('@') && rest[authority_end..].contains('@') {
+        return err("the user info contains `/`, `?` or `#`: percent-encode them in the password (`/` is `%2F`, `?` is `%3F`, `#` is `%23`)");
+    }
     let (main, query) = match rest.split_once('?') {
         Some((m, q)) => (m, Some(q)),
         None => (rest, None),
@@ -148,7 +197,7 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
             let port = match after.strip_prefix(':') {
                 Some(port) => Some(parse_port(port)?),
                 None if after.is_empty() => None,
-                None => return err(format!("unexpected `{after}` after an IPv6 host")),
+                None => return err("unexpected text after an IPv6 host"),
             };
             (addr.to_string(), port)
         } else {
@@ -167,12 +216,9 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
     }
     if let Some(q) = query {
         for pair in q.split('&').filter(|x| !x.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| {
-                UrlError(format!(
-                    "the query parameter `{}` has no `=`",
-                    pair.split('=').next().unwrap_or("")
-                ))
-            })?;
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| UrlError("a query parameter has no `=`".into()))?;
             let k = decode(k, "parameter name")?;
             let v = decode(v, "parameter value")?;
             set_keyword(&mut p, &k, v)?;
@@ -221,7 +267,12 @@ fn set_keyword(p: &mut ConnParams, k: &str, v: String) -> Result<(), UrlError> {
         | "fallback_application_name" | "client_encoding" | "sslsni" | "load_balance_hosts" | "ssl_min_protocol_version"
         | "ssl_max_protocol_version" | "krbsrvname" | "service" | "passfile" | "requirepeer" | "sslcrl" | "sslpassword"
         | "tcp_user_timeout" | "replication" | "require_auth" | "sslcertmode" | "sslnegotiation" => {}
-        other => return err(format!("`{other}` is not a connection parameter libpq knows")),
+        other => {
+            return err(match suggest(other) {
+                Some(k) => format!("a parameter is not one libpq knows (did you mean `{k}`?)"),
+                None => "a parameter is not one libpq knows".into(),
+            })
+        }
     }
     Ok(())
 }
@@ -248,7 +299,9 @@ fn parse_keywords(s: &str) -> Result<ConnParams, UrlError> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return err(format!("`{key}` is missing `=value`"));
+            return err(
+                "a keyword is missing `=value` (quote values with spaces: `password='a b'`)",
+            );
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -258,10 +311,10 @@ fn parse_keywords(s: &str) -> Result<ConnParams, UrlError> {
             chars.next();
             loop {
                 match chars.next() {
-                    None => return err(format!("the quoted value of `{key}` is not closed")),
+                    None => return err("a quoted value is not closed"),
                     Some('\\') => match chars.next() {
                         Some(c) => value.push(c),
-                        None => return err(format!("the quoted value of `{key}` ends in `\\`")),
+                        None => return err("a quoted value ends in `\\`"),
                     },
                     Some('\'') => break,
                     Some(c) => value.push(c),
@@ -351,12 +404,20 @@ mod tests {
                 "postgres://u:secretpw@h/db?sslmode=verify",
                 "sslmode=verify",
             ),
-            ("postgres://u:secretpw@h/db?sslmod=require", "sslmod"),
+            (
+                "postgres://u:secretpw@h/db?sslmod=require",
+                "did you mean `sslmode`",
+            ),
+            ("postgres://u:secret/pw@h/db", "percent-encode"),
+            ("postgres://u:secret?pw@h/db", "percent-encode"),
+            ("host=h password=secret pw", "quote values"),
+            ("postgres://u@h/db?secretpw", "no `=`"),
+            ("postgres://u@h/db?secretpw=1", "not one libpq knows"),
             ("", "empty"),
         ] {
             let e = parse(s).unwrap_err();
             assert!(e.0.contains(want), "{s}: {e}");
-            assert!(!e.0.contains("secretpw"));
+            assert!(!e.0.contains("secret") && !e.0.contains("pw"), "{s}: {e}");
         }
     }
 }

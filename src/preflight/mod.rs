@@ -140,7 +140,7 @@ pub async fn run(spec: &Spec, env: &Env, timeout: Duration) -> Report {
     let mut notes = Vec::new();
     match &spec.path {
         Some(p) => notes.push(format!("spec `{}`", p.display())),
-        None => notes.push("no spec: probing PostgreSQL when DATABASE_URL is set and S3 when S3_BUCKET_NAME is set".into()),
+        None => notes.push("no spec file: probes from flags, PostgreSQL when DATABASE_URL is set, S3 when S3_BUCKET_NAME is set".into()),
     }
     let mut report = Report::new("preflight");
     report.sections.push(Section {

@@ -474,6 +474,13 @@ fn spec_is_found_by_repository_name_or_the_report_says_none_was_used() {
     let lines = json_lines(&run.stdout);
     assert!(run.stdout.contains("spec `"), "{}", run.stdout);
     assert!(error_codes(&lines).contains("glob-no-match"));
+    // With no name in the reference, the archive's own tag names the repository.
+    let run = image_check(&["--format", "json", "docker-archive:img.tar"], t.path());
+    assert!(
+        run.stdout.contains("spec `images/scalemap-api.toml`"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

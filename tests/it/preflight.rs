@@ -494,6 +494,8 @@ fn secret_values_never_appear_in_any_output() {
         ),
         format!("postgresql://app:{CANARY}@localhost:99999/app"),
         format!("host=localhost password={CANARY} sslmode=bogus"),
+        format!("postgresql://app:{CANARY}/x@localhost/app"),
+        format!("host=localhost password={CANARY} extra"),
     ];
     let whole = format!("{{\"password\":\"{CANARY}\"}}");
     let cognito = format!("{{\"userPoolId\":\"{CANARY}\"}}");

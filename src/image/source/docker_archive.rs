@@ -117,6 +117,11 @@ impl ImageSource for DockerArchive {
         self.tree.describe()
     }
 
+    fn repository(&self) -> Option<String> {
+        let tag = self.entry.repo_tags.as_ref()?.first()?;
+        Some(crate::image::reference::repository_of(tag))
+    }
+
     fn candidates(&self) -> Result<Vec<std::result::Result<Candidate, BrokenCandidate>>> {
         Ok(vec![Ok(Candidate {
             platform: None,

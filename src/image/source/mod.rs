@@ -123,6 +123,12 @@ pub trait ImageSource: Send + Sync {
     /// does not hide the others.
     fn candidates(&self) -> Result<Vec<std::result::Result<Candidate, BrokenCandidate>>>;
 
+    /// The repository the source itself names (a `docker save` archive's tag),
+    /// for finding `images/<repository>.toml` when the reference does not.
+    fn repository(&self) -> Option<String> {
+        None
+    }
+
     /// A stream of the blob's raw bytes; the caller verifies them.
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>>;
 
