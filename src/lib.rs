@@ -11,3 +11,4 @@ pub mod image;
 pub mod preflight;
 pub mod redact;
 pub mod report;
+pub mod specfile;

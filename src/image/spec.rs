@@ -5,25 +5,11 @@
 //! check) and every error points at the spec's line. The same file may carry a
 //! `[preflight]` table for the preflight tool; it is ignored here.
 
+pub use crate::specfile::SpecError;
+use crate::specfile::SpecText;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    #[error("cannot read spec `{}`", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}:{line}: {message}", path.display())]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,24 +142,13 @@ impl Spec {
     }
 
     pub fn load(path: &Path) -> Result<Spec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Spec::parse(path, &text)
+        Spec::parse(path, &SpecText::read(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let err = |offset: usize, message: String| SpecError::Invalid {
-            path: path.to_path_buf(),
-            line: line_of(offset),
-            message,
-        };
-        let raw: RawSpec = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
-            err(offset, e.message().trim().to_string())
-        })?;
+        let st = SpecText { path, text };
+        let err = |offset: usize, message: String| st.invalid(offset, message);
+        let raw: RawSpec = st.parse()?;
 
         let mut files = Vec::new();
         for f in raw.file {

@@ -4,25 +4,11 @@
 //! With no spec, preflight probes PostgreSQL when `DATABASE_URL` is set and S3 when
 //! `S3_BUCKET_NAME` is set; `--require` and `--secret` add to whatever the spec says.
 
+pub use crate::specfile::SpecError;
+use crate::specfile::SpecText;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    #[error("cannot read spec `{}`", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}:{line}: {message}", path.display())]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -142,26 +128,13 @@ pub struct Spec {
 
 impl Spec {
     pub fn load(path: &Path) -> Result<Spec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Spec::parse(path, &text)
+        Spec::parse(path, &SpecText::read(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let invalid = |offset: usize, message: String| SpecError::Invalid {
-            path: path.to_path_buf(),
-            line: line_of(offset),
-            message,
-        };
-        let raw: RawFile = toml::from_str(text).map_err(|e| {
-            invalid(
-                e.span().map(|s| s.start).unwrap_or(0),
-                e.message().trim().to_string(),
-            )
-        })?;
+        let st = SpecText { path, text };
+        let invalid = |offset: usize, message: String| st.invalid(offset, message);
+        let raw: RawFile = st.parse()?;
         let Some(p) = raw.preflight else {
             return Err(invalid(0, "the file has no `[preflight]` table".into()));
         };

@@ -335,21 +335,16 @@ fn s3_bucket_present_absent_unreachable_and_no_credentials() {
     assert!(run.stderr.contains("taskRoleArn"));
 
     // Incident 5: the bucket variable missing from the task definition.
-    let t = TempDir::new().unwrap();
-    let spec = t.path().join("p.toml");
-    std::fs::write(
-        &spec,
-        "[preflight]\n[preflight.s3]\nrequired = true\nwrite_prefix = \"health/\"\n",
-    )
-    .unwrap();
+    let (_t, spec) =
+        spec_file("[preflight]\n[preflight.s3]\nrequired = true\nwrite_prefix = \"health/\"\n");
     let run = preflight(
-        &["--format", "json", "--spec", spec.to_str().unwrap()],
+        &["--format", "json", "--spec", spec.as_str()],
         &with(&base, &[]),
     );
     assert_eq!(probe_findings(&run, "s3")[0].0, "env-missing");
     // The write probe puts and deletes an object.
     let run = preflight(
-        &["--format", "json", "--spec", spec.to_str().unwrap()],
+        &["--format", "json", "--spec", spec.as_str()],
         &with(&base, &[("S3_BUCKET_NAME", "scalemap-uploads")]),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -439,18 +434,12 @@ fn exec_replaces_preflight_with_the_server() {
         2,
         "nothing to check is not a pass"
     );
-    let t = TempDir::new().unwrap();
-    let bad = t.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"uuid\"\n",
-    )
-    .unwrap();
-    let run = preflight(&["--spec", bad.to_str().unwrap()], &[]);
+    let (_t, bad) = spec_file("[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"uuid\"\n");
+    let run = preflight(&["--spec", bad.as_str()], &[]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("bad.toml:4:"), "{}", run.stderr);
+    assert!(run.stderr.contains("spec.toml:4:"), "{}", run.stderr);
     // $SHIPCHECK_PREFLIGHT names the spec when --spec does not.
-    let run = preflight(&[], &[("SHIPCHECK_PREFLIGHT", bad.to_str().unwrap())]);
+    let run = preflight(&[], &[("SHIPCHECK_PREFLIGHT", bad.as_str())]);
     assert_eq!(run.code, 2);
 }
 
@@ -458,15 +447,11 @@ fn exec_replaces_preflight_with_the_server() {
 fn secret_values_never_appear_in_any_output() {
     const CANARY: &str = "CANARY-s3cr3t-0b5e";
     let p = tls_peers();
-    let t = TempDir::new().unwrap();
-    let spec = t.path().join("p.toml");
-    std::fs::write(
-        &spec,
+    let (_t, spec) = spec_file(
         "[preflight]\n[[preflight.env]]\nname = \"BUCKET\"\nkind = \"s3-bucket\"\n[[preflight.env]]\nname = \"PORT\"\nkind = \"port\"\n\
          [[preflight.secret]]\nname = \"STRIPE_SECRET_KEY\"\nkind = \"stripe\"\n[[preflight.secret]]\nname = \"WHOLE\"\n\
          [[preflight.secret]]\nname = \"COGNITO\"\nkind = \"cognito\"\n[[preflight.secret]]\nname = \"PEM\"\nkind = \"pem\"\n",
-    )
-    .unwrap();
+    );
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let urls = [
         url(
@@ -511,7 +496,7 @@ fn secret_values_never_appear_in_any_output() {
                     "--timeout",
                     "1s",
                     "--spec",
-                    spec.to_str().unwrap(),
+                    spec.as_str(),
                     "--secret",
                     "DATABASE_URL",
                 ],
@@ -555,37 +540,39 @@ fn fingerprint_matches_what_the_task_reports() {
         .trim_start_matches("fingerprint `")
         .trim_end_matches('`')
         .to_string();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_preflight"));
-    c.arg("--fingerprint")
-        .env("SHIPCHECK_FINGERPRINT_KEY", "pepper")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"rotated-value-1\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), reported);
-    let mut c = Command::new(env!("CARGO_BIN_EXE_preflight"));
-    c.arg("--fingerprint")
-        .env("SHIPCHECK_FINGERPRINT_KEY", "pepper")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"rotated-value-2\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    assert_eq!(fingerprint_of("rotated-value-1\n"), reported);
     assert_ne!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        fingerprint_of("rotated-value-2\n"),
         reported,
         "a rotated value has another fingerprint"
     );
+}
+
+/// `preflight --fingerprint` of `value` on stdin, as an operator would run it.
+fn fingerprint_of(value: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_preflight"))
+        .arg("--fingerprint")
+        .env("SHIPCHECK_FINGERPRINT_KEY", "pepper")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A spec file in a temp dir; keep the dir alive while the path is used.
+fn spec_file(text: &str) -> (TempDir, String) {
+    let t = TempDir::new().unwrap();
+    let p = t.path().join("spec.toml");
+    std::fs::write(&p, text).unwrap();
+    let p = p.display().to_string();
+    (t, p)
 }

@@ -20,18 +20,6 @@ pub(crate) fn unresolved(
     missing: Code,
     what: &str,
 ) -> Finding {
-    let f = unresolved_inner(fs, path, err, missing, what);
-    let message = f.message.trim_start().to_string();
-    Finding { message, ..f }
-}
-
-fn unresolved_inner(
-    fs: &FlatFs,
-    path: &str,
-    err: &ResolveError,
-    missing: Code,
-    what: &str,
-) -> Finding {
     let link_code = if missing == Code::FileMissing {
         Code::SymlinkDangling
     } else {
@@ -41,7 +29,7 @@ fn unresolved_inner(
         Some(Kind::Symlink(t)) => Some(t.clone()),
         _ => None,
     };
-    match err {
+    let f = match err {
         ResolveError::Loop(at) => Finding::error(
             link_code,
             path,
@@ -82,5 +70,7 @@ fn unresolved_inner(
             ),
         )
         .provenance(fs.provenance(&display(at))),
-    }
+    };
+    let message = f.message.trim_start().to_string();
+    Finding { message, ..f }
 }

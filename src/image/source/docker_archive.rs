@@ -132,13 +132,7 @@ impl ImageSource for DockerArchive {
     }
 
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
-        match self.tree.open(&blob.locator)? {
-            Some((r, _)) => Ok(r),
-            None => Err(ImageError::MissingFile {
-                path: blob.locator.clone(),
-                container: format!("`{}`", self.tree.describe()),
-            }),
-        }
+        self.tree.open_required(&blob.locator)
     }
 }
 

@@ -178,12 +178,6 @@ impl ImageSource for OciLayout {
     }
 
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
-        match self.tree.open(&blob.locator)? {
-            Some((r, _)) => Ok(r),
-            None => Err(ImageError::MissingFile {
-                path: blob.locator.clone(),
-                container: format!("`{}` (the blob is missing)", self.tree.describe()),
-            }),
-        }
+        self.tree.open_required(&blob.locator)
     }
 }

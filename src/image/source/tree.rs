@@ -15,6 +15,17 @@ pub trait FileTree: Send + Sync {
     /// The named file's bytes and size, or `None` when it does not exist.
     fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + Send + '_>, u64)>>;
 
+    /// A file that must exist: a blob a manifest names.
+    fn open_required(&self, name: &str) -> Result<Box<dyn Read + Send + '_>> {
+        match self.open(name)? {
+            Some((r, _)) => Ok(r),
+            None => Err(ImageError::MissingFile {
+                path: name.to_string(),
+                container: format!("`{}` (the blob is missing)", self.describe()),
+            }),
+        }
+    }
+
     fn exists(&self, name: &str) -> Result<bool> {
         Ok(self.open(name)?.is_some())
     }

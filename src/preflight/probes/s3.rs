@@ -210,6 +210,14 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
     }
     let client = aws_sdk_s3::Client::from_conf(b.build());
     let via = format!("credentials from {}", friendly(provider));
+    let ctx = Failures {
+        env,
+        bucket: &bucket,
+        region: &region,
+        creds: &credentials,
+        endpoint: ep.as_deref(),
+        deadline: start + timeout,
+    };
     let head = tokio::time::timeout(left(), client.head_bucket().bucket(&bucket).send()).await;
     let mut findings = Vec::new();
     let bucket_region = match head {
@@ -229,19 +237,7 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
         }
         Ok(Ok(out)) => Some(out.bucket_region().unwrap_or(&region).to_string()),
         Ok(Err(e)) => {
-            findings.push(
-                map_sdk_error(
-                    &e,
-                    &bucket,
-                    &region,
-                    env,
-                    &credentials,
-                    ep.as_deref(),
-                    "s3:ListBucket",
-                    left(),
-                )
-                .await,
-            );
+            findings.push(ctx.failure(&e, "s3:ListBucket").await);
             None
         }
     };
@@ -271,17 +267,7 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
                 .hint(NO_ROUTE_HINT),
             ),
             Ok(Err(e)) => {
-                let mut f = map_sdk_error(
-                    &e,
-                    &bucket,
-                    &region,
-                    env,
-                    &credentials,
-                    ep.as_deref(),
-                    "s3:PutObject",
-                    left(),
-                )
-                .await;
+                let mut f = ctx.failure(&e, "s3:PutObject").await;
                 f.code = if f.code == Code::S3AccessDenied {
                     Code::S3WriteFailed
                 } else {
@@ -296,17 +282,7 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
                 )
                 .await
                 {
-                    let mut f = map_sdk_error(
-                        &e,
-                        &bucket,
-                        &region,
-                        env,
-                        &credentials,
-                        ep.as_deref(),
-                        "s3:DeleteObject",
-                        left(),
-                    )
-                    .await;
+                    let mut f = ctx.failure(&e, "s3:DeleteObject").await;
                     f.code = Code::S3WriteFailed;
                     findings.push(f);
                 }
@@ -330,65 +306,70 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn map_sdk_error<E>(
-    e: &SdkError<E, HttpResponse>,
-    bucket: &str,
-    region: &str,
-    env: &Env,
-    creds: &Credentials,
-    ep: Option<&str>,
-    action: &str,
-    left: Duration,
-) -> Finding
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    match e {
-        SdkError::ServiceError(se) => {
-            let raw = se.raw();
-            let status = raw.status().as_u16();
-            let principal = if status == 403 {
-                caller_identity(env, creds, region, ep, left).await
-            } else {
-                None
-            };
-            classify_status(
-                status,
-                raw.headers().get("x-amz-bucket-region"),
-                region,
+/// What an SDK error is explained with: the call's context, gathered once.
+struct Failures<'a> {
+    env: &'a Env,
+    bucket: &'a str,
+    region: &'a str,
+    creds: &'a Credentials,
+    endpoint: Option<&'a str>,
+    deadline: Instant,
+}
+
+impl Failures<'_> {
+    async fn failure<E>(&self, e: &SdkError<E, HttpResponse>, action: &str) -> Finding
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let (bucket, region, ep) = (self.bucket, self.region, self.endpoint);
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        match e {
+            SdkError::ServiceError(se) => {
+                let raw = se.raw();
+                let status = raw.status().as_u16();
+                let principal = if status == 403 {
+                    caller_identity(self.env, self.creds, region, ep, left).await
+                } else {
+                    None
+                };
+                classify_status(
+                    status,
+                    raw.headers().get("x-amz-bucket-region"),
+                    region,
+                    bucket,
+                    principal.as_deref(),
+                    action,
+                )
+            }
+            SdkError::TimeoutError(_) => {
+                Finding::error(Code::S3Timeout, bucket, "the S3 request timed out")
+                    .hint(NO_ROUTE_HINT)
+            }
+            SdkError::DispatchFailure(d) if d.is_timeout() => {
+                Finding::error(Code::S3Timeout, bucket, "connecting to S3 timed out")
+                    .hint(NO_ROUTE_HINT)
+            }
+            SdkError::DispatchFailure(_) => Finding::error(
+                Code::S3Unreachable,
                 bucket,
-                principal.as_deref(),
-                action,
+                format!(
+                    "cannot reach S3{}: {}",
+                    ep.map(|e| format!(" at `{e}`")).unwrap_or_default(),
+                    crate::preflight::chain(e)
+                ),
             )
+            .hint(if ep.is_some() {
+                "check `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_S3`: nothing answers there"
+            } else {
+                NO_ROUTE_HINT
+            }),
+            other => Finding::error(
+                Code::S3Error,
+                bucket,
+                format!("the S3 request failed: {}", crate::preflight::chain(other)),
+            )
+            .hint("check the endpoint and region settings"),
         }
-        SdkError::TimeoutError(_) => {
-            Finding::error(Code::S3Timeout, bucket, "the S3 request timed out").hint(NO_ROUTE_HINT)
-        }
-        SdkError::DispatchFailure(d) if d.is_timeout() => {
-            Finding::error(Code::S3Timeout, bucket, "connecting to S3 timed out")
-                .hint(NO_ROUTE_HINT)
-        }
-        SdkError::DispatchFailure(_) => Finding::error(
-            Code::S3Unreachable,
-            bucket,
-            format!(
-                "cannot reach S3{}: {}",
-                ep.map(|e| format!(" at `{e}`")).unwrap_or_default(),
-                crate::preflight::chain(e)
-            ),
-        )
-        .hint(if ep.is_some() {
-            "check `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_S3`: nothing answers there"
-        } else {
-            NO_ROUTE_HINT
-        }),
-        other => Finding::error(
-            Code::S3Error,
-            bucket,
-            format!("the S3 request failed: {}", crate::preflight::chain(other)),
-        )
-        .hint("check the endpoint and region settings"),
     }
 }
 
