@@ -135,6 +135,10 @@ pub fn main(cli: Cli) -> u8 {
     if cli.check_only || cli.command.is_empty() || !go {
         return code;
     }
+    if matches!(cli.format, OutFormat::Human) {
+        // Only the program: arguments may carry values that must not reach logs.
+        eprintln!("preflight: starting `{}`", cli.command[0]);
+    }
     let (code, err) = exec::exec(&cli.command);
     print_error(
         &err,

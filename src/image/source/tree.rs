@@ -44,20 +44,10 @@ pub trait FileTree: Send + Sync {
 }
 
 /// Names inside a layout come from JSON we do not trust: they must stay inside.
+/// `..` is resolved lexically (legacy `docker save` links layers as
+/// `../<id>/layer.tar`); climbing above the root is refused.
 fn clean_name(name: &str) -> Option<String> {
-    let mut parts = Vec::new();
-    for c in name.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return None,
-            c => parts.push(c),
-        }
-    }
-    if parts.is_empty() {
-        None
-    } else {
-        Some(parts.join("/"))
-    }
+    crate::image::layer::normalize(name).filter(|n| !n.is_empty())
 }
 
 pub struct DirTree {
@@ -218,5 +208,47 @@ impl FileTree for TarTree {
         f.seek(SeekFrom::Start(m.offset))
             .map_err(|e| ImageError::io(&self.path, e))?;
         Ok(Some((Box::new(f.take(m.size)), m.size)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_members_linked_like_legacy_docker_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        let mut b = tar::Builder::new(File::create(&path).unwrap());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(5);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "aaa/layer.tar", &b"hello"[..])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "bbb/layer.tar", "../aaa/layer.tar")
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "evil", "../../etc/passwd").unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let t = TarTree::open(&path).unwrap();
+        let mut s = String::new();
+        t.open("bbb/layer.tar")
+            .unwrap()
+            .unwrap()
+            .0
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "hello");
+        assert!(
+            t.open("evil").unwrap().is_none(),
+            "links never leave the archive"
+        );
+        assert!(t.open("../aaa/layer.tar").is_err());
     }
 }
