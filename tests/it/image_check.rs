@@ -709,3 +709,63 @@ fn shipped_examples_are_what_their_recipes_build_and_the_quickstart_works() {
         );
     }
 }
+
+/// skopeo is an independent writer of the same formats: what it writes from our
+/// fixture (a legacy docker-archive, an oci-archive, a zstd-recompressed layout)
+/// must check exactly like the original.
+#[test]
+fn reads_what_skopeo_writes() {
+    let t = TempDir::new().unwrap();
+    let dir = t.path().join("img");
+    fixture::GZIP_ONLY.with(|g| g.set(true));
+    write_oci_dir(&build_layout("zero-byte-bundle", "v1"), &dir);
+    let src = format!("oci:{}:v1", dir.display());
+    let outputs = [
+        (
+            vec![],
+            format!(
+                "docker-archive:{}:scalemap-api:v1.0",
+                t.path().join("d.tar").display()
+            ),
+        ),
+        (
+            vec![],
+            format!("oci-archive:{}:v1", t.path().join("o.tar").display()),
+        ),
+        (
+            vec!["--dest-compress-format", "zstd", "--dest-compress"],
+            format!("oci:{}:v1", t.path().join("zstd").display()),
+        ),
+    ];
+    let (_, original) = check_json(&src, &[]);
+    let expected = error_codes(&original);
+    assert_eq!(expected, set(&["cmd-target-empty", "file-empty"]));
+    for (flags, dest) in outputs {
+        let out = std::process::Command::new("skopeo")
+            .args(["--insecure-policy", "copy", "-q"])
+            .args(&flags)
+            .args([&src, &dest])
+            .output()
+            .expect("skopeo is not installed: `.ci/run` installs it (apt-get install skopeo)");
+        assert!(
+            out.status.success(),
+            "skopeo copy to {dest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (run, lines) = check_json(&dest, &[]);
+        assert_eq!(run.code, 1, "{dest}: {}{}", run.stdout, run.stderr);
+        assert_eq!(error_codes(&lines), expected, "{dest}");
+    }
+    let zstd_blobs = std::fs::read_dir(t.path().join("zstd/blobs/sha256"))
+        .unwrap()
+        .filter(|e| {
+            std::fs::read(e.as_ref().unwrap().path())
+                .unwrap()
+                .starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        })
+        .count();
+    assert!(
+        zstd_blobs >= 4,
+        "skopeo recompressed the layers with zstd ({zstd_blobs})"
+    );
+}

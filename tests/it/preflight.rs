@@ -208,7 +208,7 @@ fn postgres_without_ssl_refused_and_silent_peers() {
         &[("DATABASE_URL", &url(plain.port, "app", PASSWORD, "app", ""))],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(probe_detail(&run, "postgres").contains("no TLS (sslmode=prefer (libpq's default))"));
+    assert!(probe_detail(&run, "postgres").contains("no TLS, sslmode=prefer (libpq's default)"));
 
     // A port nobody listens on.
     let port = crate::support::pg::free_port();

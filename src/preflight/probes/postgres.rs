@@ -241,7 +241,7 @@ async fn attempt(
     if !use_tls {
         let (version, _) = startup(stream, &cfg, &subject, deadline, total).await?;
         return Ok(format!(
-            "PostgreSQL {version} at `{hp}` as `{}` on `{}`, no TLS ({mode})",
+            "PostgreSQL {version} at `{hp}` as `{}` on `{}`, no TLS, {mode}",
             t.user, t.dbname
         ));
     }
@@ -259,7 +259,7 @@ async fn attempt(
     };
     let (version, tls_version) = startup(tls_stream, &cfg, &subject, deadline, total).await?;
     Ok(format!(
-        "PostgreSQL {version} at `{hp}` as `{}` on `{}`, {} ({mode})",
+        "PostgreSQL {version} at `{hp}` as `{}` on `{}`, {}, {mode}",
         t.user,
         t.dbname,
         tls_version.unwrap_or_else(|| "TLS".into())
@@ -443,7 +443,7 @@ async fn classify_tls(t: &Target, h: &Host, err: &str, deadline: &Deadline, mode
             .as_ref()
             .map(|i| format!(" on {} (valid from {})", i.not_after, i.not_before))
             .unwrap_or_default();
-        return Finding::error(Code::TlsExpired, subject, format!("TLS: the server's certificate expired{when} ({mode})"))
+        return Finding::error(Code::TlsExpired, subject, format!("TLS: the server's certificate expired{when}; {mode}"))
             .hint("rotate the server's certificate (RDS: modify the instance to a current CA); until then nothing that verifies can connect");
     }
     if lower.contains("not yet valid") {
@@ -454,7 +454,7 @@ async fn classify_tls(t: &Target, h: &Host, err: &str, deadline: &Deadline, mode
         return Finding::error(
             Code::TlsNotYetValid,
             subject,
-            format!("TLS: the server's certificate is not valid{when} ({mode})"),
+            format!("TLS: the server's certificate is not valid{when}; {mode}"),
         )
         .hint(
             "check the clocks of the server and this container, or the certificate's start date",
@@ -465,7 +465,7 @@ async fn classify_tls(t: &Target, h: &Host, err: &str, deadline: &Deadline, mode
             .as_ref()
             .map(|i| i.names.join("`, `"))
             .unwrap_or_default();
-        return Finding::error(Code::TlsHostnameMismatch, subject, format!("TLS: the certificate is not valid for `{}`; it is valid for `{names}` ({mode})", h.name))
+        return Finding::error(Code::TlsHostnameMismatch, subject, format!("TLS: the certificate is not valid for `{}`; it is valid for `{names}`; {mode}", h.name))
             .hint("connect with one of the names the certificate lists (the RDS endpoint, not a CNAME or IP), or, if you must, use `sslmode=verify-ca`");
     }
     if lower.contains("self-signed")
@@ -483,13 +483,13 @@ async fn classify_tls(t: &Target, h: &Host, err: &str, deadline: &Deadline, mode
             Some(p) => format!("`sslrootcert={p}` does not contain it"),
             None => "no `sslrootcert` is set and the system roots do not contain it".into(),
         };
-        return Finding::error(Code::TlsUnknownCa, subject, format!("TLS: {why}: the chain is issued by `{issuer}`, which is not trusted; {given} ({mode})"))
+        return Finding::error(Code::TlsUnknownCa, subject, format!("TLS: {why}: the chain is issued by `{issuer}`, which is not trusted; {given}; {mode}"))
             .hint(RDS_HINT);
     }
     Finding::error(
         Code::TlsHandshake,
         subject,
-        format!("TLS handshake failed: {err} ({mode})"),
+        format!("TLS handshake failed: {err}; {mode}"),
     )
     .hint("check that the server's TLS settings allow TLS 1.2 or newer")
 }
@@ -601,7 +601,7 @@ async fn unix_socket(
                 .map_err(|e| classify_db(&e, &subject))?;
             task.abort();
             Ok(format!(
-                "PostgreSQL {} at `{subject}` as `{}` on `{}`, Unix socket ({mode})",
+                "PostgreSQL {} at `{subject}` as `{}` on `{}`, Unix socket, {mode}",
                 v.get::<_, String>(0),
                 t.user,
                 t.dbname
