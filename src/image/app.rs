@@ -9,6 +9,7 @@ use super::run::{self, CheckOptions, RunError};
 use super::PlatformSel;
 use crate::cli::{print_error, stdout_color};
 use crate::report::render::{self, Format, Options};
+use crate::report::{CheckOutcome, Code, Finding, Report, Section};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -195,6 +196,29 @@ fn check(
         }
         Err(e) => {
             let hint = e.hint();
+            // Machine formats get the failure too, as a check that could not run,
+            // so a CI test tab or a JSON consumer never mistakes it for a pass.
+            if format != Format::Human {
+                let code = match &e {
+                    RunError::Image(_) => Code::ImageUnreadable,
+                    RunError::Spec(_) => Code::SpecInvalid,
+                };
+                let mut f = Finding::error(code, image, run::chain(&e));
+                f.hint = hint.clone();
+                let report = Report {
+                    tool: "image-check",
+                    sections: vec![Section {
+                        target: image.to_string(),
+                        notes: vec![],
+                        checks: vec![CheckOutcome::not_run("read", f)],
+                    }],
+                };
+                let opts = Options {
+                    color: false,
+                    annotation_file: None,
+                };
+                let _ = render::render(&report, format, &opts, &mut std::io::stdout().lock());
+            }
             match &e {
                 RunError::Image(inner) => fail(inner, hint),
                 RunError::Spec(inner) => fail(inner, hint),

@@ -10,6 +10,7 @@ use super::{effective, exec, run, DEFAULT_TIMEOUT};
 use crate::cli::{print_error, stderr_color};
 use crate::redact::Secret;
 use crate::report::render::{self, Format, Options};
+use crate::report::{CheckOutcome, Code, Finding, Report, Section};
 use clap::{Parser, ValueEnum};
 use std::io::Read;
 use std::path::PathBuf;
@@ -85,10 +86,30 @@ pub fn main(cli: Cli) -> u8 {
         Some(p) => match Spec::load(p) {
             Ok(s) => s,
             Err(e) => {
-                print_error(
-                    &e,
-                    Some("the preflight spec schema is in the README under \"preflight spec\""),
-                );
+                let hint = "the preflight spec schema is in the README under \"preflight spec\"";
+                if matches!(cli.format, OutFormat::Json) {
+                    let f = Finding::error(
+                        Code::SpecInvalid,
+                        p.display().to_string(),
+                        super::chain(&e),
+                    )
+                    .hint(hint);
+                    let report = Report {
+                        tool: "preflight",
+                        sections: vec![Section {
+                            target: "preflight".into(),
+                            notes: vec![],
+                            checks: vec![CheckOutcome::not_run("spec", f)],
+                        }],
+                    };
+                    let opts = Options {
+                        color: false,
+                        annotation_file: None,
+                    };
+                    let _ =
+                        render::render(&report, Format::Json, &opts, &mut std::io::stderr().lock());
+                }
+                print_error(&e, Some(hint));
                 return 2;
             }
         },

@@ -28,8 +28,9 @@ macro_rules! codes {
 }
 
 codes! {
-    // image-check: could not check
-    ImageUnreadable => "image-unreadable", "a platform of the image could not be read (corrupt blob, digest mismatch, missing blob); nothing about it was checked";
+    // could not check
+    SpecInvalid => "spec-invalid", "the spec could not be read or has an error (the message names its line); nothing was checked";
+    ImageUnreadable => "image-unreadable", "the image, or one platform of it, could not be read (bad reference, corrupt blob, digest mismatch, missing blob); nothing about it was checked";
     // image-check: reading and flattening
     PathEscapesRoot => "path-escapes-root", "a layer entry named with `..` climbs out of the image root; it was dropped";
     HardlinkDangling => "hardlink-dangling", "a hard link in a layer points at a path that does not exist";

@@ -418,6 +418,20 @@ fn bad_input_exits_2_with_a_clear_error() {
         t.path(),
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
+    // Machine formats say so too: a CI test tab shows an error, never nothing.
+    let run = image_check(&["--format", "json", "oci:/nonexistent/layout"], t.path());
+    assert_eq!(run.code, 2);
+    let lines = json_lines(&run.stdout);
+    assert_eq!(lines[0]["status"], "not-run");
+    assert_eq!(lines[0]["findings"][0]["code"], "image-unreadable");
+    let run = image_check(&["--format", "junit", "oci:/nonexistent/layout"], t.path());
+    assert!(run.stdout.contains("<error message="), "{}", run.stdout);
+    let run = image_check(&["--format", "github", "oci:/nonexistent/layout"], t.path());
+    assert!(
+        run.stdout.starts_with("::error title=image-unreadable"),
+        "{}",
+        run.stdout
+    );
     // A tag that does not exist lists the ones that do.
     let (_t2, r) = oci("healthy");
     let run = image_check(&[&r.replace(":v1", ":v2")], t.path());
@@ -441,6 +455,15 @@ fn spec_errors_point_at_the_line_and_exit_2() {
         run.stderr.contains("bad.toml:5: `path` must be absolute"),
         "{}",
         run.stderr
+    );
+    let run = image_check(
+        &["--format", "json", "--spec", p.to_str().unwrap(), &r],
+        t.path(),
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        json_lines(&run.stdout)[0]["findings"][0]["code"],
+        "spec-invalid"
     );
     let run = image_check(&["--spec", "/nonexistent.toml", &r], t.path());
     assert_eq!(run.code, 2);

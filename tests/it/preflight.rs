@@ -438,6 +438,13 @@ fn exec_replaces_preflight_with_the_server() {
     let run = preflight(&["--spec", bad.as_str()], &[]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("spec.toml:4:"), "{}", run.stderr);
+    let run = preflight(&["--format", "json", "--spec", bad.as_str()], &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(r#""code":"spec-invalid""#),
+        "{}",
+        run.stderr
+    );
     // $SHIPCHECK_PREFLIGHT names the spec when --spec does not.
     let run = preflight(&[], &[("SHIPCHECK_PREFLIGHT", bad.as_str())]);
     assert_eq!(run.code, 2);
