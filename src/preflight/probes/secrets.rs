@@ -8,7 +8,7 @@ use crate::preflight::environ::Env;
 use crate::preflight::spec::{SecretKind, SecretRule};
 use crate::redact::Secret;
 use crate::report::{CheckOutcome, Code, Finding};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// HMAC-SHA256 of the value under `key`, as 16 hex digits: enough to compare two
