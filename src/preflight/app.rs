@@ -33,12 +33,12 @@ pub struct Cli {
     /// Spec file (default: $SHIPCHECK_PREFLIGHT, else /etc/shipcheck/preflight.toml when it exists)
     #[arg(long, value_name = "FILE")]
     spec: Option<PathBuf>,
-    /// An environment variable that must be set (repeatable)
-    #[arg(long = "require", value_name = "VAR")]
-    require: Vec<String>,
-    /// A variable holding a secret: checked for shape, never printed (repeatable)
-    #[arg(long = "secret", value_name = "VAR")]
-    secret: Vec<String>,
+    /// A variable that must be set, optionally of a kind: `PORT:port`, `NODE_ENV:one-of=production,staging` (repeatable)
+    #[arg(long = "require", value_name = "VAR[:KIND[=ARGS]]", value_parser = spec::parse_require)]
+    require: Vec<spec::EnvRule>,
+    /// A variable holding a secret, optionally of a kind: `STRIPE_SECRET_KEY:stripe`; never printed (repeatable)
+    #[arg(long = "secret", value_name = "VAR[:KIND]", value_parser = spec::parse_secret)]
+    secret: Vec<spec::SecretRule>,
     #[arg(long, value_enum, default_value_t = OutFormat::Human)]
     format: OutFormat,
     /// Deadline for each probe, e.g. `5s`, `1500ms`

@@ -11,7 +11,7 @@ pub mod spec;
 
 use crate::report::{CheckOutcome, Code, Finding, Report, Section};
 use environ::Env;
-use spec::{EnvKind, EnvRule, PostgresRule, S3Rule, SecretKind, SecretRule, Spec};
+use spec::{EnvRule, PostgresRule, S3Rule, SecretRule, Spec};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -34,25 +34,16 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The spec plus what the flags add, with the built-in defaults filled in.
-pub fn effective(mut spec: Spec, require: &[String], secrets: &[String], env: &Env) -> Spec {
+pub fn effective(mut spec: Spec, require: &[EnvRule], secrets: &[SecretRule], env: &Env) -> Spec {
+    // A flag replaces the spec's rule for the same variable: the command line is
+    // the more specific statement.
     for r in require {
-        if !spec.env.iter().any(|e| &e.name == r) {
-            spec.env.push(EnvRule {
-                name: r.clone(),
-                kind: EnvKind::String,
-                values: vec![],
-                keys: vec![],
-                optional: false,
-            });
-        }
+        spec.env.retain(|e| e.name != r.name);
+        spec.env.push(r.clone());
     }
     for s in secrets {
-        if !spec.secrets.iter().any(|e| &e.name == s) {
-            spec.secrets.push(SecretRule {
-                name: s.clone(),
-                kind: SecretKind::Auto,
-            });
-        }
+        spec.secrets.retain(|e| e.name != s.name);
+        spec.secrets.push(s.clone());
     }
     if spec.postgres.is_none() && env.get("DATABASE_URL").is_some() {
         spec.postgres = Some(PostgresRule {

@@ -169,6 +169,53 @@ impl Spec {
     }
 }
 
+/// `--require NAME[:KIND[=ARGS]]`: `PORT:port`, `NODE_ENV:one-of=production,staging`,
+/// `CONFIG:json=userPoolId,clientId`.
+pub fn parse_require(s: &str) -> Result<EnvRule, String> {
+    let (name, kind) = s.split_once(':').unwrap_or((s, "string"));
+    let (kind, args) = kind.split_once('=').unwrap_or((kind, ""));
+    if name.is_empty() {
+        return Err("the variable name is empty".into());
+    }
+    let kind: EnvKind = serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(kind))
+        .map_err(|_| format!("`{kind}` is not one of string, url, postgres-url, integer, port, one-of, s3-bucket, json"))?;
+    let list: Vec<String> = args
+        .split(',')
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect();
+    if kind == EnvKind::OneOf && list.is_empty() {
+        return Err("`one-of` needs values: `NAME:one-of=a,b`".into());
+    }
+    Ok(EnvRule {
+        name: name.to_string(),
+        kind,
+        values: if kind == EnvKind::OneOf {
+            list.clone()
+        } else {
+            vec![]
+        },
+        keys: if kind == EnvKind::Json { list } else { vec![] },
+        optional: false,
+    })
+}
+
+/// `--secret NAME[:KIND]`: `STRIPE_SECRET_KEY:stripe`.
+pub fn parse_secret(s: &str) -> Result<SecretRule, String> {
+    let (name, kind) = s.split_once(':').unwrap_or((s, "auto"));
+    if name.is_empty() {
+        return Err("the variable name is empty".into());
+    }
+    let kind: SecretKind = serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+        serde::de::value::Error,
+    >::new(kind))
+    .map_err(|_| format!("`{kind}` is not one of auto, string, stripe, openai, cognito, pem"))?;
+    Ok(SecretRule {
+        name: name.to_string(),
+        kind,
+    })
+}
+
 /// `--spec`, else `$SHIPCHECK_PREFLIGHT`, else `/etc/shipcheck/preflight.toml` when it exists.
 pub fn locate(flag: Option<&Path>, env: Option<&str>) -> Option<PathBuf> {
     if let Some(p) = flag {
@@ -198,6 +245,19 @@ mod tests {
             .iter()
             .any(|e| e.name == "S3_BUCKET_NAME" && e.kind == EnvKind::S3Bucket));
         assert!(s.postgres.is_some() && s.s3.is_some());
+    }
+
+    #[test]
+    fn flags_say_what_the_spec_can() {
+        let r = parse_require("NODE_ENV:one-of=production,staging").unwrap();
+        assert_eq!((r.kind, r.values.len()), (EnvKind::OneOf, 2));
+        assert_eq!(parse_require("PORT:port").unwrap().kind, EnvKind::Port);
+        assert_eq!(parse_require("X").unwrap().kind, EnvKind::String);
+        assert_eq!(parse_require("C:json=a,b").unwrap().keys, vec!["a", "b"]);
+        assert!(parse_require("X:uuid").is_err());
+        assert!(parse_require("X:one-of").is_err());
+        assert_eq!(parse_secret("K:stripe").unwrap().kind, SecretKind::Stripe);
+        assert!(parse_secret("K:aws").is_err());
     }
 
     #[test]

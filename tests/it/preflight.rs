@@ -427,6 +427,31 @@ fn exec_replaces_preflight_with_the_server() {
     );
     assert_eq!(run.code, 127);
     assert!(run.stderr.contains("cannot start `/nonexistent/server`"));
+    // Flags say what a spec can: kinds, and their values.
+    let run = preflight(
+        &[
+            "--format",
+            "json",
+            "--require",
+            "PORT:port",
+            "--require",
+            "NODE_ENV:one-of=production,staging",
+            "--secret",
+            "KEY:stripe",
+        ],
+        &[("PORT", "http"), ("NODE_ENV", "prod"), ("KEY", "pk_live_x")],
+    );
+    assert_eq!(run.code, 1);
+    let codes: Vec<String> = ["env", "secrets"]
+        .iter()
+        .flat_map(|p| probe_findings(&run, p))
+        .map(|f| f.0)
+        .collect();
+    assert_eq!(
+        codes,
+        ["env-malformed", "env-malformed", "secret-publishable-key"]
+    );
+    assert_eq!(preflight(&["--require", "X:uuid"], &[]).code, 2);
     // Usage and spec errors: 2.
     assert_eq!(preflight(&["--timeout", "soon"], &[]).code, 2);
     assert_eq!(
