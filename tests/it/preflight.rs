@@ -351,6 +351,65 @@ fn s3_bucket_present_absent_unreachable_and_no_credentials() {
     assert!(probe_detail(&run, "s3").contains("write probe ok"));
 }
 
+/// S3 over HTTPS: the trust store comes from `SSL_CERT_FILE` like the system's would.
+#[test]
+fn s3_over_tls_uses_the_system_trust_store() {
+    let t = TempDir::new().unwrap();
+    let ca = Ca::new("shipcheck s3 CA");
+    let (cert, key) = ca.server(&["localhost"], true, now() - 3600, now() + 86400);
+    let (cert_path, key_path, ca_path) = (
+        t.path().join("s3.crt"),
+        t.path().join("s3.key"),
+        t.path().join("ca.pem"),
+    );
+    std::fs::write(&cert_path, cert.to_pem().unwrap()).unwrap();
+    std::fs::write(&key_path, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    std::fs::write(&ca_path, ca.cert.to_pem().unwrap()).unwrap();
+    let moto = Moto::start_tls(&cert_path, &key_path);
+    let endpoint = format!("https://localhost:{}", moto.port);
+    let other = t.path().join("other.pem");
+    std::fs::write(&other, Ca::new("unrelated CA").cert.to_pem().unwrap()).unwrap();
+    let env = |trust: &str| {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "x".to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ENDPOINT_URL", endpoint.clone()),
+            ("S3_BUCKET_NAME", "no-such-bucket-tls".to_string()),
+            ("SSL_CERT_FILE", trust.to_string()),
+        ]
+    };
+    let run_with = |trust: &str| {
+        let e = env(trust);
+        let pairs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        preflight(&["--format", "json"], &pairs)
+    };
+    // Trusted: the request reaches moto over TLS, which says the bucket is absent.
+    let run = run_with(ca_path.to_str().unwrap());
+    assert_eq!(
+        probe_findings(&run, "s3")[0].0,
+        "s3-no-such-bucket",
+        "{}",
+        run.stderr
+    );
+    // An untrusted server certificate: S3 cannot be reached.
+    let run = run_with(other.to_str().unwrap());
+    assert_eq!(
+        probe_findings(&run, "s3")[0].0,
+        "s3-unreachable",
+        "{}",
+        run.stderr
+    );
+    // No trust store at all (a scratch image without ca-certificates).
+    let run = run_with(t.path().join("missing.pem").to_str().unwrap());
+    assert_eq!(
+        probe_findings(&run, "s3")[0].0,
+        "no-ca-certificates",
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn exec_replaces_preflight_with_the_server() {
     // Same PID: the shell prints its own PID, which must be preflight's.

@@ -70,6 +70,20 @@ enum CredsOutcome {
     Failed(&'static str, String),
 }
 
+/// The one HTTP client every AWS call here uses: rustls with ring and the system's
+/// roots, or plain HTTP only when TLS is not needed or no trust store exists
+/// (building a TLS client without roots is a bug in the SDK's eyes).
+fn http_client(tls: bool) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    if tls {
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https()
+    } else {
+        aws_smithy_http_client::Builder::new().build_http()
+    }
+}
+
 /// The default chain's order: environment, profile, web identity, ECS, IMDS.
 async fn resolve_credentials(env: &Env, has_roots: bool) -> CredsOutcome {
     use aws_config::provider_config::ProviderConfig;
@@ -92,12 +106,7 @@ async fn resolve_credentials(env: &Env, has_roots: bool) -> CredsOutcome {
     attempt!("environment", EnvironmentVariableCredentialsProvider::new());
     // Without a trust store only plain-HTTP credential endpoints (ECS, IMDS) can
     // work; give the providers a client that does not need one.
-    let pc = if has_roots {
-        ProviderConfig::default()
-    } else {
-        ProviderConfig::default()
-            .with_http_client(aws_smithy_http_client::Builder::new().build_http())
-    };
+    let pc = ProviderConfig::default().with_http_client(http_client(has_roots));
     attempt!(
         "profile",
         ProfileFileCredentialsProvider::builder()
@@ -204,10 +213,8 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
     if let Some(e) = &ep {
         b = b.endpoint_url(e);
     }
-    if http_only {
-        // Plain HTTP (an S3-compatible server on a private network) needs no trust store.
-        b = b.http_client(aws_smithy_http_client::Builder::new().build_http());
-    }
+    // Plain HTTP (an S3-compatible server on a private network) needs no trust store.
+    b = b.http_client(http_client(!http_only));
     let client = aws_sdk_s3::Client::from_conf(b.build());
     let via = format!("credentials from {}", friendly(provider));
     let ctx = Failures {
@@ -390,10 +397,11 @@ async fn caller_identity(
         .map(String::from)
         .or_else(|| env.plain("AWS_ENDPOINT_URL").map(String::from))
         .or_else(|| ep.map(String::from));
+    let tls = !sts_ep.as_deref().is_some_and(|e| e.starts_with("http://"));
+    b = b.http_client(http_client(
+        tls && !rustls_native_certs::load_native_certs().certs.is_empty(),
+    ));
     if let Some(e) = sts_ep {
-        if e.starts_with("http://") {
-            b = b.http_client(aws_smithy_http_client::Builder::new().build_http());
-        }
         b = b.endpoint_url(e);
     }
     let c = aws_sdk_sts::Client::from_conf(b.build());

@@ -13,9 +13,19 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::spawn(&[])
+    }
+
+    /// moto over HTTPS with the given certificate and key files.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Moto {
+        Moto::spawn(&["-c", cert.to_str().unwrap(), "-k", key.to_str().unwrap()])
+    }
+
+    fn spawn(extra: &[&str]) -> Moto {
         let port = super::pg::free_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
