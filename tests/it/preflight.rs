@@ -384,30 +384,19 @@ fn s3_over_tls_uses_the_system_trust_store() {
         let pairs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
         preflight(&["--format", "json"], &pairs)
     };
-    // Trusted: the request reaches moto over TLS, which says the bucket is absent.
-    let run = run_with(ca_path.to_str().unwrap());
-    assert_eq!(
-        probe_findings(&run, "s3")[0].0,
-        "s3-no-such-bucket",
-        "{}",
-        run.stderr
-    );
-    // An untrusted server certificate: S3 cannot be reached.
-    let run = run_with(other.to_str().unwrap());
-    assert_eq!(
-        probe_findings(&run, "s3")[0].0,
-        "s3-unreachable",
-        "{}",
-        run.stderr
-    );
-    // No trust store at all (a scratch image without ca-certificates).
-    let run = run_with(t.path().join("missing.pem").to_str().unwrap());
-    assert_eq!(
-        probe_findings(&run, "s3")[0].0,
-        "no-ca-certificates",
-        "{}",
-        run.stderr
-    );
+    let missing = t.path().join("missing.pem");
+    let cases = [
+        // Trusted: the request reaches moto over TLS, which says the bucket is absent.
+        (ca_path.as_path(), "s3-no-such-bucket"),
+        // An untrusted server certificate: S3 cannot be reached.
+        (other.as_path(), "s3-unreachable"),
+        // No trust store at all (a scratch image without ca-certificates).
+        (missing.as_path(), "no-ca-certificates"),
+    ];
+    for (trust, code) in cases {
+        let run = run_with(trust.to_str().unwrap());
+        assert_eq!(probe_findings(&run, "s3")[0].0, code, "{}", run.stderr);
+    }
 }
 
 #[test]
