@@ -442,32 +442,17 @@ fn exec_replaces_preflight_with_the_server() {
     assert_eq!(run.code, 1);
     assert!(!run.stdout.contains("started"));
     // --warn-only starts it anyway; --check-only never does.
-    let run = preflight(
-        &[
-            "--warn-only",
-            "--require",
-            "PORT",
-            "--",
-            "sh",
-            "-c",
-            "echo started",
-        ],
-        &[],
-    );
-    assert_eq!((run.code, run.stdout.trim()), (0, "started"));
-    let run = preflight(
-        &[
-            "--check-only",
-            "--require",
-            "PORT",
-            "--",
-            "sh",
-            "-c",
-            "echo started",
-        ],
-        &[("PORT", "1")],
-    );
-    assert_eq!((run.code, run.stdout.as_str()), (0, ""));
+    let cases: [(&str, &[(&str, &str)], &str); 2] = [
+        ("--warn-only", &[], "started"),
+        ("--check-only", &[("PORT", "1")], ""),
+    ];
+    for (flag, env, out) in cases {
+        let run = preflight(
+            &[flag, "--require", "PORT", "--", "sh", "-c", "echo started"],
+            env,
+        );
+        assert_eq!((run.code, run.stdout.trim()), (0, out), "{flag}");
+    }
     // A COMMAND that does not exist: 127, like a shell.
     let run = preflight(
         &["--require", "PORT", "--", "/nonexistent/server"],
