@@ -19,6 +19,22 @@ pub fn stderr_color() -> bool {
     color_for(std::io::stderr().is_terminal())
 }
 
+/// An error and its sources on one line, for findings that must stay on one line.
+/// A source whose text the line already holds is not repeated.
+pub fn chain(e: &dyn Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
 /// Prints `error:` with the top message, one `caused by:` per source, then `hint:`.
 pub fn print_error(err: &dyn Error, hint: Option<&str>) {
     let mut out = std::io::stderr().lock();

@@ -9,7 +9,7 @@ use super::run::{self, CheckOptions, RunError};
 use super::PlatformSel;
 use crate::cli::{print_error, stdout_color};
 use crate::report::render::{self, Format, Options};
-use crate::report::{CheckOutcome, Code, Finding, Report, Section};
+use crate::report::{Code, Finding, Report};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -203,16 +203,9 @@ fn check(
                     RunError::Image(_) => Code::ImageUnreadable,
                     RunError::Spec(_) => Code::SpecInvalid,
                 };
-                let mut f = Finding::error(code, image, run::chain(&e));
+                let mut f = Finding::error(code, image, crate::cli::chain(&e));
                 f.hint = hint.clone();
-                let report = Report {
-                    tool: "image-check",
-                    sections: vec![Section {
-                        target: image.to_string(),
-                        notes: vec![],
-                        checks: vec![CheckOutcome::not_run("read", f)],
-                    }],
-                };
+                let report = Report::not_run("image-check", image, "read", f);
                 let opts = Options {
                     color: false,
                     annotation_file: None,

@@ -52,6 +52,18 @@ pub struct Selected {
 }
 
 impl Selected {
+    /// Loads this manifest, or says why it could not be read.
+    pub fn load(
+        &self,
+        source: &dyn ImageSource,
+        want: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Loaded> {
+        match &self.candidate {
+            Ok(c) => load(source, c, self.platform.clone(), want),
+            Err(e) => Err(ImageError::Invalid(crate::cli::chain(e))),
+        }
+    }
+
     pub fn label(&self) -> String {
         self.platform
             .as_ref()

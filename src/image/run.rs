@@ -8,9 +8,10 @@ use super::checks;
 use super::error::ImageError;
 use super::reference::ImageRef;
 use super::spec::{self, Spec, SpecError};
-use super::{load, select, source, Loaded, PlatformSel};
+use super::{select, source, Loaded, PlatformSel};
+use crate::cli::chain;
 use crate::report::{CheckOutcome, Code, Finding, Report, Section};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -46,27 +47,14 @@ pub fn wanted(path: &str) -> bool {
     path == checks::user::PASSWD
 }
 
-/// One line for an error and its causes, for reports that must stay on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
-}
-
+/// The spec `images/<repository>.toml` names, or the automatic checks and a note
+/// saying no spec was used.
 fn find_spec(
     repository: Option<String>,
-    opts: &CheckOptions,
+    spec_dir: &Path,
 ) -> Result<(Spec, Option<String>), RunError> {
-    if let Some(p) = &opts.spec {
-        return Ok((Spec::load(p)?, None));
-    }
     match repository {
-        Some(repo) => match spec::lookup(&opts.spec_dir, &repo) {
+        Some(repo) => match spec::lookup(spec_dir, &repo) {
             Some(p) => Ok((Spec::load(&p)?, None)),
             None => Ok((
                 Spec::automatic(),
@@ -114,13 +102,14 @@ pub fn run_checks(img: &Loaded, spec: &Spec) -> Vec<CheckOutcome> {
 
 pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> {
     let r = ImageRef::parse(reference)?;
-    // A bad spec is reported before the image is read; a spec named only by the
-    // archive's own tags is found once the archive is open.
-    if let Some(p) = &opts.spec {
-        Spec::load(p)?;
-    }
+    // A bad `--spec` is reported before the image is read; a spec named only by
+    // the archive's own tags is found once the archive is open.
+    let given = opts.spec.as_deref().map(Spec::load).transpose()?;
     let src = source::open(&r)?;
-    let (spec, note) = find_spec(r.repository().or_else(|| src.repository()), opts)?;
+    let (spec, note) = match given {
+        Some(s) => (s, None),
+        None => find_spec(r.repository().or_else(|| src.repository()), &opts.spec_dir)?,
+    };
     let spec_path = (!spec.path.as_os_str().is_empty()).then(|| spec.path.clone());
     let selected = select(src.as_ref(), &opts.platform)?;
     let mut report = Report::new("image-check");
@@ -131,11 +120,7 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             None => notes.extend(note.clone()),
         }
         let target = format!("{reference} ({})", sel.label());
-        let loaded = match &sel.candidate {
-            Ok(c) => load(src.as_ref(), c, sel.platform.clone(), &wanted),
-            Err(e) => Err(ImageError::Invalid(chain(e))),
-        };
-        let checks = match loaded {
+        let checks = match sel.load(src.as_ref(), &wanted) {
             Ok(img) => {
                 if let Some(d) = &img.manifest_digest {
                     notes.push(format!("manifest `{d}`"));
@@ -179,8 +164,5 @@ pub fn load_one(
         .into_iter()
         .next()
         .ok_or_else(|| ImageError::Invalid("no image selected".into()))?;
-    match &sel.candidate {
-        Ok(c) => load(src.as_ref(), c, sel.platform.clone(), want),
-        Err(e) => Err(ImageError::Invalid(chain(e))),
-    }
+    sel.load(src.as_ref(), want)
 }

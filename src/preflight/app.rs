@@ -10,7 +10,7 @@ use super::{effective, exec, run, DEFAULT_TIMEOUT};
 use crate::cli::{print_error, stderr_color};
 use crate::redact::Secret;
 use crate::report::render::{self, Format, Options};
-use crate::report::{CheckOutcome, Code, Finding, Report, Section};
+use crate::report::{Code, Finding, Report};
 use clap::{Parser, ValueEnum};
 use std::io::Read;
 use std::path::PathBuf;
@@ -91,17 +91,10 @@ pub fn main(cli: Cli) -> u8 {
                     let f = Finding::error(
                         Code::SpecInvalid,
                         p.display().to_string(),
-                        super::chain(&e),
+                        crate::cli::chain(&e),
                     )
                     .hint(hint);
-                    let report = Report {
-                        tool: "preflight",
-                        sections: vec![Section {
-                            target: "preflight".into(),
-                            notes: vec![],
-                            checks: vec![CheckOutcome::not_run("spec", f)],
-                        }],
-                    };
+                    let report = Report::not_run("preflight", "preflight", "spec", f);
                     let opts = Options {
                         color: false,
                         annotation_file: None,

@@ -227,6 +227,11 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
     Ok(p)
 }
 
+/// libpq's reading of `connect_timeout`: 0 means none, and under 2 s counts as 2 s.
+pub fn connect_timeout(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs.max(2)))
+}
+
 fn set_keyword(p: &mut ConnParams, k: &str, v: String) -> Result<(), UrlError> {
     match k {
         "host" | "hostaddr" => {
@@ -258,7 +263,7 @@ fn set_keyword(p: &mut ConnParams, k: &str, v: String) -> Result<(), UrlError> {
         "sslrootcert" => p.sslrootcert = Some(v),
         "connect_timeout" => {
             let secs: u64 = v.parse().map_err(|_| UrlError(format!("`connect_timeout={v}` is not a whole number of seconds")))?;
-            p.connect_timeout = (secs > 0).then(|| Duration::from_secs(secs.max(2)));
+            p.connect_timeout = connect_timeout(secs);
         }
         "application_name" => p.application_name = Some(v),
         // Accepted by libpq; preflight does not need them.

@@ -18,21 +18,6 @@ use std::time::{Duration, Instant};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One line for an error and its sources.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
-}
-
 /// The spec plus what the flags add, with the built-in defaults filled in.
 pub fn effective(mut spec: Spec, require: &[EnvRule], secrets: &[SecretRule], env: &Env) -> Spec {
     // A flag replaces the spec's rule for the same variable: the command line is

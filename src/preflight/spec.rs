@@ -169,6 +169,11 @@ impl Spec {
     }
 }
 
+/// A kind named on the command line, spelled exactly as in the spec.
+fn kind_named<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s)).ok()
+}
+
 /// `--require NAME[:KIND[=ARGS]]`: `PORT:port`, `NODE_ENV:one-of=production,staging`,
 /// `CONFIG:json=userPoolId,clientId`.
 pub fn parse_require(s: &str) -> Result<EnvRule, String> {
@@ -177,8 +182,9 @@ pub fn parse_require(s: &str) -> Result<EnvRule, String> {
     if name.is_empty() {
         return Err("the variable name is empty".into());
     }
-    let kind: EnvKind = serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(kind))
-        .map_err(|_| format!("`{kind}` is not one of string, url, postgres-url, integer, port, one-of, s3-bucket, json"))?;
+    let kind: EnvKind = kind_named(kind).ok_or_else(|| {
+        format!("`{kind}` is not one of string, url, postgres-url, integer, port, one-of, s3-bucket, json")
+    })?;
     let list: Vec<String> = args
         .split(',')
         .filter(|a| !a.is_empty())
@@ -206,10 +212,9 @@ pub fn parse_secret(s: &str) -> Result<SecretRule, String> {
     if name.is_empty() {
         return Err("the variable name is empty".into());
     }
-    let kind: SecretKind = serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
-        serde::de::value::Error,
-    >::new(kind))
-    .map_err(|_| format!("`{kind}` is not one of auto, string, stripe, openai, cognito, pem"))?;
+    let kind: SecretKind = kind_named(kind).ok_or_else(|| {
+        format!("`{kind}` is not one of auto, string, stripe, openai, cognito, pem")
+    })?;
     Ok(SecretRule {
         name: name.to_string(),
         kind,

@@ -183,6 +183,19 @@ impl Report {
         }
     }
 
+    /// Nothing could be checked: one check that could not run, so machine-readable
+    /// consumers (JSON, JUnit) see an error rather than an empty pass.
+    pub fn not_run(tool: &'static str, target: &str, check: &str, finding: Finding) -> Self {
+        Report {
+            tool,
+            sections: vec![Section {
+                target: target.to_string(),
+                notes: vec![],
+                checks: vec![CheckOutcome::not_run(check, finding)],
+            }],
+        }
+    }
+
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for c in self.sections.iter().flat_map(|s| &s.checks) {

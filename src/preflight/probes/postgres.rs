@@ -85,8 +85,7 @@ pub fn target(p: ConnParams, env: &Env) -> Target {
         connect_timeout: p.connect_timeout.or_else(|| {
             env.plain("PGCONNECT_TIMEOUT")
                 .and_then(|s| s.parse().ok())
-                .filter(|&s: &u64| s > 0)
-                .map(|s| Duration::from_secs(s.max(2)))
+                .and_then(dburl::connect_timeout)
         }),
     }
 }
@@ -392,7 +391,7 @@ fn classify_db(e: &tokio_postgres::Error, subject: &str) -> Finding {
         return Finding::error(
             Code::PgError,
             subject,
-            format!("the connection failed: {}", crate::preflight::chain(e)),
+            format!("the connection failed: {}", crate::cli::chain(e)),
         )
         .hint("check the server's log for this connection");
     };
@@ -589,7 +588,7 @@ async fn unix_socket(
             &subject,
             format!(
                 "cannot connect to the Unix socket: {}",
-                crate::preflight::chain(&e)
+                crate::cli::chain(&e)
             ),
         )
         .hint("check the socket directory in `DATABASE_URL` and that the server is running")),

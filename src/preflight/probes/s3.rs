@@ -99,7 +99,7 @@ async fn resolve_credentials(env: &Env, has_roots: bool) -> CredsOutcome {
             match $p.provide_credentials().await {
                 Ok(c) => return CredsOutcome::Found(c, $name),
                 Err(CredentialsError::CredentialsNotLoaded(_)) => {}
-                Err(e) => return CredsOutcome::Failed($name, crate::preflight::chain(&e)),
+                Err(e) => return CredsOutcome::Failed($name, crate::cli::chain(&e)),
             }
         }};
     }
@@ -173,7 +173,8 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
             .hint(hint)],
         );
     }
-    let http_only = endpoint(env).is_some_and(|e| e.starts_with("http://"));
+    let ep = endpoint(env);
+    let http_only = ep.as_deref().is_some_and(|e| e.starts_with("http://"));
     let has_roots = !rustls_native_certs::load_native_certs().certs.is_empty();
     if !http_only && !has_roots {
         return CheckOutcome::from_findings(name, vec![Finding::error(Code::NoCaCertificates, &bucket, "no trusted CA certificates in this container (system store, `SSL_CERT_FILE`, `SSL_CERT_DIR`), so TLS to S3 cannot be verified")
@@ -202,7 +203,6 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
         .or_else(|| env.plain("AWS_DEFAULT_REGION"))
         .unwrap_or("us-east-1")
         .to_string();
-    let ep = endpoint(env);
     let path_style = rule.path_style.unwrap_or(ep.is_some());
     let mut b = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -223,6 +223,7 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
         region: &region,
         creds: &credentials,
         endpoint: ep.as_deref(),
+        has_roots,
         deadline: start + timeout,
     };
     let head = tokio::time::timeout(left(), client.head_bucket().bucket(&bucket).send()).await;
@@ -320,6 +321,7 @@ struct Failures<'a> {
     region: &'a str,
     creds: &'a Credentials,
     endpoint: Option<&'a str>,
+    has_roots: bool,
     deadline: Instant,
 }
 
@@ -335,7 +337,7 @@ impl Failures<'_> {
                 let raw = se.raw();
                 let status = raw.status().as_u16();
                 let principal = if status == 403 {
-                    caller_identity(self.env, self.creds, region, ep, left).await
+                    caller_identity(self, left).await
                 } else {
                     None
                 };
@@ -362,7 +364,7 @@ impl Failures<'_> {
                 format!(
                     "cannot reach S3{}: {}",
                     ep.map(|e| format!(" at `{e}`")).unwrap_or_default(),
-                    crate::preflight::chain(e)
+                    crate::cli::chain(e)
                 ),
             )
             .hint(if ep.is_some() {
@@ -373,7 +375,7 @@ impl Failures<'_> {
             other => Finding::error(
                 Code::S3Error,
                 bucket,
-                format!("the S3 request failed: {}", crate::preflight::chain(other)),
+                format!("the S3 request failed: {}", crate::cli::chain(other)),
             )
             .hint("check the endpoint and region settings"),
         }
@@ -381,13 +383,8 @@ impl Failures<'_> {
 }
 
 /// The ARN behind the credentials, for access-denied messages; best effort.
-async fn caller_identity(
-    env: &Env,
-    creds: &Credentials,
-    region: &str,
-    ep: Option<&str>,
-    left: Duration,
-) -> Option<String> {
+async fn caller_identity(ctx: &Failures<'_>, left: Duration) -> Option<String> {
+    let (env, creds, region, ep) = (ctx.env, ctx.creds, ctx.region, ctx.endpoint);
     let mut b = aws_sdk_sts::Config::builder()
         .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
         .region(aws_sdk_sts::config::Region::new(region.to_string()))
@@ -398,9 +395,7 @@ async fn caller_identity(
         .or_else(|| env.plain("AWS_ENDPOINT_URL").map(String::from))
         .or_else(|| ep.map(String::from));
     let tls = !sts_ep.as_deref().is_some_and(|e| e.starts_with("http://"));
-    b = b.http_client(http_client(
-        tls && !rustls_native_certs::load_native_certs().certs.is_empty(),
-    ));
+    b = b.http_client(http_client(tls && ctx.has_roots));
     if let Some(e) = sts_ep {
         b = b.endpoint_url(e);
     }
