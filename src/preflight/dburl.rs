@@ -7,6 +7,7 @@
 //! parses the string itself and builds the driver's config from the result. The
 //! password is wrapped in [`Secret`] the moment it is read.
 
+use crate::preflight::environ::Env;
 use crate::redact::Secret;
 use percent_encoding::percent_decode_str;
 use std::time::Duration;
@@ -48,7 +49,11 @@ impl SslMode {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
+    /// The name TLS verifies against (and DNS resolves when `hostaddr` is unset); a
+    /// leading `/` makes it a Unix-socket directory, as in libpq.
     pub name: String,
+    /// libpq's `hostaddr`: the numeric address to connect to, with no name lookup.
+    pub hostaddr: Option<String>,
     pub port: u16,
 }
 
@@ -62,6 +67,69 @@ pub struct ConnParams {
     pub sslmode: Option<SslMode>,
     pub sslrootcert: Option<String>,
     pub connect_timeout: Option<Duration>,
+    pub application_name: Option<String>,
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
+    pub sslpassword: Option<Secret<String>>,
+    pub sslcrl: Option<String>,
+    pub sslcrldir: Option<String>,
+    pub ssl_min_protocol_version: Option<TlsVersion>,
+    pub ssl_max_protocol_version: Option<TlsVersion>,
+    pub target_session_attrs: Option<SessionAttrs>,
+    pub options: Option<String>,
+    pub passfile: Option<String>,
+}
+
+/// `ssl_min_protocol_version` / `ssl_max_protocol_version` values libpq accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls1_0,
+    Tls1_1,
+    Tls1_2,
+    Tls1_3,
+}
+
+/// libpq's `target_session_attrs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionAttrs {
+    #[default]
+    Any,
+    ReadWrite,
+    ReadOnly,
+    Primary,
+    Standby,
+    PreferStandby,
+}
+
+/// Everything the probe decided before connecting: the URL with libpq's environment
+/// variables and defaults applied, and where the sslmode came from, for the report.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub hosts: Vec<Host>,
+    pub user: String,
+    pub dbname: String,
+    /// From the URL or `PGPASSWORD`; the password file is consulted per host at
+    /// connect time, as libpq does.
+    pub password: Option<Secret<String>>,
+    /// `passfile` / `PGPASSFILE`; `None` means `~/.pgpass`.
+    pub passfile: Option<String>,
+    pub sslmode: SslMode,
+    pub sslmode_from: &'static str,
+    /// `sslrootcert` / `PGSSLROOTCERT`; the literal `system` is kept as is.
+    pub rootcert: Option<String>,
+    /// `sslcert`/`sslkey` (and `PGSSLCERT`/`PGSSLKEY`); `None` means libpq's
+    /// `~/.postgresql/postgresql.crt|key` defaults, used when those files exist.
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
+    pub sslpassword: Option<Secret<String>>,
+    pub sslcrl: Option<String>,
+    pub sslcrldir: Option<String>,
+    pub ssl_min_protocol_version: Option<TlsVersion>,
+    pub ssl_max_protocol_version: Option<TlsVersion>,
+    pub connect_timeout: Option<Duration>,
+    pub target_session_attrs: SessionAttrs,
+    /// `options` / `PGOPTIONS`, passed to the server at startup.
+    pub options: Option<String>,
     pub application_name: Option<String>,
 }
 
@@ -208,6 +276,7 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
         };
         p.hosts.push(Host {
             name,
+            hostaddr: None,
             port: port.unwrap_or(0),
         });
     }
@@ -227,6 +296,74 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
     Ok(p)
 }
 
+/// libpq's defaults and environment variables applied to a parsed URL.
+pub fn resolve(p: ConnParams, env: &Env) -> Result<Target, UrlError> {
+    let (sslmode, sslmode_from) = match (p.sslmode, env.plain("PGSSLMODE").and_then(SslMode::parse))
+    {
+        (Some(m), _) => (m, "from DATABASE_URL"),
+        (None, Some(m)) => (m, "from PGSSLMODE"),
+        (None, None) if env.is_production() => {
+            (SslMode::VerifyFull, "default for NODE_ENV=production")
+        }
+        (None, None) => (SslMode::Prefer, "libpq's default"),
+    };
+    let default_port = env
+        .plain("PGPORT")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5432);
+    let mut hosts = p.hosts;
+    if hosts.is_empty() {
+        hosts.push(Host {
+            name: String::new(),
+            hostaddr: None,
+            port: 0,
+        });
+    }
+    for h in &mut hosts {
+        if h.name.is_empty() {
+            h.name = env.plain("PGHOST").unwrap_or("localhost").to_string();
+        }
+        if h.port == 0 {
+            h.port = default_port;
+        }
+    }
+    let user = p
+        .user
+        .or_else(|| env.plain("PGUSER").map(String::from))
+        .or_else(|| env.plain("USER").map(String::from))
+        .unwrap_or_else(|| "postgres".into());
+    Ok(Target {
+        hosts,
+        dbname: p
+            .dbname
+            .or_else(|| env.plain("PGDATABASE").map(String::from))
+            .unwrap_or_else(|| user.clone()),
+        user,
+        password: p.password.or_else(|| env.get("PGPASSWORD").cloned()),
+        sslmode,
+        sslmode_from,
+        rootcert: p
+            .sslrootcert
+            .or_else(|| env.plain("PGSSLROOTCERT").map(String::from)),
+        connect_timeout: p.connect_timeout.or_else(|| {
+            env.plain("PGCONNECT_TIMEOUT")
+                .and_then(|s| s.parse().ok())
+                .and_then(connect_timeout)
+        }),
+        sslcert: p.sslcert,
+        sslkey: p.sslkey,
+        sslpassword: p.sslpassword,
+        sslcrl: p.sslcrl,
+        sslcrldir: p.sslcrldir,
+        ssl_min_protocol_version: p.ssl_min_protocol_version,
+        ssl_max_protocol_version: p.ssl_max_protocol_version,
+        target_session_attrs: p.target_session_attrs.unwrap_or_default(),
+        options: p.options,
+        application_name: p.application_name,
+        passfile: p.passfile,
+    })
+}
+
 /// libpq's reading of `connect_timeout`: 0 means none, and under 2 s counts as 2 s.
 pub fn connect_timeout(secs: u64) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs.max(2)))
@@ -239,13 +376,13 @@ fn set_keyword(p: &mut ConnParams, k: &str, v: String) -> Result<(), UrlError> {
             p.hosts = v
                 .split(',')
                 .enumerate()
-                .map(|(i, n)| Host { name: n.to_string(), port: ports.get(i).copied().unwrap_or(0) })
+                .map(|(i, n)| Host { name: n.to_string(), hostaddr: None, port: ports.get(i).copied().unwrap_or(0) })
                 .collect();
         }
         "port" => {
             let ports = v.split(',').map(parse_port).collect::<Result<Vec<_>, _>>()?;
             if p.hosts.is_empty() {
-                p.hosts = ports.iter().map(|&port| Host { name: String::new(), port }).collect();
+                p.hosts = ports.iter().map(|&port| Host { name: String::new(), hostaddr: None, port }).collect();
             } else {
                 for (i, h) in p.hosts.iter_mut().enumerate() {
                     h.port = *ports.get(i).or(ports.first()).unwrap_or(&0);
@@ -358,6 +495,7 @@ mod tests {
             p.hosts,
             vec![Host {
                 name: "db.example.com".into(),
+                hostaddr: None,
                 port: 6432
             }]
         );
@@ -371,10 +509,12 @@ mod tests {
             vec![
                 Host {
                     name: "::1".into(),
+                    hostaddr: None,
                     port: 5433
                 },
                 Host {
                     name: "h2".into(),
+                    hostaddr: None,
                     port: 0
                 }
             ]
@@ -395,6 +535,7 @@ mod tests {
             p.hosts,
             vec![Host {
                 name: "db".into(),
+                hostaddr: None,
                 port: 5432
             }]
         );

@@ -8,10 +8,9 @@
 //! TLS failures are classified from OpenSSL's verify result and explained from the
 //! server's certificate, fetched by a second, non-verifying handshake.
 
-use crate::preflight::dburl::{self, ConnParams, Host, SslMode};
+use crate::preflight::dburl::{self, Host, SslMode, Target};
 use crate::preflight::environ::Env;
 use crate::preflight::spec::PostgresRule;
-use crate::redact::Secret;
 use crate::report::{CheckOutcome, Code, Finding};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -21,74 +20,6 @@ use tokio_postgres::tls::TlsConnect;
 
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 const RDS_HINT: &str = "ship the CA bundle in the image (for RDS: AWS's `global-bundle.pem`) and point `sslrootcert=/path/global-bundle.pem` at it in `DATABASE_URL`; for Node's `pg`, set `NODE_EXTRA_CA_CERTS` to the bundle or pass `ssl: { ca }` and remove `sslmode` from the URL (pg lets the URL's sslmode override `ssl`)";
-
-/// Everything the probe decided before connecting, with the reasons it can report.
-pub struct Target {
-    pub hosts: Vec<Host>,
-    pub user: String,
-    pub dbname: String,
-    pub password: Option<Secret<String>>,
-    pub sslmode: SslMode,
-    pub sslmode_from: &'static str,
-    pub rootcert: Option<String>,
-    pub connect_timeout: Option<Duration>,
-}
-
-/// libpq's defaults and environment variables applied to a parsed URL.
-pub fn target(p: ConnParams, env: &Env) -> Target {
-    let (sslmode, sslmode_from) = match (p.sslmode, env.plain("PGSSLMODE").and_then(SslMode::parse))
-    {
-        (Some(m), _) => (m, "from DATABASE_URL"),
-        (None, Some(m)) => (m, "from PGSSLMODE"),
-        (None, None) if env.is_production() => {
-            (SslMode::VerifyFull, "default for NODE_ENV=production")
-        }
-        (None, None) => (SslMode::Prefer, "libpq's default"),
-    };
-    let default_port = env
-        .plain("PGPORT")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(5432);
-    let mut hosts = p.hosts;
-    if hosts.is_empty() {
-        hosts.push(Host {
-            name: String::new(),
-            port: 0,
-        });
-    }
-    for h in &mut hosts {
-        if h.name.is_empty() {
-            h.name = env.plain("PGHOST").unwrap_or("localhost").to_string();
-        }
-        if h.port == 0 {
-            h.port = default_port;
-        }
-    }
-    let user = p
-        .user
-        .or_else(|| env.plain("PGUSER").map(String::from))
-        .or_else(|| env.plain("USER").map(String::from))
-        .unwrap_or_else(|| "postgres".into());
-    Target {
-        hosts,
-        dbname: p
-            .dbname
-            .or_else(|| env.plain("PGDATABASE").map(String::from))
-            .unwrap_or_else(|| user.clone()),
-        user,
-        password: p.password.or_else(|| env.get("PGPASSWORD").cloned()),
-        sslmode,
-        sslmode_from,
-        rootcert: p
-            .sslrootcert
-            .or_else(|| env.plain("PGSSLROOTCERT").map(String::from)),
-        connect_timeout: p.connect_timeout.or_else(|| {
-            env.plain("PGCONNECT_TIMEOUT")
-                .and_then(|s| s.parse().ok())
-                .and_then(dburl::connect_timeout)
-        }),
-    }
-}
 
 struct Deadline(Instant);
 
@@ -131,7 +62,19 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
             )
         }
     };
-    let t = target(params, env);
+    let t = match dburl::resolve(params, env) {
+        Ok(t) => t,
+        Err(e) => {
+            return CheckOutcome::from_findings(
+                name,
+                vec![Finding::error(
+                    Code::PgUrlInvalid,
+                    rule.url_env.clone(),
+                    e.to_string(),
+                )],
+            )
+        }
+    };
     let deadline = Deadline(Instant::now() + timeout);
     let mut findings = Vec::new();
     for h in &t.hosts {
