@@ -1,10 +1,7 @@
 //! `preflight`: parse arguments, run the library (which may exec the server), exit.
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::from(shipcheck::preflight::app::main(
-        shipcheck::preflight::app::Cli::parse(),
-    ))
+    ExitCode::from(shipcheck::preflight::app::main_args(std::env::args_os()))
 }

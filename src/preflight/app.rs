@@ -2,21 +2,25 @@
 //! stderr (the server's stdout stays its own), then exec the server or exit.
 //!
 //! Exit codes when not exec'ing: 0 all probes passed, 1 a probe failed, 2 usage,
-//! spec or could-not-check errors; 127/126 when the server cannot be started.
+//! spec or could-not-check errors; 127/126 when the server cannot be started;
+//! 128+N when signal N (SIGTERM, SIGINT, SIGQUIT) stopped the probes. With
+//! `--format json` every line on stderr is a JSON object on every one of these
+//! paths, and the closing summary's `exit_code` is the process's exit status.
 
 use super::environ::Env;
 use super::spec::{self, Spec};
-use super::{effective, exec, run, DEFAULT_TIMEOUT};
-use crate::cli::{print_error, stderr_color};
+use super::{effective, exec, run, stop, DEFAULT_TIMEOUT};
+use crate::cli::{chain, print_error, stderr_color};
 use crate::redact::Secret;
 use crate::report::render::{self, Format, Options};
-use crate::report::{Code, Finding, Report};
+use crate::report::{CheckOutcome, Code, Finding, Report};
 use clap::{Parser, ValueEnum};
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OutFormat {
     Human,
     Json,
@@ -41,13 +45,13 @@ pub struct Cli {
     secret: Vec<spec::SecretRule>,
     #[arg(long, value_enum, default_value_t = OutFormat::Human)]
     format: OutFormat,
-    /// Deadline for each probe, e.g. `5s`, `1500ms`
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Deadline for each probe, more than 0 and at most 10m, e.g. `5s`, `1500ms`
+    #[arg(long, value_name = "DURATION", value_parser = spec::parse_timeout)]
     timeout: Option<Duration>,
     /// Report and exit; do not start COMMAND
     #[arg(long)]
     check_only: bool,
-    /// Start COMMAND even when probes fail
+    /// Start COMMAND even when probes fail, the spec is broken or there is nothing to check
     #[arg(long)]
     warn_only: bool,
     /// Print the keyed fingerprint of a value read from stdin (to compare with a running task's) and exit
@@ -59,10 +63,10 @@ pub struct Cli {
 }
 
 fn fingerprint_stdin(env: &Env, spec: Option<&Spec>) -> u8 {
-    let key = env.get("SHIPCHECK_FINGERPRINT_KEY").cloned().or_else(|| {
-        spec.and_then(|s| s.fingerprint_key.clone())
-            .map(Secret::new)
-    });
+    let key = env
+        .get("SHIPCHECK_FINGERPRINT_KEY")
+        .cloned()
+        .or_else(|| spec.and_then(|s| s.fingerprint_key.clone()).map(Secret::new));
     let Some(key) = key else {
         eprintln!("error: no fingerprint key\n  hint: set `SHIPCHECK_FINGERPRINT_KEY` (the same value the task has) or `fingerprint_key` in the spec");
         return 2;
@@ -79,7 +83,228 @@ fn fingerprint_stdin(env: &Env, spec: Option<&Spec>) -> u8 {
     0
 }
 
+/// Whether the arguments ask for JSON, read before clap so that clap's own errors
+/// can honour it too. Only a well-formed `--format json` before `--` counts.
+fn wants_json(args: &[OsString]) -> bool {
+    let mut it = args.iter().skip(1).map(|a| a.to_str().unwrap_or(""));
+    while let Some(a) = it.next() {
+        match a {
+            "--" => break,
+            "--format=json" => return true,
+            "--format" if it.next() == Some("json") => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A flag as users type it: `--timeout`, never a value. An unknown argument is
+/// shown only when it looks like a flag name, since it may be a value in the wrong
+/// place (`--sk_live_…`, `KEY=value`).
+fn flag_name(s: &str) -> Option<&str> {
+    let name = s.split([' ', '=']).next().unwrap_or("");
+    let body = name.strip_prefix("--").or_else(|| name.strip_prefix('-'))?;
+    (!body.is_empty()
+        && body.len() <= 32
+        && body.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    .then_some(name)
+}
+
+/// clap's errors quote the offending value; this says what is wrong with a flag
+/// without ever showing what was passed. Returns (message, hint).
+fn usage_message(e: &clap::Error) -> (String, String) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let ctx = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let help = "run `preflight --help` for the flags and their values".to_string();
+    let arg = ctx(ContextKind::InvalidArg).unwrap_or("");
+    let flag = flag_name(arg);
+    match e.kind() {
+        ErrorKind::ValueValidation => {
+            let why = std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "is not valid".into());
+            let sep = if why.starts_with("is ") || why.starts_with("must ") {
+                " "
+            } else {
+                ": "
+            };
+            (
+                format!("`{}`{sep}{why}", flag.unwrap_or("a flag")),
+                help,
+            )
+        }
+        ErrorKind::InvalidValue => {
+            let valid = match e.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(v)) => v
+                    .iter()
+                    .map(|x| format!("`{x}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => String::new(),
+            };
+            let msg = if valid.is_empty() {
+                format!("`{}` has no or an invalid value", flag.unwrap_or("a flag"))
+            } else {
+                format!("`{}` takes one of {valid}", flag.unwrap_or("a flag"))
+            };
+            (msg, help)
+        }
+        ErrorKind::UnknownArgument => match flag {
+            Some(f) => (format!("unknown flag `{f}`"), help),
+            None if !arg.starts_with('-') => (
+                "an argument before `--` is not a flag".into(),
+                "put the server's command after `--`: `preflight -- node dist/index.js`".into(),
+            ),
+            None => ("an unknown flag (not shown: it may hold a value)".into(), help),
+        },
+        kind => {
+            let what = kind.as_str().unwrap_or("the command line is not valid");
+            match flag {
+                Some(f) => (format!("`{f}`: {what}"), help),
+                None => (what.to_string(), help),
+            }
+        }
+    }
+}
+
+/// Parses `args` (the process's, program name first) and runs; the exit status.
+pub fn main_args<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let json = wants_json(&args);
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => main(cli),
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: stdout, success.
+            let _ = e.print();
+            0
+        }
+        Err(e) => {
+            let (message, hint) = usage_message(&e);
+            if json {
+                let f = Finding::error(Code::UsageInvalid, "command line", message).hint(hint);
+                emit_json(&Report::not_run("preflight", "preflight", "usage", f), 2);
+            } else {
+                eprintln!("error: {message}\n  hint: {hint}");
+            }
+            2
+        }
+    }
+}
+
+fn emit_json(report: &Report, exit_code: u8) {
+    let _ = render::json_with_exit_code(report, exit_code, &mut std::io::stderr().lock());
+}
+
+/// How the report reaches stderr, chosen once from `--format`.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    /// The report and its verdict. Human output of a report that is only an error
+    /// (spec, nothing to check) was already printed as `error:` lines.
+    fn report(&self, report: &Report, exit_code: u8, human: bool) {
+        if self.json {
+            emit_json(report, exit_code);
+        } else if human {
+            let opts = Options {
+                color: stderr_color(),
+                annotation_file: None,
+            };
+            let _ = render::render(report, Format::Human, &opts, &mut std::io::stderr().lock());
+        }
+    }
+
+    /// One line: the probes were stopped and the server will not start.
+    fn stopped(&self, sig: i32) -> u8 {
+        let code = stop::exit_code(sig);
+        let msg = format!(
+            "stopped by `{}` during the probes; the server was not started",
+            stop::name(sig)
+        );
+        if self.json {
+            let f = Finding::error(Code::StoppedBySignal, "preflight", msg);
+            emit_json(&Report::not_run("preflight", "preflight", "preflight", f), code);
+        } else {
+            eprintln!("error: {msg}");
+        }
+        code
+    }
+}
+
+fn exec_failed(program: &str, err: &std::io::Error) -> Finding {
+    Finding::error(
+        Code::ExecFailed,
+        "exec",
+        format!("cannot start `{program}`: {err}"),
+    )
+    .hint("check COMMAND (after `--`) and the image's PATH")
+}
+
+/// Reports `report` with `verdict`, then execs COMMAND when the verdict (or
+/// `--warn-only`) allows; returns the exit status when it does not exec.
+/// `human` is false when the human text was printed already.
+fn finish(cli: &Cli, out: &Out, mut report: Report, verdict: u8, human: bool) -> u8 {
+    let go = !cli.check_only && !cli.command.is_empty() && (verdict == 0 || cli.warn_only);
+    if !go {
+        out.report(&report, verdict, human);
+        return verdict;
+    }
+    let program = cli.command[0].as_str();
+    let target = match exec::resolve(program, std::env::var_os("PATH").as_deref()) {
+        Ok(t) => t,
+        Err((code, err)) => {
+            // One report, one summary: the server's failure joins the probes'.
+            if let Some(section) = report.sections.first_mut() {
+                section
+                    .checks
+                    .push(CheckOutcome::not_run("exec", exec_failed(program, &err)));
+            }
+            out.report(&report, code, human);
+            if !out.json {
+                print_error(
+                    &err,
+                    Some(&format!(
+                        "cannot start `{program}`: check COMMAND (after `--`) and the image's PATH"
+                    )),
+                );
+            }
+            return code;
+        }
+    };
+    out.report(&report, verdict, human);
+    // From here a stop signal takes its default action, as it will in the server;
+    // one that came before is honoured now, so a probe that passed after a
+    // SIGTERM never starts the server.
+    if let Some(sig) = stop::restore_defaults() {
+        return out.stopped(sig);
+    }
+    if !out.json {
+        // Only the program: arguments may carry values that must not reach logs.
+        eprintln!("preflight: starting `{program}`");
+    }
+    let (code, err) = exec::exec(&target, &cli.command);
+    if out.json {
+        let f = exec_failed(program, &err);
+        emit_json(&Report::not_run("preflight", "preflight", "exec", f), code);
+    } else {
+        print_error(
+            &err,
+            Some(&format!(
+                "cannot start `{program}`: check COMMAND (after `--`) and the image's PATH"
+            )),
+        );
+    }
+    code
+}
+
 pub fn main(cli: Cli) -> u8 {
+    let out = Out {
+        json: cli.format == OutFormat::Json,
+    };
     let env = Env::from_process();
     let spec_path = spec::locate(cli.spec.as_deref(), env.plain("SHIPCHECK_PREFLIGHT"));
     let loaded = match &spec_path {
@@ -87,23 +312,16 @@ pub fn main(cli: Cli) -> u8 {
             Ok(s) => s,
             Err(e) => {
                 let hint = "the preflight spec schema is in the README under \"preflight spec\"";
-                if matches!(cli.format, OutFormat::Json) {
-                    let f = Finding::error(
-                        Code::SpecInvalid,
-                        p.display().to_string(),
-                        crate::cli::chain(&e),
-                    )
-                    .hint(hint);
-                    let report = Report::not_run("preflight", "preflight", "spec", f);
-                    let opts = Options {
-                        color: false,
-                        annotation_file: None,
-                    };
-                    let _ =
-                        render::render(&report, Format::Json, &opts, &mut std::io::stderr().lock());
+                if cli.fingerprint || !out.json {
+                    print_error(&e, Some(hint));
                 }
-                print_error(&e, Some(hint));
-                return 2;
+                if cli.fingerprint {
+                    return 2;
+                }
+                let f = Finding::error(Code::SpecInvalid, p.display().to_string(), chain(&e))
+                    .hint(hint);
+                let report = Report::not_run("preflight", "preflight", "spec", f);
+                return finish(&cli, &out, report, 2, false);
             }
         },
         None => Spec::default(),
@@ -111,14 +329,29 @@ pub fn main(cli: Cli) -> u8 {
     if cli.fingerprint {
         return fingerprint_stdin(&env, spec_path.as_ref().map(|_| &loaded));
     }
+    // Handlers go in before anything that can wait; as PID 1, a signal without one
+    // is dropped by the kernel.
+    let listener = match stop::install() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            print_error(&e, Some("preflight could not install its SIGTERM handler"));
+            None
+        }
+    };
     let spec = effective(loaded, &cli.require, &cli.secret, &env);
     let nothing = spec.env.is_empty()
         && spec.secrets.is_empty()
         && spec.postgres.is_none()
         && spec.s3.is_none();
     if nothing {
-        eprintln!("error: nothing to check\n  hint: pass `--spec FILE`, `--require VAR` or `--secret VAR`, or set `DATABASE_URL` / `S3_BUCKET_NAME`");
-        return 2;
+        let msg = "nothing to check";
+        let hint = "pass `--spec FILE`, `--require VAR` or `--secret VAR`, or set `DATABASE_URL` / `S3_BUCKET_NAME`";
+        if !out.json {
+            eprintln!("error: {msg}\n  hint: {hint}");
+        }
+        let f = Finding::error(Code::NothingToCheck, "preflight", msg).hint(hint);
+        let report = Report::not_run("preflight", "preflight", "preflight", f);
+        return finish(&cli, &out, report, 2, false);
     }
     let timeout = cli.timeout.or(spec.timeout).unwrap_or(DEFAULT_TIMEOUT);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -128,38 +361,39 @@ pub fn main(cli: Cli) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            print_error(&e, None);
+            let msg = format!("cannot start the async runtime: {}", chain(&e));
+            if out.json {
+                let f = Finding::error(Code::RuntimeFailed, "preflight", msg);
+                emit_json(&Report::not_run("preflight", "preflight", "preflight", f), 2);
+            } else {
+                eprintln!("error: {msg}");
+            }
             return 2;
         }
     };
-    let report = rt.block_on(run(&spec, &env, timeout));
+    let result = rt.block_on(async {
+        match listener {
+            Some(l) => tokio::select! {
+                r = run(&spec, &env, timeout) => Ok(r),
+                sig = l.wait() => Err(sig),
+            },
+            None => Ok(run(&spec, &env, timeout).await),
+        }
+    });
     // A DNS lookup stuck in a blocking thread must not delay the exec or the exit.
     rt.shutdown_background();
-    let format = match cli.format {
-        OutFormat::Human => Format::Human,
-        OutFormat::Json => Format::Json,
+    let report = match result {
+        Ok(r) => r,
+        Err(sig) => {
+            stop::restore_defaults();
+            return out.stopped(sig);
+        }
     };
-    let opts = Options {
-        color: stderr_color(),
-        annotation_file: None,
-    };
-    let _ = render::render(&report, format, &opts, &mut std::io::stderr().lock());
-    let code = report.exit_code(false);
-    let go = code == 0 || cli.warn_only;
-    if cli.check_only || cli.command.is_empty() || !go {
-        return code;
+    // A signal that came as the last probe finished still stops the start.
+    if let Some(sig) = stop::received() {
+        stop::restore_defaults();
+        return out.stopped(sig);
     }
-    if matches!(cli.format, OutFormat::Human) {
-        // Only the program: arguments may carry values that must not reach logs.
-        eprintln!("preflight: starting `{}`", cli.command[0]);
-    }
-    let (code, err) = exec::exec(&cli.command);
-    print_error(
-        &err,
-        Some(&format!(
-            "cannot start `{}`: check COMMAND (after `--`) and the image's PATH",
-            cli.command[0]
-        )),
-    );
-    code
+    let verdict = report.exit_code(false);
+    finish(&cli, &out, report, verdict, true)
 }

@@ -8,6 +8,7 @@ pub mod environ;
 pub mod exec;
 pub mod probes;
 pub mod spec;
+pub mod stop;
 
 use crate::report::{CheckOutcome, Code, Finding, Report, Section};
 use environ::Env;

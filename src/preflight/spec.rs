@@ -140,12 +140,9 @@ impl Spec {
         };
         let timeout = match &p.timeout {
             None => None,
-            Some(t) => Some(humantime::parse_duration(t).map_err(|e| {
+            Some(t) => Some(parse_timeout(t).map_err(|e| {
                 let at = text.find("timeout").unwrap_or(0);
-                invalid(
-                    at,
-                    format!("`timeout = \"{t}\"` is not a duration like `5s`: {e}"),
-                )
+                invalid(at, format!("`timeout` {e}"))
             })?),
         };
         for r in &p.env {
@@ -169,6 +166,31 @@ impl Spec {
     }
 }
 
+/// The longest `--timeout` or spec `timeout`: a probe deadline beyond this is a
+/// typo (`5m` for `5s`, `10y`), and keeping deadlines small keeps every sum of them
+/// far from overflowing.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A probe deadline: a duration like `5s` or `1500ms`, more than 0 and at most
+/// [`MAX_TIMEOUT`]. The error never quotes the value.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    // humantime's own errors quote the input; a value that long is not a duration.
+    let d = if s.len() > 64 {
+        None
+    } else {
+        humantime::parse_duration(s).ok()
+    };
+    match d {
+        None => Err("is not a duration like `5s` or `1500ms`".into()),
+        Some(d) if d.is_zero() => Err("must be more than 0".into()),
+        Some(d) if d > MAX_TIMEOUT => Err(format!(
+            "is longer than the maximum of {}s",
+            MAX_TIMEOUT.as_secs()
+        )),
+        Some(d) => Ok(d),
+    }
+}
+
 /// A kind named on the command line, spelled exactly as in the spec.
 fn kind_named<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
     T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s)).ok()
@@ -182,8 +204,9 @@ pub fn parse_require(s: &str) -> Result<EnvRule, String> {
     if name.is_empty() {
         return Err("the variable name is empty".into());
     }
+    // The kind is not quoted back: a mistaken `NAME:VALUE` would put a value here.
     let kind: EnvKind = kind_named(kind).ok_or_else(|| {
-        format!("`{kind}` is not one of string, url, postgres-url, integer, port, one-of, s3-bucket, json")
+        "the kind after `:` is not one of string, url, postgres-url, integer, port, one-of, s3-bucket, json".to_string()
     })?;
     let list: Vec<String> = args
         .split(',')
@@ -213,7 +236,7 @@ pub fn parse_secret(s: &str) -> Result<SecretRule, String> {
         return Err("the variable name is empty".into());
     }
     let kind: SecretKind = kind_named(kind).ok_or_else(|| {
-        format!("`{kind}` is not one of auto, string, stripe, openai, cognito, pem")
+        "the kind after `:` is not one of auto, string, stripe, openai, cognito, pem".to_string()
     })?;
     Ok(SecretRule {
         name: name.to_string(),
@@ -266,6 +289,29 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_are_bounded_and_never_overflow() {
+        for bad in [
+            "0s",
+            "0ms",
+            "10y",
+            "601s",
+            "500000000000y",
+            "18446744073709551615s",
+            "99999999999999999999999999999999ns",
+            "soon",
+            "",
+            "5",
+            "-5s",
+        ] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_timeout("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_timeout("10m"), Ok(MAX_TIMEOUT));
+        let e = parse_timeout("CANARY").unwrap_err();
+        assert!(!e.contains("CANARY"), "{e}");
+    }
+
+    #[test]
     fn errors_point_at_lines() {
         let e = Spec::parse(
             Path::new("p.toml"),
@@ -279,6 +325,10 @@ mod tests {
         );
         let e = Spec::parse(Path::new("p.toml"), "[preflight]\ntimeout = \"soon\"\n").unwrap_err();
         assert!(e.to_string().starts_with("p.toml:2:"), "{e}");
+        let e = Spec::parse(Path::new("p.toml"), "[preflight]\n\ntimeout = \"0s\"\n").unwrap_err();
+        assert!(e.to_string().starts_with("p.toml:3: `timeout` must be more than 0"), "{e}");
+        let e = Spec::parse(Path::new("p.toml"), "[preflight]\ntimeout = \"10y\"\n").unwrap_err();
+        assert!(e.to_string().contains("longer than the maximum"), "{e}");
         let e = Spec::parse(Path::new("p.toml"), "[config]\nuser = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("no `[preflight]` table"), "{e}");
     }

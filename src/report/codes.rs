@@ -101,6 +101,10 @@ codes! {
     // preflight: the run itself
     ProbeTimeout => "probe-timeout", "a probe did not finish within its deadline";
     ExecFailed => "exec-failed", "the server command could not be started";
+    UsageInvalid => "usage-invalid", "the command line could not be used (unknown flag, bad value); nothing was checked";
+    NothingToCheck => "nothing-to-check", "no spec, flag or variable asked for any probe; nothing was checked";
+    RuntimeFailed => "runtime-failed", "preflight could not start its async runtime (out of threads or file descriptors); nothing was checked";
+    StoppedBySignal => "stopped-by-signal", "SIGTERM, SIGINT or SIGQUIT arrived during the probes; preflight stopped and did not start the server";
 }
 
 impl Serialize for Code {

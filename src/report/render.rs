@@ -137,6 +137,12 @@ fn human_check(p: &Paint, c: &CheckOutcome, width: usize, w: &mut dyn Write) -> 
 }
 
 pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    json_with_exit_code(report, report.exit_code(false), w)
+}
+
+/// JSON lines whose summary states `exit_code`: for a process whose exit status
+/// is decided after the probes (a signal, a server that could not be started).
+pub fn json_with_exit_code(report: &Report, exit_code: u8, w: &mut dyn Write) -> io::Result<()> {
     for section in &report.sections {
         for c in &section.checks {
             let v = serde_json::json!({
@@ -158,7 +164,7 @@ pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         "tool": report.tool,
         "targets": report.sections.iter().map(|s| serde_json::json!({"target": s.target, "notes": s.notes})).collect::<Vec<_>>(),
         "totals": t,
-        "exit_code": report.exit_code(false),
+        "exit_code": exit_code,
     });
     writeln!(w, "{v}")
 }

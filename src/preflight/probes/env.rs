@@ -98,26 +98,31 @@ fn problem(rule: &EnvRule, v: &str) -> Option<(String, String)> {
 
 pub fn probe(env: &Env, rules: &[EnvRule]) -> CheckOutcome {
     let mut findings = Vec::new();
-    let mut checked = 0;
+    let mut well_formed = 0;
+    let mut optional_unset = 0;
     for rule in rules {
         match env.get(&rule.name) {
-            None if rule.optional => {}
+            None if rule.optional => optional_unset += 1,
             None => findings.push(
                 Finding::error(Code::EnvMissing, &rule.name, format!("`{}` is not set", rule.name))
                     .hint(format!("add `{}` to the container's environment (ECS: the task definition's `environment` or `secrets`)", rule.name)),
             ),
-            Some(v) => {
-                checked += 1;
-                if let Some((what, hint)) = problem(rule, v.expose()) {
-                    findings.push(Finding::error(Code::EnvMalformed, &rule.name, format!("`{}` {what}", rule.name)).hint(hint));
-                }
-            }
+            Some(v) => match problem(rule, v.expose()) {
+                Some((what, hint)) => findings.push(Finding::error(Code::EnvMalformed, &rule.name, format!("`{}` {what}", rule.name)).hint(hint)),
+                None => well_formed += 1,
+            },
         }
     }
-    CheckOutcome::from_findings("env", findings).detail(format!(
-        "{checked} of {} variables set and well formed",
+    // The summary counts what the findings do not contradict: a set but malformed
+    // variable is not "well formed".
+    let mut detail = format!(
+        "{well_formed} of {} variables set and well formed",
         rules.len()
-    ))
+    );
+    if optional_unset > 0 {
+        detail.push_str(&format!("; {optional_unset} optional not set"));
+    }
+    CheckOutcome::from_findings("env", findings).detail(detail)
 }
 
 #[cfg(test)]
@@ -175,5 +180,21 @@ mod tests {
         let text = format!("{out:?}");
         assert!(!text.contains("CANARY"), "{text}");
         assert_eq!(out.findings.len(), 3);
+    }
+
+    #[test]
+    fn summary_line_agrees_with_findings() {
+        let env = Env::from_pairs([("P", "http"), ("OK", "x")]);
+        let mut optional = rule("OPT", EnvKind::String);
+        optional.optional = true;
+        let out = probe(
+            &env,
+            &[rule("P", EnvKind::Port), rule("OK", EnvKind::String), optional],
+        );
+        assert_eq!(out.findings.len(), 1);
+        assert_eq!(
+            out.detail.as_deref(),
+            Some("1 of 3 variables set and well formed; 1 optional not set")
+        );
     }
 }

@@ -149,12 +149,16 @@ pub fn probe(env: &Env, rules: &[SecretRule], spec_key: Option<&str>) -> CheckOu
         let json_object = v.trim_start().starts_with('{')
             && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v).is_ok();
         if json_object && rule.kind != SecretKind::Cognito {
-            let keys: Vec<String> =
-                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v)
-                    .map(|m| m.keys().map(|k| format!("`{k}`")).collect())
-                    .unwrap_or_default();
+            // Described by shape only: a key can be as secret as a value (`{"sk_live_…": 1}`).
+            let keys = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v)
+                .map(|m| m.len())
+                .unwrap_or_default();
+            let keys = match keys {
+                1 => "1 key".to_string(),
+                n => format!("{n} keys"),
+            };
             findings.push(
-                Finding::error(Code::SecretWholeJson, name, format!("`{name}` holds a whole JSON object (keys {}) where one value was expected", keys.join(", ")))
+                Finding::error(Code::SecretWholeJson, name, format!("`{name}` holds a whole JSON object ({keys}) where one value was expected"))
                     .hint("in the task definition use the `:jsonkey::` form of `valueFrom`, e.g. `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME:KEY::`"),
             );
         } else {
@@ -215,7 +219,7 @@ mod tests {
             ("STRIPE", "pk_live_CANARY0000000000"),
             ("STRIPE_TEST", "sk_test_CANARY0000000000"),
             ("OPENAI", "sk-proj-CANARY00000000000000"),
-            ("WHOLE", "{\"password\":\"CANARY\",\"username\":\"app\"}"),
+            ("WHOLE", "{\"CANARYkey\":\"CANARY\",\"username\":\"app\"}"),
             ("COGNITO", "{\"userPoolId\":\"eu-west-1_AbC123\",\"clientId\":\"CANARYclient\",\"region\":\"eu-west-1\"}"),
             ("COGNITO_BAD", "{\"userPoolId\":\"CANARY\",\"region\":\"eu-west-1\"}"),
             ("PEM", "-----BEGIN PRIVATE KEY-----\\nCANARY\\n-----END PRIVATE KEY-----"),
