@@ -99,14 +99,14 @@ fn wants_json(args: &[OsString]) -> bool {
 }
 
 /// A flag as users type it: `--timeout`, never a value. An unknown argument is
-/// shown only when it looks like a flag name, since it may be a value in the wrong
-/// place (`--sk_live_…`, `KEY=value`).
+/// shown only when it is spelled like our flags (lowercase words and `-`), since
+/// it may be a value in the wrong place (`--sk_live_…`, `--Tr0ub4dor`, `KEY=value`).
 fn flag_name(s: &str) -> Option<&str> {
     let name = s.split([' ', '=']).next().unwrap_or("");
     let body = name.strip_prefix("--").or_else(|| name.strip_prefix('-'))?;
     (!body.is_empty()
-        && body.len() <= 32
-        && body.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && body.len() <= 24
+        && body.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
     .then_some(name)
 }
 

@@ -1,6 +1,8 @@
 //! The one integration-test binary: image-check against fixture images built by
 //! `support::fixture`, and preflight against real peers on loopback.
 
+mod canary;
 mod image_check;
 mod preflight;
+mod preflight_hardening;
 mod support;

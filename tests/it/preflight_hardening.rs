@@ -1,0 +1,270 @@
+//! preflight under hostile conditions: stop signals while it is PID 1, deadlines
+//! out of range, spec paths that are not files, and the JSON output contract on
+//! every path (usage, spec, nothing to check, exec failures, `--warn-only`).
+
+use crate::canary::preflight_env;
+use crate::support::{json_lines, Run};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn pf(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    preflight_env(&strings(args), &env)
+}
+
+/// Every stderr line is JSON, and the last is the summary whose `exit_code` is the
+/// process's exit status. Returns the finding codes in order.
+fn assert_json_contract(run: &Run, what: &str) -> Vec<String> {
+    let lines = json_lines(&run.stderr);
+    let last = lines
+        .last()
+        .unwrap_or_else(|| panic!("{what}: no output on stderr"));
+    assert_eq!(last["type"], "summary", "{what}: {}", run.stderr);
+    assert_eq!(
+        last["exit_code"].as_i64(),
+        Some(run.code as i64),
+        "{what}: the summary's exit_code is not the exit status\n{}",
+        run.stderr
+    );
+    lines
+        .iter()
+        .filter(|l| l["type"] == "check")
+        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| f["code"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn json_output_contract_holds_on_every_path() {
+    let dir = TempDir::new().unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, vec![b'#'; 2 * 1024 * 1024]).unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[preflight]\ntimeout = \"0s\"\n").unwrap();
+    let noexec = dir.path().join("server");
+    std::fs::write(&noexec, "#!/bin/sh\necho started\n").unwrap();
+    let (big, bad, noexec, d) = (
+        big.display().to_string(),
+        bad.display().to_string(),
+        noexec.display().to_string(),
+        dir.path().display().to_string(),
+    );
+    // (args after `--format json`, env, exit status, a finding code it must report)
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, i32, &str)> = vec![
+        (vec!["--bogus"], vec![], 2, "usage-invalid"),
+        (vec!["--timeout", "0s", "--require", "X"], vec![], 2, "usage-invalid"),
+        (vec!["--timeout", "500000000000y", "--require", "X"], vec![], 2, "usage-invalid"),
+        (vec!["--timeout", "10y", "--require", "X"], vec![], 2, "usage-invalid"),
+        (vec!["--require", "X:uuid"], vec![], 2, "usage-invalid"),
+        (vec!["node", "server.js"], vec![], 2, "usage-invalid"),
+        (vec![], vec![], 2, "nothing-to-check"),
+        (vec!["--spec", &bad], vec![], 2, "spec-invalid"),
+        (vec!["--spec", &big], vec![], 2, "spec-invalid"),
+        (vec!["--spec", &d], vec![], 2, "spec-invalid"),
+        (vec!["--spec", "/dev/zero"], vec![], 2, "spec-invalid"),
+        (vec!["--require", "X"], vec![], 1, "env-missing"),
+        (vec!["--require", "X", "--", "/nonexistent/server"], vec![("X", "1")], 127, "exec-failed"),
+        (vec!["--require", "X", "--", &noexec], vec![("X", "1")], 126, "exec-failed"),
+        (vec!["--warn-only", "--require", "X", "--", "/nonexistent/server"], vec![], 127, "exec-failed"),
+    ];
+    for (args, env, code, expect) in cases {
+        let mut a = vec!["--format", "json"];
+        a.extend(&args);
+        let run = pf(&a, &env);
+        let what = format!("{args:?}");
+        assert_eq!(run.code, code, "{what}: {}", run.stderr);
+        let codes = assert_json_contract(&run, &what);
+        assert!(codes.iter().any(|c| c == expect), "{what}: {codes:?}");
+        assert!(run.stdout.is_empty(), "{what}: stdout is the server's");
+        // The same path in human form: no JSON, the same exit status.
+        let mut h = vec!["--format", "human"];
+        h.extend(&args);
+        if args.first() == Some(&"--bogus") || args.first() == Some(&"node") {
+            h = args.clone();
+        }
+        let human = pf(&h, &env);
+        assert_eq!(human.code, code, "{what} (human): {}", human.stderr);
+        assert!(!human.stderr.contains("{\""), "{what} (human): {}", human.stderr);
+    }
+}
+
+#[test]
+fn spec_error_is_reported_once_in_json() {
+    let dir = TempDir::new().unwrap();
+    let p = dir.path().join("spec.toml");
+    std::fs::write(&p, "[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"uuid\"\n").unwrap();
+    let run = pf(&["--format", "json", "--spec", p.to_str().unwrap()], &[]);
+    let codes = assert_json_contract(&run, "spec");
+    assert_eq!(codes, ["spec-invalid"]);
+    assert!(run.stderr.contains("spec.toml:4:"), "{}", run.stderr);
+    assert!(!run.stderr.contains("error:"), "printed again as text: {}", run.stderr);
+}
+
+#[test]
+fn warn_only_never_blocks_the_start() {
+    let dir = TempDir::new().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[preflight]\ntimeout = \"soon\"\n").unwrap();
+    let bad = bad.display().to_string();
+    // Nothing to check, a broken spec, a failing probe: each still starts the server.
+    for args in [
+        vec![],
+        vec!["--spec", bad.as_str()],
+        vec!["--require", "UNSET"],
+    ] {
+        for format in ["human", "json"] {
+            let mut a = vec!["--format", format, "--warn-only"];
+            a.extend(&args);
+            a.extend(["--", "sh", "-c", "echo started; exit 7"]);
+            let run = pf(&a, &[]);
+            assert_eq!(
+                (run.code, run.stdout.trim()),
+                (7, "started"),
+                "{args:?} {format}: {}",
+                run.stderr
+            );
+            if format == "json" {
+                json_lines(&run.stderr);
+            }
+        }
+    }
+    // --check-only still never starts it.
+    let run = pf(&["--warn-only", "--check-only", "--", "sh", "-c", "echo started"], &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (2, ""));
+}
+
+#[test]
+fn spec_fifo_is_refused_without_hanging() {
+    let dir = TempDir::new().unwrap();
+    let fifo = dir.path().join("spec.toml");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_preflight"))
+        .args(["--format", "json", "--spec", fifo.to_str().unwrap()])
+        .env_clear()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_at_most(&mut child, Duration::from_secs(20), "a FIFO spec");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status, Some(2), "{err}");
+    assert!(err.contains("is a FIFO, not a regular file"), "{err}");
+}
+
+#[test]
+fn env_probe_summary_agrees_with_its_findings() {
+    let run = pf(
+        &["--format", "json", "--require", "PORT:port", "--require", "HOST"],
+        &[("PORT", "http"), ("HOST", "h")],
+    );
+    let check = json_lines(&run.stderr)
+        .into_iter()
+        .find(|l| l["name"] == "env")
+        .unwrap();
+    assert_eq!(check["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(check["detail"], "1 of 2 variables set and well formed");
+}
+
+/// Waits for `child` up to `limit` (this bounds a hang, it does not time anything);
+/// kills it and fails the test beyond that.
+fn wait_at_most(child: &mut std::process::Child, limit: Duration, what: &str) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The children of `pid` (Linux `/proc/PID/task/PID/children`).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn stop_signals_end_the_probes_as_pid1_and_never_start_the_server() {
+    // (signal, format): every stop signal, both formats between them.
+    for (sig, num, format) in [
+        ("TERM", 15, "json"),
+        ("INT", 2, "human"),
+        ("QUIT", 3, "json"),
+        ("TERM", 15, "human"),
+    ] {
+        let dir = TempDir::new().unwrap();
+        let marker = dir.path().join("started");
+        // A socket that accepts and never answers: the probe waits for its deadline.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let conn = silent.accept().map(|c| c.0);
+            let _ = tx.send(());
+            // Held until the test drops the receiver side of the story (the run ends).
+            std::thread::sleep(Duration::from_secs(25));
+            drop(conn);
+        });
+        let url = format!("postgresql://app:pw@127.0.0.1:{port}/app?sslmode=disable");
+        let script = format!("touch {}", marker.display());
+        let mut child = Command::new("unshare")
+            .args(["--pid", "--fork", "--"])
+            .arg(env!("CARGO_BIN_EXE_preflight"))
+            .args(["--format", format, "--timeout", "60s", "--", "sh", "-c", &script])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &url)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("unshare runs (the test needs root)");
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the probe connected to the silent socket");
+        let inner = children(child.id());
+        assert_eq!(inner.len(), 1, "unshare's one child is preflight as PID 1");
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(inner[0].to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        // Well before the probe's 60s deadline; only a hang fails this.
+        let code = wait_at_most(&mut child, Duration::from_secs(20), sig);
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert_eq!(code, Some(128 + num), "SIG{sig}: {err}");
+        assert!(!marker.exists(), "SIG{sig}: the server started");
+        if format == "json" {
+            let run = Run {
+                code: 128 + num,
+                stdout: String::new(),
+                stderr: err.clone(),
+            };
+            assert_eq!(assert_json_contract(&run, sig), ["stopped-by-signal"]);
+        } else {
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
+        }
+        assert!(err.contains(&format!("SIG{sig}")), "{err}");
+        drop(holder);
+    }
+}
