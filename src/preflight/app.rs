@@ -63,10 +63,10 @@ pub struct Cli {
 }
 
 fn fingerprint_stdin(env: &Env, spec: Option<&Spec>) -> u8 {
-    let key = env
-        .get("SHIPCHECK_FINGERPRINT_KEY")
-        .cloned()
-        .or_else(|| spec.and_then(|s| s.fingerprint_key.clone()).map(Secret::new));
+    let key = env.get("SHIPCHECK_FINGERPRINT_KEY").cloned().or_else(|| {
+        spec.and_then(|s| s.fingerprint_key.clone())
+            .map(Secret::new)
+    });
     let Some(key) = key else {
         eprintln!("error: no fingerprint key\n  hint: set `SHIPCHECK_FINGERPRINT_KEY` (the same value the task has) or `fingerprint_key` in the spec");
         return 2;
@@ -131,10 +131,7 @@ fn usage_message(e: &clap::Error) -> (String, String) {
             } else {
                 ": "
             };
-            (
-                format!("`{}`{sep}{why}", flag.unwrap_or("a flag")),
-                help,
-            )
+            (format!("`{}`{sep}{why}", flag.unwrap_or("a flag")), help)
         }
         ErrorKind::InvalidValue => {
             let valid = match e.get(ContextKind::ValidValue) {
@@ -146,7 +143,7 @@ fn usage_message(e: &clap::Error) -> (String, String) {
                 _ => String::new(),
             };
             let msg = if valid.is_empty() {
-                format!("`{}` has no or an invalid value", flag.unwrap_or("a flag"))
+                format!("`{}` needs a value", flag.unwrap_or("a flag"))
             } else {
                 format!("`{}` takes one of {valid}", flag.unwrap_or("a flag"))
             };
@@ -158,8 +155,18 @@ fn usage_message(e: &clap::Error) -> (String, String) {
                 "an argument before `--` is not a flag".into(),
                 "put the server's command after `--`: `preflight -- node dist/index.js`".into(),
             ),
-            None => ("an unknown flag (not shown: it may hold a value)".into(), help),
+            None => (
+                "an unknown flag (not shown: it may hold a value)".into(),
+                help,
+            ),
         },
+        ErrorKind::ArgumentConflict => (
+            format!(
+                "`{}` is given more than once or conflicts with another flag",
+                flag.unwrap_or("a flag")
+            ),
+            help,
+        ),
         kind => {
             let what = kind.as_str().unwrap_or("the command line is not valid");
             match flag {
@@ -227,7 +234,10 @@ impl Out {
         );
         if self.json {
             let f = Finding::error(Code::StoppedBySignal, "preflight", msg);
-            emit_json(&Report::not_run("preflight", "preflight", "preflight", f), code);
+            emit_json(
+                &Report::not_run("preflight", "preflight", "preflight", f),
+                code,
+            );
         } else {
             eprintln!("error: {msg}");
         }
@@ -236,12 +246,30 @@ impl Out {
 }
 
 fn exec_failed(program: &str, err: &std::io::Error) -> Finding {
+    let why = match err.kind() {
+        std::io::ErrorKind::NotFound if program.contains('/') => "no such file".to_string(),
+        std::io::ErrorKind::NotFound => "not found on `PATH`".to_string(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (no execute bit, a directory, or a `noexec` mount)".to_string()
+        }
+        _ => err.to_string(),
+    };
     Finding::error(
         Code::ExecFailed,
         "exec",
-        format!("cannot start `{program}`: {err}"),
+        format!("cannot start `{program}`: {why}"),
     )
     .hint("check COMMAND (after `--`) and the image's PATH")
+}
+
+/// The exec failure as the one `error:` line of human output.
+fn print_exec_failed(program: &str, err: &std::io::Error) {
+    let f = exec_failed(program, err);
+    eprintln!(
+        "error: {}\n  hint: {}",
+        f.message,
+        f.hint.unwrap_or_default()
+    );
 }
 
 /// Reports `report` with `verdict`, then execs COMMAND when the verdict (or
@@ -264,13 +292,9 @@ fn finish(cli: &Cli, out: &Out, mut report: Report, verdict: u8, human: bool) ->
                     .push(CheckOutcome::not_run("exec", exec_failed(program, &err)));
             }
             out.report(&report, code, human);
-            if !out.json {
-                print_error(
-                    &err,
-                    Some(&format!(
-                        "cannot start `{program}`: check COMMAND (after `--`) and the image's PATH"
-                    )),
-                );
+            if !out.json && !human {
+                // The report was only an `error:` line, without the exec check.
+                print_exec_failed(program, &err);
             }
             return code;
         }
@@ -291,12 +315,7 @@ fn finish(cli: &Cli, out: &Out, mut report: Report, verdict: u8, human: bool) ->
         let f = exec_failed(program, &err);
         emit_json(&Report::not_run("preflight", "preflight", "exec", f), code);
     } else {
-        print_error(
-            &err,
-            Some(&format!(
-                "cannot start `{program}`: check COMMAND (after `--`) and the image's PATH"
-            )),
-        );
+        print_exec_failed(program, &err);
     }
     code
 }
@@ -364,7 +383,10 @@ pub fn main(cli: Cli) -> u8 {
             let msg = format!("cannot start the async runtime: {}", chain(&e));
             if out.json {
                 let f = Finding::error(Code::RuntimeFailed, "preflight", msg);
-                emit_json(&Report::not_run("preflight", "preflight", "preflight", f), 2);
+                emit_json(
+                    &Report::not_run("preflight", "preflight", "preflight", f),
+                    2,
+                );
             } else {
                 eprintln!("error: {msg}");
             }

@@ -65,18 +65,15 @@ pub fn resolve(program: &str, path: Option<&OsStr>) -> Result<PathBuf, (u8, io::
             Err(e) => denied = denied.or(Some(e)),
         }
     }
-    Err(fail(
-        denied.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)),
-    ))
+    Err(fail(denied.unwrap_or_else(|| {
+        io::Error::from(io::ErrorKind::NotFound)
+    })))
 }
 
 /// Only returns on failure: the exit code a shell would use (127 not found, 126
 /// not executable) and the error. `argv[0]` stays as given, `program` is what runs.
 pub fn exec(program: &Path, argv: &[String]) -> (u8, io::Error) {
-    let err = Command::new(program)
-        .arg0(&argv[0])
-        .args(&argv[1..])
-        .exec();
+    let err = Command::new(program).arg0(&argv[0]).args(&argv[1..]).exec();
     (code_for(&err), err)
 }
 

@@ -326,7 +326,11 @@ mod tests {
         let e = Spec::parse(Path::new("p.toml"), "[preflight]\ntimeout = \"soon\"\n").unwrap_err();
         assert!(e.to_string().starts_with("p.toml:2:"), "{e}");
         let e = Spec::parse(Path::new("p.toml"), "[preflight]\n\ntimeout = \"0s\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("p.toml:3: `timeout` must be more than 0"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("p.toml:3: `timeout` must be more than 0"),
+            "{e}"
+        );
         let e = Spec::parse(Path::new("p.toml"), "[preflight]\ntimeout = \"10y\"\n").unwrap_err();
         assert!(e.to_string().contains("longer than the maximum"), "{e}");
         let e = Spec::parse(Path::new("p.toml"), "[config]\nuser = \"x\"\n").unwrap_err();

@@ -126,3 +126,26 @@ pub fn name(sig: i32) -> &'static str {
 pub fn exit_code(sig: i32) -> u8 {
     (128 + sig.clamp(0, 127)) as u8
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_signal_is_recorded_wakes_the_waiter_and_survives_until_exec() {
+        let listener = install().unwrap();
+        // SAFETY: our handler is installed for SIGINT, so this only records it.
+        assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+        assert_eq!(received(), Some(libc::SIGINT));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(listener.wait()), libc::SIGINT);
+        // The record outlives the handlers: a probe that passed afterwards cannot
+        // lead to an exec.
+        assert_eq!(restore_defaults(), Some(libc::SIGINT));
+        assert_eq!(exit_code(libc::SIGTERM), 143);
+        assert_eq!(name(libc::SIGQUIT), "SIGQUIT");
+    }
+}

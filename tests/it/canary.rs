@@ -138,12 +138,32 @@ fn env_rows() -> Vec<Row> {
     let lower = "canary-s3cr3t-7f1d";
     let cases: Vec<(&str, String, &'static str)> = vec![
         ("url", format!("not a url {c}"), "env-malformed"),
-        ("url", format!("https://app:{c}@api.example.com/x?token={c}"), "env-missing"),
+        (
+            "url",
+            format!("https://app:{c}@api.example.com/x?token={c}"),
+            "env-missing",
+        ),
         ("url", format!("https://{c}"), "env-missing"),
-        ("postgres-url", format!("postgresql://app:{c}@localhost:99999/app"), "env-malformed"),
-        ("postgres-url", format!("host=localhost password={c} sslmode=bogus"), "env-malformed"),
-        ("postgres-url", format!("host=localhost password={c} extra"), "env-malformed"),
-        ("postgres-url", format!("postgresql://app:{c}@localhost/app?sslmode=verify-full"), "env-missing"),
+        (
+            "postgres-url",
+            format!("postgresql://app:{c}@localhost:99999/app"),
+            "env-malformed",
+        ),
+        (
+            "postgres-url",
+            format!("host=localhost password={c} sslmode=bogus"),
+            "env-malformed",
+        ),
+        (
+            "postgres-url",
+            format!("host=localhost password={c} extra"),
+            "env-malformed",
+        ),
+        (
+            "postgres-url",
+            format!("postgresql://app:{c}@localhost/app?sslmode=verify-full"),
+            "env-missing",
+        ),
         ("integer", c.to_string(), "env-malformed"),
         ("integer", format!("12{c}"), "env-malformed"),
         ("port", c.to_string(), "env-malformed"),
@@ -202,13 +222,16 @@ fn secret_rows() -> Vec<Row> {
     let mut rows = Vec::new();
     for (kind, value, expect) in cases {
         for fingerprint in [false, true] {
-            let mut r = row(format!("secret {kind} = {value:?} (fingerprint {fingerprint})"), expect)
-                .arg("--secret")
-                .arg(format!("VALUE:{kind}"))
-                .arg("--secret")
-                .arg("UNSET_PROOF")
-                .env("VALUE", value.clone())
-                .env("NODE_ENV", "production");
+            let mut r = row(
+                format!("secret {kind} = {value:?} (fingerprint {fingerprint})"),
+                expect,
+            )
+            .arg("--secret")
+            .arg(format!("VALUE:{kind}"))
+            .arg("--secret")
+            .arg("UNSET_PROOF")
+            .env("VALUE", value.clone())
+            .env("NODE_ENV", "production");
             if fingerprint {
                 r = r.env("SHIPCHECK_FINGERPRINT_KEY", CANARY);
             }
@@ -224,17 +247,50 @@ fn spec_rows() -> Vec<Row> {
     let c = CANARY;
     let secret = "[[preflight.secret]]\nname = \"S\"\n";
     [
-        (format!("[preflight]\nfingerprint_key = \"{c}\"\n{secret}"), "secret-fingerprint"),
-        (format!("[preflight]\nfingerprint_key = [\"{c}\"]\n{secret}"), "spec-invalid"),
-        (format!("[preflight]\nfingerprint_key = {{ k = \"{c}\" }}\n"), "spec-invalid"),
-        (format!("[preflight]\ntimeout = \"{c}\"\n{secret}"), "spec-invalid"),
-        (format!("[preflight]\ntimeout = \"5{c}\"\n{secret}"), "spec-invalid"),
-        (format!("[preflight]\ntimeout = [\"{c}\"]\n"), "spec-invalid"),
-        (format!("[preflight]\n[[preflight.env]]\nname = \"E\"\nvalues = \"{c}\"\n"), "spec-invalid"),
-        (format!("[preflight]\n[[preflight.env]]\nname = \"E\"\noptional = \"{c}\"\n"), "spec-invalid"),
-        (format!("[preflight]\n[[preflight.env]]\nname = \"E\"\nkeys = [1, \"{c}\"]\n"), "spec-invalid"),
-        (format!("[preflight]\n[preflight.s3]\nwrite_prefix = 7\npath_style = \"{c}\"\n"), "spec-invalid"),
-        (format!("[preflight]\nfingerprint_key = \"{c}\n"), "spec-invalid"),
+        (
+            format!("[preflight]\nfingerprint_key = \"{c}\"\n{secret}"),
+            "secret-fingerprint",
+        ),
+        (
+            format!("[preflight]\nfingerprint_key = [\"{c}\"]\n{secret}"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\nfingerprint_key = {{ k = \"{c}\" }}\n"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\ntimeout = \"{c}\"\n{secret}"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\ntimeout = \"5{c}\"\n{secret}"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\ntimeout = [\"{c}\"]\n"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\n[[preflight.env]]\nname = \"E\"\nvalues = \"{c}\"\n"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\n[[preflight.env]]\nname = \"E\"\noptional = \"{c}\"\n"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\n[[preflight.env]]\nname = \"E\"\nkeys = [1, \"{c}\"]\n"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\n[preflight.s3]\nwrite_prefix = 7\npath_style = \"{c}\"\n"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\nfingerprint_key = \"{c}\n"),
+            "spec-invalid",
+        ),
     ]
     .into_iter()
     .map(|(text, expect)| {
@@ -249,13 +305,19 @@ fn spec_rows() -> Vec<Row> {
 fn flag_rows() -> Vec<Row> {
     let c = CANARY;
     let mut rows = vec![
-        row("--timeout value", "usage-invalid").arg("--timeout").arg(c),
+        row("--timeout value", "usage-invalid")
+            .arg("--timeout")
+            .arg(c),
         row("--timeout=value", "usage-invalid").arg(format!("--timeout=5{c}")),
-        row("--require kind", "usage-invalid").arg("--require").arg(format!("X:{c}")),
+        row("--require kind", "usage-invalid")
+            .arg("--require")
+            .arg(format!("X:{c}")),
         row("--require one-of without values", "usage-invalid")
             .arg("--require")
             .arg(format!("X:one-of{c}")),
-        row("--secret kind", "usage-invalid").arg("--secret").arg(format!("X:{c}")),
+        row("--secret kind", "usage-invalid")
+            .arg("--secret")
+            .arg(format!("X:{c}")),
         row("an unknown flag", "usage-invalid").arg(format!("--{c}")),
         row("an unknown flag with a value", "usage-invalid").arg(format!("--token={c}")),
         row("a value before --", "usage-invalid").arg(c),
@@ -274,10 +336,13 @@ fn flag_rows() -> Vec<Row> {
             .command(&["/nonexistent/server", c, &format!("--password={c}")]),
     );
     rows.push(
-        row("argv of a server not started after a failure", "env-missing")
-            .arg("--require")
-            .arg("UNSET_PROOF")
-            .command(&["sh", "-c", "exit 0", c]),
+        row(
+            "argv of a server not started after a failure",
+            "env-missing",
+        )
+        .arg("--require")
+        .arg("UNSET_PROOF")
+        .command(&["sh", "-c", "exit 0", c]),
     );
     rows.push(
         row("argv with --warn-only", "env-missing")

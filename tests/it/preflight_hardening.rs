@@ -59,11 +59,27 @@ fn json_output_contract_holds_on_every_path() {
         dir.path().display().to_string(),
     );
     // (args after `--format json`, env, exit status, a finding code it must report)
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, i32, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, i32, &'a str);
+    let cases: Vec<Case> = vec![
         (vec!["--bogus"], vec![], 2, "usage-invalid"),
-        (vec!["--timeout", "0s", "--require", "X"], vec![], 2, "usage-invalid"),
-        (vec!["--timeout", "500000000000y", "--require", "X"], vec![], 2, "usage-invalid"),
-        (vec!["--timeout", "10y", "--require", "X"], vec![], 2, "usage-invalid"),
+        (
+            vec!["--timeout", "0s", "--require", "X"],
+            vec![],
+            2,
+            "usage-invalid",
+        ),
+        (
+            vec!["--timeout", "500000000000y", "--require", "X"],
+            vec![],
+            2,
+            "usage-invalid",
+        ),
+        (
+            vec!["--timeout", "10y", "--require", "X"],
+            vec![],
+            2,
+            "usage-invalid",
+        ),
         (vec!["--require", "X:uuid"], vec![], 2, "usage-invalid"),
         (vec!["node", "server.js"], vec![], 2, "usage-invalid"),
         (vec![], vec![], 2, "nothing-to-check"),
@@ -72,9 +88,24 @@ fn json_output_contract_holds_on_every_path() {
         (vec!["--spec", &d], vec![], 2, "spec-invalid"),
         (vec!["--spec", "/dev/zero"], vec![], 2, "spec-invalid"),
         (vec!["--require", "X"], vec![], 1, "env-missing"),
-        (vec!["--require", "X", "--", "/nonexistent/server"], vec![("X", "1")], 127, "exec-failed"),
-        (vec!["--require", "X", "--", &noexec], vec![("X", "1")], 126, "exec-failed"),
-        (vec!["--warn-only", "--require", "X", "--", "/nonexistent/server"], vec![], 127, "exec-failed"),
+        (
+            vec!["--require", "X", "--", "/nonexistent/server"],
+            vec![("X", "1")],
+            127,
+            "exec-failed",
+        ),
+        (
+            vec!["--require", "X", "--", &noexec],
+            vec![("X", "1")],
+            126,
+            "exec-failed",
+        ),
+        (
+            vec!["--warn-only", "--require", "X", "--", "/nonexistent/server"],
+            vec![],
+            127,
+            "exec-failed",
+        ),
     ];
     for (args, env, code, expect) in cases {
         let mut a = vec!["--format", "json"];
@@ -93,7 +124,11 @@ fn json_output_contract_holds_on_every_path() {
         }
         let human = pf(&h, &env);
         assert_eq!(human.code, code, "{what} (human): {}", human.stderr);
-        assert!(!human.stderr.contains("{\""), "{what} (human): {}", human.stderr);
+        assert!(
+            !human.stderr.contains("{\""),
+            "{what} (human): {}",
+            human.stderr
+        );
     }
 }
 
@@ -101,12 +136,20 @@ fn json_output_contract_holds_on_every_path() {
 fn spec_error_is_reported_once_in_json() {
     let dir = TempDir::new().unwrap();
     let p = dir.path().join("spec.toml");
-    std::fs::write(&p, "[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"uuid\"\n").unwrap();
+    std::fs::write(
+        &p,
+        "[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"uuid\"\n",
+    )
+    .unwrap();
     let run = pf(&["--format", "json", "--spec", p.to_str().unwrap()], &[]);
     let codes = assert_json_contract(&run, "spec");
     assert_eq!(codes, ["spec-invalid"]);
     assert!(run.stderr.contains("spec.toml:4:"), "{}", run.stderr);
-    assert!(!run.stderr.contains("error:"), "printed again as text: {}", run.stderr);
+    assert!(
+        !run.stderr.contains("error:"),
+        "printed again as text: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -138,7 +181,17 @@ fn warn_only_never_blocks_the_start() {
         }
     }
     // --check-only still never starts it.
-    let run = pf(&["--warn-only", "--check-only", "--", "sh", "-c", "echo started"], &[]);
+    let run = pf(
+        &[
+            "--warn-only",
+            "--check-only",
+            "--",
+            "sh",
+            "-c",
+            "echo started",
+        ],
+        &[],
+    );
     assert_eq!((run.code, run.stdout.as_str()), (2, ""));
 }
 
@@ -157,7 +210,12 @@ fn spec_fifo_is_refused_without_hanging() {
         .unwrap();
     let status = wait_at_most(&mut child, Duration::from_secs(20), "a FIFO spec");
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(status, Some(2), "{err}");
     assert!(err.contains("is a FIFO, not a regular file"), "{err}");
 }
@@ -165,7 +223,14 @@ fn spec_fifo_is_refused_without_hanging() {
 #[test]
 fn env_probe_summary_agrees_with_its_findings() {
     let run = pf(
-        &["--format", "json", "--require", "PORT:port", "--require", "HOST"],
+        &[
+            "--format",
+            "json",
+            "--require",
+            "PORT:port",
+            "--require",
+            "HOST",
+        ],
         &[("PORT", "http"), ("HOST", "h")],
     );
     let check = json_lines(&run.stderr)
@@ -229,7 +294,16 @@ fn stop_signals_end_the_probes_as_pid1_and_never_start_the_server() {
         let mut child = Command::new("unshare")
             .args(["--pid", "--fork", "--"])
             .arg(env!("CARGO_BIN_EXE_preflight"))
-            .args(["--format", format, "--timeout", "60s", "--", "sh", "-c", &script])
+            .args([
+                "--format",
+                format,
+                "--timeout",
+                "60s",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &url)
@@ -251,7 +325,12 @@ fn stop_signals_end_the_probes_as_pid1_and_never_start_the_server() {
         // Well before the probe's 60s deadline; only a hang fails this.
         let code = wait_at_most(&mut child, Duration::from_secs(20), sig);
         let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         assert_eq!(code, Some(128 + num), "SIG{sig}: {err}");
         assert!(!marker.exists(), "SIG{sig}: the server started");
         if format == "json" {

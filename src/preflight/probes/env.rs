@@ -189,7 +189,11 @@ mod tests {
         optional.optional = true;
         let out = probe(
             &env,
-            &[rule("P", EnvKind::Port), rule("OK", EnvKind::String), optional],
+            &[
+                rule("P", EnvKind::Port),
+                rule("OK", EnvKind::String),
+                optional,
+            ],
         );
         assert_eq!(out.findings.len(), 1);
         assert_eq!(
