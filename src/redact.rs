@@ -33,53 +33,80 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
-/// Replaces the password in a `scheme://user:password@host/...` URL with `***`, and
-/// any `password=` keyword value; everything else is kept so the URL stays useful.
+/// Masks what may be secret in a connection URL or libpq keyword string before it
+/// is shown: the whole userinfo of `scheme://user:password@host/...` becomes `***`
+/// (up to the last `@`, since an unencoded `@` may sit in the password), and every
+/// `password=` value becomes `***` (in a URL up to the next `&` or `#`; in a keyword
+/// string up to unquoted whitespace, honouring `'…'` quoting and `\` escapes).
+/// Masking errs on the side of hiding too much.
 pub fn mask_url_password(url: &str) -> String {
-    let mut out = String::with_capacity(url.len());
-    let (head, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
-    };
-    out.push_str(head);
-    let rest = if !head.is_empty() {
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        match rest[..authority_end].rfind('@') {
-            Some(at) => {
-                let userinfo = &rest[..at];
-                match userinfo.find(':') {
-                    Some(c) => {
-                        out.push_str(&userinfo[..c]);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                &rest[at..]
-            }
-            None => rest,
+    match url.find("://") {
+        Some(i) => {
+            let (head, rest) = (&url[..i + 3], &url[i + 3..]);
+            let rest = match rest.rfind('@') {
+                Some(at) => format!("***{}", &rest[at..]),
+                None => rest.to_string(),
+            };
+            format!("{head}{}", mask_password_params(&rest, true))
         }
-    } else {
-        rest
-    };
-    out.push_str(&mask_password_params(rest));
-    out
+        None => mask_password_params(url, false),
+    }
 }
 
-fn mask_password_params(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
+fn mask_password_params(s: &str, uri: bool) -> String {
     let lower = s.to_ascii_lowercase();
-    while let Some(off) = lower[i..].find("password=") {
-        let start = i + off + "password=".len();
-        out.push_str(&s[i..start]);
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(off) = lower[from..].find("password") {
+        let key_end = from + off + "password".len();
+        from = key_end;
+        let mut i = key_end;
+        if !uri {
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+        }
+        if bytes.get(i) != Some(&b'=') {
+            continue;
+        }
+        i += 1;
+        if !uri {
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+        }
+        // One character on from byte `j` (a char boundary), never past the end.
+        let next = |j: usize| j + s[j..].chars().next().map_or(1, char::len_utf8);
+        let end = if uri {
+            // libpq's URI values end at `&` only (`#` is no fragment to it).
+            s[i..].find('&').map(|e| i + e).unwrap_or(s.len())
+        } else {
+            let quoted = bytes.get(i) == Some(&b'\'');
+            let mut j = if quoted { i + 1 } else { i };
+            while j < s.len() {
+                let b = bytes[j];
+                if (quoted && b == b'\'') || (!quoted && b.is_ascii_whitespace()) {
+                    break;
+                }
+                j = next(j);
+                if b == b'\\' && j < s.len() {
+                    j = next(j);
+                }
+            }
+            if quoted && j < s.len() {
+                j + 1
+            } else {
+                j
+            }
+        };
+        out.push_str(&s[copied..i]);
         out.push_str("***");
-        let end = s[start..]
-            .find(['&', ' ', '#'])
-            .map(|e| start + e)
-            .unwrap_or(s.len());
-        i = end;
+        copied = end;
+        from = end.max(from);
     }
-    out.push_str(&s[i..]);
+    out.push_str(&s[copied..]);
     out
 }
 
@@ -100,19 +127,56 @@ mod tests {
     fn masks_url_and_keyword_passwords() {
         assert_eq!(
             mask_url_password("postgres://app:s3cr%40t@db:5432/x?sslmode=require"),
-            "postgres://app:***@db:5432/x?sslmode=require"
+            "postgres://***@db:5432/x?sslmode=require"
         );
-        assert_eq!(
-            mask_url_password("postgres://app@db/x"),
-            "postgres://app@db/x"
-        );
+        assert_eq!(mask_url_password("postgres://app@db/x"), "postgres://***@db/x");
+        assert_eq!(mask_url_password("http://db:5432/x"), "http://db:5432/x");
         assert_eq!(
             mask_url_password("host=db password=abc user=u"),
             "host=db password=*** user=u"
         );
         assert_eq!(
             mask_url_password("postgres://u@db/x?password=abc&sslmode=require"),
-            "postgres://u@db/x?password=***&sslmode=require"
+            "postgres://***@db/x?password=***&sslmode=require"
         );
+    }
+
+    #[test]
+    fn masking_never_shows_any_part_of_a_hostile_secret() {
+        const C: &str = "CANARY";
+        for s in [
+            format!("postgres://app:{C}@/x{C}@db/app"),
+            format!("postgres://app:a@b/{C}@db/app"),
+            format!("http://{C}:{C}@s3.local:9000"),
+            format!("host=db password='a {C} b' user=u"),
+            format!("host=db password='a\\' {C}' user=u"),
+            format!("host=db password = {C} user=u"),
+            format!("host=db PASSWORD={C}&sslmode=require"),
+            format!("host=db password=a\\ {C} user=u"),
+            format!("postgres://db/x?sslmode=require&password={C}#{C}"),
+            format!("postgres://db/x?PassWord={C}"),
+            format!("host=db password={C}"),
+            format!("password={C}password={C}"),
+        ] {
+            let m = mask_url_password(&s);
+            assert!(!m.contains(C), "{s} -> {m}");
+        }
+        assert_eq!(
+            mask_url_password("host=db password='a b' user=u"),
+            "host=db password=*** user=u"
+        );
+        assert_eq!(mask_url_password("passwordless=1"), "passwordless=1");
+        // Never panics on cut-off input.
+        for s in [
+            "password=",
+            "password='",
+            "password=\\",
+            "x://@",
+            "password= \\",
+            "password=\\é",
+            "password='\\é",
+        ] {
+            mask_url_password(s);
+        }
     }
 }
