@@ -129,7 +129,10 @@ mod tests {
             mask_url_password("postgres://app:s3cr%40t@db:5432/x?sslmode=require"),
             "postgres://***@db:5432/x?sslmode=require"
         );
-        assert_eq!(mask_url_password("postgres://app@db/x"), "postgres://***@db/x");
+        assert_eq!(
+            mask_url_password("postgres://app@db/x"),
+            "postgres://***@db/x"
+        );
         assert_eq!(mask_url_password("http://db:5432/x"), "http://db:5432/x");
         assert_eq!(
             mask_url_password("host=db password=abc user=u"),

@@ -62,23 +62,38 @@ pub struct Cli {
     command: Vec<String>,
 }
 
-fn fingerprint_stdin(env: &Env, spec: Option<&Spec>) -> u8 {
+/// Secrets Manager holds at most 64 KiB per value; stdin beyond this is not one.
+const MAX_FINGERPRINT_INPUT: u64 = 1024 * 1024;
+
+fn fingerprint_stdin(env: &Env, spec: Option<&Spec>, out: &Out) -> u8 {
     let key = env.get("SHIPCHECK_FINGERPRINT_KEY").cloned().or_else(|| {
         spec.and_then(|s| s.fingerprint_key.clone())
             .map(Secret::new)
     });
     let Some(key) = key else {
-        eprintln!("error: no fingerprint key\n  hint: set `SHIPCHECK_FINGERPRINT_KEY` (the same value the task has) or `fingerprint_key` in the spec");
-        return 2;
+        return out.fail(Code::UsageInvalid, "no fingerprint key", "set `SHIPCHECK_FINGERPRINT_KEY` (the same value the task has) or `fingerprint_key` in the spec");
     };
-    let mut buf = String::new();
-    if std::io::stdin().read_to_string(&mut buf).is_err() {
-        eprintln!("error: stdin is not UTF-8 text");
-        return 2;
+    let mut buf = Vec::new();
+    let read = std::io::stdin()
+        .take(MAX_FINGERPRINT_INPUT + 1)
+        .read_to_end(&mut buf);
+    if read.is_err() || buf.len() as u64 > MAX_FINGERPRINT_INPUT {
+        return out.fail(
+            Code::UsageInvalid,
+            "stdin is unreadable or longer than 1 MiB",
+            "pipe in the one secret value, e.g. from `aws secretsmanager get-secret-value --output text`",
+        );
     }
+    let Ok(text) = String::from_utf8(buf) else {
+        return out.fail(
+            Code::UsageInvalid,
+            "stdin is not UTF-8 text",
+            "pipe in the secret value as text",
+        );
+    };
     // `aws secretsmanager get-secret-value --output text` ends with a newline the
     // stored value does not have.
-    let value = Secret::new(buf.strip_suffix('\n').unwrap_or(&buf).to_string());
+    let value = Secret::new(text.strip_suffix('\n').unwrap_or(&text).to_string());
     println!("{}", super::probes::secrets::fingerprint(&key, &value));
     0
 }
@@ -225,6 +240,21 @@ impl Out {
         }
     }
 
+    /// Nothing could be checked: an `error:` line with its hint, or its JSON report.
+    /// Always exit status 2.
+    fn fail(&self, code: Code, msg: &str, hint: &str) -> u8 {
+        if self.json {
+            let f = Finding::error(code, "preflight", msg).hint(hint);
+            emit_json(
+                &Report::not_run("preflight", "preflight", "preflight", f),
+                2,
+            );
+        } else {
+            eprintln!("error: {msg}\n  hint: {hint}");
+        }
+        2
+    }
+
     /// One line: the probes were stopped and the server will not start.
     fn stopped(&self, sig: i32) -> u8 {
         let code = stop::exit_code(sig);
@@ -331,31 +361,29 @@ pub fn main(cli: Cli) -> u8 {
             Ok(s) => s,
             Err(e) => {
                 let hint = "the preflight spec schema is in the README under \"preflight spec\"";
-                if cli.fingerprint || !out.json {
+                if !out.json {
                     print_error(&e, Some(hint));
-                }
-                if cli.fingerprint {
-                    return 2;
                 }
                 let f = Finding::error(Code::SpecInvalid, p.display().to_string(), chain(&e))
                     .hint(hint);
                 let report = Report::not_run("preflight", "preflight", "spec", f);
+                if cli.fingerprint {
+                    out.report(&report, 2, false);
+                    return 2;
+                }
                 return finish(&cli, &out, report, 2, false);
             }
         },
         None => Spec::default(),
     };
     if cli.fingerprint {
-        return fingerprint_stdin(&env, spec_path.as_ref().map(|_| &loaded));
+        return fingerprint_stdin(&env, spec_path.as_ref().map(|_| &loaded), &out);
     }
     // Handlers go in before anything that can wait; as PID 1, a signal without one
     // is dropped by the kernel.
-    let listener = match stop::install() {
-        Ok(l) => Some(l),
-        Err(e) => {
-            print_error(&e, Some("preflight could not install its SIGTERM handler"));
-            None
-        }
+    let (listener, install_failed) = match stop::install() {
+        Ok(l) => (Some(l), None),
+        Err(e) => (None, Some(chain(&e))),
     };
     let spec = effective(loaded, &cli.require, &cli.secret, &env);
     let nothing = spec.env.is_empty()
@@ -404,7 +432,7 @@ pub fn main(cli: Cli) -> u8 {
     });
     // A DNS lookup stuck in a blocking thread must not delay the exec or the exit.
     rt.shutdown_background();
-    let report = match result {
+    let mut report = match result {
         Ok(r) => r,
         Err(sig) => {
             stop::restore_defaults();
@@ -415,6 +443,11 @@ pub fn main(cli: Cli) -> u8 {
     if let Some(sig) = stop::received() {
         stop::restore_defaults();
         return out.stopped(sig);
+    }
+    if let (Some(e), Some(section)) = (install_failed, report.sections.first_mut()) {
+        section.notes.push(format!(
+            "stop signals were not handled during the probes: {e}"
+        ));
     }
     let verdict = report.exit_code(false);
     finish(&cli, &out, report, verdict, true)

@@ -83,6 +83,7 @@ fn json_output_contract_holds_on_every_path() {
         (vec!["--require", "X:uuid"], vec![], 2, "usage-invalid"),
         (vec!["node", "server.js"], vec![], 2, "usage-invalid"),
         (vec![], vec![], 2, "nothing-to-check"),
+        (vec!["--fingerprint"], vec![], 2, "usage-invalid"),
         (vec!["--spec", &bad], vec![], 2, "spec-invalid"),
         (vec!["--spec", &big], vec![], 2, "spec-invalid"),
         (vec!["--spec", &d], vec![], 2, "spec-invalid"),
