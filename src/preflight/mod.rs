@@ -84,13 +84,16 @@ pub async fn run(spec: &Spec, env: &Env, timeout: Duration) -> Report {
             probes.push(("s3", Box::pin(probes::s3::probe(env, rule, timeout))));
         }
     }
-    let overall = timeout + Duration::from_secs(1);
+    // Saturating: the CLI and spec cap deadlines at ten minutes, but `run` is also
+    // called from tests and other code with any Duration.
+    let overall = timeout.saturating_add(Duration::from_secs(1));
+    let per_probe = timeout.saturating_add(Duration::from_millis(250));
     let handles: Vec<_> = probes
         .into_iter()
         .map(|(name, fut)| {
             let started = Instant::now();
             async move {
-                match tokio::time::timeout(timeout + Duration::from_millis(250), fut).await {
+                match tokio::time::timeout(per_probe, fut).await {
                     Ok(outcome) => outcome.duration(started.elapsed()),
                     Err(_) => CheckOutcome::from_findings(
                         name,
@@ -126,4 +129,26 @@ pub async fn run(spec: &Spec, env: &Env, timeout: Duration) -> Report {
         checks,
     });
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_arithmetic_saturates_instead_of_panicking() {
+        let env = Env::from_pairs([("PORT", "3000")]);
+        let spec = effective(
+            Spec::default(),
+            &[spec::parse_require("PORT:port").unwrap()],
+            &[],
+            &env,
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(run(&spec, &env, Duration::MAX));
+        assert_eq!(report.exit_code(false), 0);
+    }
 }
