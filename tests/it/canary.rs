@@ -354,6 +354,53 @@ fn flag_rows() -> Vec<Row> {
     rows
 }
 
+/// `DATABASE_URL` forms that need no server: a closed loopback port and parse
+/// errors. Rows against the test clusters and the hostile forms of issue 7 (an
+/// unencoded `@`, `&`-joined keywords, `;password=` riding on `sslmode=`) belong
+/// here too; every host must be loopback, so no row sends a DNS query.
+fn database_url_rows() -> Vec<Row> {
+    let c = CANARY;
+    let port = crate::support::pg::free_port();
+    [
+        (
+            format!("postgresql://app:{c}@127.0.0.1:{port}/app"),
+            "pg-connection-refused",
+        ),
+        (
+            format!("postgresql://app:{c}@127.0.0.1:{port}/app?sslmode=require"),
+            "pg-connection-refused",
+        ),
+        (
+            format!("postgresql://{c}:{c}@127.0.0.1:{port}/{c}"),
+            "pg-connection-refused",
+        ),
+        (
+            format!("postgresql://app:{c}@127.0.0.1:99999/app"),
+            "pg-url-invalid",
+        ),
+        (
+            format!("host=127.0.0.1 port={port} user=app password={c}"),
+            "pg-connection-refused",
+        ),
+        (
+            format!("host=127.0.0.1 port={port} password='{c} x' sslmode=bogus"),
+            "pg-url-invalid",
+        ),
+        (
+            format!("host=127.0.0.1 password={c} extra"),
+            "pg-url-invalid",
+        ),
+    ]
+    .into_iter()
+    .map(|(url, expect)| row(format!("DATABASE_URL {url:?}"), expect).env("DATABASE_URL", url))
+    .collect()
+}
+
+#[test]
+fn canaries_in_database_url_never_reach_output() {
+    check(&database_url_rows());
+}
+
 #[test]
 fn canaries_in_environment_values_never_reach_output() {
     check(&env_rows());
