@@ -114,10 +114,21 @@ impl SpecText<'_> {
         toml::from_str(self.text).map_err(|e| {
             self.invalid(
                 e.span().map(|s| s.start).unwrap_or(0),
-                scrub_value(e.message().trim()),
+                one_line(&scrub_value(e.message().trim())),
             )
         })
     }
+}
+
+/// toml's syntax errors span lines (`invalid string\nexpected `"`, `'``); a
+/// message is one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// serde's type errors quote the offending value (`invalid type: string "…",
@@ -185,6 +196,17 @@ mod tests {
             scrub_value("unknown field `x`, expected `name`"),
             "unknown field `x`, expected `name`"
         );
+    }
+
+    #[test]
+    fn syntax_errors_are_one_line() {
+        let st = SpecText {
+            path: Path::new("p.toml"),
+            text: "[preflight]\nfingerprint_key = abc\n",
+        };
+        let e = st.parse::<toml::Value>().unwrap_err().to_string();
+        assert!(e.starts_with("p.toml:2: invalid string; expected"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]
