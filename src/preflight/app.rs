@@ -452,3 +452,43 @@ pub fn main(cli: Cli) -> u8 {
     let verdict = report.exit_code(false);
     finish(&cli, &out, report, verdict, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        std::iter::once("preflight")
+            .chain(a.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn json_is_recognised_before_clap_parses() {
+        assert!(wants_json(&args(&["--format", "json", "--bogus"])));
+        assert!(wants_json(&args(&["--bogus", "--format=json"])));
+        assert!(!wants_json(&args(&["--format", "human"])));
+        assert!(
+            !wants_json(&args(&["--", "--format", "json"])),
+            "the server's flags"
+        );
+    }
+
+    #[test]
+    fn usage_errors_name_flags_never_values() {
+        assert_eq!(flag_name("--timeout <DURATION>"), Some("--timeout"));
+        assert_eq!(flag_name("--tiemout=5s"), Some("--tiemout"));
+        for value_like in ["--sk_live_abc", "--Tr0ub4dor", "KEY=value", "--", "-"] {
+            assert_eq!(flag_name(value_like), None, "{value_like}");
+        }
+        let e = Cli::try_parse_from(args(&["--timeout", "hunter2"])).unwrap_err();
+        let (m, _) = usage_message(&e);
+        assert_eq!(m, "`--timeout` is not a duration like `5s` or `1500ms`");
+        let e = Cli::try_parse_from(args(&["--format", "hunter2"])).unwrap_err();
+        let (m, _) = usage_message(&e);
+        assert_eq!(m, "`--format` takes one of `human`, `json`");
+        let e = Cli::try_parse_from(args(&["--Hunter2"])).unwrap_err();
+        assert!(!usage_message(&e).0.contains("unter2"));
+    }
+}
