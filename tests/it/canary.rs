@@ -420,3 +420,51 @@ fn canaries_in_spec_values_never_reach_output() {
 fn canaries_in_flags_and_server_arguments_never_reach_output() {
     check(&flag_rows());
 }
+
+/// `preflight --fingerprint` with `stdin` as the input position.
+fn fingerprint_run(args: &[&str], key: Option<&str>, stdin: &str) -> Run {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_preflight"));
+    c.arg("--fingerprint")
+        .args(args)
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(k) = key {
+        c.env("SHIPCHECK_FINGERPRINT_KEY", k);
+    }
+    let mut child = c.spawn().unwrap();
+    // The child may exit before reading (no key): a broken pipe is not a failure.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn canaries_in_fingerprint_input_and_key_never_reach_output() {
+    let value = format!("{CANARY}\n");
+    let cases = [
+        (vec![], Some(CANARY), value.clone(), 0),
+        (vec!["--format", "json"], Some(CANARY), value.clone(), 0),
+        (vec![], None, value.clone(), 2),
+        (vec!["--format", "json"], None, value.clone(), 2),
+        (vec![], Some(CANARY), format!("{CANARY}\u{fffd}"), 0),
+    ];
+    for (args, key, input, code) in cases {
+        let run = fingerprint_run(&args, key, &input);
+        assert_eq!(run.code, code, "{args:?} {key:?}: {}", run.stderr);
+        for frag in FRAGMENTS {
+            assert!(
+                !run.stdout.contains(frag) && !run.stderr.contains(frag),
+                "{args:?} {key:?}: `{frag}` leaked:\n{}{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}
