@@ -1692,54 +1692,54 @@ mod tests {
     #[test]
     fn rejects_with_reasons_and_never_echoes_the_input() {
         for (s, want) in [
-            ("mysql://u:secretpw@h/db", "scheme"),
-            ("postgres://u:secretpw@h:99999/db", "port"),
+            ("mysql://u:hunterpw@h/db", "scheme"),
+            ("postgres://u:hunterpw@h:99999/db", "port"),
             (
-                "postgres://u:secretpw@h/db?sslmode=verifysecretpw",
+                "postgres://u:hunterpw@h/db?sslmode=verifyhunterpw",
                 "`sslmode` is not one of",
             ),
             (
-                "postgres://u:secretpw@h/db?connect_timeout=5;secretpw",
+                "postgres://u:hunterpw@h/db?connect_timeout=5;hunterpw",
                 "`connect_timeout` is not a whole",
             ),
             (
-                "host=h password=secretpw sslmode=secretpw",
+                "host=h password=hunterpw sslmode=hunterpw",
                 "`sslmode` is not one of",
             ),
             (
-                "host=h password=x connect_timeout=secretpw",
+                "host=h password=x connect_timeout=hunterpw",
                 "`connect_timeout`",
             ),
             (
-                "postgres://u:secretpw@h/db?sslmod=require",
+                "postgres://u:hunterpw@h/db?sslmod=require",
                 "did you mean `sslmode`",
             ),
-            ("host=h password=secret pw", "quote values"),
-            ("postgres://u@h/db?secretpw", "no `=`"),
+            ("host=h password=hunter pw", "quote values"),
+            ("postgres://u@h/db?hunterpw", "no `=`"),
             (
-                "postgres://u@h/db?sslmode=require&secretpw=1",
+                "postgres://u@h/db?sslmode=require&hunterpw=1",
                 "2nd query parameter",
             ),
-            ("postgres://u@h/db?secretpw=1", "1st query parameter"),
-            ("postgres://u:secret%zzpw@h/db", "password has a `%`"),
-            ("postgres://u:secret%00pw@h/db", "`%00`"),
-            ("postgres://u@h/db?options=-c%20a=secretpw", "second `=`"),
-            ("postgres://u:secretpw@h/db\n", "trailing newline"),
-            (" postgres://u:secretpw@h/db", "whitespace before"),
-            ("jdbc:postgresql://h/db?password=secretpw", "JDBC"),
+            ("postgres://u@h/db?hunterpw=1", "1st query parameter"),
+            ("postgres://u:hunter%zzpw@h/db", "password has a `%`"),
+            ("postgres://u:hunter%00pw@h/db", "`%00`"),
+            ("postgres://u@h/db?options=-c%20a=hunterpw", "second `=`"),
+            ("postgres://u:hunterpw@h/db\n", "trailing newline"),
+            (" postgres://u:hunterpw@h/db", "whitespace before"),
+            ("jdbc:postgresql://h/db?password=hunterpw", "JDBC"),
             (
-                "{\"username\":\"secretpw\",\"password\":\"secretpw\"}",
+                "{\"username\":\"hunterpw\",\"password\":\"hunterpw\"}",
                 ":KEY::",
             ),
-            ("host=h password='secretpw", "not closed"),
-            ("postgres://u:secretpw@[::1/db", "closing `]`"),
-            ("postgres://u:secretpw@[::1]x/db", "IPv6"),
+            ("host=h password='hunterpw", "not closed"),
+            ("postgres://u:hunterpw@[::1/db", "closing `]`"),
+            ("postgres://u:hunterpw@[::1]x/db", "IPv6"),
             ("", "empty"),
         ] {
             let e = parse(s).unwrap_err();
             assert!(e.0.contains(want), "{s}: {e}");
             assert!(
-                !e.0.contains("secret") && !format!("{e:?}").contains("secret"),
+                !e.0.contains("hunter") && !format!("{e:?}").contains("hunter"),
                 "{s}: {e}"
             );
         }
