@@ -272,9 +272,6 @@ fn decode(s: &str, what: &str) -> Result<String, UrlError> {
 /// that fit a C `int`, optional whitespace.
 fn c_int(s: &str) -> Option<i32> {
     let t = s.trim_matches(|c: char| c.is_ascii() && is_space(c as u8));
-    if t.starts_with("+-") || t.starts_with("-+") {
-        return None;
-    }
     t.parse::<i64>().ok().and_then(|v| i32::try_from(v).ok())
 }
 
@@ -805,10 +802,13 @@ fn set_keyword(
         // libpq reads these with strtol when it opens the socket and fails the
         // connection on anything else.
         "keepalives" => {
+            // `strtol` then `*end != 0`: leading blanks and a sign are fine, trailing
+            // text is not, an empty value is 0, and overflow saturates.
             let t = v.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
-            if !t.is_empty()
-                && (t.ends_with(|c: char| c.is_ascii() && is_space(c as u8)) || c_int(t).is_none())
-            {
+            let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+            let ok =
+                v.is_empty() || (!digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()));
+            if !ok {
                 return err(format!("{what} is not an integer"));
             }
         }
