@@ -812,10 +812,10 @@ fn set_keyword(
                 return err(format!("{what} is not an integer"));
             }
         }
-        "keepalives_idle" | "keepalives_interval" | "keepalives_count" | "tcp_user_timeout" => {
-            if c_int(&v).is_none() {
-                return err(format!("{what} is not an integer"));
-            }
+        "keepalives_idle" | "keepalives_interval" | "keepalives_count" | "tcp_user_timeout"
+            if c_int(&v).is_none() =>
+        {
+            return err(format!("{what} is not an integer"));
         }
         // Accepted by libpq; nothing preflight checks depends on them.
         _ => {}
@@ -1299,7 +1299,7 @@ pub fn fuzz_one(data: &[u8]) {
     for v in password_values(&input) {
         let boring = v
             .chars()
-            .all(|ch| !ch.is_ascii_uppercase() && !(ch as u32 > 127))
+            .all(|ch| !ch.is_ascii_uppercase() && ch.is_ascii())
             || MESSAGE_VOCABULARY.contains(v.as_str());
         if v.chars().count() >= 4 && !boring {
             assert!(

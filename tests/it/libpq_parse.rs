@@ -19,6 +19,9 @@ const PSQL_DBNAME: &str =
 
 const PSQL: &str = "/usr/lib/postgresql/15/bin/psql";
 
+/// A connection string, its environment, and whether preflight should agree.
+type Row = (String, Vec<(&'static str, &'static str)>, Want);
+
 enum Want {
     Agree,
     Differ(&'static str),
@@ -64,7 +67,7 @@ fn libpq_parse_verdicts_agree_with_psql() {
          ssl_min_protocol_version=TLSv1.2 ssl_max_protocol_version=TLSv1.3 gssencmode=disable \
          krbsrvname=postgres gsslib=gssapi replication=false target_session_attrs=any"
     );
-    let rows: Vec<(String, Vec<(&str, &str)>, Want)> = vec![
+    let rows: Vec<Row> = vec![
         // Accepted by both.
         ("postgresql://u:pw@127.0.0.1:1/db".into(), vec![], Agree),
         ("postgresql://u:pa%40ss@127.0.0.1:1/db?sslmode=verify-full&sslrootcert=/nonexistent".into(), vec![], Agree),
