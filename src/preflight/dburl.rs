@@ -799,20 +799,13 @@ fn set_keyword(
         "target_session_attrs" => p.target_session_attrs = Some(parse_session_attrs(&v, &what)?),
         "channel_binding" => check_choice(&v, &what, &["disable", "prefer", "require"])?,
         "gssencmode" => check_choice(&v, &what, &["disable", "prefer", "require"])?,
-        // libpq reads these with strtol when it opens the socket and fails the
+        // libpq 15 reads these as integers when it opens the socket and fails the
         // connection on anything else.
-        "keepalives" => {
-            // `strtol` then `*end != 0`: leading blanks and a sign are fine, trailing
-            // text is not, an empty value is 0, and overflow saturates.
-            let t = v.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
-            let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-            let ok =
-                v.is_empty() || (!digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()));
-            if !ok {
-                return err(format!("{what} is not an integer"));
-            }
-        }
-        "keepalives_idle" | "keepalives_interval" | "keepalives_count" | "tcp_user_timeout"
+        "keepalives"
+        | "keepalives_idle"
+        | "keepalives_interval"
+        | "keepalives_count"
+        | "tcp_user_timeout"
             if c_int(&v).is_none() =>
         {
             return err(format!("{what} is not an integer"));
@@ -1083,10 +1076,12 @@ const DEFAULT_PORT: u16 = 5432;
 /// every keyword the string did not set, then the combined values are checked.
 pub fn resolve(p: ConnParams, env: &Env) -> Result<Target, UrlError> {
     let set = |k: &str| p.set.contains(k);
-    // An environment variable, when the string did not set its keyword.
+    // An environment variable, when the string did not set its keyword. libpq takes
+    // a variable that is set but empty as the empty value, which some keywords
+    // reject (`PGSSLMODE=` is an error in psql), so empty values are kept here.
     let from_env = |k: &str, var: &str| -> Option<String> {
         (!set(k))
-            .then(|| env.plain(var).map(String::from))
+            .then(|| env.raw(var).map(|v| v.expose().clone()))
             .flatten()
     };
     let rootcert = p
@@ -1118,20 +1113,16 @@ pub fn resolve(p: ConnParams, env: &Env) -> Result<Target, UrlError> {
         };
         return Err(weak_system(sslmode, from));
     }
-    let connect_timeout = if set("connect_timeout") {
-        p.connect_timeout
-    } else {
-        match env.plain("PGCONNECT_TIMEOUT") {
-            Some(v) => parse_connect_timeout(v, "`PGCONNECT_TIMEOUT`")?,
-            None => None,
-        }
+    let connect_timeout = match from_env("connect_timeout", "PGCONNECT_TIMEOUT") {
+        Some(v) => parse_connect_timeout(&v, "`PGCONNECT_TIMEOUT`")?,
+        None => p.connect_timeout,
     };
     let tls = |k: &str, var: &str, given: Option<TlsVersion>, default: Option<TlsVersion>| {
         if set(k) {
             Ok(given)
         } else {
-            match env.plain(var) {
-                Some(v) => parse_tls(v, &format!("`{var}`")),
+            match from_env(k, var) {
+                Some(v) => parse_tls(&v, &format!("`{var}`")),
                 None => Ok(default),
             }
         }
@@ -1572,6 +1563,13 @@ mod tests {
             ),
             ("PGCHANNELBINDING", "yes", "`PGCHANNELBINDING`"),
             ("PGPORT", "x", "port in `PGPORT`"),
+            // Set but empty is the empty value in libpq, not unset.
+            ("PGSSLMODE", "", "`PGSSLMODE` is not one of"),
+            (
+                "PGCONNECT_TIMEOUT",
+                "",
+                "`PGCONNECT_TIMEOUT` is not a whole number",
+            ),
         ] {
             let e = target("host=h", &[(var, val)]).unwrap_err();
             assert!(e.0.contains(want), "{var}: {e}");
