@@ -682,6 +682,9 @@ fn parse_query(p: &mut ConnParams, q: &str) -> Result<(), UrlError> {
         rest = next;
         let place = format!("the {} query parameter", ordinal(n));
         let Some((k, v)) = pair.split_once('=') else {
+            if pair.contains('@') {
+                return err(format!("{place} has no `=` and contains `@`: an unencoded `?` and `@` in the password? write them as `%3F` and `%40`"));
+            }
             return err(format!("{place} has no `=`"));
         };
         if v.contains('=') {
@@ -914,6 +917,13 @@ fn lenient_hosts(p: &ConnParams, src: &Sources) -> Result<Vec<Host>, UrlError> {
 fn parse_port(s: &str, i: usize, src: &str) -> Result<u16, UrlError> {
     if s.is_empty() {
         return Ok(0);
+    }
+    if s.contains('@') {
+        return err(format!(
+            "the {} port{} contains `@`: an unencoded `@` in the password? write it as `%40`",
+            ordinal(i + 1),
+            in_source(src)
+        ));
     }
     match c_int(s) {
         Some(n) if (1..=65535).contains(&n) => Ok(n as u16),
@@ -1393,6 +1403,10 @@ mod tests {
         assert!(e.0.contains("database name contains `@`"), "{e}");
         let e = parse("postgres://u:p@ss/word@h/db").unwrap_err();
         assert!(e.0.contains("database name contains `@`"), "{e}");
+        let e = parse("postgres://u:p@ss:word@h/db").unwrap_err();
+        assert!(e.0.contains("port contains `@`"), "{e}");
+        let e = parse("postgres://u:p@ss?word@h/db").unwrap_err();
+        assert!(e.0.contains("`%3F` and `%40`"), "{e}");
     }
 
     #[test]
