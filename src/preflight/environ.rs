@@ -34,6 +34,12 @@ impl Env {
         self.0.get(k).filter(|v| !v.expose().is_empty())
     }
 
+    /// The value even when empty: libpq's variables (`PGSSLMODE=`) mean the empty
+    /// value when set and empty, which is not the same as unset.
+    pub fn raw(&self, k: &str) -> Option<&Secret<String>> {
+        self.0.get(k)
+    }
+
     /// For non-secret settings that may be shown (regions, modes, paths).
     pub fn plain(&self, k: &str) -> Option<&str> {
         self.get(k).map(|v| v.expose().as_str())

@@ -3,6 +3,7 @@
 
 mod canary;
 mod image_check;
+mod libpq_parse;
 mod preflight;
 mod preflight_hardening;
 mod support;

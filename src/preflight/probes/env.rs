@@ -167,6 +167,23 @@ mod tests {
     }
 
     #[test]
+    fn postgres_urls_are_judged_by_libpqs_rules_without_echo() {
+        for bad in [
+            "{\"username\":\"CANARY-u\",\"password\":\"CANARY-p\"}",
+            "host=h&user=u&password=CANARY-p",
+            "postgres://u:CANARY@p/x@h/db",
+            "postgres://u@h/db?sslmode=CANARY",
+        ] {
+            let (what, _) = problem(&rule("X", EnvKind::PostgresUrl), bad).expect(bad);
+            assert!(!what.contains("CANARY"), "{bad}: {what}");
+        }
+        let (what, _) = problem(&rule("X", EnvKind::PostgresUrl), "{\"a\":1}").unwrap();
+        assert!(what.contains(":KEY::"), "{what}");
+        // sslcrldir is a libpq 15 keyword.
+        assert!(problem(&rule("X", EnvKind::PostgresUrl), "host=h sslcrldir=/crl").is_none());
+    }
+
+    #[test]
     fn never_prints_values() {
         let env = Env::from_pairs([("B", "s3://CANARY-value"), ("P", "CANARY")]);
         let out = probe(
