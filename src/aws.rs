@@ -109,6 +109,18 @@ pub enum RegionSource {
     Assumed,
 }
 
+impl RegionSource {
+    /// "from `AWS_REGION`", "from profile `app`", …: a phrase for detail lines.
+    pub fn describe(&self) -> String {
+        match self {
+            RegionSource::Variable(v) => format!("from `{v}`"),
+            RegionSource::Profile(p) => format!("from profile `{p}`"),
+            RegionSource::InstanceMetadata => "from instance metadata".into(),
+            RegionSource::Assumed => "assumed (none configured)".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedRegion {
     pub name: String,
@@ -412,6 +424,20 @@ pub fn is_bad_credentials_code(code: &str) -> bool {
     )
 }
 
+/// The first `<Code>` of an XML error body. The SDK's awsQuery parser expects
+/// `<ErrorResponse><Error>` and finds nothing in the `<Errors><Error>` form some
+/// STS-compatible servers (moto among them) send; only a plausible code (ASCII
+/// letters and digits, short) is returned, so server bytes are never echoed blindly.
+pub fn xml_error_code(body: &[u8]) -> Option<String> {
+    let body = &body[..body.len().min(64 * 1024)];
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    let code = text[start..start + len].trim();
+    (!code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'))
+        .then(|| code.to_string())
+}
+
 /// Who the credentials belong to, as STS GetCallerIdentity says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
@@ -451,10 +477,17 @@ pub async fn caller_identity(
             .arn()
             .map(|a| Identity::Arn(a.to_string()))
             .unwrap_or(Identity::Unknown),
-        Ok(Err(e)) => match e.code() {
-            Some(code) if is_bad_credentials_code(code) => Identity::BadCredentials(code.into()),
-            _ => Identity::Unknown,
-        },
+        Ok(Err(e)) => {
+            let code = e.code().map(String::from).or_else(|| {
+                e.raw_response()
+                    .and_then(|r| r.body().bytes())
+                    .and_then(xml_error_code)
+            });
+            match code {
+                Some(code) if is_bad_credentials_code(&code) => Identity::BadCredentials(code),
+                _ => Identity::Unknown,
+            }
+        }
         Err(_) => Identity::Unknown,
     }
 }
@@ -501,6 +534,21 @@ mod tests {
         assert_eq!(endpoint_url(&l, "S3"), None);
         let l = env(&[("AWS_ENDPOINT_URL", "")]);
         assert_eq!(endpoint_url(&l, "S3"), None);
+    }
+
+    #[test]
+    fn xml_error_code_reads_both_error_shapes_and_refuses_junk() {
+        let cases: [(&[u8], Option<&str>); 6] = [
+            (b"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>", Some("SignatureDoesNotMatch")),
+            (b"<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code></Error></Errors></ErrorResponse>", Some("InvalidClientTokenId")),
+            (b"<Code>a b=c;password=x</Code>", None),
+            (b"<Code>InvalidClientTokenId", None),
+            (b"", None),
+            (b"\xff\xfe<Code>X</Code>", None),
+        ];
+        for (body, code) in cases {
+            assert_eq!(xml_error_code(body).as_deref(), code, "{:?}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]

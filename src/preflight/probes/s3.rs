@@ -240,7 +240,10 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
     findings.extend(notes);
     let mut out = CheckOutcome::from_findings(name, findings);
     if let Some(r) = bucket_region {
-        let mut d = format!("bucket `{bucket}` reachable in `{r}`, {via}");
+        let mut d = format!(
+            "bucket `{bucket}` reachable in `{r}`, {via}, client region `{region}` {}",
+            resolved_region.source.describe()
+        );
         if let Some(e) = &ep {
             d.push_str(&format!(
                 ", endpoint `{}`{}",
