@@ -259,7 +259,10 @@ pub enum CredsOutcome {
     Failed(Provider, String),
     /// `AWS_PROFILE` names a profile neither file defines. boto3 and the CLI refuse
     /// to start in this case, even with keys in the environment.
-    ProfileMissing { name: String, files: Vec<String> },
+    ProfileMissing {
+        name: String,
+        files: Vec<String>,
+    },
 }
 
 fn profile_files_shown(lookup: Lookup<'_>) -> Vec<String> {
@@ -277,8 +280,8 @@ async fn selected_profile(lookup: Lookup<'_>) -> (String, Option<ProfileKind>) {
     use aws_runtime::env_config::file::EnvConfigFiles as ProfileFiles;
     use aws_types::os_shim_internal::{Env, Fs};
     let name = profile_name(lookup);
-    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
-        .await;
+    let set =
+        aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None).await;
     let Ok(set) = set else {
         return (name, Some(ProfileKind::Unknown));
     };
@@ -434,8 +437,10 @@ pub fn xml_error_code(body: &[u8]) -> Option<String> {
     let start = text.find("<Code>")? + "<Code>".len();
     let len = text[start..].find("</Code>")?;
     let code = text[start..start + len].trim();
-    (!code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'))
-        .then(|| code.to_string())
+    (!code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'))
+    .then(|| code.to_string())
 }
 
 /// Who the credentials belong to, as STS GetCallerIdentity says.
@@ -503,7 +508,10 @@ mod tests {
             ("http://CANARY@host", "http://***@host"),
             ("https://a:b@c@host/p?q=1", "https://***@host/p?q=1"),
             ("http://host:9000", "http://host:9000"),
-            ("https://s3.eu-west-1.amazonaws.com", "https://s3.eu-west-1.amazonaws.com"),
+            (
+                "https://s3.eu-west-1.amazonaws.com",
+                "https://s3.eu-west-1.amazonaws.com",
+            ),
             ("http://host/p@x", "http://host/p@x"),
         ];
         for (url, shown) in cases {
@@ -524,7 +532,10 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        let l = env(&[("AWS_ENDPOINT_URL", "http://a"), ("AWS_ENDPOINT_URL_S3", "http://s3")]);
+        let l = env(&[
+            ("AWS_ENDPOINT_URL", "http://a"),
+            ("AWS_ENDPOINT_URL_S3", "http://s3"),
+        ]);
         assert_eq!(endpoint_url(&l, "S3").as_deref(), Some("http://s3"));
         assert_eq!(endpoint_url(&l, "STS").as_deref(), Some("http://a"));
         let l = env(&[
@@ -547,13 +558,22 @@ mod tests {
             (b"\xff\xfe<Code>X</Code>", None),
         ];
         for (body, code) in cases {
-            assert_eq!(xml_error_code(body).as_deref(), code, "{:?}", String::from_utf8_lossy(body));
+            assert_eq!(
+                xml_error_code(body).as_deref(),
+                code,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
     #[test]
     fn bad_credentials_codes_are_not_permission_codes() {
-        for c in ["SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidClientTokenId"] {
+        for c in [
+            "SignatureDoesNotMatch",
+            "InvalidAccessKeyId",
+            "InvalidClientTokenId",
+        ] {
             assert!(is_bad_credentials_code(c));
         }
         for c in ["AccessDenied", "AllAccessDisabled", "NoSuchBucket", ""] {

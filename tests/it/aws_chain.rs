@@ -18,6 +18,15 @@ use tempfile::TempDir;
 
 const ACCOUNT: &str = "123456789012";
 
+/// Variables for one run, on top of the runner's loopback-only defaults.
+type Vars<'a> = Vec<(&'a str, &'a str)>;
+
+/// (name, variables, what preflight's detail names, boto3's method, assumed role)
+type ChainRow<'a> = (&'a str, Vars<'a>, String, &'a str, Option<&'a str>);
+
+/// (what, variables, finding code, words the message must hold)
+type FailRow<'a> = (&'a str, Vars<'a>, &'a str, Vec<&'a str>);
+
 /// Runs preflight with exactly `env` (plus PATH and the loopback-only AWS settings).
 fn preflight(args: &[&str], env: &[(&str, &str)]) -> Run {
     let empty = TempDir::new().unwrap();
@@ -153,9 +162,8 @@ fn credential_chain_agrees_with_boto3_on_provider_role_and_region() {
         ("S3_BUCKET_NAME", "chain-bucket"),
     ];
     let role = |r: &str| format!("arn:aws:iam::{ACCOUNT}:role/{r}");
-    // (name, extra env, what preflight's detail names, boto3's method, assumed role)
     let irsa_role = role("irsa-role");
-    let cases: Vec<(&str, Vec<(&str, &str)>, String, &str, Option<&str>)> = vec![
+    let cases: Vec<ChainRow> = vec![
         (
             "environment keys",
             vec![
@@ -235,7 +243,10 @@ fn credential_chain_agrees_with_boto3_on_provider_role_and_region() {
             let answer = answer.unwrap_or_else(|e| panic!("{name}: boto3 failed: {e}"));
             let parts: Vec<&str> = answer.rsplit('\n').next().unwrap().split('|').collect();
             assert_eq!(parts[0], method, "{name}: boto3 used another provider");
-            assert_eq!(parts[1], "eu-west-1", "{name}: boto3 resolved another region");
+            assert_eq!(
+                parts[1], "eu-west-1",
+                "{name}: boto3 resolved another region"
+            );
             if let Some(r) = assumed {
                 assert!(
                     parts[2].contains(&format!(":assumed-role/{r}/")),
@@ -271,7 +282,10 @@ fn aws_profile_naming_a_missing_profile_is_named() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let f = s3_findings(&run);
     assert_eq!(f[0].0, "aws-profile-missing", "{f:?}");
-    assert!(f[0].2.contains("`prod-typo`") && f[0].2.contains(&config), "{f:?}");
+    assert!(
+        f[0].2.contains("`prod-typo`") && f[0].2.contains(&config),
+        "{f:?}"
+    );
     if let Some(answer) = boto3(BOTO3_RESOLVE, &env) {
         let err = answer.expect_err("boto3 accepted a missing profile");
         assert!(err.contains("ProfileNotFound"), "{err}");
@@ -297,7 +311,10 @@ fn missing_region_is_a_note_naming_the_assumed_region() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let f = s3_findings(&run);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!((f[0].0.as_str(), f[0].1.as_str()), ("aws-region-assumed", "note"));
+    assert_eq!(
+        (f[0].0.as_str(), f[0].1.as_str()),
+        ("aws-region-assumed", "note")
+    );
     assert!(f[0].2.contains("`us-east-1`"), "{f:?}");
     // With a region, no note.
     let run = preflight(
@@ -354,8 +371,7 @@ print(k['AccessKeyId'] + '|' + k['SecretAccessKey'])";
         env.extend_from_slice(extra);
         preflight(&["--format", "json"], &env)
     };
-    // (what, env, code, words the message must hold)
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str, Vec<&str>)> = vec![
+    let cases: Vec<FailRow> = vec![
         (
             "unknown access key",
             vec![
@@ -385,7 +401,10 @@ print(k['AccessKeyId'] + '|' + k['SecretAccessKey'])";
         ),
         (
             "right keys without a policy",
-            vec![("AWS_ACCESS_KEY_ID", key_id), ("AWS_SECRET_ACCESS_KEY", secret)],
+            vec![
+                ("AWS_ACCESS_KEY_ID", key_id),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+            ],
             "s3-access-denied",
             vec!["s3:ListBucket"],
         ),
@@ -399,7 +418,10 @@ print(k['AccessKeyId'] + '|' + k['SecretAccessKey'])";
             assert!(f[0].2.contains(w), "{what}: `{w}` missing from {f:?}");
         }
         let all = format!("{}{}", run.stdout, run.stderr);
-        assert!(!all.contains(WRONG_SECRET) && !all.contains(secret), "{what}: a secret was printed");
+        assert!(
+            !all.contains(WRONG_SECRET) && !all.contains(secret),
+            "{what}: a secret was printed"
+        );
     }
 }
 
@@ -415,15 +437,17 @@ fn trust_store_variable_naming_a_missing_path_is_named() {
     let empty_dir = empty_dir.display().to_string();
     let missing = t.path().join("missing.pem").display().to_string();
     let missing_dir = t.path().join("missing-dir").display().to_string();
-    // (trust variables, code, words)
-    let cases: Vec<(Vec<(&str, &str)>, &str, Vec<&str>)> = vec![
+    let cases: Vec<(Vars, &str, Vec<&str>)> = vec![
         (
             vec![("SSL_CERT_FILE", &missing)],
             "ca-path-missing",
             vec!["`SSL_CERT_FILE`", "missing.pem"],
         ),
         (
-            vec![("SSL_CERT_FILE", &empty_file), ("SSL_CERT_DIR", &missing_dir)],
+            vec![
+                ("SSL_CERT_FILE", &empty_file),
+                ("SSL_CERT_DIR", &missing_dir),
+            ],
             "ca-path-missing",
             vec!["`SSL_CERT_DIR`", "missing-dir"],
         ),
@@ -470,7 +494,11 @@ fn endpoint_userinfo_and_aws_secrets_are_never_printed() {
     let cases = [
         (with_userinfo(moto.port), "canary-bucket", ""),
         (bare_user(moto.port), "canary-bucket", ""),
-        (with_userinfo(moto.port), "absent-bucket", "s3-no-such-bucket"),
+        (
+            with_userinfo(moto.port),
+            "absent-bucket",
+            "s3-no-such-bucket",
+        ),
         (with_userinfo(dead), "canary-bucket", "s3-unreachable"),
         (bare_user(dead), "canary-bucket", "s3-unreachable"),
     ];
@@ -492,7 +520,10 @@ fn endpoint_userinfo_and_aws_secrets_are_never_printed() {
                     "{endpoint} {format}: `{canary}` printed:\n{all}"
                 );
             }
-            assert!(!all.contains("CANARY"), "{endpoint} {format}: part of a canary printed");
+            assert!(
+                !all.contains("CANARY"),
+                "{endpoint} {format}: part of a canary printed"
+            );
             if format == "json" {
                 if code.is_empty() {
                     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -6,11 +6,11 @@
 //! from the HTTP response (status, `x-amz-bucket-region`) by a pure function that is
 //! tested with literal responses.
 
+use crate::aws;
 use crate::preflight::environ::Env;
 use crate::preflight::probes::env::bucket_name_problem;
 use crate::preflight::spec::S3Rule;
 use crate::report::{CheckOutcome, Code, Finding};
-use crate::aws;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
