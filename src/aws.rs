@@ -347,7 +347,12 @@ pub async fn resolve_credentials(
             match $p.provide_credentials().await {
                 Ok(c) => return CredsOutcome::Found(c, who),
                 Err(CredentialsError::CredentialsNotLoaded(_)) => {}
-                Err(e) => return CredsOutcome::Failed(who, crate::cli::chain(&e)),
+                Err(e) => {
+                    return CredsOutcome::Failed(
+                        who,
+                        withhold_process_output(&crate::cli::chain(&e)),
+                    )
+                }
             }
         }};
     }
@@ -383,6 +388,24 @@ pub async fn resolve_credentials(
         );
     }
     CredsOutcome::None(tried)
+}
+
+/// The SDK's `credential_process` errors quote the process's stderr and the part
+/// of its output that did not parse; either can hold the very keys the process
+/// prints, so everything from there on is withheld.
+fn withhold_process_output(msg: &str) -> String {
+    const QUOTING: [&str; 2] = ["Stderr:", "could not parse response:"];
+    match QUOTING
+        .iter()
+        .filter_map(|q| msg.find(q).map(|i| i + q.len()))
+        .min()
+    {
+        Some(cut) => format!(
+            "{} (the process's output is not shown: it may hold secrets)",
+            &msg[..cut]
+        ),
+        None => msg.to_string(),
+    }
 }
 
 /// The endpoint override for a service (`AWS_ENDPOINT_URL_<SERVICE>`, then
@@ -565,6 +588,22 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn credential_process_output_is_withheld_from_errors() {
+        let cases = [
+            "Error retrieving credentials: external process exited with code exit status: 1. Stderr: CANARY",
+            "Error retrieving credentials from external process, could not parse response: invalid JSON CANARY",
+        ];
+        for msg in cases {
+            let shown = withhold_process_output(msg);
+            assert!(
+                !shown.contains("CANARY") && shown.contains("not shown"),
+                "{shown}"
+            );
+        }
+        assert_eq!(withhold_process_output("no such file"), "no such file");
     }
 
     #[test]

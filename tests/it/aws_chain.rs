@@ -538,3 +538,42 @@ fn endpoint_userinfo_and_aws_secrets_are_never_printed() {
         }
     }
 }
+
+/// A `credential_process` that fails, or prints something that is not credentials
+/// JSON, fails the probe by name without quoting what the process wrote (its output
+/// is where keys live).
+#[test]
+fn credential_process_failures_never_print_its_output() {
+    const CANARY: &str = "CANARY-process-output-2c9d";
+    let t = TempDir::new().unwrap();
+    let scripts = [
+        format!("#!/bin/sh\necho 'secret {CANARY}' >&2\nexit 1\n"),
+        format!("#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"AKID\", \"SecretAccessKey\": {CANARY}}}'\n"),
+        format!("#!/bin/sh\necho '{{\"Version\": 2, \"AccessKeyId\": \"AKID\", \"SecretAccessKey\": \"{CANARY}\"}}'\n"),
+    ];
+    for (i, script) in scripts.iter().enumerate() {
+        let path = write(t.path(), &format!("p{i}.sh"), script);
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let config = write(
+            t.path(),
+            &format!("config{i}"),
+            &format!("[profile proc]\ncredential_process = {path}\n"),
+        );
+        let run = preflight(
+            &["--format", "json"],
+            &[
+                ("AWS_CONFIG_FILE", config.as_str()),
+                ("AWS_PROFILE", "proc"),
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+                ("S3_BUCKET_NAME", "process-bucket"),
+            ],
+        );
+        let f = s3_findings(&run);
+        assert_eq!(f[0].0, "s3-no-credentials", "{script}: {f:?}");
+        assert!(f[0].2.contains("`credential_process`"), "{f:?}");
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(!all.contains("CANARY"), "{script}: output quoted:\n{all}");
+    }
+}
