@@ -30,6 +30,22 @@ pub type Lookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 /// say so, because a bucket elsewhere then fails in a way that looks unrelated.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
+/// A configuration value (path, profile name, role ARN) as it may appear in a
+/// one-line message: control characters are escaped so a hostile value cannot
+/// break the line or forge another.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 fn flag(lookup: Lookup<'_>, name: &str) -> bool {
     lookup(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
@@ -81,7 +97,7 @@ pub fn trust_store(lookup: Lookup<'_>) -> TrustStore {
         if !std::path::Path::new(&path).is_file() {
             return TrustStore::BadVariable {
                 var: "SSL_CERT_FILE",
-                path,
+                path: printable(&path),
             };
         }
     }
@@ -92,7 +108,7 @@ pub fn trust_store(lookup: Lookup<'_>) -> TrustStore {
         {
             return TrustStore::BadVariable {
                 var: "SSL_CERT_DIR",
-                path: d.to_string(),
+                path: printable(d),
             };
         }
     }
@@ -114,7 +130,7 @@ impl RegionSource {
     pub fn describe(&self) -> String {
         match self {
             RegionSource::Variable(v) => format!("from `{v}`"),
-            RegionSource::Profile(p) => format!("from profile `{p}`"),
+            RegionSource::Profile(p) => format!("from profile `{}`", printable(p)),
             RegionSource::InstanceMetadata => "from instance metadata".into(),
             RegionSource::Assumed => "assumed (none configured)".into(),
         }
@@ -212,18 +228,28 @@ impl Provider {
         match self {
             Provider::Environment => "environment variables".into(),
             Provider::Profile { name, kind } => match kind {
-                ProfileKind::Keys | ProfileKind::Unknown => format!("shared profile `{name}`"),
-                ProfileKind::AssumeRole { role_arn, via } => {
-                    format!("shared profile `{name}` (assume role `{role_arn}` with {via})")
+                ProfileKind::Keys | ProfileKind::Unknown => {
+                    format!("shared profile `{}`", printable(name))
                 }
-                ProfileKind::WebIdentity { role_arn } => {
-                    format!("shared profile `{name}` (web identity for `{role_arn}`)")
-                }
-                ProfileKind::Process => format!("shared profile `{name}` (`credential_process`)"),
-                ProfileKind::Sso => format!("shared profile `{name}` (SSO)"),
+                ProfileKind::AssumeRole { role_arn, via } => format!(
+                    "shared profile `{}` (assume role `{}` with {})",
+                    printable(name),
+                    printable(role_arn),
+                    printable(via)
+                ),
+                ProfileKind::WebIdentity { role_arn } => format!(
+                    "shared profile `{}` (web identity for `{}`)",
+                    printable(name),
+                    printable(role_arn)
+                ),
+                ProfileKind::Process => format!(
+                    "shared profile `{}` (`credential_process`)",
+                    printable(name)
+                ),
+                ProfileKind::Sso => format!("shared profile `{}` (SSO)", printable(name)),
             },
             Provider::WebIdentity { role_arn } => match role_arn {
-                Some(r) => format!("web identity token (role `{r}`)"),
+                Some(r) => format!("web identity token (role `{}`)", printable(r)),
                 None => "web identity token".into(),
             },
             Provider::Ecs => "ECS container credentials (task role)".into(),
@@ -267,8 +293,11 @@ pub enum CredsOutcome {
 
 fn profile_files_shown(lookup: Lookup<'_>) -> Vec<String> {
     vec![
-        var(lookup, "AWS_CONFIG_FILE").unwrap_or_else(|| "~/.aws/config".into()),
-        var(lookup, "AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| "~/.aws/credentials".into()),
+        printable(&var(lookup, "AWS_CONFIG_FILE").unwrap_or_else(|| "~/.aws/config".into())),
+        printable(
+            &var(lookup, "AWS_SHARED_CREDENTIALS_FILE")
+                .unwrap_or_else(|| "~/.aws/credentials".into()),
+        ),
     ]
 }
 
@@ -332,7 +361,7 @@ pub async fn resolve_credentials(
     let (profile, kind) = selected_profile(lookup).await;
     if var(lookup, "AWS_PROFILE").is_some() && kind.is_none() {
         return CredsOutcome::ProfileMissing {
-            name: profile,
+            name: printable(&profile),
             files: profile_files_shown(lookup),
         };
     }
@@ -604,6 +633,13 @@ mod tests {
             );
         }
         assert_eq!(withhold_process_output("no such file"), "no such file");
+    }
+
+    #[test]
+    fn printable_escapes_line_breaks_and_controls() {
+        assert_eq!(printable("a\nerror[x] forged"), "a\\nerror[x] forged");
+        assert_eq!(printable("/etc/ssl/cert.pem"), "/etc/ssl/cert.pem");
+        assert!(!printable("x\r\u{1b}[31m").chars().any(char::is_control));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! S3 reachability: which credentials provider answered (or that none did), then
 //! HeadBucket, and optionally a put+delete under a prefix.
 //!
-//! Credentials are resolved by walking the default chain's providers in its order
-//! ourselves, so the report can say which one supplied them. Failures are mapped
-//! from the HTTP response (status, `x-amz-bucket-region`) by a pure function that is
-//! tested with literal responses.
+//! Region, credentials (with the provider named) and endpoint overrides come from
+//! [`crate::aws`], the plumbing image-check shares. Failures are mapped from the HTTP
+//! response (status, `x-amz-bucket-region`) by a pure function that is tested with
+//! literal responses; a 403 asks STS whether the keys themselves are rejected, so
+//! wrong keys are told apart from a missing permission.
 
 use crate::aws;
 use crate::preflight::environ::Env;
