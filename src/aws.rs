@@ -437,6 +437,15 @@ fn withhold_process_output(msg: &str) -> String {
     }
 }
 
+/// Region, then credentials resolved with it: what any AWS client here needs
+/// first. `has_roots` says whether HTTPS can work at all; without a trust store only
+/// plain-HTTP credential endpoints (ECS, IMDS) can answer.
+pub async fn resolve(lookup: Lookup<'_>, has_roots: bool) -> (ResolvedRegion, CredsOutcome) {
+    let region = resolve_region(lookup, http_client(has_roots)).await;
+    let creds = resolve_credentials(lookup, &region, http_client(has_roots)).await;
+    (region, creds)
+}
+
 /// The endpoint override for a service (`AWS_ENDPOINT_URL_<SERVICE>`, then
 /// `AWS_ENDPOINT_URL`), unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true.
 /// `service` is the SDK's environment suffix: `S3`, `STS`, `ECR`.
@@ -640,6 +649,16 @@ mod tests {
         assert_eq!(printable("a\nerror[x] forged"), "a\\nerror[x] forged");
         assert_eq!(printable("/etc/ssl/cert.pem"), "/etc/ssl/cert.pem");
         assert!(!printable("x\r\u{1b}[31m").chars().any(char::is_control));
+    }
+
+    /// Both tools use this module, so it must not reach into either of them.
+    #[test]
+    fn shared_module_imports_neither_tool() {
+        let src = include_str!("aws.rs");
+        for tool in ["preflight", "image"] {
+            let path = format!("{}{}::", "crate::", tool);
+            assert!(!src.contains(&path), "aws.rs imports {path}");
+        }
     }
 
     #[test]

@@ -110,13 +110,7 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
     }
     let start = Instant::now();
     let left = || timeout.saturating_sub(start.elapsed());
-    // Without a trust store only plain-HTTP credential endpoints (ECS, IMDS) can
-    // work; give the providers a client that does not need one.
-    let resolved = async {
-        let region = aws::resolve_region(lookup, aws::http_client(has_roots)).await;
-        let creds = aws::resolve_credentials(lookup, &region, aws::http_client(has_roots)).await;
-        (region, creds)
-    };
+    let resolved = aws::resolve(lookup, has_roots);
     let mut notes = Vec::new();
     let (resolved_region, creds) = match tokio::time::timeout(left(), resolved).await {
         Err(_) => {
