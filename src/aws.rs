@@ -398,6 +398,26 @@ pub async fn resolve_credentials(
             .configure(&pc)
             .build()
     );
+    // The SDK's error for an unreadable token file is a bare "No such file or
+    // directory"; name the variable and path instead (EKS mounts the token through
+    // the service account; a missing mount is the usual cause).
+    if let (Some(file), Some(role_arn)) = (
+        var(lookup, "AWS_WEB_IDENTITY_TOKEN_FILE"),
+        var(lookup, "AWS_ROLE_ARN"),
+    ) {
+        if let Err(e) = std::fs::metadata(&file) {
+            return CredsOutcome::Failed(
+                Provider::WebIdentity {
+                    role_arn: Some(role_arn),
+                },
+                format!(
+                    "`AWS_WEB_IDENTITY_TOKEN_FILE` names `{}`, which cannot be read ({})",
+                    printable(&file),
+                    e.kind()
+                ),
+            );
+        }
+    }
     attempt!(
         Provider::WebIdentity {
             role_arn: var(lookup, "AWS_ROLE_ARN"),

@@ -577,3 +577,58 @@ fn credential_process_failures_never_print_its_output() {
         assert!(!all.contains("CANARY"), "{script}: output quoted:\n{all}");
     }
 }
+
+/// Web identity that cannot work (token file gone, STS not answering) fails by the
+/// provider's name, and the token (a bearer secret) is never printed.
+#[test]
+fn web_identity_failures_name_the_provider_and_never_print_the_token() {
+    const TOKEN: &str = "CANARY-web-identity-token-81aa";
+    let moto = Moto::start();
+    moto.create_bucket("irsa-bucket");
+    let t = TempDir::new().unwrap();
+    let token = write(t.path(), "token", TOKEN);
+    let missing = t.path().join("gone").display().to_string();
+    let dead = format!("http://127.0.0.1:{}", crate::support::pg::free_port());
+    let endpoint = moto.endpoint();
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/irsa-role");
+    // (what, token file, STS endpoint)
+    let cases = [
+        ("token file missing", missing.as_str(), endpoint.as_str()),
+        ("STS not answering", token.as_str(), dead.as_str()),
+    ];
+    for (what, file, sts) in cases {
+        for format in ["json", "human"] {
+            let run = preflight(
+                &["--format", format, "--timeout", "20s"],
+                &[
+                    ("AWS_WEB_IDENTITY_TOKEN_FILE", file),
+                    ("AWS_ROLE_ARN", &role),
+                    ("AWS_REGION", "eu-west-1"),
+                    ("AWS_ENDPOINT_URL", &endpoint),
+                    ("AWS_ENDPOINT_URL_STS", sts),
+                    ("S3_BUCKET_NAME", "irsa-bucket"),
+                ],
+            );
+            assert_eq!(run.code, 1, "{what}: {}", run.stderr);
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(
+                !all.contains("CANARY"),
+                "{what} {format}: token printed:\n{all}"
+            );
+            if format == "json" {
+                let f = s3_findings(&run);
+                assert_eq!(f[0].0, "s3-no-credentials", "{what}: {f:?}");
+                assert!(
+                    f[0].2.contains(&format!(
+                        "web identity token (role `{role}`) provider failed"
+                    )),
+                    "{what}: {f:?}"
+                );
+                if file == missing {
+                    let named = format!("`AWS_WEB_IDENTITY_TOKEN_FILE` names `{missing}`");
+                    assert!(f[0].2.contains(&named), "{f:?}");
+                }
+            }
+        }
+    }
+}
