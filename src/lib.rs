@@ -6,6 +6,7 @@
 //! server depends on, then execs it. The two never import each other; both report
 //! through [`report`] and keep secrets behind [`redact`].
 
+pub mod aws;
 pub mod cli;
 pub mod image;
 pub mod preflight;

@@ -98,6 +98,10 @@ codes! {
     NoCaCertificates => "no-ca-certificates", "the container has no trusted CA certificates, so TLS to AWS cannot be verified";
     S3WriteFailed => "s3-write-failed", "the write probe could not put or delete its object";
     S3Error => "s3-error", "S3 returned another error";
+    S3BadCredentials => "s3-bad-credentials", "the credentials were rejected (`SignatureDoesNotMatch`, `InvalidAccessKeyId`, an expired token): wrong keys, not a missing permission";
+    AwsProfileMissing => "aws-profile-missing", "`AWS_PROFILE` names a profile that neither the config nor the credentials file defines";
+    AwsRegionAssumed => "aws-region-assumed", "no AWS region is configured, so `us-east-1` was assumed";
+    CaPathMissing => "ca-path-missing", "`SSL_CERT_FILE` or `SSL_CERT_DIR` names a path that does not exist, so no CA certificates were loaded";
     // preflight: the run itself
     ProbeTimeout => "probe-timeout", "a probe did not finish within its deadline";
     ExecFailed => "exec-failed", "the server command could not be started";

@@ -2,6 +2,7 @@
 //! `support::fixture`, and preflight against real peers on loopback.
 
 mod canary;
+mod aws_chain;
 mod image_check;
 mod libpq_parse;
 mod preflight;

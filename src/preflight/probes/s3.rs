@@ -1,23 +1,35 @@
 //! S3 reachability: which credentials provider answered (or that none did), then
 //! HeadBucket, and optionally a put+delete under a prefix.
 //!
-//! Credentials are resolved by walking the default chain's providers in its order
-//! ourselves, so the report can say which one supplied them. Failures are mapped
-//! from the HTTP response (status, `x-amz-bucket-region`) by a pure function that is
-//! tested with literal responses.
+//! Region, credentials (with the provider named) and endpoint overrides come from
+//! [`crate::aws`], the plumbing image-check shares. Failures are mapped from the HTTP
+//! response (status, `x-amz-bucket-region`) by a pure function that is tested with
+//! literal responses; a 403 asks STS whether the keys themselves are rejected, so
+//! wrong keys are told apart from a missing permission.
 
+use crate::aws;
 use crate::preflight::environ::Env;
 use crate::preflight::probes::env::bucket_name_problem;
 use crate::preflight::spec::S3Rule;
 use crate::report::{CheckOutcome, Code, Finding};
-use aws_credential_types::provider::{error::CredentialsError, ProvideCredentials};
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use std::time::{Duration, Instant};
 
 const NO_ROUTE_HINT: &str = "a task in a private subnet needs a NAT gateway or an S3 gateway VPC endpoint to reach S3; check the subnet's route table";
+
+/// The credentials themselves were rejected (`code` is S3's or STS's error code):
+/// not a permission problem, so the hint is about where the keys come from.
+pub fn bad_credentials(bucket: &str, code: &str, provider: &str) -> Finding {
+    Finding::error(
+        Code::S3BadCredentials,
+        bucket,
+        format!("the credentials from {provider} were rejected (`{code}`): the access key is unknown, the secret key does not match it, or the session token is expired or missing"),
+    )
+    .hint("check where these keys come from: a stale or mistyped `AWS_SECRET_ACCESS_KEY`, keys from another account or partition, or temporary keys without their `AWS_SESSION_TOKEN`")
+}
 
 /// What went wrong, from the parts of an HTTP response that matter.
 pub fn classify_status(
@@ -53,102 +65,6 @@ pub fn classify_status(
     }
 }
 
-fn friendly(provider: &str) -> &'static str {
-    match provider {
-        "environment" => "environment variables",
-        "profile" => "shared profile file",
-        "web-identity" => "web identity token",
-        "ecs" => "ECS container credentials (task role)",
-        "imds" => "EC2 instance metadata",
-        _ => "unknown provider",
-    }
-}
-
-enum CredsOutcome {
-    Found(Credentials, &'static str),
-    None(Vec<&'static str>),
-    Failed(&'static str, String),
-}
-
-/// The one HTTP client every AWS call here uses: rustls with ring and the system's
-/// roots, or plain HTTP only when TLS is not needed or no trust store exists
-/// (building a TLS client without roots is a bug in the SDK's eyes).
-fn http_client(tls: bool) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    if tls {
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https()
-    } else {
-        aws_smithy_http_client::Builder::new().build_http()
-    }
-}
-
-/// The default chain's order: environment, profile, web identity, ECS, IMDS.
-async fn resolve_credentials(env: &Env, has_roots: bool) -> CredsOutcome {
-    use aws_config::provider_config::ProviderConfig;
-    use aws_config::{
-        ecs::EcsCredentialsProvider, environment::EnvironmentVariableCredentialsProvider,
-        imds::credentials::ImdsCredentialsProvider, profile::ProfileFileCredentialsProvider,
-        web_identity_token::WebIdentityTokenCredentialsProvider,
-    };
-    let mut tried = Vec::new();
-    macro_rules! attempt {
-        ($name:literal, $p:expr) => {{
-            tried.push($name);
-            match $p.provide_credentials().await {
-                Ok(c) => return CredsOutcome::Found(c, $name),
-                Err(CredentialsError::CredentialsNotLoaded(_)) => {}
-                Err(e) => return CredsOutcome::Failed($name, crate::cli::chain(&e)),
-            }
-        }};
-    }
-    attempt!("environment", EnvironmentVariableCredentialsProvider::new());
-    // Without a trust store only plain-HTTP credential endpoints (ECS, IMDS) can
-    // work; give the providers a client that does not need one.
-    let pc = ProviderConfig::default().with_http_client(http_client(has_roots));
-    attempt!(
-        "profile",
-        ProfileFileCredentialsProvider::builder()
-            .configure(&pc)
-            .build()
-    );
-    attempt!(
-        "web-identity",
-        WebIdentityTokenCredentialsProvider::builder()
-            .configure(&pc)
-            .build()
-    );
-    attempt!(
-        "ecs",
-        EcsCredentialsProvider::builder().configure(&pc).build()
-    );
-    if env
-        .plain("AWS_EC2_METADATA_DISABLED")
-        .map(|v| v.eq_ignore_ascii_case("true"))
-        != Some(true)
-    {
-        attempt!(
-            "imds",
-            ImdsCredentialsProvider::builder().configure(&pc).build()
-        );
-    }
-    CredsOutcome::None(tried)
-}
-
-fn endpoint(env: &Env) -> Option<String> {
-    if env
-        .plain("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-        .map(|v| v.eq_ignore_ascii_case("true"))
-        == Some(true)
-    {
-        return None;
-    }
-    env.plain("AWS_ENDPOINT_URL_S3")
-        .or_else(|| env.plain("AWS_ENDPOINT_URL"))
-        .map(String::from)
-}
-
 fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
@@ -173,36 +89,54 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
             .hint(hint)],
         );
     }
-    let ep = endpoint(env);
+    let lookup = |k: &str| env.plain(k).map(String::from);
+    let lookup: aws::Lookup<'_> = &lookup;
+    let ep = aws::endpoint_url(lookup, "S3");
     let http_only = ep.as_deref().is_some_and(|e| e.starts_with("http://"));
-    let has_roots = !rustls_native_certs::load_native_certs().certs.is_empty();
-    if !http_only && !has_roots {
-        return CheckOutcome::from_findings(name, vec![Finding::error(Code::NoCaCertificates, &bucket, "no trusted CA certificates in this container (system store, `SSL_CERT_FILE`, `SSL_CERT_DIR`), so TLS to S3 cannot be verified")
-            .hint("install `ca-certificates` in the final image stage (scratch and distroless-static images have none), or copy `/etc/ssl/certs/ca-certificates.crt` in")]);
+    let trust = aws::trust_store(lookup);
+    let has_roots = trust.has_roots();
+    if !http_only {
+        match &trust {
+            aws::TrustStore::Roots => {}
+            aws::TrustStore::BadVariable { var, path } => {
+                return CheckOutcome::from_findings(name, vec![Finding::error(Code::CaPathMissing, &bucket, format!("`{var}` names `{path}`, which does not exist or is not readable, so no CA certificates were loaded and TLS to S3 cannot be verified"))
+                    .hint(format!("point `{var}` at the CA bundle (for example `/etc/ssl/certs/ca-certificates.crt`), or unset it to use the system store"))]);
+            }
+            aws::TrustStore::Empty => {
+                return CheckOutcome::from_findings(name, vec![Finding::error(Code::NoCaCertificates, &bucket, "no trusted CA certificates in this container (system store, `SSL_CERT_FILE`, `SSL_CERT_DIR`), so TLS to S3 cannot be verified")
+                    .hint("install `ca-certificates` in the final image stage (scratch and distroless-static images have none), or copy `/etc/ssl/certs/ca-certificates.crt` in")]);
+            }
+        }
     }
     let start = Instant::now();
     let left = || timeout.saturating_sub(start.elapsed());
-    let creds = match tokio::time::timeout(left(), resolve_credentials(env, has_roots)).await {
+    let resolved = aws::resolve(lookup, has_roots);
+    let mut notes = Vec::new();
+    let (resolved_region, creds) = match tokio::time::timeout(left(), resolved).await {
         Err(_) => {
             return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3Timeout, &bucket, format!("resolving AWS credentials did not finish within {}", secs(timeout)))
-                .hint("the credentials endpoint (ECS or instance metadata) is not answering; check the task's network and role")])
+                .hint("the credentials endpoint (ECS, instance metadata or STS) is not answering; check the task's network and role")])
         }
-        Ok(CredsOutcome::None(tried)) => {
-            return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3NoCredentials, &bucket, format!("no AWS credentials: none of {} supplied any", tried.iter().map(|t| friendly(t)).collect::<Vec<_>>().join(", ")))
+        Ok((_, aws::CredsOutcome::ProfileMissing { name: profile, files })) => {
+            return CheckOutcome::from_findings(name, vec![Finding::error(Code::AwsProfileMissing, &bucket, format!("`AWS_PROFILE` names profile `{profile}`, which neither `{}` nor `{}` defines", files[0], files[1]))
+                .hint("fix `AWS_PROFILE` or add the profile (`[profile NAME]` in the config file, `[NAME]` in the credentials file); boto3 and the AWS CLI refuse to start without it")])
+        }
+        Ok((_, aws::CredsOutcome::None(tried))) => {
+            return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3NoCredentials, &bucket, format!("no AWS credentials: none of {} supplied any", tried.iter().map(|t| t.describe()).collect::<Vec<_>>().join(", ")))
                 .hint("give the task definition a `taskRoleArn` (its role's credentials reach the container through the ECS endpoint); locally, set `AWS_PROFILE` or `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`")])
         }
-        Ok(CredsOutcome::Failed(p, e)) => {
-            return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3NoCredentials, &bucket, format!("the {} provider failed: {e}", friendly(p)))
-                .hint("check the role's trust policy and that the credentials endpoint is reachable")])
+        Ok((_, aws::CredsOutcome::Failed(p, e))) => {
+            return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3NoCredentials, &bucket, format!("the {} provider failed: {e}", p.describe()))
+                .hint("check the role's trust policy, the profile's settings and that the credentials endpoint (STS, ECS) is reachable")])
         }
-        Ok(CredsOutcome::Found(c, p)) => (c, p),
+        Ok((r, aws::CredsOutcome::Found(c, p))) => (r, (c, p)),
     };
+    if resolved_region.source == aws::RegionSource::Assumed {
+        notes.push(Finding::note(Code::AwsRegionAssumed, &bucket, format!("no region is configured (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`), so `{}` was assumed", aws::FALLBACK_REGION))
+            .hint("set `AWS_REGION` to the bucket's region in the task definition; SDKs without a fallback fail with \"missing region\""));
+    }
     let (credentials, provider) = creds;
-    let region = env
-        .plain("AWS_REGION")
-        .or_else(|| env.plain("AWS_DEFAULT_REGION"))
-        .unwrap_or("us-east-1")
-        .to_string();
+    let region = resolved_region.name.clone();
     let path_style = rule.path_style.unwrap_or(ep.is_some());
     let mut b = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -214,14 +148,15 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
         b = b.endpoint_url(e);
     }
     // Plain HTTP (an S3-compatible server on a private network) needs no trust store.
-    b = b.http_client(http_client(!http_only));
+    b = b.http_client(aws::http_client(!http_only));
     let client = aws_sdk_s3::Client::from_conf(b.build());
-    let via = format!("credentials from {}", friendly(provider));
+    let via = format!("credentials from {}", provider.describe());
     let ctx = Failures {
         env,
         bucket: &bucket,
         region: &region,
         creds: &credentials,
+        provider: &provider,
         endpoint: ep.as_deref(),
         has_roots,
         deadline: start + timeout,
@@ -297,12 +232,17 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
             }
         }
     }
+    findings.extend(notes);
     let mut out = CheckOutcome::from_findings(name, findings);
     if let Some(r) = bucket_region {
-        let mut d = format!("bucket `{bucket}` reachable in `{r}`, {via}");
+        let mut d = format!(
+            "bucket `{bucket}` reachable in `{r}`, {via}, client region `{region}` {}",
+            resolved_region.source.describe()
+        );
         if let Some(e) = &ep {
             d.push_str(&format!(
-                ", endpoint `{e}`{}",
+                ", endpoint `{}`{}",
+                aws::display_url(e),
                 if path_style { " (path-style)" } else { "" }
             ));
         }
@@ -320,6 +260,7 @@ struct Failures<'a> {
     bucket: &'a str,
     region: &'a str,
     creds: &'a Credentials,
+    provider: &'a aws::Provider,
     endpoint: Option<&'a str>,
     has_roots: bool,
     deadline: Instant,
@@ -328,7 +269,7 @@ struct Failures<'a> {
 impl Failures<'_> {
     async fn failure<E>(&self, e: &SdkError<E, HttpResponse>, action: &str) -> Finding
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
         let (bucket, region, ep) = (self.bucket, self.region, self.endpoint);
         let left = self.deadline.saturating_duration_since(Instant::now());
@@ -336,19 +277,40 @@ impl Failures<'_> {
             SdkError::ServiceError(se) => {
                 let raw = se.raw();
                 let status = raw.status().as_u16();
-                let principal = if status == 403 {
-                    caller_identity(self, left).await
-                } else {
-                    None
+                // HEAD answers carry no error body, so a rejected key looks like any
+                // 403 there; STS names the difference.
+                let identity = match se.err().code() {
+                    Some(code) if aws::is_bad_credentials_code(code) => {
+                        aws::Identity::BadCredentials(code.to_string())
+                    }
+                    _ if status == 403 => {
+                        let lookup = |k: &str| self.env.plain(k).map(String::from);
+                        aws::caller_identity(&lookup, self.creds, region, self.has_roots, left)
+                            .await
+                    }
+                    _ => aws::Identity::Unknown,
                 };
-                classify_status(
-                    status,
-                    raw.headers().get("x-amz-bucket-region"),
-                    region,
-                    bucket,
-                    principal.as_deref(),
-                    action,
-                )
+                match identity {
+                    aws::Identity::BadCredentials(code) => {
+                        bad_credentials(bucket, &code, &self.provider.describe())
+                    }
+                    aws::Identity::Arn(arn) => classify_status(
+                        status,
+                        raw.headers().get("x-amz-bucket-region"),
+                        region,
+                        bucket,
+                        Some(&arn),
+                        action,
+                    ),
+                    aws::Identity::Unknown => classify_status(
+                        status,
+                        raw.headers().get("x-amz-bucket-region"),
+                        region,
+                        bucket,
+                        None,
+                        action,
+                    ),
+                }
             }
             SdkError::TimeoutError(_) => {
                 Finding::error(Code::S3Timeout, bucket, "the S3 request timed out")
@@ -363,7 +325,8 @@ impl Failures<'_> {
                 bucket,
                 format!(
                     "cannot reach S3{}: {}",
-                    ep.map(|e| format!(" at `{e}`")).unwrap_or_default(),
+                    ep.map(|e| format!(" at `{}`", aws::display_url(e)))
+                        .unwrap_or_default(),
                     crate::cli::chain(e)
                 ),
             )
@@ -380,31 +343,6 @@ impl Failures<'_> {
             .hint("check the endpoint and region settings"),
         }
     }
-}
-
-/// The ARN behind the credentials, for access-denied messages; best effort.
-async fn caller_identity(ctx: &Failures<'_>, left: Duration) -> Option<String> {
-    let (env, creds, region, ep) = (ctx.env, ctx.creds, ctx.region, ctx.endpoint);
-    let mut b = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new(region.to_string()))
-        .credentials_provider(creds.clone());
-    let sts_ep = env
-        .plain("AWS_ENDPOINT_URL_STS")
-        .map(String::from)
-        .or_else(|| env.plain("AWS_ENDPOINT_URL").map(String::from))
-        .or_else(|| ep.map(String::from));
-    let tls = !sts_ep.as_deref().is_some_and(|e| e.starts_with("http://"));
-    b = b.http_client(http_client(tls && ctx.has_roots));
-    if let Some(e) = sts_ep {
-        b = b.endpoint_url(e);
-    }
-    let c = aws_sdk_sts::Client::from_conf(b.build());
-    let out = tokio::time::timeout(left, c.get_caller_identity().send())
-        .await
-        .ok()?
-        .ok()?;
-    out.arn().map(String::from)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `moto_server` (PyPI `moto[server]`) on a free loopback port, for S3; killed
-//! when dropped.
+//! `moto_server` (PyPI `moto[server]`) on a free loopback port, for S3 and STS;
+//! killed when dropped. Also runs boto3 (which moto installs) as a second opinion
+//! on what the AWS SDKs resolve from an environment.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,19 +14,33 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        Moto::spawn(&[])
+        Moto::spawn(&[], &[])
+    }
+
+    /// moto that checks signatures and IAM policies once `free_requests` requests
+    /// have been served without (moto's `INITIAL_NO_AUTH_ACTION_COUNT`), so a test
+    /// can create users and keys first and then see real `SignatureDoesNotMatch`.
+    pub fn start_with_auth(free_requests: u32) -> Moto {
+        Moto::spawn(
+            &[],
+            &[("INITIAL_NO_AUTH_ACTION_COUNT", &free_requests.to_string())],
+        )
     }
 
     /// moto over HTTPS with the given certificate and key files.
     pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Moto {
-        Moto::spawn(&["-c", cert.to_str().unwrap(), "-k", key.to_str().unwrap()])
+        Moto::spawn(
+            &["-c", cert.to_str().unwrap(), "-k", key.to_str().unwrap()],
+            &[],
+        )
     }
 
-    fn spawn(extra: &[&str]) -> Moto {
+    fn spawn(extra: &[&str], env: &[(&str, &str)]) -> Moto {
         let port = super::pg::free_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -52,6 +67,37 @@ impl Moto {
         s.read_to_string(&mut resp).unwrap();
         assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
     }
+}
+
+/// Runs `script` with boto3 under exactly `env` (plus PATH and loopback-only AWS
+/// settings) and returns its stdout, or `None` when boto3 is not installed. The
+/// script's last line of output is what the caller compares.
+pub fn boto3(script: &str, env: &[(&str, &str)]) -> Option<Result<String, String>> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let probe = Command::new("python3")
+        .args(["-c", "import boto3"])
+        .env("PATH", &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    if !probe.success() {
+        return None;
+    }
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .env_clear()
+        .env("PATH", path)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Some(if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    })
 }
 
 impl Drop for Moto {
