@@ -143,14 +143,21 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
             )
         }
     };
-    if let Err(f) = check_settings(&t, &rule.url_env) {
+    probe_target(&t, env, &rule.url_env, timeout).await
+}
+
+/// Everything after parsing: connect to a resolved [`Target`] as libpq would.
+/// Public so tests can set [`Target`] fields directly.
+pub async fn probe_target(t: &Target, env: &Env, var: &str, timeout: Duration) -> CheckOutcome {
+    let name = "postgres";
+    if let Err(f) = check_settings(t, var) {
         return CheckOutcome::from_findings(name, vec![f]);
     }
     let home = env.plain("HOME").map(PathBuf::from);
-    let (passfile, mut notes) = Passfile::load(&t, home.as_deref());
+    let (passfile, mut notes) = Passfile::load(t, home.as_deref());
     let ctx = Ctx {
-        t: &t,
-        tls: TlsCfg::build(&t, home.as_deref()),
+        t,
+        tls: TlsCfg::build(t, home.as_deref()),
         passfile,
         mode: format!("sslmode={} ({})", t.sslmode.as_str(), t.sslmode_from),
         total: timeout,
