@@ -8,7 +8,9 @@
 //! Each row states the verdict libpq gives; preflight must give the same, and `psql`
 //! is run to prove the row's claim, unless the row says why libpq 15 differs.
 
-use crate::support::pg::{free_port, now, Ca, Cluster, Extra, Tls, HBA_ANY, HBA_SSL_ONLY, PASSWORD};
+use crate::support::pg::{
+    free_port, now, Ca, Cluster, Extra, Tls, HBA_ANY, HBA_SSL_ONLY, PASSWORD,
+};
 use shipcheck::preflight::dburl::{self, SessionAttrs, Target, TlsVersion};
 use shipcheck::preflight::environ::Env;
 use shipcheck::preflight::probes::postgres;
@@ -118,10 +120,8 @@ impl Probe {
     /// The probe on `url` with exactly `env` (plus an empty HOME unless given).
     fn check(&self, url: &str, env: &[(&str, &str)]) -> CheckOutcome {
         let home = self.home.path().display().to_string();
-        let mut pairs: Vec<(String, String)> = vec![
-            ("DATABASE_URL".into(), url.into()),
-            ("HOME".into(), home),
-        ];
+        let mut pairs: Vec<(String, String)> =
+            vec![("DATABASE_URL".into(), url.into()), ("HOME".into(), home)];
         for (k, v) in env {
             pairs.retain(|p| p.0 != *k);
             pairs.push((k.to_string(), v.to_string()));
@@ -131,7 +131,10 @@ impl Probe {
         // adding it): parse without it and let fill_pending set it.
         let parsable: String = match url.split_once('?') {
             Some((m, q)) => {
-                let kept: Vec<&str> = q.split('&').filter(|kv| !kv.starts_with("sslcrldir=")).collect();
+                let kept: Vec<&str> = q
+                    .split('&')
+                    .filter(|kv| !kv.starts_with("sslcrldir="))
+                    .collect();
                 format!("{m}?{}", kept.join("&"))
             }
             None => url.to_string(),
@@ -210,8 +213,9 @@ fn run_rows(p: &Probe, rows: &[Row]) {
             None if out.status != Status::Passed => {
                 problems.push(format!("{}: expected a pass, got {text}", r.name))
             }
-            Some(code) if errors.first().map(|f| f.code.as_str()) != Some(code) => problems
-                .push(format!("{}: expected `{code}`, got {text}", r.name)),
+            Some(code) if errors.first().map(|f| f.code.as_str()) != Some(code) => {
+                problems.push(format!("{}: expected `{code}`, got {text}", r.name))
+            }
             _ => {}
         }
         if let Some(s) = &r.says {
@@ -227,7 +231,11 @@ fn run_rows(p: &Probe, rows: &[Row]) {
                     r.name,
                     if ok { "pass" } else { "fail" },
                     stderr.trim(),
-                    if r.fails_with.is_none() { "pass" } else { "fail" }
+                    if r.fails_with.is_none() {
+                        "pass"
+                    } else {
+                        "fail"
+                    }
                 ));
             }
         }
@@ -254,7 +262,12 @@ fn tls_roots_crls_names_protocols_and_retries_agree_with_libpq() {
     let wrong = Ca::new("some other CA");
     let ca_file = write(d, "ca.pem", &ca.cert.to_pem().unwrap(), 0o644);
     let wrong_file = write(d, "wrong.pem", &wrong.cert.to_pem().unwrap(), 0o644);
-    let (cert, key) = ca.server(&["localhost", "db.test.internal"], true, now() - 3600, now() + 86400);
+    let (cert, key) = ca.server(
+        &["localhost", "db.test.internal"],
+        true,
+        now() - 3600,
+        now() + 86400,
+    );
     let main = Cluster::start(Tls::On { cert, key }, HBA_SSL_ONLY);
     let (cert, key) = ca.server(&["localhost"], false, now() - 3600, now() + 86400);
     let tls12 = Cluster::start_with(
@@ -295,30 +308,54 @@ fn tls_roots_crls_names_protocols_and_retries_agree_with_libpq() {
     let (m, t12, w, c) = (main.port, tls12.port, wild.port, chain.port);
     let vf = |extra: &str| format!("sslmode=verify-full&sslrootcert={ca_file}{extra}");
     let mut rows = vec![
-        row("verify-full with the right CA", u("localhost", m, &vf("")), None),
+        row(
+            "verify-full with the right CA",
+            u("localhost", m, &vf("")),
+            None,
+        ),
         row(
             "require verifies the chain when sslrootcert exists",
-            u("localhost", m, &format!("sslmode=require&sslrootcert={wrong_file}")),
+            u(
+                "localhost",
+                m,
+                &format!("sslmode=require&sslrootcert={wrong_file}"),
+            ),
             Some("tls-unknown-ca"),
         ),
         row(
             "require with a missing sslrootcert does not verify",
-            u("localhost", m, &format!("sslmode=require&sslrootcert={missing}")),
+            u(
+                "localhost",
+                m,
+                &format!("sslmode=require&sslrootcert={missing}"),
+            ),
             None,
         ),
         row(
             "verify-ca with a missing sslrootcert is an error",
-            u("localhost", m, &format!("sslmode=verify-ca&sslrootcert={missing}")),
+            u(
+                "localhost",
+                m,
+                &format!("sslmode=verify-ca&sslrootcert={missing}"),
+            ),
             Some("tls-unknown-ca"),
         ),
         row(
             "prefer with a wrong CA, server takes only SSL",
-            u("localhost", m, &format!("sslmode=prefer&sslrootcert={wrong_file}")),
+            u(
+                "localhost",
+                m,
+                &format!("sslmode=prefer&sslrootcert={wrong_file}"),
+            ),
             Some("tls-unknown-ca"),
         ),
         row(
             "prefer with a wrong CA falls back to plaintext",
-            u("localhost", t12, &format!("sslmode=prefer&sslrootcert={wrong_file}")),
+            u(
+                "localhost",
+                t12,
+                &format!("sslmode=prefer&sslrootcert={wrong_file}"),
+            ),
             None,
         ),
         row(
@@ -331,7 +368,11 @@ fn tls_roots_crls_names_protocols_and_retries_agree_with_libpq() {
             u("localhost", m, "sslmode=disable"),
             Some("pg-hba-rejected"),
         ),
-        row("an IP literal host matches an IP SAN", u("127.0.0.1", m, &vf("")), None),
+        row(
+            "an IP literal host matches an IP SAN",
+            u("127.0.0.1", m, &vf("")),
+            None,
+        ),
         row(
             "an IP literal host against DNS SANs only",
             u("127.0.0.1", t12, &vf("")),
@@ -364,12 +405,20 @@ fn tls_roots_crls_names_protocols_and_retries_agree_with_libpq() {
         ),
         row(
             "a server below ssl_min_protocol_version fails the handshake",
-            u("localhost", t12, &format!("sslmode=require&sslrootcert={ca_file}&ssl_min_protocol_version=TLSv1.3")),
+            u(
+                "localhost",
+                t12,
+                &format!("sslmode=require&sslrootcert={ca_file}&ssl_min_protocol_version=TLSv1.3"),
+            ),
             Some("tls-handshake"),
         ),
         row(
             "prefer falls back to plaintext when the handshake fails",
-            u("localhost", t12, "sslmode=prefer&ssl_min_protocol_version=TLSv1.3"),
+            u(
+                "localhost",
+                t12,
+                "sslmode=prefer&ssl_min_protocol_version=TLSv1.3",
+            ),
             None,
         ),
         Row {
@@ -382,7 +431,11 @@ fn tls_roots_crls_names_protocols_and_retries_agree_with_libpq() {
         },
         row(
             "an inverted protocol range is an error",
-            u("localhost", m, &vf("&ssl_min_protocol_version=TLSv1.3&ssl_max_protocol_version=TLSv1.2")),
+            u(
+                "localhost",
+                m,
+                &vf("&ssl_min_protocol_version=TLSv1.3&ssl_max_protocol_version=TLSv1.2"),
+            ),
             Some("pg-url-invalid"),
         ),
         row(
@@ -407,14 +460,22 @@ fn tls_roots_crls_names_protocols_and_retries_agree_with_libpq() {
         ),
         row(
             "a revoked certificate under require with the root file present",
-            u("localhost", m, &format!("sslmode=require&sslrootcert={ca_file}&sslcrl={crl_revoked}")),
+            u(
+                "localhost",
+                m,
+                &format!("sslmode=require&sslrootcert={ca_file}&sslcrl={crl_revoked}"),
+            ),
             Some("tls-revoked"),
         ),
         Row {
             says: Some("ends at `libpq rows intermediate`, issued by `libpq rows CA`".into()),
             ..row(
                 "an untrusted chain names its top certificate",
-                u("localhost", c, &format!("sslmode=verify-full&sslrootcert={wrong_file}")),
+                u(
+                    "localhost",
+                    c,
+                    &format!("sslmode=verify-full&sslrootcert={wrong_file}"),
+                ),
                 Some("tls-unknown-ca"),
             )
         },
@@ -424,6 +485,16 @@ fn tls_roots_crls_names_protocols_and_retries_agree_with_libpq() {
             None,
         ),
     ];
+    rows.push(row(
+        "a server that refuses ends the host list (libpq 15's error_return)",
+        format!("postgresql://app:{PASSWORD}@localhost:{m},localhost:{t12}/app?sslmode=disable"),
+        Some("pg-hba-rejected"),
+    ));
+    rows.push(row(
+        "a TLS failure ends the host list",
+        format!("postgresql://app:{PASSWORD}@localhost:{m},localhost:{t12}/app?sslmode=require&sslrootcert={wrong_file}"),
+        Some("tls-unknown-ca"),
+    ));
     // The same rows through PG* variables where libpq reads them.
     rows.push(Row {
         env: vec![("PGSSLROOTCERT", ca_file.clone())],
@@ -465,7 +536,10 @@ fn client_certificates_and_keys_agree_with_libpq() {
     let (other_cert, _) = Ca::new("stranger").client("app");
     let other_cert = write(d, "other.crt", &other_cert.to_pem().unwrap(), 0o644);
     let base = |q: &str| {
-        format!("postgresql://app@localhost:{}/app?sslmode=verify-full&sslrootcert={ca_file}{q}", k.port)
+        format!(
+            "postgresql://app@localhost:{}/app?sslmode=verify-full&sslrootcert={ca_file}{q}",
+            k.port
+        )
     };
     let rows = vec![
         row(
@@ -514,15 +588,32 @@ fn client_certificates_and_keys_agree_with_libpq() {
     write(&pgdir, "postgresql.crt", &ccert.to_pem().unwrap(), 0o644);
     write(&pgdir, "postgresql.key", &key_pem, 0o600);
     write(&pgdir, "root.crt", &ca_pem, 0o644);
-    let out = p.check(&format!("postgresql://app@localhost:{}/app?sslmode=verify-full", k.port), &[]);
+    let out = p.check(
+        &format!(
+            "postgresql://app@localhost:{}/app?sslmode=verify-full",
+            k.port
+        ),
+        &[],
+    );
     assert_eq!(out.status, Status::Passed, "{:?}", out.findings);
     std::fs::set_permissions(
         pgdir.join("postgresql.key"),
         std::fs::Permissions::from_mode(0o604),
     )
     .unwrap();
-    let out = p.check(&format!("postgresql://app@localhost:{}/app?sslmode=verify-full", k.port), &[]);
-    assert_eq!(out.findings[0].code.as_str(), "pg-client-cert", "{:?}", out.findings);
+    let out = p.check(
+        &format!(
+            "postgresql://app@localhost:{}/app?sslmode=verify-full",
+            k.port
+        ),
+        &[],
+    );
+    assert_eq!(
+        out.findings[0].code.as_str(),
+        "pg-client-cert",
+        "{:?}",
+        out.findings
+    );
 }
 
 #[test]
@@ -538,7 +629,7 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
     let erring = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let ep = erring.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for s in erring.incoming().take(4) {
+        for s in erring.incoming().take(8) {
             let Ok(mut s) = s else { continue };
             let mut req = [0u8; 8];
             let _ = s.read_exact(&mut req);
@@ -549,9 +640,19 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
             let _ = s.write_all(&msg);
         }
     });
-    let good_pass = write(d, "pgpass", format!("localhost:{pp}:app:app:{PASSWORD}\n").as_bytes(), 0o600);
-    let loose_pass = write(d, "pgpass-loose", format!("localhost:{pp}:app:app:{PASSWORD}\n").as_bytes(), 0o644);
-    let wrong_pass = write(d, "pgpass-wrong", format!("*:*:*:app:not-it\n").as_bytes(), 0o600);
+    let good_pass = write(
+        d,
+        "pgpass",
+        format!("localhost:{pp}:app:app:{PASSWORD}\n").as_bytes(),
+        0o600,
+    );
+    let loose_pass = write(
+        d,
+        "pgpass-loose",
+        format!("localhost:{pp}:app:app:{PASSWORD}\n").as_bytes(),
+        0o644,
+    );
+    let wrong_pass = write(d, "pgpass-wrong", b"*:*:*:app:not-it\n", 0o600);
     let dead: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let nopw = |q: &str| format!("postgresql://app@localhost:{pp}/app?sslmode=disable{q}");
     let rows = vec![
@@ -598,6 +699,11 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
             )
         },
         row(
+            "an E reply ends the host list",
+            format!("postgresql://app:{PASSWORD}@127.0.0.1:{ep},127.0.0.1:{pp}/app?sslmode=prefer"),
+            Some("pg-too-many-connections"),
+        ),
+        row(
             "refused hosts are skipped in order",
             format!(
                 "postgresql://app:{PASSWORD}@127.0.0.1:{},127.0.0.1:{},127.0.0.1:{pp}/app?sslmode=disable",
@@ -626,12 +732,22 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = p.check(&nopw(""), &[]);
     let codes: Vec<&str> = out.findings.iter().map(|f| f.code.as_str()).collect();
-    assert_eq!(codes, ["pg-passfile-ignored", "pg-no-password"], "{:?}", out.findings);
-    assert!(out.findings[0].message.contains("has group or world access"));
+    assert_eq!(
+        codes,
+        ["pg-passfile-ignored", "pg-no-password"],
+        "{:?}",
+        out.findings
+    );
+    assert!(out.findings[0]
+        .message
+        .contains("has group or world access"));
 
     // Many hosts failing alike: one finding with a count, not one per host.
     let hosts: Vec<String> = (0..200).map(|_| format!("127.0.0.1:{}", dead[2])).collect();
-    let url = format!("postgresql://app:{PASSWORD}@{}/app?sslmode=disable", hosts.join(","));
+    let url = format!(
+        "postgresql://app:{PASSWORD}@{}/app?sslmode=disable",
+        hosts.join(",")
+    );
     let out = p.check(&url, &[]);
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
@@ -655,31 +771,152 @@ fn target_session_attrs_against_a_hot_standby_agree_with_libpq() {
     let rows = vec![
         Row {
             says: Some(format!("`127.0.0.1:{sb}` is a hot standby")),
-            ..row("read-write reaching only a standby", url(&[sb], "read-write"), Some("pg-session-attrs"))
+            ..row(
+                "read-write reaching only a standby",
+                url(&[sb], "read-write"),
+                Some("pg-session-attrs"),
+            )
         },
         Row {
             says: on(pr),
-            ..row("read-write skips the standby", url(&[sb, pr], "read-write"), None)
+            ..row(
+                "read-write skips the standby",
+                url(&[sb, pr], "read-write"),
+                None,
+            )
         },
         Row {
             says: on(sb),
-            ..row("read-only skips the primary", url(&[pr, sb], "read-only"), None)
+            ..row(
+                "read-only skips the primary",
+                url(&[pr, sb], "read-only"),
+                None,
+            )
         },
-        row("standby reaching only a primary", url(&[pr], "standby"), Some("pg-session-attrs")),
+        row(
+            "standby reaching only a primary",
+            url(&[pr], "standby"),
+            Some("pg-session-attrs"),
+        ),
         Row {
             says: on(pr),
             ..row("primary skips the standby", url(&[sb, pr], "primary"), None)
         },
         Row {
             says: on(sb),
-            ..row("prefer-standby finds the standby", url(&[pr, sb], "prefer-standby"), None)
+            ..row(
+                "prefer-standby finds the standby",
+                url(&[pr, sb], "prefer-standby"),
+                None,
+            )
         },
         Row {
             says: on(pr),
-            ..row("prefer-standby settles for a primary", url(&[pr], "prefer-standby"), None)
+            ..row(
+                "prefer-standby settles for a primary",
+                url(&[pr], "prefer-standby"),
+                None,
+            )
         },
         row("any takes the first", url(&[sb, pr], "any"), None),
     ];
     let p = Probe::new();
     run_rows(&p, &rows);
+}
+
+/// A hostile server asks for the password in cleartext and echoes it in its error:
+/// the finding must not carry it.
+#[test]
+fn a_server_echoing_the_cleartext_password_is_scrubbed() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(2) {
+            let Ok(mut s) = s else { continue };
+            let mut len = [0u8; 4];
+            if s.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut startup = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+            let _ = s.read_exact(&mut startup);
+            let _ = s.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
+            let mut head = [0u8; 5];
+            if s.read_exact(&mut head).is_err() {
+                continue;
+            }
+            let mut pw =
+                vec![0u8; u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize - 4];
+            let _ = s.read_exact(&mut pw);
+            let pw = String::from_utf8_lossy(&pw)
+                .trim_end_matches('\0')
+                .to_string();
+            let body =
+                format!("SFATAL\0C28P01\0Mpassword authentication failed: you sent {pw}\0\0");
+            let mut msg = vec![b'E'];
+            msg.extend(((body.len() + 4) as u32).to_be_bytes());
+            msg.extend_from_slice(body.as_bytes());
+            let _ = s.write_all(&msg);
+        }
+    });
+    let p = Probe::new();
+    let out = p.check(&u("127.0.0.1", port, "sslmode=disable"), &[]);
+    assert_eq!(
+        out.findings[0].code.as_str(),
+        "pg-auth-failed",
+        "{:?}",
+        out.findings
+    );
+    let text = format!("{:?}", out.findings);
+    assert!(text.contains("you sent <redacted>"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+}
+
+/// `sslrootcert=system` (libpq 16+): the system store (here `SSL_CERT_FILE`), and
+/// verify-full unless the URL asks for a weaker mode, which is an error. libpq 15
+/// reads `system` as a file name, so psql is not asked.
+#[test]
+fn sslrootcert_system_uses_the_system_store_with_verify_full() {
+    let dir = TempDir::new().unwrap();
+    let ca = Ca::new("system store CA");
+    let ca_file = write(dir.path(), "ca.pem", &ca.cert.to_pem().unwrap(), 0o644);
+    let (cert, key) = ca.server(&["localhost"], true, now() - 3600, now() + 86400);
+    let c = Cluster::start(Tls::On { cert, key }, HBA_ANY);
+    let run = |url: String, cert_file: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_preflight"))
+            .args(["--format", "json", "--timeout", "10s", "--check-only"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("SSL_CERT_FILE", cert_file)
+            .env("SSL_CERT_DIR", dir.path().join("none"))
+            .env("DATABASE_URL", url)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(u("localhost", c.port, "sslrootcert=system"), &ca_file);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("default for sslrootcert=system"), "{err}");
+    // Not in the system store: the pass above came from it, not from skipping checks.
+    let other = write(
+        dir.path(),
+        "other.pem",
+        &Ca::new("x").cert.to_pem().unwrap(),
+        0o644,
+    );
+    let (code, err) = run(u("localhost", c.port, "sslrootcert=system"), &other);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("tls-unknown-ca"), "{err}");
+    let (code, err) = run(
+        u("localhost", c.port, "sslrootcert=system&sslmode=require"),
+        &ca_file,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("pg-url-invalid") && err.contains("weak sslmode"),
+        "{err}"
+    );
 }

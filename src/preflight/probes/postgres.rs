@@ -153,6 +153,16 @@ pub async fn probe_target(t: &Target, env: &Env, var: &str, timeout: Duration) -
     if let Err(f) = check_settings(t, var) {
         return CheckOutcome::from_findings(name, vec![f]);
     }
+    // libpq 16+: `sslrootcert=system` makes verify-full the default sslmode.
+    let adjusted;
+    let mut t = t;
+    if t.rootcert.as_deref() == Some("system") && t.sslmode_from == "libpq's default" {
+        let mut a = t.clone();
+        a.sslmode = SslMode::VerifyFull;
+        a.sslmode_from = "default for sslrootcert=system";
+        adjusted = a;
+        t = &adjusted;
+    }
     let home = env.plain("HOME").map(PathBuf::from);
     let (passfile, mut notes) = Passfile::load(t, home.as_deref());
     let ctx = Ctx {
@@ -657,20 +667,22 @@ async fn ssl_request_error<S: AsyncRead + Unpin>(stream: &mut S, s: &str) -> Fin
     let read = async {
         stream.read_exact(&mut head).await?;
         let len = u32::from_be_bytes(head) as usize;
-        let mut body = Vec::new();
         if (8..=MAX_ERRLEN).contains(&len) {
-            body.resize(len - 4, 0);
+            let mut body = vec![0; len - 4];
             stream.read_exact(&mut body).await?;
             Ok::<_, std::io::Error>(parse_error_fields(&body))
         } else {
-            // Protocol 2: a NUL-terminated string follows the `E`.
-            body.extend_from_slice(&head);
-            let mut rest = Vec::new();
-            (&mut *stream)
-                .take(MAX_ERRLEN as u64)
-                .read_to_end(&mut rest)
-                .await?;
-            body.extend(rest);
+            // Protocol 2: a NUL-terminated string follows the `E`; read up to the
+            // NUL (a peer that keeps talking without one meets the attempt's deadline).
+            let mut body = head.to_vec();
+            let mut chunk = [0u8; 512];
+            while !body.contains(&0) && body.len() < MAX_ERRLEN {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
             let end = body.iter().position(|&b| b == 0).unwrap_or(body.len());
             Ok((
                 None,
@@ -767,15 +779,27 @@ where
     // The stream is already encrypted (or deliberately not): the driver must not
     // send a second SSLRequest.
     cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    // A server that asks for the password in cleartext has it, and a hostile one
+    // could put it in its error text: never let it through.
+    let scrub = |mut f: Fail| {
+        if let Some(p) = password
+            .as_ref()
+            .map(|p| p.expose())
+            .filter(|p| p.len() >= 3)
+        {
+            f.finding.message = f.finding.message.replace(p.as_str(), "<redacted>");
+        }
+        ServerErr(f)
+    };
     let (client, connection) = match cfg.connect_raw(stream, tokio_postgres::NoTls).await {
         Ok(pair) => pair,
-        Err(e) => return Err(ServerErr(classify_db(&e, s, from_file.as_deref()))),
+        Err(e) => return Err(scrub(classify_db(&e, s, from_file.as_deref()))),
     };
     let conn = tokio::spawn(connection);
     *step = Step::Query;
     let q = "SELECT current_setting('server_version'), (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()), current_setting('transaction_read_only'), pg_is_in_recovery()::text";
     let result = match client.simple_query(q).await {
-        Err(e) => Err(ServerErr(classify_db(&e, s, None))),
+        Err(e) => Err(scrub(classify_db(&e, s, None))),
         Ok(msgs) => {
             let row = msgs.into_iter().find_map(|m| match m {
                 tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),

@@ -270,9 +270,15 @@ pub fn now() -> i64 {
 
 pub enum Tls {
     Off,
-    On { cert: X509, key: PKey<Private> },
+    On {
+        cert: X509,
+        key: PKey<Private>,
+    },
     /// A leaf and the intermediates the server sends after it.
-    Chain { certs: Vec<X509>, key: PKey<Private> },
+    Chain {
+        certs: Vec<X509>,
+        key: PKey<Private>,
+    },
 }
 
 /// What a cluster needs beyond TLS and pg_hba: extra `postgresql.conf` lines and
@@ -405,7 +411,7 @@ impl Cluster {
         let mut c = pg("pg_basebackup");
         c.args(["-D"])
             .arg(&data)
-            .args(["-R", "-X", "stream", "-h"])
+            .args(["-R", "-X", "stream", "-c", "fast", "-h"])
             .arg(self.data())
             .args(["-p", &self.port.to_string(), "-U", "postgres"]);
         run(c, "pg_basebackup");
