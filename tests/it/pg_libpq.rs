@@ -533,8 +533,14 @@ fn client_certificates_and_keys_agree_with_libpq() {
         .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"key-pass-1")
         .unwrap();
     let enc_key = write(d, "enc.key", &enc, 0o600);
-    let (other_cert, _) = Ca::new("stranger").client("app");
-    let other_cert = write(d, "other.crt", &other_cert.to_pem().unwrap(), 0o644);
+    let (stranger_cert, stranger_key) = Ca::new("stranger").client("app");
+    let other_cert = write(d, "other.crt", &stranger_cert.to_pem().unwrap(), 0o644);
+    let stranger_key = write(
+        d,
+        "stranger.key",
+        &stranger_key.private_key_to_pem_pkcs8().unwrap(),
+        0o600,
+    );
     let base = |q: &str| {
         format!(
             "postgresql://app@localhost:{}/app?sslmode=verify-full&sslrootcert={ca_file}{q}",
@@ -569,6 +575,11 @@ fn client_certificates_and_keys_agree_with_libpq() {
         row(
             "a key that is not the certificate's",
             base(&format!("&sslcert={other_cert}&sslkey={key_file}")),
+            Some("pg-client-cert"),
+        ),
+        row(
+            "a certificate from a CA the server does not trust",
+            base(&format!("&sslcert={other_cert}&sslkey={stranger_key}")),
             Some("pg-client-cert"),
         ),
         row(

@@ -66,11 +66,18 @@ enum Next {
 struct Fail {
     finding: Finding,
     next: Next,
+    /// The server sent an ErrorResponse after startup (what libpq's `allow` and
+    /// `prefer` retry on), as opposed to a client-side or transport failure.
+    server_said: bool,
 }
 
 impl Fail {
     fn new(finding: Finding, next: Next) -> Fail {
-        Fail { finding, next }
+        Fail {
+            finding,
+            next,
+            server_said: false,
+        }
     }
 }
 
@@ -465,9 +472,7 @@ async fn attempt(
         SslMode::Allow => match plain(ctx, h, sa, &s, step).await {
             Ok(x) => Ok(x),
             // libpq: any server error on the plaintext try means one more try with SSL.
-            Err(ServerErr(first))
-                if first.next == Next::Stop && first.finding.code != Code::PgTimeout =>
-            {
+            Err(ServerErr(first)) if first.server_said => {
                 match secure(ctx, h, sa, &s, deadline, step).await {
                     Ok(x) => Ok(x),
                     Err(Secure::Refused(f)) | Err(Secure::Failed(f)) => Err(f),
@@ -636,7 +641,13 @@ async fn secure(
     let version = tls.ssl().version_str().to_string();
     startup(ctx, h, tls, Some(version), s, step)
         .await
-        .map_err(|e| Secure::Refused(e.0))
+        .map_err(|e| {
+            if e.0.server_said {
+                Secure::Refused(e.0)
+            } else {
+                Secure::Failed(e.0)
+            }
+        })
 }
 
 /// (subject, issuer) of the last certificate the server sends, from a handshake
@@ -844,11 +855,21 @@ fn classify_db(e: &tokio_postgres::Error, subject: &str, passfile: Option<&str>)
                 Next::Stop,
             );
         }
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("alert")
+            && (lower.contains("certificate") || lower.contains("unknown ca"))
+        {
+            return Fail::new(
+                Finding::error(Code::PgClientCert, subject, format!("the server rejected the client certificate: {}", one_line(&text)))
+                    .hint("the server must trust the CA that issued `sslcert` (its `ssl_ca_file`), and the certificate must be current"),
+                Next::Stop,
+            );
+        }
         return Fail::new(
             Finding::error(
                 Code::PgError,
                 subject,
-                format!("the connection failed: {text}"),
+                format!("the connection failed: {}", one_line(&text)),
             )
             .hint("check the server's log for this connection"),
             Next::Stop,
@@ -896,10 +917,12 @@ fn classify_db(e: &tokio_postgres::Error, subject: &str, passfile: Option<&str>)
         (Some(p), Code::PgAuthFailed) => format!(" (password retrieved from file `{p}`)"),
         _ => String::new(),
     };
-    Fail::new(
-        Finding::error(c, subject, format!("SQLSTATE {}: {msg}{from}", code.code())).hint(hint),
+    Fail {
+        finding: Finding::error(c, subject, format!("SQLSTATE {}: {msg}{from}", code.code()))
+            .hint(hint),
         next,
-    )
+        server_said: true,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
