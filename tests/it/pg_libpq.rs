@@ -709,6 +709,17 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
                 None,
             )
         },
+        Row {
+            says: Some("Unix socket".into()),
+            ..row(
+                "a Unix socket directory as host",
+                format!(
+                    "postgresql://app@/app?host={}&port={pp}",
+                    plain.data().display()
+                ),
+                None,
+            )
+        },
         row(
             "an E reply ends the host list",
             format!("postgresql://app:{PASSWORD}@127.0.0.1:{ep},127.0.0.1:{pp}/app?sslmode=prefer"),
