@@ -262,8 +262,7 @@ async fn connect(ctx: &Ctx<'_>, deadline: &Deadline) -> (Result<String, ()>, Vec
                     .map(|c| c.min(deadline.left()))
                     .unwrap_or(deadline.left());
                 let mut step = Step::Tcp;
-                let r =
-                    tokio::time::timeout(budget, attempt(ctx, h, &addr, deadline, &mut step)).await;
+                let r = tokio::time::timeout(budget, attempt(ctx, h, &addr, &mut step)).await;
                 match r {
                     Ok(Ok(s)) => match session_matches(want, &s) {
                         None => return (Ok(describe(ctx, h, &addr, &s)), failures),
@@ -439,13 +438,7 @@ fn timed_out(ctx: &Ctx<'_>, h: &Host, addr: &Addr, step: Step, budget: Duration)
 
 /// One attempt at one address, with libpq's `allow`/`prefer` retries on a new
 /// connection to the same address.
-async fn attempt(
-    ctx: &Ctx<'_>,
-    h: &Host,
-    addr: &Addr,
-    deadline: &Deadline,
-    step: &mut Step,
-) -> Result<Session, Fail> {
+async fn attempt(ctx: &Ctx<'_>, h: &Host, addr: &Addr, step: &mut Step) -> Result<Session, Fail> {
     let s = subject(h, addr);
     let sa = match addr {
         Addr::Unix(path) => {
@@ -473,14 +466,14 @@ async fn attempt(
             Ok(x) => Ok(x),
             // libpq: any server error on the plaintext try means one more try with SSL.
             Err(ServerErr(first)) if first.server_said => {
-                match secure(ctx, h, sa, &s, deadline, step).await {
+                match secure(ctx, h, sa, &s, step).await {
                     Ok(x) => Ok(x),
                     Err(Secure::Refused(f)) | Err(Secure::Failed(f)) => Err(f),
                 }
             }
             Err(ServerErr(f)) => Err(f),
         },
-        SslMode::Prefer => match secure(ctx, h, sa, &s, deadline, step).await {
+        SslMode::Prefer => match secure(ctx, h, sa, &s, step).await {
             Ok(x) => Ok(x),
             // libpq retries without SSL when the handshake fails or the server
             // refuses us over SSL; keep the SSL-side cause when the plaintext try is
@@ -493,7 +486,7 @@ async fn attempt(
             Err(Secure::Failed(f)) => Err(f),
         },
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-            match secure(ctx, h, sa, &s, deadline, step).await {
+            match secure(ctx, h, sa, &s, step).await {
                 Ok(x) => Ok(x),
                 Err(Secure::Refused(f)) | Err(Secure::Failed(f)) => Err(f),
             }
@@ -554,7 +547,6 @@ async fn secure(
     h: &Host,
     sa: SocketAddr,
     s: &str,
-    deadline: &Deadline,
     step: &mut Step,
 ) -> Result<Session, Secure> {
     let mut stream = tcp(sa, s, step).await.map_err(Secure::Failed)?;
@@ -630,7 +622,7 @@ async fn secure(
     })?;
     if let Err(e) = Pin::new(&mut tls).connect().await {
         let failure = seen.lock().map(|v| v.clone()).unwrap_or_default();
-        let f = classify_tls(ctx, h, s, cfg, &failure, &e.to_string(), deadline).await;
+        let f = classify_tls(ctx, s, cfg, &failure, &e.to_string());
         return Err(Secure::Refused(Fail::new(f, Next::Stop)));
     }
     if cfg.verify == Verify::Full {
@@ -1434,18 +1426,9 @@ const V_CERT_REVOKED: i32 = 23;
 
 /// Describes a failed handshake from what the verify callback saw, or, when the
 /// failure was not about the chain, from OpenSSL's error.
-async fn classify_tls(
-    ctx: &Ctx<'_>,
-    h: &Host,
-    s: &str,
-    cfg: &TlsCfg,
-    v: &VerifyFailure,
-    err: &str,
-    deadline: &Deadline,
-) -> Finding {
+fn classify_tls(ctx: &Ctx<'_>, s: &str, cfg: &TlsCfg, v: &VerifyFailure, err: &str) -> Finding {
     let mode = &ctx.mode;
     let Some(code) = v.code else {
-        let _ = (h, deadline);
         return Finding::error(
             Code::TlsHandshake,
             s,
