@@ -349,15 +349,30 @@ fn tls_roots_crls_names_protocols_and_retries_agree_with_libpq() {
             ),
             Some("tls-unknown-ca"),
         ),
-        row(
-            "prefer with a wrong CA falls back to plaintext",
-            u(
-                "localhost",
-                t12,
-                &format!("sslmode=prefer&sslrootcert={wrong_file}"),
-            ),
-            None,
-        ),
+        Row {
+            says: Some("TlsUnknownCa, severity: Warning".into()),
+            ..row(
+                "prefer with a wrong CA falls back to plaintext",
+                u(
+                    "localhost",
+                    t12,
+                    &format!("sslmode=prefer&sslrootcert={wrong_file}"),
+                ),
+                None,
+            )
+        },
+        Row {
+            says: Some("TlsRevoked, severity: Warning".into()),
+            ..row(
+                "a revoked certificate under prefer: plaintext, with a warning",
+                u(
+                    "localhost",
+                    t12,
+                    &format!("sslmode=prefer&sslrootcert={ca_file}&sslcrl={crl_revoked}"),
+                ),
+                None,
+            )
+        },
         row(
             "allow retries with SSL when plaintext is rejected",
             u("localhost", m, "sslmode=allow"),

@@ -97,6 +97,9 @@ struct Session {
     tls_version: Option<String>,
     read_only: bool,
     in_recovery: bool,
+    /// Failures libpq recovered from (a TLS failure under `prefer`), reported as
+    /// warnings so a revoked or untrusted certificate is never a silent pass.
+    warnings: Vec<Finding>,
 }
 
 /// Everything an attempt needs that does not change between hosts.
@@ -182,7 +185,10 @@ pub async fn probe_target(t: &Target, env: &Env, var: &str, timeout: Duration) -
     let deadline = Deadline(Instant::now() + timeout);
     let (outcome, failures) = connect(&ctx, &deadline).await;
     match outcome {
-        Ok(detail) => CheckOutcome::from_findings(name, notes).detail(detail),
+        Ok((detail, warnings)) => {
+            notes.extend(warnings);
+            CheckOutcome::from_findings(name, notes).detail(detail)
+        }
         Err(()) => {
             notes.extend(summarize(failures));
             CheckOutcome::from_findings(name, notes)
@@ -236,7 +242,10 @@ fn tls_name(v: TlsVersion) -> &'static str {
 
 /// libpq's host loop: every host, every address of it, in order; for
 /// `prefer-standby` a first pass that accepts only standbys, then one that takes any.
-async fn connect(ctx: &Ctx<'_>, deadline: &Deadline) -> (Result<String, ()>, Vec<Finding>) {
+async fn connect(
+    ctx: &Ctx<'_>,
+    deadline: &Deadline,
+) -> (Result<(String, Vec<Finding>), ()>, Vec<Finding>) {
     let t = ctx.t;
     let passes: &[SessionAttrs] = if t.target_session_attrs == SessionAttrs::PreferStandby {
         &[SessionAttrs::Standby, SessionAttrs::Any]
@@ -265,7 +274,7 @@ async fn connect(ctx: &Ctx<'_>, deadline: &Deadline) -> (Result<String, ()>, Vec
                 let r = tokio::time::timeout(budget, attempt(ctx, h, &addr, &mut step)).await;
                 match r {
                     Ok(Ok(s)) => match session_matches(want, &s) {
-                        None => return (Ok(describe(ctx, h, &addr, &s)), failures),
+                        None => return (Ok((describe(ctx, h, &addr, &s), s.warnings)), failures),
                         Some(why) => {
                             failures.push(
                                 Finding::error(
@@ -479,7 +488,16 @@ async fn attempt(ctx: &Ctx<'_>, h: &Host, addr: &Addr, step: &mut Step) -> Resul
             // refuses us over SSL; keep the SSL-side cause when the plaintext try is
             // refused only for being plaintext.
             Err(Secure::Refused(first)) => match plain(ctx, h, sa, &s, step).await {
-                Ok(x) => Ok(x),
+                Ok(mut x) => {
+                    let mut w = first.finding;
+                    w.severity = Severity::Warning;
+                    w.message = format!(
+                        "{}; libpq's `prefer` then connected without TLS, as the app will",
+                        w.message
+                    );
+                    x.warnings.push(w);
+                    Ok(x)
+                }
                 Err(ServerErr(second)) if second.finding.code == Code::PgHbaRejected => Err(first),
                 Err(ServerErr(second)) => Err(second),
             },
@@ -828,6 +846,7 @@ where
                     tls_version: tls_version.or_else(|| col(1).map(|v| one_line(&v))),
                     read_only: col(2).as_deref() == Some("on"),
                     in_recovery: col(3).as_deref() == Some("true"),
+                    warnings: Vec::new(),
                 }),
             }
         }
