@@ -1711,6 +1711,62 @@ mod tests {
         assert!(!wildcard_matches("*.com", "example.org"));
     }
 
+    fn cert(cn: &str, dns: &[&str], ips: &[&str]) -> X509 {
+        use openssl::x509::extension::SubjectAlternativeName;
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap();
+        let mut n = openssl::x509::X509NameBuilder::new().unwrap();
+        n.append_entry_by_text("CN", cn).unwrap();
+        let n = n.build();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&n).unwrap();
+        b.set_issuer_name(&n).unwrap();
+        b.set_pubkey(&key).unwrap();
+        if !dns.is_empty() || !ips.is_empty() {
+            let mut san = SubjectAlternativeName::new();
+            for d in dns {
+                san.dns(d);
+            }
+            for i in ips {
+                san.ip(i);
+            }
+            let ext = san.build(&b.x509v3_context(None, None)).unwrap();
+            b.append_extension(ext).unwrap();
+        }
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        b.build()
+    }
+
+    #[test]
+    fn peer_names_follow_libpq_san_and_cn_rules() {
+        let m = |c: &X509, h: &str| peer_name_matches(c, h).0;
+        // No SAN: the CN decides.
+        assert!(m(&cert("db.example.com", &[], &[]), "db.example.com"));
+        // A DNS SAN excludes the CN for a name.
+        let c = cert("db.example.com", &["a.example.com"], &[]);
+        assert!(!m(&c, "db.example.com"));
+        assert!(m(&c, "A.Example.com"));
+        // An IP SAN does not exclude the CN for a name...
+        assert!(m(
+            &cert("db.example.com", &[], &["10.0.0.1"]),
+            "db.example.com"
+        ));
+        // ...and a DNS SAN does not exclude the CN for an IP literal.
+        assert!(m(&cert("10.0.0.1", &["x.example.com"], &[]), "10.0.0.1"));
+        // An IP SAN matches the host string's address, IPv4 and IPv6.
+        let c = cert("n", &[], &["10.0.0.1", "::1"]);
+        assert!(m(&c, "10.0.0.1") && m(&c, "::1") && m(&c, "0:0::1"));
+        assert!(!m(&c, "10.0.0.2"));
+        // An IP SAN excludes the CN for an IP literal.
+        assert!(!m(&cert("10.0.0.2", &[], &["10.0.0.1"]), "10.0.0.2"));
+        // Wildcards in SANs and CNs.
+        assert!(m(&cert("n", &["*.example.com"], &[]), "db.example.com"));
+        assert!(!m(&cert("n", &["*.example.com"], &[]), "a.db.example.com"));
+        assert!(m(&cert("*.example.com", &[], &[]), "db.example.com"));
+    }
+
     #[test]
     fn passfile_fields_escapes_and_wildcards_follow_libpq() {
         let text = "# comment\n\
@@ -1748,6 +1804,54 @@ mod tests {
                 .expose(),
             ""
         );
+    }
+
+    #[test]
+    fn passfile_that_is_a_fifo_or_loose_is_ignored_with_libpq_warning_and_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::from_pairs([("HOME", dir.path().to_str().unwrap())]);
+        let mut t = dburl::resolve(dburl::parse("postgresql://u@h/db").unwrap(), &env).unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        t.passfile = Some(fifo.display().to_string());
+        let (pf, w) = Passfile::load(&t, None);
+        assert!(pf.is_none());
+        assert!(w[0].message.contains("is not a plain file"), "{w:?}");
+        let loose = dir.path().join("loose");
+        std::fs::write(&loose, "*:*:*:*:pw\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o604)).unwrap();
+        t.passfile = Some(loose.display().to_string());
+        let (pf, w) = Passfile::load(&t, None);
+        assert!(pf.is_none());
+        assert!(
+            w[0].message
+                .contains("permissions should be u=rw (0600) or less"),
+            "{w:?}"
+        );
+        assert!(!format!("{w:?}").contains("pw\\n"));
+        // A password in the URL means the file is never read.
+        t.password = Some(Secret::new("given".into()));
+        assert!(Passfile::load(&t, None).1.is_empty());
+        // Hostile lines never panic.
+        for text in [
+            "\\",
+            ":",
+            "\\:",
+            "*",
+            "*:",
+            "a\\",
+            "\\\\:\\",
+            "::::",
+            "\u{0}:\u{0}",
+        ] {
+            let _ = passfile_lookup(text, "a", "1", "d", "u");
+            let _ = passfile_lookup(text, "", "", "", "");
+        }
     }
 
     #[test]
