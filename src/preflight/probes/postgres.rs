@@ -1044,7 +1044,7 @@ impl TlsCfg {
             for c in certs {
                 store.add_cert(c).map_err(setup)?;
             }
-            load_crls(&mut store, t, home);
+            load_crls(&mut store, t, home)?;
             // libpq verifies the chain whenever the root file exists, whatever the
             // sslmode; only verify-full adds the name check.
             let v = if t.sslmode == SslMode::VerifyFull {
@@ -1125,7 +1125,7 @@ impl TlsCfg {
 
 /// libpq: `sslcrl`/`sslcrldir` (default `~/.postgresql/root.crl`) are loaded into
 /// the root store; a file that cannot be loaded is silently ignored.
-fn load_crls(store: &mut X509StoreBuilder, t: &Target, home: Option<&Path>) {
+fn load_crls(store: &mut X509StoreBuilder, t: &Target, home: Option<&Path>) -> Result<(), Finding> {
     let file = t.sslcrl.clone().filter(|s| !s.is_empty());
     let dir = t.sslcrldir.clone().filter(|s| !s.is_empty());
     let file = if file.is_none() && dir.is_none() {
@@ -1134,10 +1134,24 @@ fn load_crls(store: &mut X509StoreBuilder, t: &Target, home: Option<&Path>) {
         file
     };
     if file.is_none() && dir.is_none() {
-        return;
+        return Ok(());
     }
+    // OpenSSL reads these itself, blocking: a FIFO or a huge file must be refused
+    // here, or it would hang the probe past every deadline.
+    let unsafe_file = |p: &Path| match std::fs::metadata(p) {
+        Ok(md) if !md.is_file() => Some("it is not a regular file".to_string()),
+        Ok(md) if md.len() > FILE_CAP => Some(format!("it is larger than {} MiB", FILE_CAP >> 20)),
+        _ => None,
+    };
+    let refuse = |what: &str, why: String| {
+        Finding::error(Code::TlsHandshake, "postgres", format!("CRL `{what}` cannot be used: {why}"))
+            .hint("`sslcrl` must name a PEM CRL file, `sslcrldir` a directory of hashed CRL files (`openssl rehash`)")
+    };
     let mut ok = true;
     if let Some(f) = &file {
+        if let Some(why) = unsafe_file(Path::new(f)) {
+            return Err(refuse(f, why));
+        }
         ok = Path::new(f).is_file()
             && store
                 .add_lookup(X509Lookup::file())
@@ -1145,6 +1159,16 @@ fn load_crls(store: &mut X509StoreBuilder, t: &Target, home: Option<&Path>) {
                 .is_ok();
     }
     if let (true, Some(d)) = (ok, &dir) {
+        if let Ok(entries) = std::fs::read_dir(d) {
+            for e in entries.flatten().take(10_000) {
+                if e.path().is_dir() {
+                    continue;
+                }
+                if let Some(why) = unsafe_file(&e.path()) {
+                    return Err(refuse(&e.path().display().to_string(), why));
+                }
+            }
+        }
         ok = store
             .add_lookup(X509Lookup::hash_dir())
             .and_then(|l| l.add_dir(d, openssl::ssl::SslFiletype::PEM))
@@ -1153,6 +1177,7 @@ fn load_crls(store: &mut X509StoreBuilder, t: &Target, home: Option<&Path>) {
     if ok {
         let _ = store.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL);
     }
+    Ok(())
 }
 
 /// libpq's client certificate: `sslcert` (default `~/.postgresql/postgresql.crt`)
@@ -1723,6 +1748,10 @@ mod tests {
         b.set_subject_name(&n).unwrap();
         b.set_issuer_name(&n).unwrap();
         b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
         if !dns.is_empty() || !ips.is_empty() {
             let mut san = SubjectAlternativeName::new();
             for d in dns {
@@ -1807,7 +1836,7 @@ mod tests {
     }
 
     #[test]
-    fn passfile_that_is_a_fifo_or_loose_is_ignored_with_libpq_warning_and_never_blocks() {
+    fn passfile_and_crl_fifos_or_loose_files_never_block_or_pass_silently() {
         let dir = tempfile::tempdir().unwrap();
         let env = Env::from_pairs([("HOME", dir.path().to_str().unwrap())]);
         let mut t = dburl::resolve(dburl::parse("postgresql://u@h/db").unwrap(), &env).unwrap();
@@ -1834,6 +1863,28 @@ mod tests {
             "{w:?}"
         );
         assert!(!format!("{w:?}").contains("pw\\n"));
+        // A CRL that is a FIFO is refused before OpenSSL would block on it.
+        t.sslcrl = Some(fifo.display().to_string());
+        t.sslmode = SslMode::VerifyFull;
+        let ca = cert("ca", &[], &[]);
+        let root = dir.path().join("root.pem");
+        std::fs::write(&root, ca.to_pem().unwrap()).unwrap();
+        t.rootcert = Some(root.display().to_string());
+        let e = TlsCfg::build(&t, None)
+            .err()
+            .expect("a FIFO CRL is refused");
+        assert!(e.message.contains("not a regular file"), "{}", e.message);
+        t.sslcrl = None;
+        let crldir = dir.path().join("crls");
+        std::fs::create_dir(&crldir).unwrap();
+        std::fs::create_dir(crldir.join("sub")).unwrap();
+        t.sslcrldir = Some(crldir.display().to_string());
+        assert!(TlsCfg::build(&t, None).is_ok(), "a subdirectory is fine");
+        std::fs::rename(&fifo, crldir.join("abcd1234.r0")).unwrap();
+        assert!(
+            TlsCfg::build(&t, None).is_err(),
+            "a FIFO in the CRL directory is refused"
+        );
         // A password in the URL means the file is never read.
         t.password = Some(Secret::new("given".into()));
         assert!(Passfile::load(&t, None).1.is_empty());
