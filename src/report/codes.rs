@@ -82,6 +82,11 @@ codes! {
     TlsExpired => "tls-expired", "the server's certificate has expired";
     TlsNotYetValid => "tls-not-yet-valid", "the server's certificate is not valid yet";
     TlsHandshake => "tls-handshake", "the TLS handshake failed for another reason";
+    TlsRevoked => "tls-revoked", "the server's certificate (or one above it) is revoked by the CRL in `sslcrl`/`sslcrldir`";
+    PgClientCert => "pg-client-cert", "the client certificate or key cannot be used (missing key, loose permissions, wrong `sslpassword`), or the server wants one";
+    PgNoPassword => "pg-no-password", "the server asks for a password and none was supplied (an empty password counts as none)";
+    PgPassfileIgnored => "pg-passfile-ignored", "the password file is ignored, as libpq ignores it (group/world access or not a plain file)";
+    PgSessionAttrs => "pg-session-attrs", "a server was reached but is not the kind `target_session_attrs` asks for (read-write, standby …)";
     PgAuthFailed => "pg-auth-failed", "the password was rejected (SQLSTATE 28P01)";
     PgDatabaseMissing => "pg-database-missing", "the database does not exist (SQLSTATE 3D000)";
     PgHbaRejected => "pg-hba-rejected", "`pg_hba.conf` has no entry for this connection (SQLSTATE 28000)";

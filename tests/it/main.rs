@@ -5,6 +5,7 @@ mod canary;
 mod aws_chain;
 mod image_check;
 mod libpq_parse;
+mod pg_libpq;
 mod preflight;
 mod preflight_hardening;
 mod support;

@@ -141,6 +141,96 @@ impl Ca {
         }
     }
 
+    /// A CA whose certificate `self` signs (for chains longer than leaf + root).
+    pub fn intermediate(&self, cn: &str) -> Ca {
+        let key = key();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(&BigNum::from_u32(3).unwrap().to_asn1_integer().unwrap())
+            .unwrap();
+        b.set_subject_name(&name(cn)).unwrap();
+        b.set_issuer_name(self.cert.subject_name()).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(365).unwrap())
+            .unwrap();
+        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+            .unwrap();
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        b.sign(&self.key, MessageDigest::sha256()).unwrap();
+        Ca {
+            cert: b.build(),
+            key,
+        }
+    }
+
+    /// A client certificate for user `cn` (PostgreSQL's `cert` auth maps CN to user).
+    pub fn client(&self, cn: &str) -> (X509, PKey<Private>) {
+        let key = key();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
+            .unwrap();
+        b.set_subject_name(&name(cn)).unwrap();
+        b.set_issuer_name(self.cert.subject_name()).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
+        b.sign(&self.key, MessageDigest::sha256()).unwrap();
+        (b.build(), key)
+    }
+
+    /// A PEM CRL signed by this CA revoking `serials` (server certificates have
+    /// serial 2), made with the `openssl ca` command in `dir`.
+    pub fn crl(&self, dir: &Path, serials: &[u32]) -> Vec<u8> {
+        let work = tempfile::tempdir_in(dir).unwrap();
+        let w = work.path();
+        std::fs::write(w.join("ca.pem"), self.cert.to_pem().unwrap()).unwrap();
+        std::fs::write(
+            w.join("ca.key"),
+            self.key.private_key_to_pem_pkcs8().unwrap(),
+        )
+        .unwrap();
+        let mut index = String::new();
+        for s in serials {
+            index.push_str(&format!(
+                "R\t301231000000Z\t240101000000Z\t{s:02X}\tunknown\t/CN=revoked\n"
+            ));
+        }
+        std::fs::write(w.join("index.txt"), index).unwrap();
+        std::fs::write(w.join("crlnumber"), "01\n").unwrap();
+        std::fs::write(
+            w.join("ca.cnf"),
+            format!(
+                "[ca]\ndefault_ca = d\n[d]\ndatabase = {0}/index.txt\ncrlnumber = {0}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n",
+                w.display()
+            ),
+        )
+        .unwrap();
+        let mut c = Command::new("openssl");
+        c.args(["ca", "-gencrl", "-batch", "-config"])
+            .arg(w.join("ca.cnf"))
+            .arg("-keyfile")
+            .arg(w.join("ca.key"))
+            .arg("-cert")
+            .arg(w.join("ca.pem"))
+            .arg("-out")
+            .arg(w.join("crl.pem"));
+        run(c, "openssl ca -gencrl");
+        std::fs::read(w.join("crl.pem")).unwrap()
+    }
+
     /// A server certificate for `dns` names and `127.0.0.1`, valid in [from, to] (unix seconds).
     pub fn server(&self, dns: &[&str], ip: bool, from: i64, to: i64) -> (X509, PKey<Private>) {
         let key = key();
@@ -180,7 +270,23 @@ pub fn now() -> i64 {
 
 pub enum Tls {
     Off,
-    On { cert: X509, key: PKey<Private> },
+    On {
+        cert: X509,
+        key: PKey<Private>,
+    },
+    /// A leaf and the intermediates the server sends after it.
+    Chain {
+        certs: Vec<X509>,
+        key: PKey<Private>,
+    },
+}
+
+/// What a cluster needs beyond TLS and pg_hba: extra `postgresql.conf` lines and
+/// files placed in its data directory (a CA for client certificates, a CRL).
+#[derive(Default)]
+pub struct Extra<'a> {
+    pub conf: &'a str,
+    pub files: Vec<(&'a str, Vec<u8>)>,
 }
 
 pub struct Cluster {
@@ -191,6 +297,10 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a cluster; `hba` lines replace pg_hba.conf (the local trust line is kept).
     pub fn start(tls: Tls, hba: &[&str]) -> Cluster {
+        Cluster::start_with(tls, hba, Extra::default())
+    }
+
+    pub fn start_with(tls: Tls, hba: &[&str], extra: Extra) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("shipcheck-pg-")
             .tempdir()
@@ -209,8 +319,19 @@ impl Cluster {
             "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nshared_buffers = 16MB\nmax_connections = 10\nlog_min_messages = warning\n",
             data.display()
         );
-        if let Tls::On { cert, key } = &tls {
-            std::fs::write(data.join("server.crt"), cert.to_pem().unwrap()).unwrap();
+        let tls = match tls {
+            Tls::On { cert, key } => Tls::Chain {
+                certs: vec![cert],
+                key,
+            },
+            other => other,
+        };
+        if let Tls::Chain { certs, key } = &tls {
+            let mut pem = Vec::new();
+            for c in certs {
+                pem.extend(c.to_pem().unwrap());
+            }
+            std::fs::write(data.join("server.crt"), pem).unwrap();
             std::fs::write(
                 data.join("server.key"),
                 key.private_key_to_pem_pkcs8().unwrap(),
@@ -226,10 +347,15 @@ impl Cluster {
         } else {
             conf.push_str("ssl = off\n");
         }
+        conf.push_str(extra.conf);
+        conf.push('\n');
+        for (name, bytes) in &extra.files {
+            std::fs::write(data.join(name), bytes).unwrap();
+        }
         let mut pgconf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
         pgconf.push_str(&conf);
         std::fs::write(data.join("postgresql.conf"), pgconf).unwrap();
-        let mut hba_text = String::from("local all all trust\n");
+        let mut hba_text = String::from("local all all trust\nlocal replication all trust\n");
         for l in hba {
             hba_text.push_str(l);
             hba_text.push('\n');
@@ -267,6 +393,44 @@ impl Cluster {
 
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// A hot standby of this cluster (`pg_basebackup -R`), on its own port and
+    /// socket directory, with the same TLS files and pg_hba.
+    pub fn standby(&self) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("shipcheck-pg-standby-")
+            .tempdir()
+            .unwrap();
+        chown_postgres(dir.path());
+        if is_root() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let data = dir.path().join("data");
+        let mut c = pg("pg_basebackup");
+        c.args(["-D"])
+            .arg(&data)
+            .args(["-R", "-X", "stream", "-c", "fast", "-h"])
+            .arg(self.data())
+            .args(["-p", &self.port.to_string(), "-U", "postgres"]);
+        run(c, "pg_basebackup");
+        let port = free_port();
+        let mut pgconf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        pgconf.push_str(&format!(
+            "\nport = {port}\nunix_socket_directories = '{}'\nhot_standby = on\n",
+            data.display()
+        ));
+        std::fs::write(data.join("postgresql.conf"), pgconf).unwrap();
+        chown_postgres(dir.path());
+        let mut c = pg("pg_ctl");
+        c.args(["-D"])
+            .arg(&data)
+            .args(["-l"])
+            .arg(data.join("log"))
+            .args(["-w", "-t", "30", "start"]);
+        run(c, "pg_ctl start standby");
+        Cluster { dir, port }
     }
 }
 
