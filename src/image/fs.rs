@@ -4,14 +4,61 @@
 //! deletion is remembered in its history so `why PATH` can tell the whole story.
 //! Symlinks are resolved inside the image root (absolute targets and `..` never
 //! leave it) with a hop limit, as the kernel would inside the container.
+//!
+//! Runtimes do not all apply a layer the same way, and the difference shows when a
+//! layer's path goes through a symlink that a lower layer made (`lib/x` over a
+//! lower `lib -> usr/lib`). What each one does (read from their sources):
+//!
+//! - umoci (`oci/layer/tar_extract.go`, `UnpackEntry`) resolves the entry's parent
+//!   directory with `securejoin.SecureJoinVFS(root, dir)`: every symlink in the
+//!   parent is followed inside the rootfs (missing components are kept, up to 255
+//!   links), the last component is not. Whiteouts and opaque markers resolve their
+//!   directory the same way; a hard link resolves its target's directory the same
+//!   way and links the last component itself, so a hard link to a symlink is a
+//!   symlink (link(2) does not follow). A parent that is a regular file makes the
+//!   `MkdirAll` fail: the layer does not unpack.
+//! - containerd's applier (`archive/tar.go`, `applyNaive`) splits the name and
+//!   resolves the parent with `fs.RootPath(root, ppath)`: the same reading as umoci
+//!   when it applies onto the mounted rootfs (native snapshotter, or overlayfs in a
+//!   user namespace). With the overlayfs snapshotter it applies straight into the
+//!   new, empty upperdir (`diff/apply/apply_linux.go`, `getOverlayPath`), where the
+//!   lower symlink does not exist.
+//! - Docker's overlay2 (`ApplyDiff`) untars into the layer's own empty `diff`
+//!   directory (`chrootarchive.UntarUncompressed`), creating missing parents with
+//!   `MkdirAll` before whiteouts are converted.
+//!
+//! So the overlay-based appliers build each layer as a tree of its own: the parent
+//! becomes a real directory in the upper layer, and overlayfs shows that directory
+//! in place of the lower symlink (a directory never merges with a non-directory).
+//! The lower symlink's target is untouched, and a hard link to anything outside
+//! the layer fails (`link …: no such file or directory`).
+//!
+//! The primary tree here is umoci's reading (our test oracle). Once a layer goes
+//! through a lower symlink, the overlay reading is built beside it (only then, so
+//! the memory cost is paid only by images that diverge) and every divergence is
+//! recorded; the checks run on both trees and a different verdict is an error.
 
 use super::layer::{EntryKind, LayerIndex, RawEntry};
-use crate::report::{Code, Finding};
+use crate::report::{Code, Finding, Severity};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Linux gives up after 40 symlink hops (ELOOP); so do we.
 pub const MAX_HOPS: usize = 40;
+
+/// securejoin and containerd's `fs.RootPath` give up after 255 links when they
+/// resolve a parent directory at unpack time.
+pub const UNPACK_MAX_LINKS: usize = 255;
+
+/// PATH_MAX: the kernel refuses longer paths (and symlink targets) with
+/// ENAMETOOLONG, so a runtime cannot unpack such an entry.
+pub const MAX_PATH: usize = 4095;
+
+/// NAME_MAX: the longest single file name.
+pub const MAX_NAME: usize = 255;
+
+/// The same finding code repeats at most this often; the rest are counted.
+pub const MAX_REPEATS: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -41,7 +88,8 @@ pub struct Node {
     pub gid: u64,
     /// 1-based index of the layer that last wrote this path.
     pub layer: usize,
-    /// Set when this file came from a hard link: the path it links to.
+    /// Set when this file came from a hard link: the layer path whose data it
+    /// shares (the end of a chain of links).
     pub hardlink_of: Option<String>,
     pub content: Option<Arc<[u8]>>,
 }
@@ -71,12 +119,64 @@ pub struct LayerInfo {
     pub created_by: Option<String>,
 }
 
+/// How a runtime applies a layer onto the layers below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reading {
+    /// Extract onto the rootfs, resolving parents through its symlinks: umoci,
+    /// containerd's native snapshotter.
+    #[default]
+    Extract,
+    /// Each layer is a directory tree of its own, stacked by overlayfs: Docker's
+    /// overlay2, containerd's overlayfs snapshotter.
+    Overlay,
+}
+
+impl Reading {
+    pub fn runtimes(self) -> &'static str {
+        match self {
+            Reading::Extract => "umoci and containerd's native snapshotter",
+            Reading::Overlay => "docker (overlay2) and containerd's overlayfs snapshotter",
+        }
+    }
+}
+
+/// A layer that goes through a symlink a lower layer made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    pub layer: usize,
+    /// The lower-layer symlink (a key).
+    pub link: String,
+    /// Its target, as written.
+    pub target: String,
+    /// The directory the extracting runtimes reach through it (a key).
+    pub through: String,
+    /// The first path of the layer that goes through it, as the layer names it.
+    pub first: String,
+    /// Where the extracting runtimes put (or delete) that path (a key).
+    pub extract_at: String,
+    /// `entry`, `whiteout`, `opaque marker` or `hard link`.
+    pub what: &'static str,
+    /// How many of the layer's paths go through this link.
+    pub count: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct FlatFs {
     nodes: BTreeMap<String, Node>,
     history: HashMap<String, Vec<Event>>,
     pub layers: Vec<LayerInfo>,
     pub warnings: Vec<Finding>,
+    reading: Reading,
+    divergences: Vec<Divergence>,
+    /// The overlay reading, once a layer diverges.
+    overlay: Option<Box<FlatFs>>,
+    /// Keys whose data came from a differently named layer path (a write through a
+    /// symlink): the path a content re-read must ask for.
+    redirected: HashMap<String, String>,
+    /// Per code: findings seen, and the worst severity among those left out.
+    repeats: BTreeMap<Code, (usize, Option<Severity>)>,
+    /// How many summary findings sit at the end of `warnings`.
+    summaries: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,10 +190,14 @@ pub enum ResolveError {
 
 /// `/a/b/` and `a/b` both name `a/b`; the root is the empty string.
 pub fn key(path: &str) -> String {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut out = String::with_capacity(path.len());
+    for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(c);
+    }
+    out
 }
 
 pub fn display(key: &str) -> String {
@@ -108,12 +212,41 @@ fn parent_of(key: &str) -> Option<&str> {
     }
 }
 
+fn split_parent(path: &str) -> (&str, &str) {
+    match path.rsplit_once('/') {
+        Some((d, n)) => (d, n),
+        None => ("", path),
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
 fn child_prefix(dir: &str) -> String {
     if dir.is_empty() {
         String::new()
     } else {
         format!("{dir}/")
     }
+}
+
+/// `path` is `dir` or below it (component-wise, keys).
+pub fn is_under(path: &str, dir: &str) -> bool {
+    dir.is_empty()
+        || path == dir
+        || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+}
+
+/// What a walk through the tree found: the key reached, and the first symlink
+/// written by a layer below `layer` that it went through.
+struct Walked {
+    key: String,
+    lower_link: Option<(String, String)>,
 }
 
 impl FlatFs {
@@ -126,6 +259,47 @@ impl FlatFs {
         fs
     }
 
+    /// Which runtimes' tree this is.
+    pub fn reading(&self) -> Reading {
+        self.reading
+    }
+
+    /// The tree Docker and containerd's overlayfs snapshotter would unpack, when it
+    /// differs from this one (only built once a layer goes through a lower symlink).
+    pub fn overlay_reading(&self) -> Option<&FlatFs> {
+        self.overlay.as_deref()
+    }
+
+    /// Every place where a layer went through a symlink a lower layer made.
+    pub fn divergences(&self) -> &[Divergence] {
+        &self.divergences
+    }
+
+    /// The divergence that `path` (as named, or as it resolves) depends on, if any.
+    pub fn divergence(&self, path: &str) -> Option<&Divergence> {
+        if self.divergences.is_empty() {
+            return None;
+        }
+        let k = key(path);
+        let resolved = self.resolve(path, true).ok();
+        self.divergences.iter().find(|d| {
+            let hit = |p: &str| {
+                is_under(p, &d.link) || is_under(p, &d.through) || is_under(p, &d.extract_at)
+            };
+            hit(&k) || resolved.as_deref().is_some_and(hit)
+        })
+    }
+
+    /// The layer path whose data `key` holds, for a re-read that keeps contents:
+    /// the end of a hard-link chain, or the name a write through a symlink used.
+    pub fn source_path(&self, path: &str) -> String {
+        let k = key(path);
+        if let Some(h) = self.nodes.get(&k).and_then(|n| n.hardlink_of.clone()) {
+            return h;
+        }
+        self.redirected.get(&k).cloned().unwrap_or(k)
+    }
+
     fn record(&mut self, path: &str, layer: usize, action: Action) {
         self.history
             .entry(path.to_string())
@@ -133,8 +307,53 @@ impl FlatFs {
             .push(Event { layer, action });
     }
 
+    /// Keeps the first few findings of each code and counts the rest, so a layer
+    /// with 200,000 bad entries gives a short report.
+    fn push_finding(&mut self, f: Finding) {
+        let e = self.repeats.entry(f.code).or_insert((0, None));
+        e.0 += 1;
+        if e.0 <= MAX_REPEATS {
+            self.warnings.push(f);
+        } else {
+            e.1 = Some(match e.1 {
+                Some(Severity::Error) => Severity::Error,
+                _ if f.severity == Severity::Error => Severity::Error,
+                Some(s) => s,
+                None => f.severity,
+            });
+        }
+    }
+
+    fn drop_summaries(&mut self) {
+        let keep = self.warnings.len().saturating_sub(self.summaries);
+        self.warnings.truncate(keep);
+        self.summaries = 0;
+    }
+
+    fn add_summaries(&mut self) {
+        for (code, (seen, worst)) in &self.repeats {
+            let Some(sev) = worst else { continue };
+            let more = seen - MAX_REPEATS;
+            let msg = format!(
+                "{more} more `{}` findings like the ones above were left out ({seen} in all)",
+                code.as_str()
+            );
+            let f = match sev {
+                Severity::Error => Finding::error(*code, "layers", msg),
+                _ => Finding::warning(*code, "layers", msg),
+            };
+            self.warnings.push(f);
+            self.summaries += 1;
+        }
+    }
+
     /// Removes `path` and everything under it, recording why.
     fn remove_tree(&mut self, path: &str, layer: usize, why: Action, why_children: Action) {
+        if path.is_empty() {
+            // The root itself cannot be deleted; a whiteout naming it empties it.
+            self.remove_children(path, layer, why_children);
+            return;
+        }
         if self.nodes.remove(path).is_some() {
             self.record(path, layer, why);
         }
@@ -156,42 +375,275 @@ impl FlatFs {
         }
     }
 
+    /// A copy of this tree that goes on in another reading.
+    fn fork(&self, reading: Reading) -> FlatFs {
+        FlatFs {
+            nodes: self.nodes.clone(),
+            history: self.history.clone(),
+            layers: self.layers.clone(),
+            warnings: Vec::new(),
+            reading,
+            divergences: Vec::new(),
+            overlay: None,
+            redirected: self.redirected.clone(),
+            repeats: BTreeMap::new(),
+            summaries: 0,
+        }
+    }
+
     /// Applies one layer: its whiteouts and opaque markers hide lower layers only,
     /// then its entries are written in archive order.
     pub fn apply(&mut self, layer: usize, idx: LayerIndex) {
-        for w in &idx.whiteouts {
-            let gone = display(w);
+        self.drop_summaries();
+        let LayerIndex {
+            whiteouts,
+            opaques,
+            entries,
+            warnings,
+            ..
+        } = idx;
+        for w in warnings {
+            self.push_finding(w);
+        }
+        if self.overlay.is_none()
+            && self.reading == Reading::Extract
+            && self.goes_through_symlink(&whiteouts, &opaques, &entries)
+        {
+            self.overlay = Some(Box::new(self.fork(Reading::Overlay)));
+        }
+        if let Some(o) = self.overlay.as_mut() {
+            o.apply_layer(layer, &whiteouts, &opaques, entries.clone());
+            // Findings about the layer are this tree's to report, once.
+            o.warnings.clear();
+        }
+        self.apply_layer(layer, &whiteouts, &opaques, entries);
+        self.add_summaries();
+    }
+
+    /// Whether any of the layer's paths has an existing symlink in its parent
+    /// path: only then can the two readings differ (may say yes needlessly).
+    fn goes_through_symlink(&self, wh: &[String], op: &[String], entries: &[RawEntry]) -> bool {
+        let parent_hits = |p: &str| {
+            let (dir, _) = split_parent(p);
+            self.deepest_existing(dir)
+                .is_some_and(|(_, n)| matches!(n.kind, Kind::Symlink(_)))
+        };
+        wh.iter().any(|w| parent_hits(w))
+            || op.iter().any(|d| parent_hits(&join(d, "x")))
+            || entries.iter().any(|e| {
+                parent_hits(&e.path)
+                    || matches!(&e.kind, EntryKind::Hardlink(t) if parent_hits(t))
+            })
+    }
+
+    /// The longest existing prefix of `dir` (a key) that is not a directory, or
+    /// `dir` itself; `None` when `dir` and all its ancestors are directories.
+    fn deepest_existing(&self, dir: &str) -> Option<(&str, &Node)> {
+        if dir.is_empty() {
+            return None;
+        }
+        if let Some((k, n)) = self.nodes.get_key_value(dir) {
+            return (n.kind != Kind::Dir).then_some((k.as_str(), n));
+        }
+        // Every node's ancestors are directories, so the first existing prefix
+        // from the bottom is the only one that can be a non-directory.
+        let mut cur = dir;
+        while let Some((p, _)) = cur.rsplit_once('/') {
+            if let Some((k, n)) = self.nodes.get_key_value(p) {
+                return (n.kind != Kind::Dir).then_some((k.as_str(), n));
+            }
+            cur = p;
+        }
+        None
+    }
+
+    fn apply_layer(
+        &mut self,
+        layer: usize,
+        whiteouts: &[String],
+        opaques: &[String],
+        entries: Vec<RawEntry>,
+    ) {
+        for w in whiteouts {
+            let Some(k) = self.place(layer, w, "whiteout", true) else {
+                continue;
+            };
+            let gone = display(&k);
             self.remove_tree(
-                w,
+                &k,
                 layer,
                 Action::DeletedByWhiteout,
                 Action::DeletedWithParent(gone),
             );
         }
-        for d in &idx.opaques {
-            self.remove_children(d, layer, Action::HiddenByOpaque(display(d)));
+        for d in opaques {
+            // The marker's parent is the directory to empty: place it as a child.
+            let Some(marker) = self.place(layer, &join(d, ".wh..wh..opq"), "opaque marker", true)
+            else {
+                continue;
+            };
+            let dir = parent_of(&marker).unwrap_or("").to_string();
+            if self.nodes.get(&dir).is_some_and(|n| n.kind == Kind::Dir) {
+                self.remove_children(&dir, layer, Action::HiddenByOpaque(display(&dir)));
+            }
         }
-        self.warnings.extend(idx.warnings);
-        for e in idx.entries {
+        for e in entries {
             self.write(layer, e);
         }
     }
 
-    fn ensure_parents(&mut self, path: &str, layer: usize) {
-        let mut ancestors = Vec::new();
-        let mut p = parent_of(path);
-        while let Some(a) = p {
-            if a.is_empty() {
+    /// Where `path` (a layer's name) lands in this reading, or `None` when the
+    /// runtimes of this reading fail on it (a finding says so). `create`: this
+    /// path is written (an entry, a whiteout, an opaque marker), so the overlay
+    /// appliers make its parents real directories; a hard link's target is only
+    /// looked up.
+    fn place(&mut self, layer: usize, path: &str, what: &'static str, create: bool) -> Option<String> {
+        let (parent, name) = split_parent(path);
+        if self.reading == Reading::Overlay || self.deepest_existing(parent).is_none() {
+            // Only directories (or nothing yet) on the way: both readings agree.
+            // In the overlay reading the layer's own tree has real directories
+            // here, and overlayfs shows them in place of any lower non-directory.
+            if create && self.reading == Reading::Overlay {
+                self.ensure_dir(parent, layer);
+            }
+            return Some(path.to_string());
+        }
+        match self.walk_path(parent, true, true, UNPACK_MAX_LINKS, layer) {
+            Ok(w) => {
+                let at = join(&w.key, name);
+                if let Some((link, target)) = w.lower_link {
+                    self.note_divergence(layer, link, target, path, &at, what);
+                }
+                Some(at)
+            }
+            // umoci treats ENOTDIR on a whiteout's path as "already gone".
+            Err(ResolveError::NotDir(_)) if what == "whiteout" || what == "opaque marker" => None,
+            Err(ResolveError::NotDir(at)) => {
+                let kind = self.nodes.get(&at).map(|n| n.kind.name()).unwrap_or("file");
+                self.push_finding(
+                    Finding::error(
+                        Code::RuntimeDivergence,
+                        display(path),
+                        format!(
+                            "layer {layer} names `{}` below `{}`, which is a {kind}, not a directory: {} fail to unpack the layer (`not a directory`); {} replace it with a directory",
+                            display(path),
+                            display(&at),
+                            Reading::Extract.runtimes(),
+                            Reading::Overlay.runtimes(),
+                        ),
+                    )
+                    .provenance(Some(self.layer_label(layer)))
+                    .hint(format!("add a directory entry for `{}` to the layer before the paths below it", display(&at))),
+                );
+                if !create {
+                    return None;
+                }
+                // Go on as the overlay appliers do, so the checks still see a tree.
+                self.ensure_dir(parent, layer);
+                Some(path.to_string())
+            }
+            Err(ResolveError::Loop(at)) | Err(ResolveError::NotFound(at)) => {
+                self.push_finding(
+                    Finding::error(
+                        Code::RuntimeDivergence,
+                        display(path),
+                        format!(
+                            "the parent of `{}` goes through a symlink loop at `{}`: {} fail to unpack layer {layer} (`too many levels of symbolic links`)",
+                            display(path),
+                            display(&at),
+                            Reading::Extract.runtimes(),
+                        ),
+                    )
+                    .provenance(Some(self.layer_label(layer))),
+                );
+                None
+            }
+        }
+    }
+
+    fn note_divergence(
+        &mut self,
+        layer: usize,
+        link: String,
+        target: String,
+        path: &str,
+        at: &str,
+        what: &'static str,
+    ) {
+        if let Some(d) = self
+            .divergences
+            .iter_mut()
+            .rev()
+            .take_while(|d| d.layer == layer)
+            .find(|d| d.link == link)
+        {
+            d.count += 1;
+            return;
+        }
+        let through = self
+            .walk_path(&link, true, true, UNPACK_MAX_LINKS, layer)
+            .map(|w| w.key)
+            .unwrap_or_else(|_| link.clone());
+        let doing = match what {
+            "whiteout" => "deletes",
+            "opaque marker" => "empties",
+            _ => "writes",
+        };
+        self.push_finding(
+            Finding::warning(
+                Code::RuntimeDivergence,
+                display(path),
+                format!(
+                    "layer {layer} {doing} `{}` through `{}`, a symlink to `{target}` made by a lower layer: {} apply it at `{}`; {} make `{}` a directory holding only this layer's paths",
+                    display(path),
+                    display(&link),
+                    Reading::Extract.runtimes(),
+                    display(at),
+                    Reading::Overlay.runtimes(),
+                    display(&link),
+                ),
+            )
+            .provenance(Some(self.layer_label(layer)))
+            .hint(format!(
+                "name the real path in the layer (`{}`), so every runtime unpacks the same tree",
+                display(at)
+            )),
+        );
+        self.divergences.push(Divergence {
+            layer,
+            link,
+            target,
+            through,
+            first: path.to_string(),
+            extract_at: at.to_string(),
+            what,
+            count: 1,
+        });
+    }
+
+    /// Makes `dir` (a key) and its ancestors directories, replacing any
+    /// non-directory on the way. Allocates only for the components it creates.
+    fn ensure_dir(&mut self, dir: &str, layer: usize) {
+        if dir.is_empty() || self.nodes.get(dir).is_some_and(|n| n.kind == Kind::Dir) {
+            return;
+        }
+        // Find the deepest prefix that already is a directory, from the bottom.
+        let mut ends: Vec<usize> = vec![dir.len()];
+        let mut cur = dir;
+        while let Some((p, _)) = cur.rsplit_once('/') {
+            if self.nodes.get(p).is_some_and(|n| n.kind == Kind::Dir) {
                 break;
             }
-            ancestors.push(a.to_string());
-            p = parent_of(a);
+            ends.push(p.len());
+            cur = p;
         }
-        for a in ancestors.into_iter().rev() {
-            match self.nodes.get(&a) {
+        for end in ends.into_iter().rev() {
+            let a = &dir[..end];
+            match self.nodes.get(a) {
                 Some(n) if n.kind == Kind::Dir => {}
                 Some(n) => {
                     let was = n.kind.name();
+                    let a = a.to_string();
                     self.nodes.insert(a.clone(), implicit_dir(layer));
                     self.record(
                         &a,
@@ -200,6 +652,7 @@ impl FlatFs {
                     );
                 }
                 None => {
+                    let a = a.to_string();
                     self.nodes.insert(a.clone(), implicit_dir(layer));
                     self.record(&a, layer, Action::Added("dir (implicit parent)".into()));
                 }
@@ -207,40 +660,74 @@ impl FlatFs {
         }
     }
 
+    /// An entry the kernel cannot create: runtimes fail to unpack the layer.
+    fn too_long(&self, e: &RawEntry) -> Option<String> {
+        if e.path.len() > MAX_PATH {
+            return Some(format!("its path is {} bytes", e.path.len()));
+        }
+        if let Some(c) = e.path.split('/').find(|c| c.len() > MAX_NAME) {
+            return Some(format!("a name in its path is {} bytes", c.len()));
+        }
+        match &e.kind {
+            EntryKind::Symlink(t) | EntryKind::Hardlink(t) if t.len() > MAX_PATH => {
+                Some(format!("its link target is {} bytes", t.len()))
+            }
+            _ => None,
+        }
+    }
+
     fn write(&mut self, layer: usize, e: RawEntry) {
+        if let Some(why) = self.too_long(&e) {
+            let shown: String = e.path.chars().take(120).collect();
+            self.push_finding(
+                Finding::error(
+                    Code::PathTooLong,
+                    format!("/{shown}…"),
+                    format!(
+                        "{why}, longer than Linux allows ({MAX_PATH} bytes a path, {MAX_NAME} a name): runtimes fail to unpack layer {layer} (`file name too long`)"
+                    ),
+                )
+                .provenance(Some(self.layer_label(layer)))
+                .hint("shorten the path in the build; the image cannot run as built"),
+            );
+            return;
+        }
+        let what = if matches!(e.kind, EntryKind::Hardlink(_)) {
+            "hard link"
+        } else {
+            "entry"
+        };
+        let Some(at) = self.place(layer, &e.path, what, true) else {
+            return;
+        };
         let (kind, size, content, hardlink_of) = match e.kind {
             EntryKind::File => (Kind::File, e.size, e.content, None),
             EntryKind::Dir => (Kind::Dir, 0, None, None),
             EntryKind::Symlink(t) => (Kind::Symlink(t), 0, None, None),
             EntryKind::Other(o) => (Kind::Other(o), 0, None, None),
-            EntryKind::Hardlink(target) => match self.nodes.get(&target) {
-                Some(t) if t.kind == Kind::File => {
-                    (Kind::File, t.size, t.content.clone(), Some(target))
-                }
-                _ => {
-                    self.warnings.push(
-                        Finding::warning(
-                            Code::HardlinkDangling,
-                            display(&e.path),
-                            format!("hard link to `{}`, which is not a regular file at this point; dropped", display(&target)),
-                        )
-                        .provenance(Some(format!("layer {layer}"))),
-                    );
-                    return;
-                }
+            EntryKind::Hardlink(target) => match self.link_target(layer, &e.path, &target) {
+                Some(t) => t,
+                None => return,
             },
         };
-        self.ensure_parents(&e.path, layer);
+        let (parent, _) = split_parent(&at);
+        let parent = parent.to_string();
+        self.ensure_dir(&parent, layer);
+        if at != e.path && hardlink_of.is_none() {
+            self.redirected.insert(at.clone(), e.path.clone());
+        } else {
+            self.redirected.remove(&at);
+        }
         let describe = |k: &Kind| match k {
             Kind::File => format!("file, {size} bytes"),
             Kind::Symlink(t) => format!("symlink -> {t}"),
             other => other.name().to_string(),
         };
-        let action = match self.nodes.get(&e.path) {
+        let action = match self.nodes.get(&at) {
             Some(old) if old.kind == Kind::Dir && kind == Kind::Dir => Action::Updated,
             Some(old) if old.kind == Kind::Dir => {
-                let gone = display(&e.path);
-                self.remove_children(&e.path, layer, Action::DeletedWithParent(gone));
+                let gone = display(&at);
+                self.remove_children(&at, layer, Action::DeletedWithParent(gone));
                 Action::Replaced(format!("dir replaced by {}", describe(&kind)))
             }
             Some(old) => Action::Replaced(format!(
@@ -250,9 +737,9 @@ impl FlatFs {
             )),
             None => Action::Added(describe(&kind)),
         };
-        self.record(&e.path, layer, action);
+        self.record(&at, layer, action);
         self.nodes.insert(
-            e.path,
+            at,
             Node {
                 kind,
                 size,
@@ -266,6 +753,64 @@ impl FlatFs {
         );
     }
 
+    /// What a hard link becomes: a second name for the node its target names at
+    /// this point of the layers (a symlink stays a symlink: link(2) does not
+    /// follow). `None`, with an error, when runtimes fail to unpack it.
+    #[allow(clippy::type_complexity)]
+    fn link_target(
+        &mut self,
+        layer: usize,
+        path: &str,
+        target: &str,
+    ) -> Option<(Kind, u64, Option<Arc<[u8]>>, Option<String>)> {
+        let t = self.place(layer, target, "hard link", false)?;
+        let label = self.layer_label(layer);
+        let fail = |why: String| {
+            Finding::error(
+                Code::HardlinkDangling,
+                display(path),
+                format!("hard link to `{}`, {why}: runtimes fail to unpack layer {layer}", display(target)),
+            )
+            .provenance(Some(label.clone()))
+            .hint("link to a file an earlier entry of the same layer writes, or copy the file")
+        };
+        let Some(node) = self.nodes.get(&t) else {
+            self.push_finding(fail(
+                "which does not exist at this point (missing, or only written later)".into(),
+            ));
+            return None;
+        };
+        if node.kind == Kind::Dir {
+            self.push_finding(fail("which is a directory (hard links to directories are not allowed)".into()));
+            return None;
+        }
+        let (kind, size, content) = (node.kind.clone(), node.size, node.content.clone());
+        let lower = node.layer < layer;
+        let source = match &node.hardlink_of {
+            Some(h) => h.clone(),
+            None => self.redirected.get(&t).cloned().unwrap_or_else(|| t.clone()),
+        };
+        if lower && self.reading == Reading::Extract {
+            let from = self.layer_label(node.layer);
+            self.push_finding(
+                Finding::error(
+                    Code::RuntimeDivergence,
+                    display(path),
+                    format!(
+                        "hard link to `{}`, which a lower layer wrote: {} fail to unpack layer {layer} (`link: no such file or directory`, an overlay layer can only link within itself); {} link it",
+                        display(target),
+                        Reading::Overlay.runtimes(),
+                        Reading::Extract.runtimes(),
+                    ),
+                )
+                .provenance(Some(format!("target written by {from}")))
+                .hint("copy the file in this layer instead of hard-linking to a lower layer"),
+            );
+        }
+        let size = if kind == Kind::File { size } else { 0 };
+        Some((kind, size, content, Some(source)))
+    }
+
     /// The node at `path` itself, without following a final symlink.
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(&key(path))
@@ -274,53 +819,87 @@ impl FlatFs {
     /// Resolves `path` inside the image root. Intermediate symlinks are always
     /// followed; the last one only when `follow_last`.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<String, ResolveError> {
-        let mut pending: Vec<String> = key(path)
+        self.walk_path(path, follow_last, false, MAX_HOPS, 0).map(|w| w.key)
+    }
+
+    /// The one path walker. Work is linear in the components visited: the current
+    /// key is one growing buffer, never copied per component, and each link's
+    /// target is split once per hop (hops are bounded). `lenient` keeps missing
+    /// components (securejoin's reading of a path to be created); `layer` marks
+    /// which symlinks count as lower.
+    fn walk_path(
+        &self,
+        path: &str,
+        follow_last: bool,
+        lenient: bool,
+        max_hops: usize,
+        layer: usize,
+    ) -> Result<Walked, ResolveError> {
+        let mut pending: Vec<String> = path
             .split('/')
-            .filter(|c| !c.is_empty())
+            .filter(|c| !c.is_empty() && *c != ".")
             .rev()
             .map(String::from)
             .collect();
-        let mut cur: Vec<String> = Vec::new();
+        let mut cur = String::new();
+        let mut lens: Vec<usize> = Vec::new();
         let mut hops = 0;
+        let mut lower_link = None;
         while let Some(c) = pending.pop() {
-            if c == "." || c.is_empty() {
+            if c == "." {
                 continue;
             }
             if c == ".." {
-                cur.pop();
+                if let Some(l) = lens.pop() {
+                    cur.truncate(l);
+                }
                 continue;
             }
-            let mut candidate = cur.clone();
-            candidate.push(c.clone());
-            let ck = candidate.join("/");
-            match self.nodes.get(&ck) {
-                None => return Err(ResolveError::NotFound(ck)),
+            let before = cur.len();
+            if !cur.is_empty() {
+                cur.push('/');
+            }
+            cur.push_str(&c);
+            match self.nodes.get(cur.as_str()) {
+                None if lenient => lens.push(before),
+                None => return Err(ResolveError::NotFound(cur)),
                 Some(Node {
                     kind: Kind::Symlink(target),
+                    layer: written,
                     ..
                 }) if follow_last || !pending.is_empty() => {
                     hops += 1;
-                    if hops > MAX_HOPS {
-                        return Err(ResolveError::Loop(ck));
+                    if hops > max_hops {
+                        return Err(ResolveError::Loop(cur));
                     }
+                    if lower_link.is_none() && *written < layer {
+                        lower_link = Some((cur.clone(), target.clone()));
+                    }
+                    cur.truncate(before);
                     if target.starts_with('/') {
                         cur.clear();
+                        lens.clear();
                     }
-                    for t in target.split('/').rev() {
-                        if !t.is_empty() {
-                            pending.push(t.to_string());
-                        }
-                    }
+                    pending.extend(
+                        target
+                            .split('/')
+                            .filter(|t| !t.is_empty() && *t != ".")
+                            .rev()
+                            .map(String::from),
+                    );
                 }
                 Some(n) => {
                     if !pending.is_empty() && n.kind != Kind::Dir {
-                        return Err(ResolveError::NotDir(ck));
+                        return Err(ResolveError::NotDir(cur));
                     }
-                    cur.push(c);
+                    lens.push(before);
                 }
             }
         }
-        Ok(cur.join("/"))
+        Ok(Walked {
+            key: cur,
+            lower_link,
+        })
     }
 
     /// Follows symlinks and returns the final node with its key.
