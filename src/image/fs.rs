@@ -589,6 +589,12 @@ impl FlatFs {
             "opaque marker" => "empties",
             _ => "writes",
         };
+        // An opaque marker names its directory.
+        let (path, at) = if what == "opaque marker" {
+            (parent_of(path).unwrap_or(""), parent_of(at).unwrap_or(""))
+        } else {
+            (path, at)
+        };
         self.push_finding(
             Finding::warning(
                 Code::RuntimeDivergence,
