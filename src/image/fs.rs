@@ -508,7 +508,13 @@ impl FlatFs {
             }
             return Some(path.to_string());
         }
-        match self.walk_path(parent, true, true, UNPACK_MAX_LINKS, layer) {
+        let walked = self
+            .walk_path(parent, true, true, UNPACK_MAX_LINKS, layer)
+            .and_then(|w| match self.nodes.get(&w.key) {
+                Some(n) if n.kind != Kind::Dir => Err(ResolveError::NotDir(w.key)),
+                _ => Ok(w),
+            });
+        match walked {
             Ok(w) => {
                 let at = join(&w.key, name);
                 if let Some((link, target)) = w.lower_link {
@@ -1121,5 +1127,185 @@ mod tests {
         assert_eq!(fs.resolve("/dangling", false).unwrap(), "dangling");
         assert_eq!(fs.get("h").unwrap().size, 3);
         assert_eq!(fs.children("app").count(), 4);
+    }
+
+    fn codes(fs: &FlatFs) -> Vec<(Code, Severity)> {
+        fs.warnings.iter().map(|f| (f.code, f.severity)).collect()
+    }
+
+    #[test]
+    fn write_through_lower_symlink_follows_it_and_builds_the_overlay_reading() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry("srv/dist/index.js", EntryKind::File, 5),
+                    entry("app/dist", EntryKind::Symlink("/srv/dist".into()), 0),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        assert!(fs.overlay_reading().is_none());
+        fs.apply(2, layer(vec![entry("app/dist/new.js", EntryKind::File, 7)], &[], &[]));
+        // umoci: through the link; the link stays.
+        assert_eq!(fs.get("srv/dist/new.js").unwrap().size, 7);
+        assert!(matches!(fs.get("app/dist").unwrap().kind, Kind::Symlink(_)));
+        assert_eq!(fs.source_path("/srv/dist/new.js"), "app/dist/new.js");
+        // overlay: a directory with only this layer's file.
+        let o = fs.overlay_reading().unwrap();
+        assert_eq!(o.get("app/dist").unwrap().kind, Kind::Dir);
+        assert!(o.get("app/dist/index.js").is_none());
+        assert!(o.get("srv/dist/new.js").is_none());
+        let d = fs.divergence("/app/dist/index.js").unwrap();
+        assert_eq!((d.layer, d.link.as_str(), d.through.as_str()), (2, "app/dist", "srv/dist"));
+        assert!(fs.divergence("/etc/passwd").is_none());
+        assert_eq!(codes(&fs), vec![(Code::RuntimeDivergence, Severity::Warning)]);
+    }
+
+    #[test]
+    fn same_layer_symlink_is_followed_by_both_readings_without_divergence() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry("real/", EntryKind::Dir, 0),
+                    entry("link", EntryKind::Symlink("real".into()), 0),
+                    entry("link/f", EntryKind::File, 1),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        assert!(fs.get("real/f").is_some());
+        assert!(fs.divergences().is_empty());
+        assert!(fs.warnings.is_empty());
+    }
+
+    #[test]
+    fn parent_that_is_a_file_fails_extracting_runtimes() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(1, layer(vec![entry("a", EntryKind::File, 1)], &[], &[]));
+        fs.apply(2, layer(vec![entry("a/b", EntryKind::File, 1)], &[], &[]));
+        assert_eq!(codes(&fs), vec![(Code::RuntimeDivergence, Severity::Error)]);
+        assert_eq!(fs.get("a").unwrap().kind, Kind::Dir);
+    }
+
+    #[test]
+    fn parent_through_symlink_loop_fails_extracting_runtimes() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry("l1", EntryKind::Symlink("l2".into()), 0),
+                    entry("l2", EntryKind::Symlink("l1".into()), 0),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        fs.apply(2, layer(vec![entry("l1/x", EntryKind::File, 1)], &[], &[]));
+        assert_eq!(codes(&fs), vec![(Code::RuntimeDivergence, Severity::Error)]);
+        assert!(fs.walk("").all(|(k, _)| !k.ends_with('x')));
+    }
+
+    #[test]
+    fn hardlink_to_missing_later_or_directory_is_an_error() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry("d/", EntryKind::Dir, 0),
+                    entry("h1", EntryKind::Hardlink("nowhere".into()), 0),
+                    entry("h2", EntryKind::Hardlink("later".into()), 0),
+                    entry("later", EntryKind::File, 3),
+                    entry("h3", EntryKind::Hardlink("d".into()), 0),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        assert_eq!(codes(&fs), vec![(Code::HardlinkDangling, Severity::Error); 3]);
+        assert!(fs.get("h1").is_none() && fs.get("h2").is_none() && fs.get("h3").is_none());
+    }
+
+    #[test]
+    fn hardlink_keeps_the_target_kind_and_chains_end_at_the_data() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry("f", EntryKind::File, 9),
+                    entry("s", EntryKind::Symlink("f".into()), 0),
+                    entry("hs", EntryKind::Hardlink("s".into()), 0),
+                    entry("h1", EntryKind::Hardlink("f".into()), 0),
+                    entry("h2", EntryKind::Hardlink("h1".into()), 0),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        assert_eq!(fs.get("hs").unwrap().kind, Kind::Symlink("f".into()));
+        assert_eq!(fs.get("h2").unwrap().size, 9);
+        assert_eq!(fs.source_path("h2"), "f");
+        assert!(fs.warnings.is_empty());
+        // A link to a lower layer's file: overlay appliers cannot make it.
+        fs.apply(2, layer(vec![entry("h3", EntryKind::Hardlink("f".into()), 0)], &[], &[]));
+        assert_eq!(codes(&fs), vec![(Code::RuntimeDivergence, Severity::Error)]);
+        assert_eq!(fs.get("h3").unwrap().size, 9);
+    }
+
+    #[test]
+    fn paths_longer_than_linux_allows_are_errors() {
+        let mut fs = FlatFs::new(vec![]);
+        let long_name = "n".repeat(MAX_NAME + 1);
+        let long_path = "d/".repeat(MAX_PATH / 2 + 1);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry(&long_name, EntryKind::File, 1),
+                    entry(&format!("{long_path}f"), EntryKind::File, 1),
+                    entry("s", EntryKind::Symlink("t/".repeat(MAX_PATH)), 0),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        assert_eq!(codes(&fs), vec![(Code::PathTooLong, Severity::Error); 3]);
+        assert_eq!(fs.len(), 1);
+    }
+
+    #[test]
+    fn repeated_findings_are_aggregated() {
+        let mut fs = FlatFs::new(vec![]);
+        let many: Vec<RawEntry> = (0..1000)
+            .map(|i| entry(&format!("h{i}"), EntryKind::Hardlink("nowhere".into()), 0))
+            .collect();
+        fs.apply(1, layer(many.clone(), &[], &[]));
+        fs.apply(2, layer(many, &[], &[]));
+        assert_eq!(fs.warnings.len(), MAX_REPEATS + 1);
+        let last = fs.warnings.last().unwrap();
+        assert_eq!(last.severity, Severity::Error);
+        assert!(last.message.contains("1995 more"), "{}", last.message);
+    }
+
+    #[test]
+    fn deep_paths_create_each_ancestor_once() {
+        // A path at Linux's length limit: every ancestor exists after one write,
+        // and a second write below it finds the parent without walking up.
+        let deep = "a/".repeat(MAX_PATH / 2 - 1);
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(1, layer(vec![entry(&format!("{deep}f"), EntryKind::File, 1)], &[], &[]));
+        assert_eq!(fs.len(), 1 + MAX_PATH / 2);
+        fs.apply(1, layer(vec![entry(&format!("{deep}g"), EntryKind::File, 1)], &[], &[]));
+        assert_eq!(fs.len(), 2 + MAX_PATH / 2);
+        assert!(fs.warnings.is_empty());
+        assert_eq!(fs.resolve(&format!("/{deep}g"), true).unwrap(), format!("{deep}g"));
     }
 }
