@@ -88,6 +88,8 @@ pub struct Node {
     pub gid: u64,
     /// 1-based index of the layer that last wrote this path.
     pub layer: usize,
+    /// A directory no entry named: made for a path below it.
+    pub implicit: bool,
     /// Set when this file came from a hard link: the layer path whose data it
     /// shares (the end of a chain of links).
     pub hardlink_of: Option<String>,
@@ -300,11 +302,22 @@ impl FlatFs {
         self.redirected.get(&k).cloned().unwrap_or(k)
     }
 
-    fn record(&mut self, path: &str, layer: usize, action: Action) {
-        self.history
-            .entry(path.to_string())
-            .or_default()
-            .push(Event { layer, action });
+    /// Remembers what happened to `path`; `old` is the node there before. A
+    /// path's first write is not stored (it is read back from the node itself), so
+    /// an image of millions of files written once keeps no history for them.
+    fn record(&mut self, path: &str, old: Option<&Node>, layer: usize, action: Action) {
+        let event = Event { layer, action };
+        if let Some(events) = self.history.get_mut(path) {
+            events.push(event);
+            return;
+        }
+        if matches!(event.action, Action::Added(_)) {
+            return;
+        }
+        let mut events = Vec::with_capacity(2);
+        events.extend(old.map(first_write));
+        events.push(event);
+        self.history.insert(path.to_string(), events);
     }
 
     /// Keeps the first few findings of each code and counts the rest, so a layer
@@ -354,8 +367,8 @@ impl FlatFs {
             self.remove_children(path, layer, why_children);
             return;
         }
-        if self.nodes.remove(path).is_some() {
-            self.record(path, layer, why);
+        if let Some(old) = self.nodes.remove(path) {
+            self.record(path, Some(&old), layer, why);
         }
         self.remove_children(path, layer, why_children);
     }
@@ -370,8 +383,8 @@ impl FlatFs {
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
-            self.nodes.remove(&k);
-            self.record(&k, layer, why.clone());
+            let old = self.nodes.remove(&k);
+            self.record(&k, old.as_ref(), layer, why.clone());
         }
     }
 
@@ -431,8 +444,7 @@ impl FlatFs {
         wh.iter().any(|w| parent_hits(w))
             || op.iter().any(|d| parent_hits(&join(d, "x")))
             || entries.iter().any(|e| {
-                parent_hits(&e.path)
-                    || matches!(&e.kind, EntryKind::Hardlink(t) if parent_hits(t))
+                parent_hits(&e.path) || matches!(&e.kind, EntryKind::Hardlink(t) if parent_hits(t))
             })
     }
 
@@ -497,7 +509,13 @@ impl FlatFs {
     /// path is written (an entry, a whiteout, an opaque marker), so the overlay
     /// appliers make its parents real directories; a hard link's target is only
     /// looked up.
-    fn place(&mut self, layer: usize, path: &str, what: &'static str, create: bool) -> Option<String> {
+    fn place(
+        &mut self,
+        layer: usize,
+        path: &str,
+        what: &'static str,
+        create: bool,
+    ) -> Option<String> {
         let (parent, name) = split_parent(path);
         if self.reading == Reading::Overlay || self.deepest_existing(parent).is_none() {
             // Only directories (or nothing yet) on the way: both readings agree.
@@ -654,19 +672,17 @@ impl FlatFs {
             match self.nodes.get(a) {
                 Some(n) if n.kind == Kind::Dir => {}
                 Some(n) => {
-                    let was = n.kind.name();
                     let a = a.to_string();
-                    self.nodes.insert(a.clone(), implicit_dir(layer));
-                    self.record(
-                        &a,
-                        layer,
-                        Action::Replaced(format!("{was} replaced by an implicit directory")),
-                    );
+                    let action = Action::Replaced(format!(
+                        "{} replaced by an implicit directory",
+                        n.kind.name()
+                    ));
+                    if let Some(old) = self.nodes.insert(a.clone(), implicit_dir(layer)) {
+                        self.record(&a, Some(&old), layer, action);
+                    }
                 }
                 None => {
-                    let a = a.to_string();
-                    self.nodes.insert(a.clone(), implicit_dir(layer));
-                    self.record(&a, layer, Action::Added("dir (implicit parent)".into()));
+                    self.nodes.insert(a.to_string(), implicit_dir(layer));
                 }
             }
         }
@@ -749,7 +765,8 @@ impl FlatFs {
             )),
             None => Action::Added(describe(&kind)),
         };
-        self.record(&at, layer, action);
+        let old = self.nodes.remove(&at);
+        self.record(&at, old.as_ref(), layer, action);
         self.nodes.insert(
             at,
             Node {
@@ -759,6 +776,7 @@ impl FlatFs {
                 uid: e.uid,
                 gid: e.gid,
                 layer,
+                implicit: false,
                 hardlink_of,
                 content,
             },
@@ -781,7 +799,10 @@ impl FlatFs {
             Finding::error(
                 Code::HardlinkDangling,
                 display(path),
-                format!("hard link to `{}`, {why}: runtimes fail to unpack layer {layer}", display(target)),
+                format!(
+                    "hard link to `{}`, {why}: runtimes fail to unpack layer {layer}",
+                    display(target)
+                ),
             )
             .provenance(Some(label.clone()))
             .hint("link to a file an earlier entry of the same layer writes, or copy the file")
@@ -793,14 +814,20 @@ impl FlatFs {
             return None;
         };
         if node.kind == Kind::Dir {
-            self.push_finding(fail("which is a directory (hard links to directories are not allowed)".into()));
+            self.push_finding(fail(
+                "which is a directory (hard links to directories are not allowed)".into(),
+            ));
             return None;
         }
         let (kind, size, content) = (node.kind.clone(), node.size, node.content.clone());
         let lower = node.layer < layer;
         let source = match &node.hardlink_of {
             Some(h) => h.clone(),
-            None => self.redirected.get(&t).cloned().unwrap_or_else(|| t.clone()),
+            None => self
+                .redirected
+                .get(&t)
+                .cloned()
+                .unwrap_or_else(|| t.clone()),
         };
         if lower && self.reading == Reading::Extract {
             let from = self.layer_label(node.layer);
@@ -831,7 +858,8 @@ impl FlatFs {
     /// Resolves `path` inside the image root. Intermediate symlinks are always
     /// followed; the last one only when `follow_last`.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<String, ResolveError> {
-        self.walk_path(path, follow_last, false, MAX_HOPS, 0).map(|w| w.key)
+        self.walk_path(path, follow_last, false, MAX_HOPS, 0)
+            .map(|w| w.key)
     }
 
     /// The one path walker. Work is linear in the components visited: the current
@@ -951,11 +979,13 @@ impl FlatFs {
         self.nodes.len() <= 1
     }
 
-    pub fn history(&self, path: &str) -> &[Event] {
-        self.history
-            .get(&key(path))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    /// Every event of `path`, oldest first.
+    pub fn history(&self, path: &str) -> Vec<Event> {
+        let k = key(path);
+        match self.history.get(&k) {
+            Some(events) => events.clone(),
+            None => self.nodes.get(&k).map(first_write).into_iter().collect(),
+        }
     }
 
     pub fn layer_label(&self, layer: usize) -> String {
@@ -1018,8 +1048,23 @@ fn implicit_dir(layer: usize) -> Node {
         uid: 0,
         gid: 0,
         layer,
+        implicit: true,
         hardlink_of: None,
         content: None,
+    }
+}
+
+/// The event that wrote `n`, told from the node itself.
+fn first_write(n: &Node) -> Event {
+    let what = match &n.kind {
+        Kind::Dir if n.implicit => "dir (implicit parent)".to_string(),
+        Kind::File => format!("file, {} bytes", n.size),
+        Kind::Symlink(t) => format!("symlink -> {t}"),
+        other => other.name().to_string(),
+    };
+    Event {
+        layer: n.layer,
+        action: Action::Added(what),
     }
 }
 
@@ -1075,7 +1120,18 @@ mod tests {
         assert!(fs.get("/app/dist/a.js").is_none());
         assert!(fs.get("/app/dist/index.js").is_none());
         assert!(fs.provenance("/app/dist/a.js").unwrap().contains("opaque"));
-        assert_eq!(fs.history("/app/dist/index.js").len(), 2);
+        let h = fs.history("/app/dist/index.js");
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].action, Action::Added("file, 10 bytes".into()));
+        assert_eq!(h[1].action, Action::DeletedByWhiteout);
+        // Written once and never touched: told from the node, not stored.
+        let h = fs.history("/app/dist/b.js");
+        assert_eq!((h.len(), h[0].layer), (1, 2));
+        assert_eq!(fs.history("/app").len(), 1);
+        assert!(
+            matches!(&fs.history("/app")[0].action, Action::Added(d) if d.contains("implicit"))
+        );
+        assert!(fs.history("/nowhere").is_empty());
     }
 
     #[test]
@@ -1148,7 +1204,10 @@ mod tests {
             ),
         );
         assert!(fs.overlay_reading().is_none());
-        fs.apply(2, layer(vec![entry("app/dist/new.js", EntryKind::File, 7)], &[], &[]));
+        fs.apply(
+            2,
+            layer(vec![entry("app/dist/new.js", EntryKind::File, 7)], &[], &[]),
+        );
         // umoci: through the link; the link stays.
         assert_eq!(fs.get("srv/dist/new.js").unwrap().size, 7);
         assert!(matches!(fs.get("app/dist").unwrap().kind, Kind::Symlink(_)));
@@ -1159,9 +1218,15 @@ mod tests {
         assert!(o.get("app/dist/index.js").is_none());
         assert!(o.get("srv/dist/new.js").is_none());
         let d = fs.divergence("/app/dist/index.js").unwrap();
-        assert_eq!((d.layer, d.link.as_str(), d.through.as_str()), (2, "app/dist", "srv/dist"));
+        assert_eq!(
+            (d.layer, d.link.as_str(), d.through.as_str()),
+            (2, "app/dist", "srv/dist")
+        );
         assert!(fs.divergence("/etc/passwd").is_none());
-        assert_eq!(codes(&fs), vec![(Code::RuntimeDivergence, Severity::Warning)]);
+        assert_eq!(
+            codes(&fs),
+            vec![(Code::RuntimeDivergence, Severity::Warning)]
+        );
     }
 
     #[test]
@@ -1229,7 +1294,10 @@ mod tests {
                 &[],
             ),
         );
-        assert_eq!(codes(&fs), vec![(Code::HardlinkDangling, Severity::Error); 3]);
+        assert_eq!(
+            codes(&fs),
+            vec![(Code::HardlinkDangling, Severity::Error); 3]
+        );
         assert!(fs.get("h1").is_none() && fs.get("h2").is_none() && fs.get("h3").is_none());
     }
 
@@ -1255,7 +1323,14 @@ mod tests {
         assert_eq!(fs.source_path("h2"), "f");
         assert!(fs.warnings.is_empty());
         // A link to a lower layer's file: overlay appliers cannot make it.
-        fs.apply(2, layer(vec![entry("h3", EntryKind::Hardlink("f".into()), 0)], &[], &[]));
+        fs.apply(
+            2,
+            layer(
+                vec![entry("h3", EntryKind::Hardlink("f".into()), 0)],
+                &[],
+                &[],
+            ),
+        );
         assert_eq!(codes(&fs), vec![(Code::RuntimeDivergence, Severity::Error)]);
         assert_eq!(fs.get("h3").unwrap().size, 9);
     }
@@ -1301,11 +1376,28 @@ mod tests {
         // and a second write below it finds the parent without walking up.
         let deep = "a/".repeat(MAX_PATH / 2 - 1);
         let mut fs = FlatFs::new(vec![]);
-        fs.apply(1, layer(vec![entry(&format!("{deep}f"), EntryKind::File, 1)], &[], &[]));
+        fs.apply(
+            1,
+            layer(
+                vec![entry(&format!("{deep}f"), EntryKind::File, 1)],
+                &[],
+                &[],
+            ),
+        );
         assert_eq!(fs.len(), 1 + MAX_PATH / 2);
-        fs.apply(1, layer(vec![entry(&format!("{deep}g"), EntryKind::File, 1)], &[], &[]));
+        fs.apply(
+            1,
+            layer(
+                vec![entry(&format!("{deep}g"), EntryKind::File, 1)],
+                &[],
+                &[],
+            ),
+        );
         assert_eq!(fs.len(), 2 + MAX_PATH / 2);
         assert!(fs.warnings.is_empty());
-        assert_eq!(fs.resolve(&format!("/{deep}g"), true).unwrap(), format!("{deep}g"));
+        assert_eq!(
+            fs.resolve(&format!("/{deep}g"), true).unwrap(),
+            format!("{deep}g")
+        );
     }
 }

@@ -73,9 +73,7 @@ fn find_spec(
 pub fn run_checks(img: &Loaded, spec: &Spec) -> Vec<CheckOutcome> {
     let primary = checks_on(img, &img.fs, spec);
     match img.fs.overlay_reading() {
-        Some(other) => {
-            checks::divergence::reconcile(&img.fs, primary, checks_on(img, other, spec))
-        }
+        Some(other) => checks::divergence::reconcile(&img.fs, primary, checks_on(img, other, spec)),
         None => primary,
     }
 }
@@ -168,7 +166,9 @@ fn load_for_checks(
     if more.is_empty() {
         return Ok(img);
     }
-    sel.load(src, &move |p: &str| wanted(p) || more.iter().any(|m| m == p))
+    sel.load(src, &move |p: &str| {
+        wanted(p) || more.iter().any(|m| m == p)
+    })
 }
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.

@@ -26,7 +26,13 @@ fn check(reference: &str) -> (Run, Vec<(String, String, String)>) {
 
 fn check_with(reference: &str, spec: &Path) -> (Run, Vec<(String, String, String)>) {
     let run = image_check(
-        &["--format", "json", "--spec", spec.to_str().unwrap(), reference],
+        &[
+            "--format",
+            "json",
+            "--spec",
+            spec.to_str().unwrap(),
+            reference,
+        ],
         project_root(),
     );
     let found = json_lines(&run.stdout)
@@ -68,7 +74,10 @@ fn umoci(image: &str, scratch: &Path) -> Result<BTreeSet<String>, String> {
             let rel = format!("/{}", p.strip_prefix(&root).unwrap().display());
             let m = std::fs::symlink_metadata(&p).unwrap();
             tree.insert(if m.file_type().is_symlink() {
-                format!("{rel} symlink {}", std::fs::read_link(&p).unwrap().display())
+                format!(
+                    "{rel} symlink {}",
+                    std::fs::read_link(&p).unwrap().display()
+                )
             } else if m.is_dir() {
                 stack.push(p.clone());
                 format!("{rel} dir")
@@ -193,7 +202,10 @@ fn hardlink_to_missing_or_later_entry_is_an_error_as_runtimes_fail() {
         );
         let (run, found) = check(&reference);
         assert_eq!(run.code, 1, "{recipe}: {}", run.stdout);
-        assert!(has(&found, "hardlink-dangling", "error"), "{recipe}: {found:?}");
+        assert!(
+            has(&found, "hardlink-dangling", "error"),
+            "{recipe}: {found:?}"
+        );
     }
 }
 

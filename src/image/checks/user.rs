@@ -72,7 +72,11 @@ pub fn check(fs: &FlatFs, user: &str) -> CheckOutcome {
     }
     let Some(content) = &node.content else {
         let why = if node.size > MAX_CONTENT {
-            format!("is {} bytes, more than the {} MiB image-check reads", node.size, MAX_CONTENT >> 20)
+            format!(
+                "is {} bytes, more than the {} MiB image-check reads",
+                node.size,
+                MAX_CONTENT >> 20
+            )
         } else {
             "could not be read".to_string()
         };
