@@ -54,6 +54,10 @@ pub const UNPACK_MAX_LINKS: usize = 255;
 /// ENAMETOOLONG, so a runtime cannot unpack such an entry.
 pub const MAX_PATH: usize = 4095;
 
+/// The most path components one walk may read from symlink targets (about eight
+/// targets of the longest length); a walk that needs more is refused as a loop.
+pub const MAX_WALK: usize = 16 * 1024;
+
 /// NAME_MAX: the longest single file name.
 pub const MAX_NAME: usize = 255;
 
@@ -572,7 +576,7 @@ impl FlatFs {
                         Code::RuntimeDivergence,
                         display(path),
                         format!(
-                            "the parent of `{}` goes through a symlink loop at `{}`: {} fail to unpack layer {layer} (`too many levels of symbolic links`)",
+                            "the parent of `{}` goes through a symlink loop at `{}` ({} fail to unpack layer {layer}: `too many levels of symbolic links`), or through links longer than image-check follows ({MAX_WALK} components)",
                             display(path),
                             display(&at),
                             Reading::Extract.runtimes(),
@@ -884,6 +888,7 @@ impl FlatFs {
         let mut cur = String::new();
         let mut lens: Vec<usize> = Vec::new();
         let mut hops = 0;
+        let mut expanded = 0;
         let mut lower_link = None;
         while let Some(c) = pending.pop() {
             if c == "." {
@@ -909,7 +914,11 @@ impl FlatFs {
                     ..
                 }) if follow_last || !pending.is_empty() => {
                     hops += 1;
-                    if hops > max_hops {
+                    // Each hop re-reads a target of up to 2048 components: a budget
+                    // on the components read keeps one walk's work bounded even
+                    // when every entry of a layer walks through long links.
+                    expanded += target.len() / 2 + 1;
+                    if hops > max_hops || expanded > MAX_WALK {
                         return Err(ResolveError::Loop(cur));
                     }
                     if lower_link.is_none() && *written < layer {
@@ -1399,5 +1408,37 @@ mod tests {
             fs.resolve(&format!("/{deep}g"), true).unwrap(),
             format!("{deep}g")
         );
+    }
+
+    #[test]
+    fn long_link_chains_are_refused_within_a_bounded_walk() {
+        // Each link's target is long and leads to the next: far more components
+        // than a walk may read, though fewer hops than the limits.
+        let mut entries = vec![entry("end/", EntryKind::Dir, 0)];
+        let pad = "./".repeat(2000);
+        for i in 0..20 {
+            let next = if i == 19 {
+                "end".to_string()
+            } else {
+                format!("l{}", i + 1)
+            };
+            entries.push(entry(
+                &format!("l{i}"),
+                EntryKind::Symlink(format!("{pad}{next}")),
+                0,
+            ));
+        }
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(1, layer(entries, &[], &[]));
+        assert!(matches!(
+            fs.resolve("/l19/x", false),
+            Err(ResolveError::NotFound(_))
+        ));
+        assert!(matches!(
+            fs.resolve("/l0/x", false),
+            Err(ResolveError::Loop(_))
+        ));
+        fs.apply(2, layer(vec![entry("l0/x", EntryKind::File, 1)], &[], &[]));
+        assert_eq!(codes(&fs), vec![(Code::RuntimeDivergence, Severity::Error)]);
     }
 }
