@@ -710,11 +710,14 @@ impl FlatFs {
 
     fn write(&mut self, layer: usize, e: RawEntry) {
         if let Some(why) = self.too_long(&e) {
-            let shown: String = e.path.chars().take(120).collect();
+            let mut shown: String = e.path.chars().take(120).collect();
+            if shown.len() < e.path.len() {
+                shown.push('…');
+            }
             self.push_finding(
                 Finding::error(
                     Code::PathTooLong,
-                    format!("/{shown}…"),
+                    format!("/{shown}"),
                     format!(
                         "{why}, longer than Linux allows ({MAX_PATH} bytes a path, {MAX_NAME} a name): runtimes fail to unpack layer {layer} (`file name too long`)"
                     ),
