@@ -162,7 +162,7 @@ fn cat(image: &str, path: &str, platform: &PlatformSel) -> u8 {
                 );
                 return 2;
             }
-            Ok((k, node)) => want = node.hardlink_of.clone().unwrap_or(k),
+            Ok((k, _)) => want = img.fs.source_path(&k),
         }
     }
     eprintln!("error: could not read `{path}`");

@@ -68,8 +68,17 @@ fn find_spec(
     }
 }
 
+/// The checks on umoci's reading of the image, reconciled with the same checks on
+/// the overlay runtimes' reading when a layer makes the two differ.
 pub fn run_checks(img: &Loaded, spec: &Spec) -> Vec<CheckOutcome> {
-    let fs = &img.fs;
+    let primary = checks_on(img, &img.fs, spec);
+    match img.fs.overlay_reading() {
+        Some(other) => checks::divergence::reconcile(&img.fs, primary, checks_on(img, other, spec)),
+        None => primary,
+    }
+}
+
+fn checks_on(img: &Loaded, fs: &super::fs::FlatFs, spec: &Spec) -> Vec<CheckOutcome> {
     let mut out = Vec::new();
     out.push(
         CheckOutcome::from_findings("layers", fs.warnings.clone()).detail(format!(
@@ -120,7 +129,7 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             None => notes.extend(note.clone()),
         }
         let target = format!("{reference} ({})", sel.label());
-        let checks = match sel.load(src.as_ref(), &wanted) {
+        let checks = match load_for_checks(sel, src.as_ref()) {
             Ok(img) => {
                 if let Some(d) = &img.manifest_digest {
                     notes.push(format!("manifest `{d}`"));
@@ -144,6 +153,22 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
         });
     }
     Ok(Outcome { report, spec_path })
+}
+
+/// Loads a platform keeping the contents the checks read; when one of them sits
+/// behind a link the first read could not foresee, reads the layers once more.
+fn load_for_checks(
+    sel: &super::Selected,
+    src: &dyn source::ImageSource,
+) -> Result<Loaded, ImageError> {
+    let img = sel.load(src, &wanted)?;
+    let more = checks::user::content_sources(&img.fs);
+    if more.is_empty() {
+        return Ok(img);
+    }
+    sel.load(src, &move |p: &str| {
+        wanted(p) || more.iter().any(|m| m == p)
+    })
 }
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.

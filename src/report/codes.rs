@@ -33,7 +33,9 @@ codes! {
     ImageUnreadable => "image-unreadable", "the image, or one platform of it, could not be read (bad reference, corrupt blob, digest mismatch, missing blob); nothing about it was checked";
     // image-check: reading and flattening
     PathEscapesRoot => "path-escapes-root", "a layer entry named with `..` climbs out of the image root; it was dropped";
-    HardlinkDangling => "hardlink-dangling", "a hard link in a layer points at a path that does not exist";
+    HardlinkDangling => "hardlink-dangling", "a hard link in a layer points at a path that does not exist at that point, or at a directory; runtimes fail to unpack the layer";
+    RuntimeDivergence => "runtime-divergence", "a layer goes through a symlink a lower layer made (or links across layers), so umoci/containerd-native and docker/containerd-overlayfs unpack different trees; an error when a check's verdict differs between them";
+    PathTooLong => "path-too-long", "a layer entry's path, name or link target is longer than Linux allows; runtimes fail to unpack the layer";
     // image-check: files
     FileMissing => "file-missing", "a path the spec requires does not exist in the flattened image";
     FileEmpty => "file-empty", "a file the spec requires to be non-empty has 0 bytes";

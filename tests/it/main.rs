@@ -3,6 +3,7 @@
 
 mod canary;
 mod aws_chain;
+mod flatten_hardening;
 mod image_check;
 mod libpq_parse;
 mod pg_libpq;

@@ -3,6 +3,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod divergence;
 pub mod files;
 pub mod user;
 

@@ -1,10 +1,32 @@
 //! USER must name a user the image's `/etc/passwd` knows, or the runtime refuses
 //! to start the container (`unable to find user node: no matching entries`).
+//!
+//! The runtime opens `/etc/passwd` inside the container, so a symlinked `/etc`, a
+//! symlinked `passwd` or a hard link are read through, as the kernel would.
 
-use crate::image::fs::FlatFs;
+use crate::image::fs::{FlatFs, Kind};
+use crate::image::layer::MAX_CONTENT;
 use crate::report::{CheckOutcome, Code, Finding};
 
 pub const PASSWD: &str = "etc/passwd";
+
+/// The layer paths whose contents the check needs but the first read could not
+/// name: `/etc/passwd` behind a symlink or hard link, in either runtime reading.
+/// Reading the image again keeping these makes the check able to run.
+pub fn content_sources(fs: &FlatFs) -> Vec<String> {
+    let mut out = Vec::new();
+    for tree in std::iter::once(fs).chain(fs.overlay_reading()) {
+        if let Ok((k, n)) = tree.lookup(PASSWD) {
+            if n.kind == Kind::File && n.content.is_none() && n.size <= MAX_CONTENT {
+                let src = tree.source_path(&k);
+                if src != PASSWD && !out.contains(&src) {
+                    out.push(src);
+                }
+            }
+        }
+    }
+    out
+}
 
 pub fn check(fs: &FlatFs, user: &str) -> CheckOutcome {
     let name = user.split(':').next().unwrap_or("");
@@ -17,7 +39,8 @@ pub fn check(fs: &FlatFs, user: &str) -> CheckOutcome {
         };
         return CheckOutcome::from_findings("user", vec![]).detail(format!("runs as {who}"));
     }
-    let found = match fs.lookup(PASSWD) {
+    let (key, node) = match fs.lookup(PASSWD) {
+        Ok(found) => found,
         Err(_) => {
             return CheckOutcome::from_findings(
                 "user",
@@ -26,25 +49,57 @@ pub fn check(fs: &FlatFs, user: &str) -> CheckOutcome {
                     .hint("add the user in the final stage (`RUN adduser …`), or use a numeric `USER 1000:1000`")],
             )
         }
-        Ok((key, node)) => match &node.content {
-            Some(c) => String::from_utf8_lossy(c)
-                .lines()
-                .any(|l| l.split(':').next() == Some(name)),
-            None => {
-                return CheckOutcome::not_run(
-                    "user",
-                    Finding::error(Code::UserUnknown, user, format!("`/etc/passwd` resolves to `/{key}`, which could not be read")),
-                )
-            }
-        },
     };
+    let via = if key == PASSWD {
+        String::new()
+    } else {
+        format!(" (read through links at `/{key}`)")
+    };
+    if node.kind != Kind::File {
+        return CheckOutcome::from_findings(
+            "user",
+            vec![Finding::error(
+                Code::UserUnknown,
+                user,
+                format!(
+                    "USER is `{user}` but `/etc/passwd` resolves to `/{key}`, a {}; the runtime cannot read users from it",
+                    node.kind.name()
+                ),
+            )
+            .provenance(fs.provenance(&format!("/{key}")))
+            .hint("make `/etc/passwd` a regular file, or use a numeric `USER 1000:1000`")],
+        );
+    }
+    let Some(content) = &node.content else {
+        let why = if node.size > MAX_CONTENT {
+            format!(
+                "is {} bytes, more than the {} MiB image-check reads",
+                node.size,
+                MAX_CONTENT >> 20
+            )
+        } else {
+            "could not be read".to_string()
+        };
+        return CheckOutcome::not_run(
+            "user",
+            Finding::error(
+                Code::UserUnknown,
+                user,
+                format!("`/etc/passwd` resolves to `/{key}`, which {why}"),
+            ),
+        );
+    };
+    let found = String::from_utf8_lossy(content)
+        .lines()
+        .any(|l| l.split(':').next() == Some(name));
     if found {
-        CheckOutcome::from_findings("user", vec![]).detail(format!("`{name}` is in /etc/passwd"))
+        CheckOutcome::from_findings("user", vec![])
+            .detail(format!("`{name}` is in /etc/passwd{via}"))
     } else {
         CheckOutcome::from_findings(
             "user",
-            vec![Finding::error(Code::UserUnknown, user, format!("USER is `{user}` but `/etc/passwd` has no `{name}`; the container cannot start"))
-                .provenance(fs.provenance("/etc/passwd"))
+            vec![Finding::error(Code::UserUnknown, user, format!("USER is `{user}` but `/etc/passwd`{via} has no `{name}`; the container cannot start"))
+                .provenance(fs.provenance(&format!("/{key}")))
                 .hint(format!("create it before `USER` (`RUN useradd -r {name}` or `adduser -D {name}`), or use a numeric `USER 1000:1000`"))],
         )
     }
