@@ -1,8 +1,8 @@
 //! The one integration-test binary: image-check against fixture images built by
 //! `support::fixture`, and preflight against real peers on loopback.
 
-mod canary;
 mod aws_chain;
+mod canary;
 mod flatten_hardening;
 mod image_check;
 mod libpq_parse;
