@@ -11,10 +11,9 @@
 use crate::support::pg::{
     free_port, now, Ca, Cluster, Extra, Tls, HBA_ANY, HBA_SSL_ONLY, PASSWORD,
 };
-use shipcheck::preflight::dburl::{self, SessionAttrs, Target, TlsVersion};
 use shipcheck::preflight::environ::Env;
+use shipcheck::preflight::spec::PostgresRule;
 use shipcheck::preflight::probes::postgres;
-use shipcheck::redact::Secret;
 use shipcheck::report::{CheckOutcome, Severity, Status};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -22,83 +21,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
-
-/// Fills Target fields for keywords the URL parser accepts but does not map yet
-/// (dburl's owner wires them); a no-op for every field already set, so it stays
-/// correct once the parser fills them itself.
-fn fill_pending(t: &mut Target, url: &str) {
-    let Some((main, query)) = url.split_once('?') else {
-        return;
-    };
-    let dec = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    for pair in query.split('&') {
-        let Some((k, v)) = pair.split_once('=') else {
-            continue;
-        };
-        let v = dec(v);
-        let tls = |v: &str| match v {
-            "TLSv1" => Some(TlsVersion::Tls1_0),
-            "TLSv1.1" => Some(TlsVersion::Tls1_1),
-            "TLSv1.2" => Some(TlsVersion::Tls1_2),
-            "TLSv1.3" => Some(TlsVersion::Tls1_3),
-            _ => None,
-        };
-        match k {
-            "sslcert" if t.sslcert.is_none() => t.sslcert = Some(v),
-            "sslkey" if t.sslkey.is_none() => t.sslkey = Some(v),
-            "sslpassword" if t.sslpassword.is_none() => t.sslpassword = Some(Secret::new(v)),
-            "sslcrl" if t.sslcrl.is_none() => t.sslcrl = Some(v),
-            "sslcrldir" if t.sslcrldir.is_none() => t.sslcrldir = Some(v),
-            "passfile" if t.passfile.is_none() => t.passfile = Some(v),
-            "options" if t.options.is_none() => t.options = Some(v),
-            "ssl_min_protocol_version" if t.ssl_min_protocol_version.is_none() => {
-                t.ssl_min_protocol_version = tls(&v)
-            }
-            "ssl_max_protocol_version" if t.ssl_max_protocol_version.is_none() => {
-                t.ssl_max_protocol_version = tls(&v)
-            }
-            "target_session_attrs" if t.target_session_attrs == SessionAttrs::Any => {
-                t.target_session_attrs = match v.as_str() {
-                    "read-write" => SessionAttrs::ReadWrite,
-                    "read-only" => SessionAttrs::ReadOnly,
-                    "primary" => SessionAttrs::Primary,
-                    "standby" => SessionAttrs::Standby,
-                    "prefer-standby" => SessionAttrs::PreferStandby,
-                    _ => SessionAttrs::Any,
-                }
-            }
-            "hostaddr" => {
-                // Today's parser lets `hostaddr` replace the host names; put the
-                // authority's names back and keep the address beside them.
-                let authority = main
-                    .split_once("://")
-                    .map(|x| x.1)
-                    .unwrap_or("")
-                    .split('/')
-                    .next()
-                    .unwrap_or("");
-                let hosts = authority.rsplit_once('@').map(|x| x.1).unwrap_or(authority);
-                let names: Vec<&str> = hosts
-                    .split(',')
-                    .map(|h| h.rsplit_once(':').map(|x| x.0).unwrap_or(h))
-                    .collect();
-                for (i, (h, a)) in t.hosts.iter_mut().zip(v.split(',')).enumerate() {
-                    if h.hostaddr.is_none() {
-                        h.hostaddr = Some(a.to_string());
-                        if let Some(n) = names.get(i).filter(|n| !n.is_empty()) {
-                            h.name = n.to_string();
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
 
 struct Probe {
     rt: tokio::runtime::Runtime,
@@ -127,29 +49,13 @@ impl Probe {
             pairs.push((k.to_string(), v.to_string()));
         }
         let env = Env::from_pairs(pairs);
-        // Today's parser rejects `sslcrldir` (a libpq 14+ keyword; its owner is
-        // adding it): parse without it and let fill_pending set it.
-        let parsable: String = match url.split_once('?') {
-            Some((m, q)) => {
-                let kept: Vec<&str> = q
-                    .split('&')
-                    .filter(|kv| !kv.starts_with("sslcrldir="))
-                    .collect();
-                format!("{m}?{}", kept.join("&"))
-            }
-            None => url.to_string(),
+        // The probe's own entry point: parse, libpq's environment, then connect.
+        let rule = PostgresRule {
+            url_env: "DATABASE_URL".into(),
+            required: true,
         };
-        let mut t = match dburl::parse(&parsable).and_then(|p| dburl::resolve(p, &env)) {
-            Ok(t) => t,
-            Err(e) => panic!("row URL does not parse: {e}"),
-        };
-        fill_pending(&mut t, url);
-        self.rt.block_on(postgres::probe_target(
-            &t,
-            &env,
-            "DATABASE_URL",
-            Duration::from_secs(15),
-        ))
+        self.rt
+            .block_on(postgres::probe(&env, &rule, Duration::from_secs(15)))
     }
 }
 
@@ -953,7 +859,7 @@ fn sslrootcert_system_uses_the_system_store_with_verify_full() {
     );
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("pg-url-invalid") && err.contains("weak sslmode"),
+        err.contains("pg-url-invalid") && err.contains("weaker than `sslrootcert=system` allows"),
         "{err}"
     );
 }
