@@ -9,6 +9,8 @@ use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result};
 use super::source::BlobDesc;
 use crate::report::{Code, Finding};
+use super::tarread;
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 
@@ -23,15 +25,48 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Sniffs the compression from the first bytes, as containerd and Docker do,
+    /// with two corrections: a zstd stream may open with a skippable frame, and
+    /// `BZh` alone is not bzip2 (a plain tar whose first name starts with it
+    /// would be refused) unless a bzip2 block or end-of-stream magic follows.
     pub fn sniff(head: &[u8]) -> std::result::Result<Compression, &'static str> {
         match head {
             [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Ok(Compression::Zstd),
-            [b'B', b'Z', b'h', ..] => Err("bzip2"),
+            [0x50..=0x5f, 0x2a, 0x4d, 0x18, ..] => Ok(Compression::Zstd),
+            [b'B', b'Z', b'h', b'1'..=b'9', rest @ ..]
+                if rest.starts_with(&[0x31, 0x41, 0x59, 0x26, 0x53, 0x59])
+                    || rest.starts_with(&[0x17, 0x72, 0x45, 0x38, 0x50, 0x90]) =>
+            {
+                Err("bzip2")
+            }
             [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Err("xz"),
             _ => Ok(Compression::None),
         }
     }
+}
+
+/// Renders tar name bytes as a `String`, injectively: valid UTF-8 is kept, each
+/// byte of an invalid sequence becomes `\xNN`, and a literal backslash becomes
+/// `\\`. Two names that differ only in invalid bytes stay two names, and since
+/// `/`, `.` and `.wh.` are ASCII, splitting and whiteout matching on the
+/// rendering agree with doing it on the bytes.
+pub fn name_from_bytes(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,17 +106,66 @@ pub struct LayerIndex {
 
 /// Lexically normalises a tar name; `None` when it climbs above the root.
 pub fn normalize(raw: &str) -> Option<String> {
+    match clamp(raw) {
+        (p, false) => Some(p),
+        (_, true) => None,
+    }
+}
+
+/// Lexically normalises a tar name the way containerd and umoci place it: a
+/// `..` at the root stays at the root. The flag says whether that happened
+/// (Docker refuses such a layer instead).
+pub fn clamp(raw: &str) -> (String, bool) {
     let mut parts: Vec<&str> = Vec::new();
+    let mut climbed = false;
     for c in raw.split('/') {
         match c {
             "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
+            ".." => climbed |= parts.pop().is_none(),
             c => parts.push(c),
         }
     }
-    Some(parts.join("/"))
+    (parts.join("/"), climbed)
+}
+
+/// Findings of one kind in one layer: the first few in full, then a count, so a
+/// hostile layer cannot bury the report under 200,000 lines.
+#[derive(Default)]
+struct Aggregate {
+    shown: Vec<Finding>,
+    more: HashMap<Code, usize>,
+}
+
+const SHOWN_PER_CODE: usize = 5;
+
+impl Aggregate {
+    fn push(&mut self, f: Finding) {
+        if self.shown.iter().filter(|s| s.code == f.code).count() < SHOWN_PER_CODE {
+            self.shown.push(f);
+        } else {
+            *self.more.entry(f.code).or_default() += 1;
+        }
+    }
+
+    fn finish(mut self, index: usize) -> Vec<Finding> {
+        let mut more: Vec<_> = self.more.into_iter().collect();
+        more.sort();
+        for (code, n) in more {
+            let like = self.shown.iter().find(|s| s.code == code).cloned();
+            if let Some(like) = like {
+                let mut f = Finding::new(
+                    code,
+                    like.severity,
+                    format!("layer {index}"),
+                    format!("{n} more entries like the ones above in this layer"),
+                )
+                .provenance(Some(format!("layer {index}")));
+                f.hint = like.hint.clone();
+                self.shown.push(f);
+            }
+        }
+        self.shown
+    }
 }
 
 fn split_parent(path: &str) -> (&str, &str) {
@@ -167,6 +251,31 @@ pub fn read_layer(
     Ok(layer)
 }
 
+fn escapes(subject: &str, what: &str, clamped: &str, index: usize) -> Finding {
+    Finding::error(
+        Code::PathEscapesRoot,
+        subject.to_string(),
+        format!(
+            "{what} climbs out of the image root; runtimes disagree: Docker refuses the layer, containerd and umoci write it at `/{clamped}`"
+        ),
+    )
+    .provenance(Some(format!("layer {index}")))
+    .hint("rebuild the layer with a standard builder; image-check shows the tree at the clamped path, as containerd would unpack it")
+}
+
+/// Refuses an entry a runtime's applier would not unpack, naming it and its type.
+fn refuse(name: &str, typeflag: u8, why: &str) -> io::Error {
+    let t = if typeflag.is_ascii_graphic() {
+        format!("`{}`", typeflag as char)
+    } else {
+        format!("`\\x{typeflag:02x}`")
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("entry `{name}` has tar type {t}: {why}"),
+    )
+}
+
 fn parse_tar(
     reader: impl Read,
     diff_id: &Digest,
@@ -175,107 +284,112 @@ fn parse_tar(
 ) -> io::Result<(LayerIndex, Digest)> {
     let mut hashing = HashingReader::new(reader, diff_id.algorithm);
     let mut layer = LayerIndex::default();
-    {
-        let mut archive = tar::Archive::new(&mut hashing);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let Some(path) = normalize(&raw) else {
-                layer.warnings.push(
-                    Finding::warning(Code::PathEscapesRoot, raw.clone(), "entry climbs out of the image root; dropped")
-                        .provenance(Some(format!("layer {index}")))
-                        .hint("the layer was built by a tool that does not sanitise names; rebuild it with a standard builder"),
-                );
-                continue;
-            };
-            let (dir, name) = split_parent(&path);
-            if name == ".wh..wh..opq" {
-                layer.opaques.push(dir.to_string());
-                continue;
+    let mut found = Aggregate::default();
+    let mut r = tarread::Reader::new(&mut hashing);
+    while let Some(h) = r.next()? {
+        let raw = name_from_bytes(&h.name);
+        let kind = match h.typeflag {
+            // Global PAX headers: containerd and umoci skip them.
+            b'g' => continue,
+            b'0' if h.name.ends_with(b"/") => {
+                return Err(refuse(
+                    &raw,
+                    h.typeflag,
+                    "a regular file whose name ends in `/`: Go's archive/tar reads a file, old V7-style readers a directory",
+                ))
             }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                if !hidden.starts_with(".wh.") {
-                    layer.whiteouts.push(if dir.is_empty() {
-                        hidden.to_string()
-                    } else {
-                        format!("{dir}/{hidden}")
-                    });
-                }
-                // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
-                continue;
+            b'0' => EntryKind::File,
+            b'1' => EntryKind::Hardlink(String::new()),
+            b'2' => EntryKind::Symlink(name_from_bytes(&h.linkname)),
+            b'3' => EntryKind::Other("char-device"),
+            b'4' => EntryKind::Other("block-device"),
+            b'5' => EntryKind::Dir,
+            b'6' => EntryKind::Other("fifo"),
+            b'7' => {
+                return Err(refuse(
+                    &raw,
+                    h.typeflag,
+                    "a contiguous file, which Go's archive/tar passes through as its own type and containerd's and Docker's appliers reject (`unhandled tar header type`)",
+                ))
             }
-            if path.is_empty() {
-                continue; // the root itself
+            _ => {
+                return Err(refuse(
+                    &raw,
+                    h.typeflag,
+                    "container runtimes' appliers (containerd, Docker, umoci) reject this type",
+                ))
             }
-            let header = entry.header();
-            let et = header.entry_type();
-            let link = || {
-                entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default()
-            };
-            let kind = if et.is_dir() {
-                EntryKind::Dir
-            } else if et.is_symlink() {
-                EntryKind::Symlink(link())
-            } else if et.is_hard_link() {
-                let target = link();
-                match normalize(&target) {
-                    Some(t) => EntryKind::Hardlink(t),
-                    None => {
-                        layer.warnings.push(
-                            Finding::warning(
-                                Code::PathEscapesRoot,
-                                format!("/{path}"),
-                                format!(
-                                    "hard link to `{target}` climbs out of the image root; dropped"
-                                ),
-                            )
-                            .provenance(Some(format!("layer {index}"))),
-                        );
-                        continue;
-                    }
-                }
-            } else if et.is_file() || et == tar::EntryType::Continuous {
-                EntryKind::File
-            } else if et.is_character_special() {
-                EntryKind::Other("char-device")
-            } else if et.is_block_special() {
-                EntryKind::Other("block-device")
-            } else if et.is_fifo() {
-                EntryKind::Other("fifo")
-            } else {
-                // PAX/GNU metadata records are consumed by the tar crate; anything else
-                // (sparse, volume labels) has no place in a container filesystem.
-                continue;
-            };
-            let mode = header.mode().unwrap_or(0o644) & 0o7777;
-            let uid = header.uid().unwrap_or(0);
-            let gid = header.gid().unwrap_or(0);
-            let size = if kind == EntryKind::File {
-                entry.size()
-            } else {
-                0
-            };
-            let content = if kind == EntryKind::File && size <= MAX_CONTENT && want(&path) {
-                let mut buf = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut buf)?;
-                Some(Arc::from(buf))
-            } else {
-                None
-            };
-            layer.entries.push(RawEntry {
-                path,
-                kind,
-                size,
-                mode,
-                uid,
-                gid,
-                content,
-            });
+        };
+        let (path, climbed) = clamp(&raw);
+        if climbed {
+            found.push(escapes(&raw, &format!("entry `{raw}`"), &path, index));
         }
+        let (dir, name) = split_parent(&path);
+        if name == ".wh..wh..opq" {
+            layer.opaques.push(dir.to_string());
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            if !hidden.starts_with(".wh.") {
+                layer.whiteouts.push(if dir.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{dir}/{hidden}")
+                });
+            }
+            // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
+            continue;
+        }
+        if path.is_empty() {
+            continue; // the root itself
+        }
+        let kind = match kind {
+            EntryKind::Hardlink(_) => {
+                let target = name_from_bytes(&h.linkname);
+                let (t, climbed) = clamp(&target);
+                if climbed {
+                    found.push(escapes(
+                        &format!("/{path}"),
+                        &format!("hard link to `{target}`"),
+                        &t,
+                        index,
+                    ));
+                }
+                EntryKind::Hardlink(t)
+            }
+            k => k,
+        };
+        let mode = (h.mode & 0o7777) as u32;
+        let size = if kind == EntryKind::File {
+            h.size as u64
+        } else {
+            0
+        };
+        let content = if kind == EntryKind::File && size <= MAX_CONTENT && want(&path) {
+            let mut buf = vec![0u8; size as usize];
+            let mut at = 0;
+            while at < buf.len() {
+                match r.read_data(&mut buf[at..])? {
+                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    n => at += n,
+                }
+            }
+            Some(Arc::from(buf))
+        } else {
+            None
+        };
+        layer.entries.push(RawEntry {
+            path,
+            kind,
+            size,
+            mode,
+            uid: h.uid as u64,
+            gid: h.gid as u64,
+            content,
+        });
     }
+    drop(r);
+    layer.warnings = found.finish(index);
     // The diff_id covers the whole stream, end-of-archive blocks included.
     io::copy(&mut hashing, &mut io::sink())?;
     let (digest, count, _) = hashing.finish();
@@ -305,6 +419,18 @@ mod tests {
             Ok(Compression::Zstd)
         );
         assert_eq!(Compression::sniff(b"app/\0\0"), Ok(Compression::None));
-        assert!(Compression::sniff(b"BZh91AY").is_err());
+        assert!(Compression::sniff(b"BZh91AY&SY").is_err());
+        assert_eq!(Compression::sniff(b"BZh9\x17rE8P\x90"), Err("bzip2"));
+    }
+
+    #[test]
+    fn sniff_plain_tar_named_bzh_and_zstd_skippable_frame() {
+        let tar = crate::image::tarread::build::file("BZh91-not-bzip2", b"");
+        assert_eq!(Compression::sniff(&tar), Ok(Compression::None));
+        let mut z = vec![0x5a, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+        z.extend(zstd::encode_all(&b"hello"[..], 3).unwrap());
+        assert_eq!(Compression::sniff(&z), Ok(Compression::Zstd));
+        // The decoder skips the skippable frame, as containerd's does.
+        assert_eq!(zstd::decode_all(&z[..]).unwrap(), b"hello");
     }
 }
