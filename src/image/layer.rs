@@ -309,7 +309,7 @@ fn parse_tar(
                 return Err(refuse(
                     &raw,
                     h.typeflag,
-                    "a contiguous file, which Go's archive/tar passes through as its own type and containerd's and Docker's appliers reject (`unhandled tar header type`)",
+                    "a contiguous file, which Go's archive/tar passes through as its own type and the appliers (umoci, containerd, Docker) reject",
                 ))
             }
             _ => {

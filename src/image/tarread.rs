@@ -773,10 +773,10 @@ fn parse_header(b: &[u8; BLOCK]) -> Result<Header, String> {
     Ok(hdr)
 }
 
-#[cfg(test)]
+#[doc(hidden)]
 pub mod build {
-    //! Raw tar blocks with arbitrary fields, for tests that must craft what no
-    //! well-behaved writer would.
+    //! Raw tar blocks with arbitrary fields, for tests and fuzz targets that must
+    //! craft what no well-behaved writer would.
 
     use super::BLOCK;
 

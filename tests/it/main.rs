@@ -4,3 +4,4 @@
 mod image_check;
 mod preflight;
 mod support;
+mod tar_hardening;

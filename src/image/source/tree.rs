@@ -5,6 +5,8 @@
 //! get their own file handle and nothing is copied to disk.
 
 use crate::image::error::{ImageError, Result};
+use crate::image::layer::name_from_bytes;
+use crate::image::tarread;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -119,42 +121,51 @@ impl TarTree {
                 path.display()
             ))
         };
-        let mut archive = tar::Archive::new(file);
+        // The same reader as for layers, so the members are the ones Go's
+        // archive/tar (skopeo's reader) sees.
+        let mut archive = tarread::Reader::new(std::io::BufReader::new(file));
         let mut members = HashMap::new();
-        for entry in archive.entries_with_seek().map_err(not_tar)? {
-            let entry = entry.map_err(not_tar)?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        while let Some(h) = archive.next().map_err(not_tar)? {
+            let raw = name_from_bytes(&h.name);
             let Some(name) = clean_name(&raw) else {
                 continue;
             };
-            let kind = entry.header().entry_type();
-            let link = if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                // Symlinks are relative to the member's directory, hard links to the root.
-                Some(if kind.is_symlink() && !target.starts_with('/') {
-                    match name.rsplit_once('/') {
-                        Some((dir, _)) => format!("{dir}/{target}"),
-                        None => target,
-                    }
-                } else {
-                    target
-                })
-            } else if kind.is_file() {
-                None
-            } else {
-                continue;
+            let link = match h.typeflag {
+                b'1' | b'2' => {
+                    let target = name_from_bytes(&h.linkname);
+                    // Symlinks are relative to the member's directory, hard links to the root.
+                    Some(if h.typeflag == b'2' && !target.starts_with('/') {
+                        match name.rsplit_once('/') {
+                            Some((dir, _)) => format!("{dir}/{target}"),
+                            None => target,
+                        }
+                    } else {
+                        target
+                    })
+                }
+                b'0' | b'7' => None,
+                _ => continue,
             };
-            members.insert(
-                name,
-                Member {
-                    offset: entry.raw_file_position(),
-                    size: entry.size(),
-                    link,
-                },
-            );
+            if h.sparse {
+                return Err(ImageError::Invalid(format!(
+                    "`{}` holds `{name}` as a sparse file, which no image writer produces",
+                    path.display()
+                )));
+            }
+            let member = Member {
+                offset: archive.data_offset(),
+                size: h.size as u64,
+                link,
+            };
+            // skopeo's docker-archive reader takes the first member of a name,
+            // its oci-archive reader (which extracts the tar) the last: refuse
+            // rather than pick one.
+            if members.insert(name.clone(), member).is_some() {
+                return Err(ImageError::Invalid(format!(
+                    "`{}` holds two members named `{name}`; skopeo reads the first from a docker-archive and the last from an oci-archive",
+                    path.display()
+                )));
+            }
         }
         if members.is_empty() {
             return Err(ImageError::Invalid(format!(
