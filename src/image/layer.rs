@@ -289,8 +289,18 @@ fn parse_tar(
     while let Some(h) = r.next()? {
         let raw = name_from_bytes(&h.name);
         let kind = match h.typeflag {
-            // Global PAX headers: containerd and umoci skip them.
-            b'g' => continue,
+            b'g' => {
+                found.push(
+                    Finding::warning(
+                        Code::TarGlobalHeader,
+                        raw,
+                        "PAX global header: containerd and Docker skip it, umoci refuses the layer (`unknown typeflag`)",
+                    )
+                    .provenance(Some(format!("layer {index}")))
+                    .hint("rebuild the layer without global headers (`git archive` writes one; re-tar its output)"),
+                );
+                continue;
+            }
             b'0' if h.name.ends_with(b"/") => {
                 return Err(refuse(
                     &raw,

@@ -33,6 +33,7 @@ codes! {
     ImageUnreadable => "image-unreadable", "the image, or one platform of it, could not be read (bad reference, corrupt blob, digest mismatch, missing blob); nothing about it was checked";
     // image-check: reading and flattening
     PathEscapesRoot => "path-escapes-root", "a layer entry or hard-link target named with `..` climbs out of the image root: Docker refuses the layer, containerd and umoci write it at the clamped path, where the tree shows it";
+    TarGlobalHeader => "tar-global-header", "a layer holds a PAX global header: containerd and Docker skip it, umoci refuses the layer";
     HardlinkDangling => "hardlink-dangling", "a hard link in a layer points at a path that does not exist";
     // image-check: files
     FileMissing => "file-missing", "a path the spec requires does not exist in the flattened image";
