@@ -422,6 +422,29 @@ mod tests {
     }
 
     #[test]
+    fn names_escape_injectively() {
+        assert_eq!(name_from_bytes(b"app/caf\xc3\xa9"), "app/caf\u{e9}");
+        assert_eq!(name_from_bytes(b"a\xff"), "a\\xff");
+        assert_eq!(name_from_bytes(b"a\\xff"), "a\\\\xff");
+        assert_ne!(name_from_bytes(b"a\xff"), name_from_bytes(b"a\xfe"));
+        assert_ne!(name_from_bytes(b"a\xff"), name_from_bytes(b"a\\xff"));
+        // A truncated multi-byte sequence: each byte on its own.
+        assert_eq!(name_from_bytes(b"\xe2\x82/x"), "\\xe2\\x82/x");
+        // Splitting on `/` and matching `.wh.` agree with doing it on bytes.
+        let raw: &[u8] = b"d\xff/.wh.n\xfe";
+        let parts: Vec<String> = raw.split(|&c| c == b'/').map(name_from_bytes).collect();
+        assert_eq!(parts.join("/"), name_from_bytes(raw));
+    }
+
+    #[test]
+    fn clamps_dotdot_at_the_root_as_containerd() {
+        assert_eq!(clamp("../etc/passwd"), ("etc/passwd".to_string(), true));
+        assert_eq!(clamp("a/../../b"), ("b".to_string(), true));
+        assert_eq!(clamp("a/b/../c"), ("a/c".to_string(), false));
+        assert_eq!(clamp("/.."), (String::new(), true));
+    }
+
+    #[test]
     fn sniffs_magic() {
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8]), Ok(Compression::Gzip));
         assert_eq!(

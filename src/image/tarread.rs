@@ -276,9 +276,17 @@ fn parse_map_0x1(recs: &Records) -> Result<Vec<Frag>, String> {
 struct Current {
     phys: u64,
     pad: u64,
-    /// Holes of a sparse file (Go's `sparseHoles`, normalised) and the logical
-    /// position; `None` for a plain file.
-    holes: Option<(Vec<Frag>, i64)>,
+    /// Holes of a sparse file; `None` for a plain file.
+    holes: Option<Sparse>,
+}
+
+/// Go's `sparseFileReader`: normalised holes, the hole being approached and
+/// the logical position.
+#[derive(Debug, Default)]
+struct Sparse {
+    holes: Vec<Frag>,
+    next: usize,
+    pos: i64,
 }
 
 pub struct Reader<R> {
@@ -553,7 +561,11 @@ impl<R: Read> Reader<R> {
                 "the archive holds data its sparse map does not reference"
             }));
         }
-        self.cur.holes = Some((invert(&datas, hdr.size), 0));
+        self.cur.holes = Some(Sparse {
+            holes: invert(&datas, hdr.size),
+            next: 0,
+            pos: 0,
+        });
         hdr.sparse = true;
         Ok(())
     }
@@ -612,7 +624,7 @@ impl<R: Read> Reader<R> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let Some((holes, pos)) = self.cur.holes.as_mut() else {
+        let Some(sp) = self.cur.holes.as_mut() else {
             let n = buf.len().min(self.cur.phys.min(usize::MAX as u64) as usize);
             if n == 0 {
                 return Ok(0);
@@ -624,16 +636,17 @@ impl<R: Read> Reader<R> {
             self.cur.phys -= k as u64;
             return Ok(k);
         };
-        let end = holes.last().map_or(0, |h| h.0 + h.1);
-        let left = end - *pos;
+        let end = sp.holes.last().map_or(0, |h| h.0 + h.1);
+        let left = end - sp.pos;
         if left <= 0 {
             return Ok(0);
         }
-        while holes.len() > 1 && *pos >= holes[0].0 + holes[0].1 {
-            holes.remove(0);
+        // Past a hole: move to the next one (the last one always stays).
+        while sp.next + 1 < sp.holes.len() && sp.pos >= sp.holes[sp.next].0 + sp.holes[sp.next].1 {
+            sp.next += 1;
         }
-        let (hs, he) = (holes[0].0, holes[0].0 + holes[0].1);
-        let p = *pos;
+        let (hs, he) = (sp.holes[sp.next].0, sp.holes[sp.next].0 + sp.holes[sp.next].1);
+        let p = sp.pos;
         let want = (buf.len() as i64).min(left);
         let n = if p < hs {
             let n = want.min(hs - p) as usize;
@@ -648,8 +661,8 @@ impl<R: Read> Reader<R> {
             buf[..n].fill(0);
             n
         };
-        if let Some((_, pos)) = self.cur.holes.as_mut() {
-            *pos += n as i64;
+        if let Some(sp) = self.cur.holes.as_mut() {
+            sp.pos += n as i64;
         }
         Ok(n)
     }
