@@ -17,6 +17,10 @@ use std::sync::Arc;
 /// Contents larger than this are never kept in memory.
 pub const MAX_CONTENT: u64 = 16 << 20;
 
+/// All contents kept from one layer: a layer repeating a wanted path (or a
+/// sparse file that expands) cannot make the reader hold more than this.
+pub const MAX_KEPT_PER_LAYER: u64 = 64 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Gzip,
@@ -285,6 +289,7 @@ fn parse_tar(
     let mut hashing = HashingReader::new(reader, diff_id.algorithm);
     let mut layer = LayerIndex::default();
     let mut found = Aggregate::default();
+    let mut kept = 0u64;
     let mut r = tarread::Reader::new(&mut hashing);
     while let Some(h) = r.next()? {
         let raw = name_from_bytes(&h.name);
@@ -376,6 +381,16 @@ fn parse_tar(
             0
         };
         let content = if kind == EntryKind::File && size <= MAX_CONTENT && want(&path) {
+            kept += size;
+            if kept > MAX_KEPT_PER_LAYER {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the files checks read from this layer add up to over {} MiB (`{raw}` among them)",
+                        MAX_KEPT_PER_LAYER >> 20
+                    ),
+                ));
+            }
             let mut buf = vec![0u8; size as usize];
             let mut at = 0;
             while at < buf.len() {
@@ -407,6 +422,124 @@ fn parse_tar(
     Ok((layer, digest))
 }
 
+/// The `layer` fuzz target's body, also run on its corpus by `cargo test`. The
+/// first byte picks the mode: even, the rest is a layer blob (gzip, zstd or
+/// plain, sniffed) read with every file wanted: nothing panics, entries are
+/// normalised and kept contents have their size. Odd, the rest drives a small
+/// model: entries with names spelled in the ways tar allows (plain, PAX `path`,
+/// GNU long name, both, PAX `size` override) must read back exactly as modelled.
+#[doc(hidden)]
+pub fn fuzz_layer(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        fuzz_raw(rest);
+    } else {
+        fuzz_model(rest);
+    }
+}
+
+fn diff_id_of(blob: &[u8]) -> Option<Digest> {
+    // Decompression bombs are cut off: the fuzzer's memory bound holds.
+    const CAP: u64 = 8 << 20;
+    let mut out = Vec::new();
+    let r: Box<dyn Read> = match Compression::sniff(blob).ok()? {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(blob).ok()?),
+        Compression::None => Box::new(blob),
+    };
+    r.take(CAP + 1).read_to_end(&mut out).ok()?;
+    (out.len() as u64 <= CAP).then(|| super::digest::sha256_of(&out))
+}
+
+fn read_bytes(blob: &[u8], diff_id: &Digest) -> Result<LayerIndex> {
+    let desc = BlobDesc {
+        locator: "fuzz".into(),
+        digest: None,
+        size: None,
+        media_type: None,
+    };
+    read_layer(Box::new(blob), &desc, diff_id, 1, &|_| true)
+}
+
+fn fuzz_raw(blob: &[u8]) {
+    let Some(diff_id) = diff_id_of(blob) else {
+        return;
+    };
+    if let Ok(layer) = read_bytes(blob, &diff_id) {
+        for e in &layer.entries {
+            assert!(!e.path.is_empty());
+            assert!(!e.path.split('/').any(|c| c.is_empty() || c == "." || c == ".."));
+            if let Some(c) = &e.content {
+                assert_eq!(c.len() as u64, e.size);
+            }
+        }
+    }
+}
+
+fn fuzz_model(ops: &[u8]) {
+    use tarread::build::{end, entry, pax, pax_record, H};
+    let mut tar = Vec::new();
+    let mut model: Vec<(String, EntryKind, Vec<u8>)> = Vec::new();
+    for (i, op) in ops.chunks_exact(3).take(64).enumerate() {
+        let segs = 1 + (op[1] % 3) as usize;
+        let path: Vec<&str> = (0..segs)
+            .map(|k| ["a", "b", "c\u{e9}"][(op[1] as usize >> (2 + 2 * k)) % 3])
+            .collect();
+        let path = path.join("/");
+        let data: Vec<u8> = (0..op[2] % 64).map(|k| k ^ i as u8).collect();
+        let (typeflag, kind, data) = match op[0] % 3 {
+            0 => (b'0', EntryKind::File, data),
+            1 => (b'5', EntryKind::Dir, Vec::new()),
+            _ => (b'2', EntryKind::Symlink("a/b".into()), Vec::new()),
+        };
+        let mut h = H::new(path.as_bytes(), typeflag, data.len());
+        if typeflag == b'2' {
+            h = h.link(b"a/b");
+        }
+        let gnu = |name: &str| {
+            entry(&H::new(b"././@LongLink", b'L', name.len() + 1), format!("{name}\0").as_bytes())
+        };
+        match (op[0] / 3) % 5 {
+            0 => {}
+            1 => {
+                tar.extend(pax(&pax_record("path", path.as_bytes())));
+                h.name = b"decoy".to_vec();
+            }
+            2 => {
+                tar.extend(gnu(&path));
+                h.name = b"decoy".to_vec();
+            }
+            3 => {
+                tar.extend(gnu(&path));
+                tar.extend(pax(&pax_record("path", b"pax-loses")));
+                h.name = b"decoy".to_vec();
+            }
+            _ if typeflag == b'0' => {
+                let size = data.len().to_string();
+                tar.extend(pax(&pax_record("size", size.as_bytes())));
+                h.size = b"00000000000\0".to_vec();
+            }
+            _ => {}
+        }
+        tar.extend(entry(&h, &data));
+        model.push((path, kind, data));
+    }
+    tar.extend(end());
+    let diff_id = super::digest::sha256_of(&tar);
+    let layer = read_bytes(&tar, &diff_id).expect("a model layer reads");
+    let got: Vec<(String, EntryKind, Vec<u8>)> = layer
+        .entries
+        .into_iter()
+        .map(|e| {
+            let c = e.content.map(|c| c.to_vec()).unwrap_or_default();
+            (e.path, e.kind, c)
+        })
+        .collect();
+    assert_eq!(got, model);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +552,17 @@ mod tests {
         assert_eq!(normalize("../etc/passwd"), None);
         assert_eq!(normalize("a/../../b"), None);
         assert_eq!(normalize("./").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/layer");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("fuzz/corpus/layer exists") {
+            fuzz_layer(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the corpus is empty");
     }
 
     #[test]

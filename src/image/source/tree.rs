@@ -115,58 +115,15 @@ impl TarTree {
                 path.display()
             )));
         }
-        let not_tar = |e: std::io::Error| {
-            ImageError::Invalid(format!(
+        let members = index_members(std::io::BufReader::new(file)).map_err(|e| match e {
+            IndexError::Tar(e) => ImageError::Invalid(format!(
                 "`{}` is not a readable tar archive: {e}",
                 path.display()
-            ))
-        };
-        // The same reader as for layers, so the members are the ones Go's
-        // archive/tar (skopeo's reader) sees.
-        let mut archive = tarread::Reader::new(std::io::BufReader::new(file));
-        let mut members = HashMap::new();
-        while let Some(h) = archive.next().map_err(not_tar)? {
-            let raw = name_from_bytes(&h.name);
-            let Some(name) = clean_name(&raw) else {
-                continue;
-            };
-            let link = match h.typeflag {
-                b'1' | b'2' => {
-                    let target = name_from_bytes(&h.linkname);
-                    // Symlinks are relative to the member's directory, hard links to the root.
-                    Some(if h.typeflag == b'2' && !target.starts_with('/') {
-                        match name.rsplit_once('/') {
-                            Some((dir, _)) => format!("{dir}/{target}"),
-                            None => target,
-                        }
-                    } else {
-                        target
-                    })
-                }
-                b'0' | b'7' => None,
-                _ => continue,
-            };
-            if h.sparse {
-                return Err(ImageError::Invalid(format!(
-                    "`{}` holds `{name}` as a sparse file, which no image writer produces",
-                    path.display()
-                )));
+            )),
+            IndexError::Invalid(why) => {
+                ImageError::Invalid(format!("`{}` {why}", path.display()))
             }
-            let member = Member {
-                offset: archive.data_offset(),
-                size: h.size as u64,
-                link,
-            };
-            // skopeo's docker-archive reader takes the first member of a name,
-            // its oci-archive reader (which extracts the tar) the last: refuse
-            // rather than pick one.
-            if members.insert(name.clone(), member).is_some() {
-                return Err(ImageError::Invalid(format!(
-                    "`{}` holds two members named `{name}`; skopeo reads the first from a docker-archive and the last from an oci-archive",
-                    path.display()
-                )));
-            }
-        }
+        })?;
         if members.is_empty() {
             return Err(ImageError::Invalid(format!(
                 "`{}` is empty or not a tar archive",
@@ -206,6 +163,78 @@ impl TarTree {
     }
 }
 
+/// Why an archive could not be indexed.
+#[derive(Debug)]
+pub enum IndexError {
+    Tar(std::io::Error),
+    /// Said of the archive: the caller puts its path in front.
+    Invalid(String),
+}
+
+/// Indexes an archive's members (name → data offset, size, link) with the same
+/// reader as layers, so the members are the ones Go's archive/tar (skopeo's
+/// reader) sees.
+fn index_members(r: impl Read) -> std::result::Result<HashMap<String, Member>, IndexError> {
+    let mut archive = tarread::Reader::new(r);
+    let mut members = HashMap::new();
+    while let Some(h) = archive.next().map_err(IndexError::Tar)? {
+        let raw = name_from_bytes(&h.name);
+        let Some(name) = clean_name(&raw) else {
+            continue;
+        };
+        let link = match h.typeflag {
+            b'1' | b'2' => {
+                let target = name_from_bytes(&h.linkname);
+                // Symlinks are relative to the member's directory, hard links to the root.
+                Some(if h.typeflag == b'2' && !target.starts_with('/') {
+                    match name.rsplit_once('/') {
+                        Some((dir, _)) => format!("{dir}/{target}"),
+                        None => target,
+                    }
+                } else {
+                    target
+                })
+            }
+            b'0' | b'7' => None,
+            _ => continue,
+        };
+        if h.sparse {
+            return Err(IndexError::Invalid(format!(
+                "holds `{name}` as a sparse file, which no image writer produces"
+            )));
+        }
+        let member = Member {
+            offset: archive.data_offset(),
+            size: h.size as u64,
+            link,
+        };
+        // skopeo's docker-archive reader takes the first member of a name, its
+        // oci-archive reader (which extracts the tar) the last: refuse rather
+        // than pick one.
+        if members.insert(name.clone(), member).is_some() {
+            return Err(IndexError::Invalid(format!(
+                "holds two members named `{name}`; skopeo reads the first from a docker-archive and the last from an oci-archive"
+            )));
+        }
+    }
+    Ok(members)
+}
+
+/// The `archive_index` fuzz target's body, also run on its corpus by `cargo
+/// test`: indexing arbitrary bytes never panics, and every member it lists lies
+/// inside the input.
+#[doc(hidden)]
+pub fn fuzz_archive_index(data: &[u8]) {
+    if let Ok(members) = index_members(data) {
+        for (name, m) in &members {
+            assert!(!name.is_empty() && !name.split('/').any(|c| c == ".." || c.is_empty()));
+            if m.link.is_none() {
+                assert!(m.offset.checked_add(m.size).is_some_and(|e| e <= data.len() as u64));
+            }
+        }
+    }
+}
+
 impl FileTree for TarTree {
     fn describe(&self) -> String {
         self.path.display().to_string()
@@ -225,6 +254,17 @@ impl FileTree for TarTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/archive_index");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("fuzz/corpus/archive_index exists") {
+            fuzz_archive_index(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the corpus is empty");
+    }
 
     #[test]
     fn tar_members_linked_like_legacy_docker_save() {
