@@ -8,8 +8,8 @@
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result};
 use super::source::BlobDesc;
-use crate::report::{Code, Finding};
 use super::tarread;
+use crate::report::{Code, Finding};
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -470,7 +470,10 @@ fn fuzz_raw(blob: &[u8]) {
     if let Ok(layer) = read_bytes(blob, &diff_id) {
         for e in &layer.entries {
             assert!(!e.path.is_empty());
-            assert!(!e.path.split('/').any(|c| c.is_empty() || c == "." || c == ".."));
+            assert!(!e
+                .path
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".."));
             if let Some(c) = &e.content {
                 assert_eq!(c.len() as u64, e.size);
             }
@@ -499,7 +502,10 @@ fn fuzz_model(ops: &[u8]) {
             h = h.link(b"a/b");
         }
         let gnu = |name: &str| {
-            entry(&H::new(b"././@LongLink", b'L', name.len() + 1), format!("{name}\0").as_bytes())
+            entry(
+                &H::new(b"././@LongLink", b'L', name.len() + 1),
+                format!("{name}\0").as_bytes(),
+            )
         };
         match (op[0] / 3) % 5 {
             0 => {}

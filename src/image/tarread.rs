@@ -24,7 +24,7 @@
 //! (its declared size is checked before it is read), and file data is streamed.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 pub const BLOCK: usize = 512;
 
@@ -267,7 +267,12 @@ fn parse_map_0x1(recs: &Records) -> Result<Vec<Frag>, String> {
     }
     fields
         .chunks(2)
-        .map(|p| Ok((parse_dec(p[0]).ok_or_else(bad)?, parse_dec(p[1]).ok_or_else(bad)?)))
+        .map(|p| {
+            Ok((
+                parse_dec(p[0]).ok_or_else(bad)?,
+                parse_dec(p[1]).ok_or_else(bad)?,
+            ))
+        })
         .collect()
 }
 
@@ -296,6 +301,18 @@ pub struct Reader<R> {
     cur: Current,
     /// Go's errors are sticky; so is the end.
     done: bool,
+    /// Skips forward without reading, when the stream can seek.
+    seek: Option<fn(&mut R, i64) -> io::Result<u64>>,
+}
+
+impl<R: Read + Seek> Reader<R> {
+    /// A reader that seeks over data it is not asked for, as Go's does: over a
+    /// file, indexing an archive costs its headers, not its size.
+    pub fn seekable(r: R) -> Self {
+        let mut this = Reader::new(r);
+        this.seek = Some(|r: &mut R, n: i64| r.seek(SeekFrom::Current(n)));
+        this
+    }
 }
 
 impl<R: Read> Reader<R> {
@@ -305,6 +322,7 @@ impl<R: Read> Reader<R> {
             pos: 0,
             cur: Current::default(),
             done: false,
+            seek: None,
         }
     }
 
@@ -336,6 +354,14 @@ impl<R: Read> Reader<R> {
     fn skip(&mut self, mut n: u64) -> io::Result<u64> {
         let mut buf = [0u8; 8192];
         let mut skipped = 0;
+        // Like Go's `discard`: seek to one byte before the end, then read that
+        // byte, so a truncated stream is still noticed.
+        if let (Some(seek), true) = (self.seek, n > 1) {
+            seek(&mut self.r, (n - 1) as i64)?;
+            self.pos += n - 1;
+            skipped = n - 1;
+            n = 1;
+        }
         while n > 0 {
             let k = self.read_full(&mut buf[..n.min(8192) as usize])?;
             skipped += k as u64;
@@ -434,8 +460,9 @@ impl<R: Read> Reader<R> {
             match hdr.typeflag {
                 b'x' | b'g' => {
                     let buf = self.read_special("a PAX extended header")?;
-                    let recs = parse_pax(&buf)
-                        .map_err(|why| invalid(format!("invalid PAX header at byte {at}: {why}")))?;
+                    let recs = parse_pax(&buf).map_err(|why| {
+                        invalid(format!("invalid PAX header at byte {at}: {why}"))
+                    })?;
                     if hdr.typeflag == b'g' {
                         // Go returns the global header as an entry of its own
                         // (its merge errors ignored); appliers skip it.
@@ -472,8 +499,9 @@ impl<R: Read> Reader<R> {
                 _ => {
                     let empty = Records::new();
                     let recs = pax.as_ref().unwrap_or(&empty);
-                    merge_pax(&mut hdr, recs)
-                        .map_err(|why| invalid(format!("invalid PAX header before byte {at}: {why}")))?;
+                    merge_pax(&mut hdr, recs).map_err(|why| {
+                        invalid(format!("invalid PAX header before byte {at}: {why}"))
+                    })?;
                     if !long_name.is_empty() {
                         hdr.name = std::mem::take(&mut long_name);
                     }
@@ -499,7 +527,11 @@ impl<R: Read> Reader<R> {
 
     /// Go's `handleRegularFile`.
     fn set_regular(&mut self, hdr: &Header, at: u64) -> io::Result<()> {
-        let nb = if header_only(hdr.typeflag) { 0 } else { hdr.size };
+        let nb = if header_only(hdr.typeflag) {
+            0
+        } else {
+            hdr.size
+        };
         if nb < 0 {
             return Err(invalid(format!(
                 "invalid tar header at byte {at}: negative size {nb}"
@@ -579,7 +611,9 @@ impl<R: Read> Reader<R> {
         let feed = |this: &mut Self, buf: &mut Vec<u8>, newlines: &mut u64, want: u64| {
             while *newlines < want {
                 if buf.len() as u64 + BLOCK as u64 > MAX_SPECIAL {
-                    return Err(invalid("the sparse map is over the 1 MiB special-header limit"));
+                    return Err(invalid(
+                        "the sparse map is over the 1 MiB special-header limit",
+                    ));
                 }
                 if this.cur.phys < BLOCK as u64 {
                     return Err(this.truncated());
@@ -645,7 +679,10 @@ impl<R: Read> Reader<R> {
         while sp.next + 1 < sp.holes.len() && sp.pos >= sp.holes[sp.next].0 + sp.holes[sp.next].1 {
             sp.next += 1;
         }
-        let (hs, he) = (sp.holes[sp.next].0, sp.holes[sp.next].0 + sp.holes[sp.next].1);
+        let (hs, he) = (
+            sp.holes[sp.next].0,
+            sp.holes[sp.next].0 + sp.holes[sp.next].1,
+        );
         let p = sp.pos;
         let want = (buf.len() as i64).min(left);
         let n = if p < hs {
@@ -982,6 +1019,21 @@ mod tests {
     }
 
     #[test]
+    fn seekable_reader_skips_data_and_still_notices_truncation() {
+        let t = cat(&[file("a", &[7u8; 5000]), file("b", b"x"), end()]);
+        let mut r = Reader::seekable(io::Cursor::new(&t[..]));
+        assert_eq!(r.next().unwrap().unwrap().name, b"a");
+        assert_eq!(r.data_offset(), 512);
+        assert_eq!(r.next().unwrap().unwrap().name, b"b");
+        assert_eq!(r.data_offset(), 512 + 5120 + 512);
+        assert!(r.next().unwrap().is_none());
+        let cut = &t[..512 + 4000];
+        let mut r = Reader::seekable(io::Cursor::new(cut));
+        r.next().unwrap();
+        assert_eq!(r.next().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
     fn pax_records_by_length_with_newline_in_value() {
         let recs = pax_record("path", b"a\nb");
         let t = cat(&[pax(&recs), file("short", b""), end()]);
@@ -1095,7 +1147,10 @@ mod tests {
         assert_eq!(all[1].0.typeflag, b'0');
         let mut h = H::new(b"name", b'0', 0);
         h.prefix = b"pre/fix".to_vec();
-        assert_eq!(names(&cat(&[entry(&h, b""), end()])).unwrap(), ["pre/fix/name"]);
+        assert_eq!(
+            names(&cat(&[entry(&h, b""), end()])).unwrap(),
+            ["pre/fix/name"]
+        );
     }
 
     #[test]
@@ -1141,7 +1196,10 @@ mod tests {
         .concat();
         let t = cat(&[pax(&recs), file("zero", b"hi"), end()]);
         let all = read_all(&t).unwrap();
-        assert_eq!((all[0].0.size, all[0].1.as_slice()), (6, &b"\0\0\0\0hi"[..]));
+        assert_eq!(
+            (all[0].0.size, all[0].1.as_slice()),
+            (6, &b"\0\0\0\0hi"[..])
+        );
         // 1.0: the map is in the data, one block.
         let recs = [
             pax_record("GNU.sparse.major", b"1"),
@@ -1190,6 +1248,9 @@ mod tests {
         assert!(names(&cat(&[entry(&h, b""), end()])).is_err());
         // Header-only types ignore their size: no data follows a symlink.
         let h = H::new(b"l", b'2', 5000).link(b"t");
-        assert_eq!(names(&cat(&[entry(&h, b""), file("after", b""), end()])).unwrap(), ["l", "after"]);
+        assert_eq!(
+            names(&cat(&[entry(&h, b""), file("after", b""), end()])).unwrap(),
+            ["l", "after"]
+        );
     }
 }

@@ -78,16 +78,15 @@ fn layout(dir: &Path, layers: &[Vec<u8>], how: &str) -> String {
 }
 
 fn load(reference: &str) -> Result<shipcheck::image::Loaded, String> {
-    shipcheck::image::run::load_one(reference, &PlatformSel::Default, &|_| true)
-        .map_err(|e| {
-            let mut s = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(c) = src {
-                s.push_str(&format!(": {c}"));
-                src = c.source();
-            }
-            s
-        })
+    shipcheck::image::run::load_one(reference, &PlatformSel::Default, &|_| true).map_err(|e| {
+        let mut s = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(c) = src {
+            s.push_str(&format!(": {c}"));
+            src = c.source();
+        }
+        s
+    })
 }
 
 /// `path kind size` lines of our flattened tree.
@@ -121,7 +120,9 @@ fn one(tar: Vec<u8>) -> (TempDir, String, Result<shipcheck::image::Loaded, Strin
 
 fn refused(tar: Vec<u8>, needle: &str) {
     let (_t, r, l) = one(tar);
-    let err = l.err().unwrap_or_else(|| panic!("accepted; expected `{needle}`"));
+    let err = l
+        .err()
+        .unwrap_or_else(|| panic!("accepted; expected `{needle}`"));
     assert!(err.contains(needle), "{err}");
     let run = image_check(&["ls", &r], project_root());
     assert_eq!(run.code, 2, "could not check: {}", run.stderr);
@@ -149,7 +150,10 @@ fn umoci_tree(reference_dir: &Path) -> BTreeSet<String> {
             let rel = format!("/{}", p.strip_prefix(&root).unwrap().display());
             let m = std::fs::symlink_metadata(&p).unwrap();
             set.insert(if m.file_type().is_symlink() {
-                format!("{rel} symlink {}", std::fs::read_link(&p).unwrap().display())
+                format!(
+                    "{rel} symlink {}",
+                    std::fs::read_link(&p).unwrap().display()
+                )
             } else if m.is_dir() {
                 stack.push(p.clone());
                 format!("{rel} dir")
@@ -182,7 +186,11 @@ fn pax_path_and_size_overrides_read_as_go_and_umoci() {
     let mut data = file("hidden", b"");
     data.resize(1024, b'z');
     let tar = cat(&[
-        pax(&[pax_record("path", b"app/real-name"), pax_record("size", b"1024")].concat()),
+        pax(&[
+            pax_record("path", b"app/real-name"),
+            pax_record("size", b"1024"),
+        ]
+        .concat()),
         H::new(b"app/header-name", b'0', 0).block().to_vec(),
         data.clone(),
         file("app/after", b"ok"),
@@ -246,7 +254,11 @@ fn gnu_long_names_cut_at_nul_and_last_wins() {
     let img = agrees_with_umoci(tar);
     assert_eq!(
         ours(&img),
-        lines(&["/app dir", "/app/second file 2", "/app/link symlink app/second"])
+        lines(&[
+            "/app dir",
+            "/app/second file 2",
+            "/app/link symlink app/second"
+        ])
     );
 }
 
@@ -343,7 +355,11 @@ fn non_utf8_names_stay_distinct_and_whiteouts_match_bytes() {
     let img = load(&r).unwrap();
     assert_eq!(
         ours(&img),
-        lines(&["/app dir", "/app/a\\xff file 1", "/app/back\\\\slash file 3"])
+        lines(&[
+            "/app dir",
+            "/app/a\\xff file 1",
+            "/app/back\\\\slash file 3"
+        ])
     );
 }
 
@@ -364,7 +380,10 @@ fn special_headers_over_the_limit_are_refused() {
 fn bzh_named_plain_tar_and_zstd_skippable_frame_are_read() {
     let tar = cat(&[file("BZh91AY-looks-like-bzip2", b"1"), end()]);
     let (_t, _r, l) = one(tar.clone());
-    assert_eq!(ours(&l.unwrap()), lines(&["/BZh91AY-looks-like-bzip2 file 1"]));
+    assert_eq!(
+        ours(&l.unwrap()),
+        lines(&["/BZh91AY-looks-like-bzip2 file 1"])
+    );
     // A zstd layer that opens with a skippable frame.
     let t = TempDir::new().unwrap();
     let dir = t.path().join("img");
@@ -389,14 +408,18 @@ fn bzh_named_plain_tar_and_zstd_skippable_frame_are_read() {
                 std::fs::write(blob_dir.join(hex(&d)), &fixed).unwrap();
                 let index = std::fs::read_to_string(dir.join("index.json")).unwrap();
                 let md = sha256(&s);
-                let index = index
-                    .replace(&md, &d)
-                    .replace(&format!("\"size\":{}", s.len()), &format!("\"size\":{}", fixed.len()));
+                let index = index.replace(&md, &d).replace(
+                    &format!("\"size\":{}", s.len()),
+                    &format!("\"size\":{}", fixed.len()),
+                );
                 std::fs::write(dir.join("index.json"), index).unwrap();
             }
         }
     }
-    assert_eq!(ours(&load(&r).unwrap()), lines(&["/BZh91AY-looks-like-bzip2 file 1"]));
+    assert_eq!(
+        ours(&load(&r).unwrap()),
+        lines(&["/BZh91AY-looks-like-bzip2 file 1"])
+    );
 }
 
 #[test]
@@ -410,7 +433,12 @@ fn entries_and_hardlinks_that_climb_out_are_clamped_errors() {
     let img = agrees_with_umoci(tar);
     assert_eq!(
         ours(&img),
-        lines(&["/app dir", "/app/keep file 1", "/app/hl file 1", "/escaped file 2"])
+        lines(&[
+            "/app dir",
+            "/app/keep file 1",
+            "/app/hl file 1",
+            "/escaped file 2"
+        ])
     );
     let errs: Vec<_> = img
         .fs
@@ -421,7 +449,10 @@ fn entries_and_hardlinks_that_climb_out_are_clamped_errors() {
         .collect();
     assert_eq!(
         errs,
-        [("error", "../../escaped".to_string()), ("error", "/app/hl".to_string())]
+        [
+            ("error", "../../escaped".to_string()),
+            ("error", "/app/hl".to_string())
+        ]
     );
 }
 
@@ -465,9 +496,15 @@ fn outer_archive_duplicate_members_are_refused_and_read_as_go() {
     // A PAX `path` renames a member, as Go reads it.
     let renamed = cat(&[
         pax(&pax_record("path", b"index.json")),
-        file("not-the-index", &std::fs::read(dir.join("index.json")).unwrap()),
+        file(
+            "not-the-index",
+            &std::fs::read(dir.join("index.json")).unwrap(),
+        ),
         cat(&members[2..]),
-        file("oci-layout", &std::fs::read(dir.join("oci-layout")).unwrap()),
+        file(
+            "oci-layout",
+            &std::fs::read(dir.join("oci-layout")).unwrap(),
+        ),
         end(),
     ]);
     std::fs::write(&archive, &renamed).unwrap();
@@ -500,7 +537,11 @@ fn typeflags_we_refuse_umoci_refuses_and_global_headers_are_skipped() {
         assert_eq!(unpack(tar), (false, false), "type {}", t as char);
     }
     let rec = pax_record("comment", b"global");
-    let tar = cat(&[entry(&H::new(b"g", b'g', rec.len()), &rec), file("f", b"1"), end()]);
+    let tar = cat(&[
+        entry(&H::new(b"g", b'g', rec.len()), &rec),
+        file("f", b"1"),
+        end(),
+    ]);
     assert_eq!(unpack(tar.clone()), (false, true));
     let (_t, _r, l) = one(tar);
     let img = l.unwrap();

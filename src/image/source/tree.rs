@@ -120,9 +120,7 @@ impl TarTree {
                 "`{}` is not a readable tar archive: {e}",
                 path.display()
             )),
-            IndexError::Invalid(why) => {
-                ImageError::Invalid(format!("`{}` {why}", path.display()))
-            }
+            IndexError::Invalid(why) => ImageError::Invalid(format!("`{}` {why}", path.display())),
         })?;
         if members.is_empty() {
             return Err(ImageError::Invalid(format!(
@@ -174,8 +172,8 @@ pub enum IndexError {
 /// Indexes an archive's members (name → data offset, size, link) with the same
 /// reader as layers, so the members are the ones Go's archive/tar (skopeo's
 /// reader) sees.
-fn index_members(r: impl Read) -> std::result::Result<HashMap<String, Member>, IndexError> {
-    let mut archive = tarread::Reader::new(r);
+fn index_members(r: impl Read + Seek) -> std::result::Result<HashMap<String, Member>, IndexError> {
+    let mut archive = tarread::Reader::seekable(r);
     let mut members = HashMap::new();
     while let Some(h) = archive.next().map_err(IndexError::Tar)? {
         let raw = name_from_bytes(&h.name);
@@ -225,11 +223,14 @@ fn index_members(r: impl Read) -> std::result::Result<HashMap<String, Member>, I
 /// inside the input.
 #[doc(hidden)]
 pub fn fuzz_archive_index(data: &[u8]) {
-    if let Ok(members) = index_members(data) {
+    if let Ok(members) = index_members(std::io::Cursor::new(data)) {
         for (name, m) in &members {
             assert!(!name.is_empty() && !name.split('/').any(|c| c == ".." || c.is_empty()));
             if m.link.is_none() {
-                assert!(m.offset.checked_add(m.size).is_some_and(|e| e <= data.len() as u64));
+                assert!(m
+                    .offset
+                    .checked_add(m.size)
+                    .is_some_and(|e| e <= data.len() as u64));
             }
         }
     }
