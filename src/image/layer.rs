@@ -291,7 +291,7 @@ fn parse_tar(
     let mut found = Aggregate::default();
     let mut kept = 0u64;
     let mut r = tarread::Reader::new(&mut hashing);
-    while let Some(h) = r.next()? {
+    while let Some(h) = r.next_header()? {
         let raw = name_from_bytes(&h.name);
         let kind = match h.typeflag {
             b'g' => {

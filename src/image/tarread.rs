@@ -186,7 +186,7 @@ fn parse_pax(mut s: &[u8]) -> Result<Records, String> {
         }
         match k {
             b"GNU.sparse.offset" | b"GNU.sparse.numbytes" => {
-                let want: &[u8] = if sparse_map.len() % 2 == 0 {
+                let want: &[u8] = if sparse_map.len().is_multiple_of(2) {
                     b"GNU.sparse.offset"
                 } else {
                     b"GNU.sparse.numbytes"
@@ -423,7 +423,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// Go's `Reader.Next`: `Ok(None)` at the end of the archive.
-    pub fn next(&mut self) -> io::Result<Option<Header>> {
+    pub fn next_header(&mut self) -> io::Result<Option<Header>> {
         if self.done {
             return Ok(None);
         }
@@ -721,13 +721,11 @@ fn merge_pax(hdr: &mut Header, recs: &Records) -> Result<(), String> {
             b"uid" => hdr.uid = num("uid")?,
             b"gid" => hdr.gid = num("gid")?,
             b"size" => hdr.size = num("size")?,
-            b"atime" | b"mtime" | b"ctime" => {
-                if !valid_pax_time(v) {
-                    return Err(format!(
-                        "PAX `{}` is not a valid time",
-                        String::from_utf8_lossy(k)
-                    ));
-                }
+            b"atime" | b"mtime" | b"ctime" if !valid_pax_time(v) => {
+                return Err(format!(
+                    "PAX `{}` is not a valid time",
+                    String::from_utf8_lossy(k)
+                ));
             }
             _ => {}
         }
@@ -936,7 +934,7 @@ mod tests {
     fn read_all(bytes: &[u8]) -> io::Result<Vec<(Header, Vec<u8>)>> {
         let mut r = Reader::new(bytes);
         let mut out = Vec::new();
-        while let Some(h) = r.next()? {
+        while let Some(h) = r.next_header()? {
             let mut data = Vec::new();
             let mut buf = [0u8; 100];
             loop {
@@ -1022,15 +1020,18 @@ mod tests {
     fn seekable_reader_skips_data_and_still_notices_truncation() {
         let t = cat(&[file("a", &[7u8; 5000]), file("b", b"x"), end()]);
         let mut r = Reader::seekable(io::Cursor::new(&t[..]));
-        assert_eq!(r.next().unwrap().unwrap().name, b"a");
+        assert_eq!(r.next_header().unwrap().unwrap().name, b"a");
         assert_eq!(r.data_offset(), 512);
-        assert_eq!(r.next().unwrap().unwrap().name, b"b");
+        assert_eq!(r.next_header().unwrap().unwrap().name, b"b");
         assert_eq!(r.data_offset(), 512 + 5120 + 512);
-        assert!(r.next().unwrap().is_none());
+        assert!(r.next_header().unwrap().is_none());
         let cut = &t[..512 + 4000];
         let mut r = Reader::seekable(io::Cursor::new(cut));
-        r.next().unwrap();
-        assert_eq!(r.next().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        r.next_header().unwrap();
+        assert_eq!(
+            r.next_header().unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
     }
 
     #[test]

@@ -175,7 +175,7 @@ pub enum IndexError {
 fn index_members(r: impl Read + Seek) -> std::result::Result<HashMap<String, Member>, IndexError> {
     let mut archive = tarread::Reader::seekable(r);
     let mut members = HashMap::new();
-    while let Some(h) = archive.next().map_err(IndexError::Tar)? {
+    while let Some(h) = archive.next_header().map_err(IndexError::Tar)? {
         let raw = name_from_bytes(&h.name);
         let Some(name) = clean_name(&raw) else {
             continue;
