@@ -310,7 +310,7 @@ fn parse_tar(
                 return Err(refuse(
                     &raw,
                     h.typeflag,
-                    "a regular file whose name ends in `/`: Go's archive/tar reads a file, old V7-style readers a directory",
+                    "a regular file whose name ends in `/`: Go's archive/tar and umoci make it a file, V7-style readers a directory",
                 ))
             }
             b'0' => EntryKind::File,
