@@ -509,6 +509,18 @@ fn outer_archive_duplicate_members_are_refused_and_read_as_go() {
     ]);
     std::fs::write(&archive, &renamed).unwrap();
     assert_eq!(ours(&load(&r).unwrap()), lines(&["/a file 1"]));
+    // skopeo (Go's archive/tar underneath) finds the same index.
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}:v1", archive.display()))
+        .output()
+        .expect("skopeo is installed (`.ci/run` installs it)");
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"layers\""));
     let dup = cat(&[cat(&members), file("index.json", b"{}"), end()]);
     std::fs::write(&archive, &dup).unwrap();
     let err = load(&r).err().unwrap();
