@@ -98,7 +98,10 @@ impl FileTree for DirTree {
 struct Member {
     offset: u64,
     size: u64,
+    /// Symlinks: the target joined to the member's directory (absolute ones
+    /// as written); hard links: the target as written.
     link: Option<String>,
+    hard: bool,
 }
 
 pub struct TarTree {
@@ -135,7 +138,7 @@ impl TarTree {
     }
 
     fn lookup(&self, name: &str) -> Result<Option<Member>> {
-        let mut name = match clean_name(name) {
+        let name = match clean_name(name) {
             Some(n) => n,
             None => {
                 return Err(ImageError::Invalid(format!(
@@ -143,21 +146,37 @@ impl TarTree {
                 )))
             }
         };
-        for _ in 0..16 {
-            match self.members.get(&name) {
-                None => return Ok(None),
-                Some(m) => match &m.link {
-                    None => return Ok(Some(m.clone())),
-                    Some(target) => match clean_name(target) {
-                        Some(t) => name = t,
-                        None => return Ok(None),
-                    },
-                },
-            }
+        let Some(m) = self.members.get(&name) else {
+            return Ok(None);
+        };
+        let Some(target) = &m.link else {
+            return Ok(Some(m.clone()));
+        };
+        // skopeo's two readers disagree on every link but a relative symlink to
+        // a regular member: its docker-archive reader follows exactly one
+        // symlink (joining even an absolute target to the link's directory)
+        // and reads a hard link as empty; its oci-archive reader extracts the
+        // tar and follows whatever the file system does.
+        let refuse = |why: &str| {
+            Err(ImageError::Invalid(format!(
+                "`{name}` in `{}` is {why}; skopeo's docker-archive and oci-archive readers would read different bytes",
+                self.path.display()
+            )))
+        };
+        if m.hard {
+            return refuse("a hard link");
         }
-        Err(ImageError::Invalid(format!(
-            "`{name}` is a link loop in the archive"
-        )))
+        if target.starts_with('/') {
+            return refuse(&format!("a symlink to the absolute path `{target}`"));
+        }
+        let Some(t) = clean_name(target) else {
+            return Ok(None);
+        };
+        match self.members.get(&t) {
+            None => Ok(None),
+            Some(m) if m.link.is_none() => Ok(Some(m.clone())),
+            Some(_) => refuse("a symlink to another link"),
+        }
     }
 }
 
@@ -205,6 +224,7 @@ fn index_members(r: impl Read + Seek) -> std::result::Result<HashMap<String, Mem
             offset: archive.data_offset(),
             size: h.size as u64,
             link,
+            hard: h.typeflag == b'1',
         };
         // skopeo's docker-archive reader takes the first member of a name, its
         // oci-archive reader (which extracts the tar) the last: refuse rather
@@ -255,6 +275,36 @@ impl FileTree for TarTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archive_links_skopeo_readers_disagree_on_are_refused() {
+        use crate::image::tarread::build::{cat, end, entry, file, H};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        let link = |name: &[u8], t: u8, target: &[u8]| entry(&H::new(name, t, 0).link(target), b"");
+        std::fs::write(
+            &path,
+            cat(&[
+                file("real", b"bytes"),
+                link(b"hard", b'1', b"real"),
+                link(b"d/abs", b'2', b"/real"),
+                link(b"one", b'2', b"real"),
+                link(b"two", b'2', b"one"),
+                end(),
+            ]),
+        )
+        .unwrap();
+        let t = TarTree::open(&path).unwrap();
+        assert!(t.open("one").unwrap().is_some());
+        for (name, why) in [
+            ("hard", "hard link"),
+            ("d/abs", "absolute"),
+            ("two", "another link"),
+        ] {
+            let err = t.open(name).err().unwrap().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
 
     #[test]
     fn fuzz_corpus_replays() {
