@@ -339,6 +339,42 @@ fn pax_sparse_files_appear_under_real_name_and_size() {
     let mut want = vec![0u8; 4096];
     want[1000..1003].copy_from_slice(b"abc");
     assert_eq!(content(&img, "/app/sparse"), want);
+
+    // 0.0: the map as repeated offset/numbytes records, the size in `size`.
+    let recs = [
+        pax_record("GNU.sparse.size", b"700"),
+        pax_record("GNU.sparse.numblocks", b"2"),
+        pax_record("GNU.sparse.offset", b"0"),
+        pax_record("GNU.sparse.numbytes", b"1"),
+        pax_record("GNU.sparse.offset", b"699"),
+        pax_record("GNU.sparse.numbytes", b"1"),
+    ]
+    .concat();
+    let tar = cat(&[pax(&recs), entry(&H::new(b"zero", b'0', 2), b"<>"), end()]);
+    let img = agrees_with_umoci(tar);
+    let mut want = vec![0u8; 700];
+    (want[0], want[699]) = (b'<', b'>');
+    assert_eq!(content(&img, "/zero"), want);
+
+    // 1.0: the map opens the data, padded to a block.
+    let recs = [
+        pax_record("GNU.sparse.major", b"1"),
+        pax_record("GNU.sparse.minor", b"0"),
+        pax_record("GNU.sparse.name", b"one"),
+        pax_record("GNU.sparse.realsize", b"2000"),
+    ]
+    .concat();
+    let mut data = b"1\n1500\n4\n".to_vec();
+    data.resize(512, 0);
+    data.extend_from_slice(b"tail");
+    let tar = cat(&[
+        pax(&recs),
+        entry(&H::new(b"GNUSparseFile.0/one", b'0', data.len()), &data),
+        end(),
+    ]);
+    let img = agrees_with_umoci(tar);
+    assert_eq!(ours(&img), lines(&["/one file 2000"]));
+    assert_eq!(&content(&img, "/one")[1500..1504], b"tail");
 }
 
 #[test]
