@@ -1016,6 +1016,142 @@ mod tests {
         assert!(names(&[&h[..], &[1u8; 600][..]].concat()).is_err());
     }
 
+    /// Differential test against Go's archive/tar itself: build
+    /// `fuzz/go_oracle/main.go` (`go build -o /tmp/go_oracle main.go`) and run
+    /// with `SHIPCHECK_GO_ORACLE=/tmp/go_oracle cargo test --lib -- --ignored
+    /// agrees_with_go`. Every single-byte corruption of the seed stream must
+    /// read the same entries, or fail, in both readers; the only designed
+    /// difference is old GNU sparse (`S`) entries, which we refuse.
+    #[test]
+    #[ignore]
+    fn agrees_with_go_archive_tar() {
+        use std::io::Write;
+        let oracle = std::env::var("SHIPCHECK_GO_ORACLE")
+            .expect("SHIPCHECK_GO_ORACLE names the built oracle");
+        let seed = seed();
+        let mut cases: Vec<Vec<u8>> = (0..=seed.len()).map(|n| seed[..n].to_vec()).collect();
+        // A second stream: GNU magic, base-256 numbers, a global header, 0.0
+        // sparse records, a `\0` directory.
+        let mut gnu = H::new(b"gnu", b'0', 3);
+        gnu.magic = b"ustar  \0";
+        gnu.mode = vec![0x80, 0, 0, 0, 0, 0, 0o1, 0o244];
+        let rec = pax_record("comment", b"g");
+        let second = cat(&[
+            entry(&gnu, b"abc"),
+            entry(&H::new(b"glob", b'g', rec.len()), &rec),
+            pax(&[
+                pax_record("GNU.sparse.size", b"7"),
+                pax_record("GNU.sparse.numblocks", b"1"),
+                pax_record("GNU.sparse.offset", b"2"),
+                pax_record("GNU.sparse.numbytes", b"2"),
+                pax_record("uid", b"+12"),
+            ]
+            .concat()),
+            file("zz", b"hi"),
+            entry(&H::new(b"olddir/", 0, 0), b""),
+            end(),
+        ]);
+        for base in [&seed, &second] {
+            cases.push(base.to_vec());
+            for i in (0..base.len()).filter(|&i| base[i] != 0 || i % BLOCK == 156 || i % BLOCK < 8)
+            {
+                for v in [
+                    0u8, 0xff, b'9', b'\n', b' ', b'7', b'x', b'L', b'5', b'/', 0x80, b'g', b'S',
+                    b'+', b'-', b'.', b',',
+                ] {
+                    let mut m = base.to_vec();
+                    m[i] = v;
+                    // In a header, keep the checksum valid so the field itself
+                    // is what is tested (and, once, leave it broken).
+                    let b = i - i % BLOCK;
+                    let hdr: &[u8; BLOCK] = base[b..b + BLOCK].try_into().unwrap();
+                    if parse_header(hdr).is_ok() && !(148..156).contains(&(i % BLOCK)) {
+                        cases.push(m.clone());
+                        m[b + 148..b + 156].fill(b' ');
+                        let sum: u32 = m[b..b + BLOCK].iter().map(|&c| u32::from(c)).sum();
+                        m[b + 148..b + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+                    }
+                    cases.push(m);
+                }
+            }
+        }
+        let mut input = Vec::new();
+        for c in &cases {
+            input.extend_from_slice(&(c.len() as u64).to_le_bytes());
+            input.extend_from_slice(c);
+        }
+        let mut child = std::process::Command::new(oracle)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let theirs: Vec<&str> = text.split("END\n").collect();
+        let (mut same, mut skipped) = (0, 0);
+        for (i, c) in cases.iter().enumerate() {
+            let mut ours = String::new();
+            let mut r = Reader::new(&c[..]);
+            loop {
+                match r.next_header() {
+                    Ok(None) => {
+                        ours.push_str("EOF\n");
+                        break;
+                    }
+                    Err(e) if e.to_string().contains("old GNU sparse") => {
+                        ours.clear();
+                        break;
+                    }
+                    Err(_) => {
+                        ours.push_str("ERR\n");
+                        break;
+                    }
+                    Ok(Some(h)) => {
+                        let mut data = Vec::new();
+                        let mut buf = [0u8; 333];
+                        let failed = loop {
+                            match r.read_data(&mut buf) {
+                                Ok(0) => break false,
+                                Ok(n) => data.extend_from_slice(&buf[..n]),
+                                Err(_) => break true,
+                            }
+                        };
+                        if failed {
+                            ours.push_str("ERR\n");
+                            break;
+                        }
+                        ours.push_str(&format!(
+                            "{} {} {} {} {} {} {} {}\n",
+                            h.typeflag,
+                            hex::encode(&h.name),
+                            hex::encode(&h.linkname),
+                            h.size,
+                            h.mode,
+                            h.uid,
+                            h.gid,
+                            hex::encode(&data)
+                        ));
+                    }
+                }
+            }
+            if ours.is_empty() {
+                skipped += 1;
+                continue;
+            }
+            assert_eq!(
+                ours,
+                theirs[i],
+                "case {i}: {:?}",
+                String::from_utf8_lossy(c)
+            );
+            same += 1;
+        }
+        eprintln!("{same} cases agree with Go, {skipped} skipped (old GNU sparse)");
+    }
+
     #[test]
     fn seekable_reader_skips_data_and_still_notices_truncation() {
         let t = cat(&[file("a", &[7u8; 5000]), file("b", b"x"), end()]);
@@ -1034,14 +1170,12 @@ mod tests {
         );
     }
 
-    /// A poor man's fuzzer that runs on stable: every single-byte corruption of
-    /// a stream using every feature reads or fails, never panics or hangs.
-    #[test]
-    fn single_byte_corruptions_never_panic() {
+    /// A stream using every feature the reader has.
+    fn seed() -> Vec<u8> {
         let mut sparse10 = b"2\n0\n1\n3\n2\n".to_vec();
         sparse10.resize(BLOCK, 0);
         sparse10.extend_from_slice(b"abc");
-        let seed = cat(&[
+        cat(&[
             pax(&[pax_record("path", b"p\nq"), pax_record("mtime", b"1.5")].concat()),
             file("f", b"data"),
             entry(&H::new(b"././@LongLink", b'L', 4), b"long"),
@@ -1055,7 +1189,14 @@ mod tests {
             .concat()),
             entry(&H::new(b"one", b'0', sparse10.len()), &sparse10),
             end(),
-        ]);
+        ])
+    }
+
+    /// A poor man's fuzzer that runs on stable: every single-byte corruption of
+    /// a stream using every feature reads or fails, never panics or hangs.
+    #[test]
+    fn single_byte_corruptions_never_panic() {
+        let seed = seed();
         let full = read_all(&seed).unwrap();
         assert_eq!(full.len(), 4);
         // Bytes that were zero are mostly padding: corrupting them says little.
