@@ -28,8 +28,10 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 pub const BLOCK: usize = 512;
 
-/// Go's `maxSpecialFileSize`: PAX headers, GNU long names/links and (here) PAX
-/// 1.0 sparse maps larger than this are refused before they are buffered.
+/// Go's `maxSpecialFileSize`: PAX headers, GNU long names/links and PAX 1.0
+/// sparse maps larger than this are refused before they are buffered. (Go
+/// releases before the late-2025 sparse-map fix buffer a 1.0 map without
+/// bound; refusing it is the side that cannot pass a layer they would fail.)
 pub const MAX_SPECIAL: u64 = 1 << 20;
 
 /// One entry as Go's `Reader.Next` returns it (only the fields appliers use).
