@@ -8,12 +8,18 @@
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result};
 use super::source::BlobDesc;
+use super::tarread;
 use crate::report::{Code, Finding};
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 
 /// Contents larger than this are never kept in memory.
 pub const MAX_CONTENT: u64 = 16 << 20;
+
+/// All contents kept from one layer: a layer repeating a wanted path (or a
+/// sparse file that expands) cannot make the reader hold more than this.
+pub const MAX_KEPT_PER_LAYER: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -23,15 +29,48 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Sniffs the compression from the first bytes, as containerd and Docker do,
+    /// with two corrections: a zstd stream may open with a skippable frame, and
+    /// `BZh` alone is not bzip2 (a plain tar whose first name starts with it
+    /// would be refused) unless a bzip2 block or end-of-stream magic follows.
     pub fn sniff(head: &[u8]) -> std::result::Result<Compression, &'static str> {
         match head {
             [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Ok(Compression::Zstd),
-            [b'B', b'Z', b'h', ..] => Err("bzip2"),
+            [0x50..=0x5f, 0x2a, 0x4d, 0x18, ..] => Ok(Compression::Zstd),
+            [b'B', b'Z', b'h', b'1'..=b'9', rest @ ..]
+                if rest.starts_with(&[0x31, 0x41, 0x59, 0x26, 0x53, 0x59])
+                    || rest.starts_with(&[0x17, 0x72, 0x45, 0x38, 0x50, 0x90]) =>
+            {
+                Err("bzip2")
+            }
             [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Err("xz"),
             _ => Ok(Compression::None),
         }
     }
+}
+
+/// Renders tar name bytes as a `String`, injectively: valid UTF-8 is kept, each
+/// byte of an invalid sequence becomes `\xNN`, and a literal backslash becomes
+/// `\\`. Two names that differ only in invalid bytes stay two names, and since
+/// `/`, `.` and `.wh.` are ASCII, splitting and whiteout matching on the
+/// rendering agree with doing it on the bytes.
+pub fn name_from_bytes(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,17 +110,66 @@ pub struct LayerIndex {
 
 /// Lexically normalises a tar name; `None` when it climbs above the root.
 pub fn normalize(raw: &str) -> Option<String> {
+    match clamp(raw) {
+        (p, false) => Some(p),
+        (_, true) => None,
+    }
+}
+
+/// Lexically normalises a tar name the way containerd and umoci place it: a
+/// `..` at the root stays at the root. The flag says whether that happened
+/// (Docker refuses such a layer instead).
+pub fn clamp(raw: &str) -> (String, bool) {
     let mut parts: Vec<&str> = Vec::new();
+    let mut climbed = false;
     for c in raw.split('/') {
         match c {
             "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
+            ".." => climbed |= parts.pop().is_none(),
             c => parts.push(c),
         }
     }
-    Some(parts.join("/"))
+    (parts.join("/"), climbed)
+}
+
+/// Findings of one kind in one layer: the first few in full, then a count, so a
+/// hostile layer cannot bury the report under 200,000 lines.
+#[derive(Default)]
+struct Aggregate {
+    shown: Vec<Finding>,
+    more: HashMap<Code, usize>,
+}
+
+const SHOWN_PER_CODE: usize = 5;
+
+impl Aggregate {
+    fn push(&mut self, f: Finding) {
+        if self.shown.iter().filter(|s| s.code == f.code).count() < SHOWN_PER_CODE {
+            self.shown.push(f);
+        } else {
+            *self.more.entry(f.code).or_default() += 1;
+        }
+    }
+
+    fn finish(mut self, index: usize) -> Vec<Finding> {
+        let mut more: Vec<_> = self.more.into_iter().collect();
+        more.sort();
+        for (code, n) in more {
+            let like = self.shown.iter().find(|s| s.code == code).cloned();
+            if let Some(like) = like {
+                let mut f = Finding::new(
+                    code,
+                    like.severity,
+                    format!("layer {index}"),
+                    format!("{n} more entries like the ones above in this layer"),
+                )
+                .provenance(Some(format!("layer {index}")));
+                f.hint = like.hint.clone();
+                self.shown.push(f);
+            }
+        }
+        self.shown
+    }
 }
 
 fn split_parent(path: &str) -> (&str, &str) {
@@ -167,6 +255,31 @@ pub fn read_layer(
     Ok(layer)
 }
 
+fn escapes(subject: &str, what: &str, clamped: &str, index: usize) -> Finding {
+    Finding::error(
+        Code::PathEscapesRoot,
+        subject.to_string(),
+        format!(
+            "{what} climbs out of the image root; runtimes disagree: Docker refuses the layer, containerd and umoci write it at `/{clamped}`"
+        ),
+    )
+    .provenance(Some(format!("layer {index}")))
+    .hint("rebuild the layer with a standard builder; image-check shows the tree at the clamped path, as containerd would unpack it")
+}
+
+/// Refuses an entry a runtime's applier would not unpack, naming it and its type.
+fn refuse(name: &str, typeflag: u8, why: &str) -> io::Error {
+    let t = if typeflag.is_ascii_graphic() {
+        format!("`{}`", typeflag as char)
+    } else {
+        format!("`\\x{typeflag:02x}`")
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("entry `{name}` has tar type {t}: {why}"),
+    )
+}
+
 fn parse_tar(
     reader: impl Read,
     diff_id: &Digest,
@@ -175,112 +288,262 @@ fn parse_tar(
 ) -> io::Result<(LayerIndex, Digest)> {
     let mut hashing = HashingReader::new(reader, diff_id.algorithm);
     let mut layer = LayerIndex::default();
-    {
-        let mut archive = tar::Archive::new(&mut hashing);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let Some(path) = normalize(&raw) else {
-                layer.warnings.push(
-                    Finding::warning(Code::PathEscapesRoot, raw.clone(), "entry climbs out of the image root; dropped")
-                        .provenance(Some(format!("layer {index}")))
-                        .hint("the layer was built by a tool that does not sanitise names; rebuild it with a standard builder"),
+    let mut found = Aggregate::default();
+    let mut kept = 0u64;
+    let mut r = tarread::Reader::new(&mut hashing);
+    while let Some(h) = r.next_header()? {
+        let raw = name_from_bytes(&h.name);
+        let kind = match h.typeflag {
+            b'g' => {
+                found.push(
+                    Finding::warning(
+                        Code::TarGlobalHeader,
+                        raw,
+                        "PAX global header: containerd and Docker skip it, umoci refuses the layer (`unknown typeflag`)",
+                    )
+                    .provenance(Some(format!("layer {index}")))
+                    .hint("rebuild the layer without global headers (`git archive` writes one; re-tar its output)"),
                 );
                 continue;
-            };
-            let (dir, name) = split_parent(&path);
-            if name == ".wh..wh..opq" {
-                layer.opaques.push(dir.to_string());
-                continue;
             }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                if !hidden.starts_with(".wh.") {
-                    layer.whiteouts.push(if dir.is_empty() {
-                        hidden.to_string()
-                    } else {
-                        format!("{dir}/{hidden}")
-                    });
-                }
-                // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
-                continue;
+            b'0' if h.name.ends_with(b"/") => {
+                return Err(refuse(
+                    &raw,
+                    h.typeflag,
+                    "a regular file whose name ends in `/`: Go's archive/tar and umoci make it a file, V7-style readers a directory",
+                ))
             }
-            if path.is_empty() {
-                continue; // the root itself
+            b'0' => EntryKind::File,
+            b'1' => EntryKind::Hardlink(String::new()),
+            b'2' => EntryKind::Symlink(name_from_bytes(&h.linkname)),
+            b'3' => EntryKind::Other("char-device"),
+            b'4' => EntryKind::Other("block-device"),
+            b'5' => EntryKind::Dir,
+            b'6' => EntryKind::Other("fifo"),
+            b'7' => {
+                return Err(refuse(
+                    &raw,
+                    h.typeflag,
+                    "a contiguous file, which Go's archive/tar passes through as its own type and the appliers (umoci, containerd, Docker) reject",
+                ))
             }
-            let header = entry.header();
-            let et = header.entry_type();
-            let link = || {
-                entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default()
-            };
-            let kind = if et.is_dir() {
-                EntryKind::Dir
-            } else if et.is_symlink() {
-                EntryKind::Symlink(link())
-            } else if et.is_hard_link() {
-                let target = link();
-                match normalize(&target) {
-                    Some(t) => EntryKind::Hardlink(t),
-                    None => {
-                        layer.warnings.push(
-                            Finding::warning(
-                                Code::PathEscapesRoot,
-                                format!("/{path}"),
-                                format!(
-                                    "hard link to `{target}` climbs out of the image root; dropped"
-                                ),
-                            )
-                            .provenance(Some(format!("layer {index}"))),
-                        );
-                        continue;
-                    }
-                }
-            } else if et.is_file() || et == tar::EntryType::Continuous {
-                EntryKind::File
-            } else if et.is_character_special() {
-                EntryKind::Other("char-device")
-            } else if et.is_block_special() {
-                EntryKind::Other("block-device")
-            } else if et.is_fifo() {
-                EntryKind::Other("fifo")
-            } else {
-                // PAX/GNU metadata records are consumed by the tar crate; anything else
-                // (sparse, volume labels) has no place in a container filesystem.
-                continue;
-            };
-            let mode = header.mode().unwrap_or(0o644) & 0o7777;
-            let uid = header.uid().unwrap_or(0);
-            let gid = header.gid().unwrap_or(0);
-            let size = if kind == EntryKind::File {
-                entry.size()
-            } else {
-                0
-            };
-            let content = if kind == EntryKind::File && size <= MAX_CONTENT && want(&path) {
-                let mut buf = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut buf)?;
-                Some(Arc::from(buf))
-            } else {
-                None
-            };
-            layer.entries.push(RawEntry {
-                path,
-                kind,
-                size,
-                mode,
-                uid,
-                gid,
-                content,
-            });
+            _ => {
+                return Err(refuse(
+                    &raw,
+                    h.typeflag,
+                    "container runtimes' appliers (containerd, Docker, umoci) reject this type",
+                ))
+            }
+        };
+        let (path, climbed) = clamp(&raw);
+        if climbed {
+            found.push(escapes(&raw, &format!("entry `{raw}`"), &path, index));
         }
+        let (dir, name) = split_parent(&path);
+        if name == ".wh..wh..opq" {
+            layer.opaques.push(dir.to_string());
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            if !hidden.starts_with(".wh.") {
+                layer.whiteouts.push(if dir.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{dir}/{hidden}")
+                });
+            }
+            // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
+            continue;
+        }
+        if path.is_empty() {
+            continue; // the root itself
+        }
+        let kind = match kind {
+            EntryKind::Hardlink(_) => {
+                let target = name_from_bytes(&h.linkname);
+                let (t, climbed) = clamp(&target);
+                if climbed {
+                    found.push(escapes(
+                        &format!("/{path}"),
+                        &format!("hard link to `{target}`"),
+                        &t,
+                        index,
+                    ));
+                }
+                EntryKind::Hardlink(t)
+            }
+            k => k,
+        };
+        let mode = (h.mode & 0o7777) as u32;
+        let size = if kind == EntryKind::File {
+            h.size as u64
+        } else {
+            0
+        };
+        let content = if kind == EntryKind::File && size <= MAX_CONTENT && want(&path) {
+            kept += size;
+            if kept > MAX_KEPT_PER_LAYER {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the files checks read from this layer add up to over {} MiB (`{raw}` among them)",
+                        MAX_KEPT_PER_LAYER >> 20
+                    ),
+                ));
+            }
+            let mut buf = vec![0u8; size as usize];
+            let mut at = 0;
+            while at < buf.len() {
+                match r.read_data(&mut buf[at..])? {
+                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    n => at += n,
+                }
+            }
+            Some(Arc::from(buf))
+        } else {
+            None
+        };
+        layer.entries.push(RawEntry {
+            path,
+            kind,
+            size,
+            mode,
+            uid: h.uid as u64,
+            gid: h.gid as u64,
+            content,
+        });
     }
+    drop(r);
+    layer.warnings = found.finish(index);
     // The diff_id covers the whole stream, end-of-archive blocks included.
     io::copy(&mut hashing, &mut io::sink())?;
     let (digest, count, _) = hashing.finish();
     layer.uncompressed_size = count;
     Ok((layer, digest))
+}
+
+/// The `layer` fuzz target's body, also run on its corpus by `cargo test`. The
+/// first byte picks the mode: even, the rest is a layer blob (gzip, zstd or
+/// plain, sniffed) read with every file wanted: nothing panics, entries are
+/// normalised and kept contents have their size. Odd, the rest drives a small
+/// model: entries with names spelled in the ways tar allows (plain, PAX `path`,
+/// GNU long name, both, PAX `size` override) must read back exactly as modelled.
+#[doc(hidden)]
+pub fn fuzz_layer(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        fuzz_raw(rest);
+    } else {
+        fuzz_model(rest);
+    }
+}
+
+fn diff_id_of(blob: &[u8]) -> Option<Digest> {
+    // Decompression bombs are cut off: the fuzzer's memory bound holds.
+    const CAP: u64 = 8 << 20;
+    let mut out = Vec::new();
+    let r: Box<dyn Read> = match Compression::sniff(blob).ok()? {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(blob).ok()?),
+        Compression::None => Box::new(blob),
+    };
+    r.take(CAP + 1).read_to_end(&mut out).ok()?;
+    (out.len() as u64 <= CAP).then(|| super::digest::sha256_of(&out))
+}
+
+fn read_bytes(blob: &[u8], diff_id: &Digest) -> Result<LayerIndex> {
+    let desc = BlobDesc {
+        locator: "fuzz".into(),
+        digest: None,
+        size: None,
+        media_type: None,
+    };
+    read_layer(Box::new(blob), &desc, diff_id, 1, &|_| true)
+}
+
+fn fuzz_raw(blob: &[u8]) {
+    let Some(diff_id) = diff_id_of(blob) else {
+        return;
+    };
+    if let Ok(layer) = read_bytes(blob, &diff_id) {
+        for e in &layer.entries {
+            assert!(!e.path.is_empty());
+            assert!(!e
+                .path
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".."));
+            if let Some(c) = &e.content {
+                assert_eq!(c.len() as u64, e.size);
+            }
+        }
+    }
+}
+
+fn fuzz_model(ops: &[u8]) {
+    use tarread::build::{end, entry, pax, pax_record, H};
+    let mut tar = Vec::new();
+    let mut model: Vec<(String, EntryKind, Vec<u8>)> = Vec::new();
+    for (i, op) in ops.chunks_exact(3).take(64).enumerate() {
+        let segs = 1 + (op[1] % 3) as usize;
+        let path: Vec<&str> = (0..segs)
+            .map(|k| ["a", "b", "c\u{e9}"][(op[1] as usize >> (2 + 2 * k)) % 3])
+            .collect();
+        let path = path.join("/");
+        let data: Vec<u8> = (0..op[2] % 64).map(|k| k ^ i as u8).collect();
+        let (typeflag, kind, data) = match op[0] % 3 {
+            0 => (b'0', EntryKind::File, data),
+            1 => (b'5', EntryKind::Dir, Vec::new()),
+            _ => (b'2', EntryKind::Symlink("a/b".into()), Vec::new()),
+        };
+        let mut h = H::new(path.as_bytes(), typeflag, data.len());
+        if typeflag == b'2' {
+            h = h.link(b"a/b");
+        }
+        let gnu = |name: &str| {
+            entry(
+                &H::new(b"././@LongLink", b'L', name.len() + 1),
+                format!("{name}\0").as_bytes(),
+            )
+        };
+        match (op[0] / 3) % 5 {
+            0 => {}
+            1 => {
+                tar.extend(pax(&pax_record("path", path.as_bytes())));
+                h.name = b"decoy".to_vec();
+            }
+            2 => {
+                tar.extend(gnu(&path));
+                h.name = b"decoy".to_vec();
+            }
+            3 => {
+                tar.extend(gnu(&path));
+                tar.extend(pax(&pax_record("path", b"pax-loses")));
+                h.name = b"decoy".to_vec();
+            }
+            _ if typeflag == b'0' => {
+                let size = data.len().to_string();
+                tar.extend(pax(&pax_record("size", size.as_bytes())));
+                h.size = b"00000000000\0".to_vec();
+            }
+            _ => {}
+        }
+        tar.extend(entry(&h, &data));
+        model.push((path, kind, data));
+    }
+    tar.extend(end());
+    let diff_id = super::digest::sha256_of(&tar);
+    let layer = read_bytes(&tar, &diff_id).expect("a model layer reads");
+    let got: Vec<(String, EntryKind, Vec<u8>)> = layer
+        .entries
+        .into_iter()
+        .map(|e| {
+            let c = e.content.map(|c| c.to_vec()).unwrap_or_default();
+            (e.path, e.kind, c)
+        })
+        .collect();
+    assert_eq!(got, model);
 }
 
 #[cfg(test)]
@@ -298,6 +561,40 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/layer");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("fuzz/corpus/layer exists") {
+            fuzz_layer(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the corpus is empty");
+    }
+
+    #[test]
+    fn names_escape_injectively() {
+        assert_eq!(name_from_bytes(b"app/caf\xc3\xa9"), "app/caf\u{e9}");
+        assert_eq!(name_from_bytes(b"a\xff"), "a\\xff");
+        assert_eq!(name_from_bytes(b"a\\xff"), "a\\\\xff");
+        assert_ne!(name_from_bytes(b"a\xff"), name_from_bytes(b"a\xfe"));
+        assert_ne!(name_from_bytes(b"a\xff"), name_from_bytes(b"a\\xff"));
+        // A truncated multi-byte sequence: each byte on its own.
+        assert_eq!(name_from_bytes(b"\xe2\x82/x"), "\\xe2\\x82/x");
+        // Splitting on `/` and matching `.wh.` agree with doing it on bytes.
+        let raw: &[u8] = b"d\xff/.wh.n\xfe";
+        let parts: Vec<String> = raw.split(|&c| c == b'/').map(name_from_bytes).collect();
+        assert_eq!(parts.join("/"), name_from_bytes(raw));
+    }
+
+    #[test]
+    fn clamps_dotdot_at_the_root_as_containerd() {
+        assert_eq!(clamp("../etc/passwd"), ("etc/passwd".to_string(), true));
+        assert_eq!(clamp("a/../../b"), ("b".to_string(), true));
+        assert_eq!(clamp("a/b/../c"), ("a/c".to_string(), false));
+        assert_eq!(clamp("/.."), (String::new(), true));
+    }
+
+    #[test]
     fn sniffs_magic() {
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8]), Ok(Compression::Gzip));
         assert_eq!(
@@ -305,6 +602,18 @@ mod tests {
             Ok(Compression::Zstd)
         );
         assert_eq!(Compression::sniff(b"app/\0\0"), Ok(Compression::None));
-        assert!(Compression::sniff(b"BZh91AY").is_err());
+        assert!(Compression::sniff(b"BZh91AY&SY").is_err());
+        assert_eq!(Compression::sniff(b"BZh9\x17rE8P\x90"), Err("bzip2"));
+    }
+
+    #[test]
+    fn sniff_plain_tar_named_bzh_and_zstd_skippable_frame() {
+        let tar = crate::image::tarread::build::file("BZh91-not-bzip2", b"");
+        assert_eq!(Compression::sniff(&tar), Ok(Compression::None));
+        let mut z = vec![0x5a, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+        z.extend(zstd::encode_all(&b"hello"[..], 3).unwrap());
+        assert_eq!(Compression::sniff(&z), Ok(Compression::Zstd));
+        // The decoder skips the skippable frame, as containerd's does.
+        assert_eq!(zstd::decode_all(&z[..]).unwrap(), b"hello");
     }
 }

@@ -16,6 +16,7 @@ pub mod reference;
 pub mod run;
 pub mod source;
 pub mod spec;
+pub mod tarread;
 
 use digest::Digest;
 use error::{ImageError, Result};

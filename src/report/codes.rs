@@ -32,7 +32,8 @@ codes! {
     SpecInvalid => "spec-invalid", "the spec could not be read or has an error (the message names its line); nothing was checked";
     ImageUnreadable => "image-unreadable", "the image, or one platform of it, could not be read (bad reference, corrupt blob, digest mismatch, missing blob); nothing about it was checked";
     // image-check: reading and flattening
-    PathEscapesRoot => "path-escapes-root", "a layer entry named with `..` climbs out of the image root; it was dropped";
+    PathEscapesRoot => "path-escapes-root", "a layer entry or hard-link target named with `..` climbs out of the image root: Docker refuses the layer, containerd and umoci write it at the clamped path, where the tree shows it";
+    TarGlobalHeader => "tar-global-header", "a layer holds a PAX global header: containerd and Docker skip it, umoci refuses the layer";
     HardlinkDangling => "hardlink-dangling", "a hard link in a layer points at a path that does not exist at that point, or at a directory; runtimes fail to unpack the layer";
     RuntimeDivergence => "runtime-divergence", "a layer goes through a symlink a lower layer made (or links across layers), so umoci/containerd-native and docker/containerd-overlayfs unpack different trees; an error when a check's verdict differs between them";
     PathTooLong => "path-too-long", "a layer entry's path, name or link target is longer than Linux allows; runtimes fail to unpack the layer";

@@ -10,3 +10,4 @@ mod pg_libpq;
 mod preflight;
 mod preflight_hardening;
 mod support;
+mod tar_hardening;

@@ -12,7 +12,7 @@ mod tree;
 
 pub use docker_archive::DockerArchive;
 pub use oci_layout::OciLayout;
-pub use tree::{DirTree, FileTree, TarTree};
+pub use tree::{fuzz_archive_index, DirTree, FileTree, TarTree};
 
 use super::digest::{verify_bytes, Digest};
 use super::error::{ImageError, Result};

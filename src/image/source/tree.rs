@@ -5,6 +5,8 @@
 //! get their own file handle and nothing is copied to disk.
 
 use crate::image::error::{ImageError, Result};
+use crate::image::layer::name_from_bytes;
+use crate::image::tarread;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -96,7 +98,10 @@ impl FileTree for DirTree {
 struct Member {
     offset: u64,
     size: u64,
+    /// Symlinks: the target joined to the member's directory (absolute ones
+    /// as written); hard links: the target as written.
     link: Option<String>,
+    hard: bool,
 }
 
 pub struct TarTree {
@@ -113,49 +118,13 @@ impl TarTree {
                 path.display()
             )));
         }
-        let not_tar = |e: std::io::Error| {
-            ImageError::Invalid(format!(
+        let members = index_members(std::io::BufReader::new(file)).map_err(|e| match e {
+            IndexError::Tar(e) => ImageError::Invalid(format!(
                 "`{}` is not a readable tar archive: {e}",
                 path.display()
-            ))
-        };
-        let mut archive = tar::Archive::new(file);
-        let mut members = HashMap::new();
-        for entry in archive.entries_with_seek().map_err(not_tar)? {
-            let entry = entry.map_err(not_tar)?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let Some(name) = clean_name(&raw) else {
-                continue;
-            };
-            let kind = entry.header().entry_type();
-            let link = if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                // Symlinks are relative to the member's directory, hard links to the root.
-                Some(if kind.is_symlink() && !target.starts_with('/') {
-                    match name.rsplit_once('/') {
-                        Some((dir, _)) => format!("{dir}/{target}"),
-                        None => target,
-                    }
-                } else {
-                    target
-                })
-            } else if kind.is_file() {
-                None
-            } else {
-                continue;
-            };
-            members.insert(
-                name,
-                Member {
-                    offset: entry.raw_file_position(),
-                    size: entry.size(),
-                    link,
-                },
-            );
-        }
+            )),
+            IndexError::Invalid(why) => ImageError::Invalid(format!("`{}` {why}", path.display())),
+        })?;
         if members.is_empty() {
             return Err(ImageError::Invalid(format!(
                 "`{}` is empty or not a tar archive",
@@ -169,7 +138,7 @@ impl TarTree {
     }
 
     fn lookup(&self, name: &str) -> Result<Option<Member>> {
-        let mut name = match clean_name(name) {
+        let name = match clean_name(name) {
             Some(n) => n,
             None => {
                 return Err(ImageError::Invalid(format!(
@@ -177,21 +146,113 @@ impl TarTree {
                 )))
             }
         };
-        for _ in 0..16 {
-            match self.members.get(&name) {
-                None => return Ok(None),
-                Some(m) => match &m.link {
-                    None => return Ok(Some(m.clone())),
-                    Some(target) => match clean_name(target) {
-                        Some(t) => name = t,
-                        None => return Ok(None),
-                    },
-                },
+        let Some(m) = self.members.get(&name) else {
+            return Ok(None);
+        };
+        let Some(target) = &m.link else {
+            return Ok(Some(m.clone()));
+        };
+        // skopeo's two readers disagree on every link but a relative symlink to
+        // a regular member: its docker-archive reader follows exactly one
+        // symlink (joining even an absolute target to the link's directory)
+        // and reads a hard link as empty; its oci-archive reader extracts the
+        // tar and follows whatever the file system does.
+        let refuse = |why: &str| {
+            Err(ImageError::Invalid(format!(
+                "`{name}` in `{}` is {why}; skopeo's docker-archive and oci-archive readers would read different bytes",
+                self.path.display()
+            )))
+        };
+        if m.hard {
+            return refuse("a hard link");
+        }
+        if target.starts_with('/') {
+            return refuse(&format!("a symlink to the absolute path `{target}`"));
+        }
+        let Some(t) = clean_name(target) else {
+            return Ok(None);
+        };
+        match self.members.get(&t) {
+            None => Ok(None),
+            Some(m) if m.link.is_none() => Ok(Some(m.clone())),
+            Some(_) => refuse("a symlink to another link"),
+        }
+    }
+}
+
+/// Why an archive could not be indexed.
+#[derive(Debug)]
+pub enum IndexError {
+    Tar(std::io::Error),
+    /// Said of the archive: the caller puts its path in front.
+    Invalid(String),
+}
+
+/// Indexes an archive's members (name → data offset, size, link) with the same
+/// reader as layers, so the members are the ones Go's archive/tar (skopeo's
+/// reader) sees.
+fn index_members(r: impl Read + Seek) -> std::result::Result<HashMap<String, Member>, IndexError> {
+    let mut archive = tarread::Reader::seekable(r);
+    let mut members = HashMap::new();
+    while let Some(h) = archive.next_header().map_err(IndexError::Tar)? {
+        let raw = name_from_bytes(&h.name);
+        let Some(name) = clean_name(&raw) else {
+            continue;
+        };
+        let link = match h.typeflag {
+            b'1' | b'2' => {
+                let target = name_from_bytes(&h.linkname);
+                // Symlinks are relative to the member's directory, hard links to the root.
+                Some(if h.typeflag == b'2' && !target.starts_with('/') {
+                    match name.rsplit_once('/') {
+                        Some((dir, _)) => format!("{dir}/{target}"),
+                        None => target,
+                    }
+                } else {
+                    target
+                })
+            }
+            b'0' | b'7' => None,
+            _ => continue,
+        };
+        if h.sparse {
+            return Err(IndexError::Invalid(format!(
+                "holds `{name}` as a sparse file, which no image writer produces"
+            )));
+        }
+        let member = Member {
+            offset: archive.data_offset(),
+            size: h.size as u64,
+            link,
+            hard: h.typeflag == b'1',
+        };
+        // skopeo's docker-archive reader takes the first member of a name, its
+        // oci-archive reader (which extracts the tar) the last: refuse rather
+        // than pick one.
+        if members.insert(name.clone(), member).is_some() {
+            return Err(IndexError::Invalid(format!(
+                "holds two members named `{name}`; skopeo reads the first from a docker-archive and the last from an oci-archive"
+            )));
+        }
+    }
+    Ok(members)
+}
+
+/// The `archive_index` fuzz target's body, also run on its corpus by `cargo
+/// test`: indexing arbitrary bytes never panics, and every member it lists lies
+/// inside the input.
+#[doc(hidden)]
+pub fn fuzz_archive_index(data: &[u8]) {
+    if let Ok(members) = index_members(std::io::Cursor::new(data)) {
+        for (name, m) in &members {
+            assert!(!name.is_empty() && !name.split('/').any(|c| c == ".." || c.is_empty()));
+            if m.link.is_none() {
+                assert!(m
+                    .offset
+                    .checked_add(m.size)
+                    .is_some_and(|e| e <= data.len() as u64));
             }
         }
-        Err(ImageError::Invalid(format!(
-            "`{name}` is a link loop in the archive"
-        )))
     }
 }
 
@@ -214,6 +275,47 @@ impl FileTree for TarTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archive_links_skopeo_readers_disagree_on_are_refused() {
+        use crate::image::tarread::build::{cat, end, entry, file, H};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        let link = |name: &[u8], t: u8, target: &[u8]| entry(&H::new(name, t, 0).link(target), b"");
+        std::fs::write(
+            &path,
+            cat(&[
+                file("real", b"bytes"),
+                link(b"hard", b'1', b"real"),
+                link(b"d/abs", b'2', b"/real"),
+                link(b"one", b'2', b"real"),
+                link(b"two", b'2', b"one"),
+                end(),
+            ]),
+        )
+        .unwrap();
+        let t = TarTree::open(&path).unwrap();
+        assert!(t.open("one").unwrap().is_some());
+        for (name, why) in [
+            ("hard", "hard link"),
+            ("d/abs", "absolute"),
+            ("two", "another link"),
+        ] {
+            let err = t.open(name).err().unwrap().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
+
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/archive_index");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("fuzz/corpus/archive_index exists") {
+            fuzz_archive_index(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the corpus is empty");
+    }
 
     #[test]
     fn tar_members_linked_like_legacy_docker_save() {
