@@ -82,7 +82,7 @@ fn config_platform(source: &dyn ImageSource, c: &Candidate) -> Result<Platform> 
 }
 
 fn parse_config(bytes: &[u8], name: &str) -> Result<ImageConfiguration> {
-    serde_json::from_slice(bytes).map_err(|e| ImageError::json(format!("image config `{name}`"), e))
+    serde_json::from_slice(bytes).map_err(|e| source::json_error(format!("image config `{name}`"), e))
 }
 
 /// Applies the platform selection to the source's candidates.
