@@ -34,6 +34,7 @@ codes! {
     // image-check: reading and flattening
     PathEscapesRoot => "path-escapes-root", "a layer entry named with `..` climbs out of the image root; it was dropped";
     HardlinkDangling => "hardlink-dangling", "a hard link in a layer points at a path that does not exist";
+    PlatformMismatch => "platform-mismatch", "the image's only platform is not linux/amd64, so on x86_64 hosts (ECS Fargate's default) it fails with `exec format error`";
     // image-check: files
     FileMissing => "file-missing", "a path the spec requires does not exist in the flattened image";
     FileEmpty => "file-empty", "a file the spec requires to be non-empty has 0 bytes";
