@@ -2,5 +2,6 @@
 //! `support::fixture`, and preflight against real peers on loopback.
 
 mod image_check;
+mod image_hardening;
 mod preflight;
 mod support;
