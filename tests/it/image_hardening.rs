@@ -346,10 +346,10 @@ fn ls_lists_a_directory_beside_a_sibling_sharing_its_prefix() {
 
 #[test]
 fn ls_root_works_after_a_root_level_whiteout() {
-    let (_t, _d, r) = oci("hardening-prefix-sibling");
+    let (_t, _d, r) = oci("hardening-root-whiteout");
     let run = ls(&r, "/");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("/app/server.js"), "{}", run.stdout);
+    assert!(run.stdout.contains("/after/late.txt"), "{}", run.stdout);
     assert!(!run.stdout.contains("/tmpdir"), "{}", run.stdout);
 }
 
