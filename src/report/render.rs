@@ -213,8 +213,7 @@ fn xml_escape(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&apos;"),
-            '\n' => o.push_str("&#10;"),
-            '\t' => o.push_str("&#9;"),
+            '\n' | '\t' => o.push(ch),
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 o.push_str(&format!("\\x{:02x}", c as u32))
             }
