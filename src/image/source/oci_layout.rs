@@ -204,6 +204,42 @@ pub fn candidates_from_index(
     Ok(w.out)
 }
 
+/// The `manifest_walk` fuzz target's body, also run on its corpus by `cargo test`.
+/// NUL bytes split the input into documents: the first is `index.json`, the others
+/// are the blobs every descriptor's digest picks among (by a hash of the digest, so
+/// the fuzzer can build nesting, cycles and fan-out without finding sha256
+/// preimages). Oracle: no panic, and the walk reads at most [`MAX_MANIFESTS`] blobs
+/// however the documents refer to each other.
+pub fn fuzz_manifest_walk(data: &[u8]) {
+    let docs: Vec<&[u8]> = data.split(|&b| b == 0).collect();
+    // `split` always yields at least one piece.
+    let (index, blobs) = (docs[0], &docs[1..]);
+    let reads = std::cell::Cell::new(0usize);
+    let read = |b: &BlobDesc| -> Result<Vec<u8>> {
+        reads.set(reads.get() + 1);
+        let name = b.name();
+        if blobs.is_empty() {
+            return Err(ImageError::MissingFile {
+                path: name,
+                container: "the fuzz input".into(),
+            });
+        }
+        let h = name
+            .bytes()
+            .fold(0usize, |a, x| a.wrapping_mul(31).wrapping_add(x as usize));
+        Ok(blobs[h % blobs.len()].to_vec())
+    };
+    for tag in [None, Some("v1")] {
+        reads.set(0);
+        let _ = candidates_from_index(index, "fuzz", tag, &read);
+        assert!(
+            reads.get() <= MAX_MANIFESTS,
+            "{} reads for one reference",
+            reads.get()
+        );
+    }
+}
+
 impl ImageSource for OciLayout {
     fn describe(&self) -> String {
         self.tree.describe()
@@ -232,5 +268,54 @@ impl ImageSource for OciLayout {
 
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
         self.tree.open_required(&blob.locator)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn replay(name: &str, f: fn(&[u8])) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(name);
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("the corpus directory exists") {
+            f(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the corpus is empty");
+    }
+
+    #[test]
+    fn fuzz_corpus_replays() {
+        replay("manifest_walk", fuzz_manifest_walk);
+    }
+
+    #[test]
+    fn fan_out_reads_each_digest_once() {
+        let seed = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/manifest_walk/fan-out"),
+        )
+        .unwrap();
+        let docs: Vec<&[u8]> = seed.split(|&b| b == 0).collect();
+        // The top index names index `f…` (tag-less, the only entry), which lists
+        // ten distinct digests forty times; every one of them reads as the manifest.
+        let reads = std::cell::Cell::new(Vec::new());
+        let read = |b: &BlobDesc| -> Result<Vec<u8>> {
+            let mut v = reads.take();
+            v.push(b.name());
+            reads.set(v);
+            Ok(if b.name().contains("ffff") {
+                docs[1].to_vec()
+            } else {
+                docs[2].to_vec()
+            })
+        };
+        let found = candidates_from_index(docs[0], "t", None, &read).unwrap();
+        let names = reads.take();
+        assert_eq!(names.len(), 11, "{names:?}");
+        assert_eq!(found.len(), 10);
     }
 }
