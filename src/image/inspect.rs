@@ -142,7 +142,11 @@ pub fn why(img: &Loaded, path: &str, w: &mut dyn Write) -> io::Result<()> {
             write!(w, "  now: {}", line(&k, n))?;
             match fs.resolve(&k, true) {
                 Ok(r) if r != k => writeln!(w, "\n  resolves to {}", shown(&r))?,
-                Err(e) => writeln!(w, "\n  does not resolve: {}", escape_line(&format!("{e:?}")))?,
+                Err(e) => writeln!(
+                    w,
+                    "\n  does not resolve: {}",
+                    escape_line(&format!("{e:?}"))
+                )?,
                 _ => writeln!(w)?,
             }
         }
@@ -154,7 +158,11 @@ pub fn why(img: &Loaded, path: &str, w: &mut dyn Write) -> io::Result<()> {
 pub fn content_of<'a>(img: &'a Loaded, path: &str) -> Result<(String, &'a Node), String> {
     match img.fs.lookup(&user_key(path)) {
         Ok((k, n)) if n.kind == Kind::File => Ok((k, n)),
-        Ok((k, n)) => Err(format!("`{}` is a {}, not a file", shown(&k), n.kind.name())),
+        Ok((k, n)) => Err(format!(
+            "`{}` is a {}, not a file",
+            shown(&k),
+            n.kind.name()
+        )),
         Err(_) => Err(format!(
             "`{}` does not exist in the image",
             escape_line(path)

@@ -17,13 +17,13 @@ pub mod run;
 pub mod source;
 pub mod spec;
 
+use crate::report::{Code, Finding};
 use digest::Digest;
 use error::{ImageError, Result};
 use fs::{FlatFs, LayerInfo};
 use oci_spec::image::ImageConfiguration;
 use source::{BrokenCandidate, Candidate, ImageSource, Platform};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::report::{Code, Finding};
 use std::sync::Mutex;
 
 /// Which platforms of a multi-platform image to check.
@@ -85,7 +85,8 @@ fn config_platform(source: &dyn ImageSource, c: &Candidate) -> Result<Platform> 
 }
 
 fn parse_config(bytes: &[u8], name: &str) -> Result<ImageConfiguration> {
-    serde_json::from_slice(bytes).map_err(|e| source::json_error(format!("image config `{name}`"), e))
+    serde_json::from_slice(bytes)
+        .map_err(|e| source::json_error(format!("image config `{name}`"), e))
 }
 
 fn default_platform() -> Platform {

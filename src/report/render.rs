@@ -214,9 +214,7 @@ fn xml_escape(s: &str) -> String {
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&apos;"),
             '\n' | '\t' => o.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                o.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c == '\u{7f}' => o.push_str(&format!("\\x{:02x}", c as u32)),
             c if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' => {
                 o.push_str(&format!("\\u{{{:x}}}", c as u32))
             }

@@ -29,7 +29,10 @@ fn blob_path(dir: &Path, digest: &str) -> PathBuf {
 fn config_digest(dir: &Path) -> String {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let m = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let m = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(blob_path(dir, &m)).unwrap()).unwrap();
     manifest["config"]["digest"].as_str().unwrap().to_string()
@@ -38,10 +41,16 @@ fn config_digest(dir: &Path) -> String {
 fn layer_digest(dir: &Path) -> String {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let m = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let m = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(blob_path(dir, &m)).unwrap()).unwrap();
-    manifest["layers"][0]["digest"].as_str().unwrap().to_string()
+    manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn spec_file(t: &TempDir, text: &str) -> String {
@@ -464,7 +473,10 @@ fn platform_mismatch_single_arm64_image_is_checked_with_a_warning() {
             .any(|x| x.0 == "platform-mismatch" && x.1 == "warning" && x.2 == "linux/arm64"),
         "{f:?}"
     );
-    assert!(lines.iter().any(|l| l["name"] == "files"), "the image was checked");
+    assert!(
+        lines.iter().any(|l| l["name"] == "files"),
+        "the image was checked"
+    );
 
     let (run, lines) = check(&r, Some(&spec), &["--platform", "linux/arm64"]);
     assert_eq!(run.code, 0);

@@ -211,7 +211,11 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
     // name: `py` may be a link to `python3.11`, and then it runs a script.
     let interp = [prog.clone(), resolved.clone()]
         .into_iter()
-        .chain(fs.lookup(&resolved).ok().and_then(|(_, n)| n.hardlink_of.clone()))
+        .chain(
+            fs.lookup(&resolved)
+                .ok()
+                .and_then(|(_, n)| n.hardlink_of.clone()),
+        )
         .find(|name| interpreter(name).is_some());
     let Some((interp, takes_value)) = interp.and_then(|i| interpreter(&i).map(|t| (i, t))) else {
         return finish(findings).detail(format!("runs `{resolved}`"));

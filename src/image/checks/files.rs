@@ -38,7 +38,8 @@ fn glob_count(fs: &FlatFs, g: &crate::image::spec::GlobRule) -> (usize, bool) {
     if !is_dir(&start_real) {
         return (0, true);
     }
-    let within = |dir: &str, k: &str| dir.is_empty() || k == dir || k.starts_with(&format!("{dir}/"));
+    let within =
+        |dir: &str, k: &str| dir.is_empty() || k == dir || k.starts_with(&format!("{dir}/"));
     let mut matches = 0;
     let mut visits = 0;
     // (virtual dir, real dir, real dirs on the way down)

@@ -12,9 +12,7 @@ mod tree;
 
 pub use docker_archive::DockerArchive;
 pub use oci_layout::OciLayout;
-pub use oci_layout::{
-    candidates_from_index, fuzz_manifest_walk, MAX_INDEX_DEPTH, MAX_MANIFESTS,
-};
+pub use oci_layout::{candidates_from_index, fuzz_manifest_walk, MAX_INDEX_DEPTH, MAX_MANIFESTS};
 pub use tree::{open_regular_file, DirTree, FileTree, TarTree};
 
 use super::digest::{verify_bytes, Digest};

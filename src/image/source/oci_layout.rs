@@ -76,7 +76,12 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// Walks from a descriptor down to image manifests. Per-entry failures become
     /// broken candidates; exceeding a bound fails the whole walk.
-    fn descend(&mut self, desc: &Descriptor, platform: Option<Platform>, depth: usize) -> Result<()> {
+    fn descend(
+        &mut self,
+        desc: &Descriptor,
+        platform: Option<Platform>,
+        depth: usize,
+    ) -> Result<()> {
         let platform = platform_of(desc).or(platform);
         if platform.as_ref().is_some_and(Platform::is_unknown) {
             // Attestation manifests (buildx provenance/SBOM) are not images.

@@ -6,8 +6,8 @@
 
 use crate::image::error::{ImageError, Result};
 use std::collections::HashMap;
-use std::fs::File;
 use std::ffi::CString;
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -156,7 +156,8 @@ pub fn open_regular_file(path: &Path) -> Result<File> {
                 path.display(),
                 kind_of(st.st_mode)
             ),
-            hint: "write the image to a file first, e.g. `skopeo copy … oci-archive:image.tar`".into(),
+            hint: "write the image to a file first, e.g. `skopeo copy … oci-archive:image.tar`"
+                .into(),
         });
     }
     clear_nonblock(f.as_fd()).map_err(|e| ImageError::io(path, e))?;
@@ -196,9 +197,7 @@ impl FileTree for DirTree {
             match openat(at, d, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW) {
                 Ok(f) => dir = Some(f),
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-                Err(e)
-                    if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) =>
-                {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
                     let prefix = parts[..=i].join("/");
                     return Err(self.refuse(
                         &prefix,
@@ -209,7 +208,11 @@ impl FileTree for DirTree {
             }
         }
         let at = dir.as_ref().map(|f| f.as_fd()).unwrap_or(self.fd.as_fd());
-        let fd = match openat(at, last, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK) {
+        let fd = match openat(
+            at,
+            last,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        ) {
             Ok(f) => f,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
