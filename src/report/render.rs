@@ -353,3 +353,24 @@ pub fn github(report: &Report, file: Option<&str>, w: &mut dyn Write) -> io::Res
         report.tool, t.checks, t.passed, t.failed, t.not_run
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_for_one_line_and_for_xml_1_0() {
+        assert_eq!(
+            escape_line("a\nb\r\x1b[2K\u{85}\u{2028}"),
+            "a\\nb\\r\\x1b[2K\\u{85}\\u{2028}"
+        );
+        assert!(matches!(
+            escape_line("plain `x`"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let x = xml_escape("a\u{1}b\u{fffe}c\nd&");
+        assert_eq!(x, "a\\x01b\\u{fffe}c\nd&amp;");
+        assert!(!x.contains("&#1;"));
+        assert_eq!(gh_prop("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    }
+}
