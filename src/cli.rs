@@ -37,14 +37,17 @@ pub fn chain(e: &dyn Error) -> String {
 
 /// Prints `error:` with the top message, one `caused by:` per source, then `hint:`.
 pub fn print_error(err: &dyn Error, hint: Option<&str>) {
+    use crate::report::render::escape_line;
+    // Errors can quote names from an image or archive: escaped, so a name holding a
+    // newline cannot forge a line of its own.
     let mut out = std::io::stderr().lock();
-    let _ = writeln!(out, "error: {err}");
+    let _ = writeln!(out, "error: {}", escape_line(&err.to_string()));
     let mut source = err.source();
     while let Some(s) = source {
-        let _ = writeln!(out, "  caused by: {s}");
+        let _ = writeln!(out, "  caused by: {}", escape_line(&s.to_string()));
         source = s.source();
     }
     if let Some(h) = hint {
-        let _ = writeln!(out, "  hint: {h}");
+        let _ = writeln!(out, "  hint: {}", escape_line(h));
     }
 }

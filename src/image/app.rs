@@ -3,12 +3,11 @@
 //! Reports go to stdout, errors to stderr; exit codes are 0 (passed), 1 (findings),
 //! 2 (could not check).
 
-use super::fs::key;
 use super::inspect;
 use super::run::{self, CheckOptions, RunError};
 use super::PlatformSel;
 use crate::cli::{print_error, stdout_color};
-use crate::report::render::{self, Format, Options};
+use crate::report::render::{self, escape_line, Format, Options};
 use crate::report::{Code, Finding, Report};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
@@ -75,6 +74,17 @@ fn fail(e: &dyn std::error::Error, hint: Option<String>) -> u8 {
     2
 }
 
+/// The exit code for a failed write to stdout. A closed pipe (`ls … | head`) is how
+/// a reader says it has seen enough: quiet and 0, as `ls` and `cat` do. Anything
+/// else (a full disk) means the output is incomplete: say so, exit 2.
+fn write_failed(e: &std::io::Error) -> u8 {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return 0;
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    2
+}
+
 pub fn main(cli: Cli) -> u8 {
     match cli.verb {
         Some(Verb::Ls {
@@ -89,10 +99,13 @@ pub fn main(cli: Cli) -> u8 {
                 Ok(img) => match inspect::ls(&img, &path, &mut std::io::stdout().lock()) {
                     Ok(true) => 0,
                     Ok(false) => {
-                        eprintln!("error: `{path}` does not exist in the image");
+                        eprintln!(
+                            "error: `{}` does not exist in the image",
+                            escape_line(&path)
+                        );
                         1
                     }
-                    Err(_) => 2,
+                    Err(e) => write_failed(&e),
                 },
                 Err(e) => fail(&e, e.hint()),
             }
@@ -107,7 +120,7 @@ pub fn main(cli: Cli) -> u8 {
             }) {
                 Ok(img) => match inspect::why(&img, &path, &mut std::io::stdout().lock()) {
                     Ok(()) => 0,
-                    Err(_) => 2,
+                    Err(e) => write_failed(&e),
                 },
                 Err(e) => fail(&e, e.hint()),
             }
@@ -134,7 +147,7 @@ pub fn main(cli: Cli) -> u8 {
 }
 
 fn cat(image: &str, path: &str, platform: &PlatformSel) -> u8 {
-    let mut want = key(path);
+    let mut want = inspect::user_key(path);
     // Twice at most: the second time for the target of a symlink.
     for _ in 0..2 {
         let w = want.clone();
@@ -149,14 +162,16 @@ fn cat(image: &str, path: &str, platform: &PlatformSel) -> u8 {
             }
             Ok((_, node)) if node.content.is_some() => {
                 let bytes = node.content.as_deref().unwrap_or_default();
-                return match std::io::stdout().lock().write_all(bytes) {
+                let mut out = std::io::stdout().lock();
+                return match out.write_all(bytes).and_then(|()| out.flush()) {
                     Ok(()) => 0,
-                    Err(_) => 2,
+                    Err(e) => write_failed(&e),
                 };
             }
             Ok((_, node)) if node.size > super::layer::MAX_CONTENT => {
                 eprintln!(
-                    "error: `{path}` is {} bytes; `cat` reads files up to {} MiB",
+                    "error: `{}` is {} bytes; `cat` reads files up to {} MiB",
+                    escape_line(path),
                     node.size,
                     super::layer::MAX_CONTENT >> 20
                 );
@@ -165,7 +180,7 @@ fn cat(image: &str, path: &str, platform: &PlatformSel) -> u8 {
             Ok((k, _)) => want = img.fs.source_path(&k),
         }
     }
-    eprintln!("error: could not read `{path}`");
+    eprintln!("error: could not read `{}`", escape_line(path));
     2
 }
 
@@ -189,10 +204,15 @@ fn check(
                 annotation_file: spec.as_deref(),
             };
             let mut out = std::io::stdout().lock();
-            if render::render(&outcome.report, format, &ropts, &mut out).is_err() {
-                return 2;
+            let code = outcome.report.exit_code(strict);
+            match render::render_strict(&outcome.report, format, &ropts, strict, &mut out)
+                .and_then(|()| out.flush())
+            {
+                // A reader that stopped early does not change the verdict.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+                Err(e) => write_failed(&e),
+                Ok(()) => code,
             }
-            outcome.report.exit_code(strict)
         }
         Err(e) => {
             let hint = e.hint();
@@ -210,7 +230,13 @@ fn check(
                     color: false,
                     annotation_file: None,
                 };
-                let _ = render::render(&report, format, &opts, &mut std::io::stdout().lock());
+                let _ = render::render_strict(
+                    &report,
+                    format,
+                    &opts,
+                    strict,
+                    &mut std::io::stdout().lock(),
+                );
             }
             match &e {
                 RunError::Image(inner) => fail(inner, hint),

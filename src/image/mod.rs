@@ -18,6 +18,7 @@ pub mod source;
 pub mod spec;
 pub mod tarread;
 
+use crate::report::{Code, Finding};
 use digest::Digest;
 use error::{ImageError, Result};
 use fs::{FlatFs, LayerInfo};
@@ -50,6 +51,8 @@ impl PlatformSel {
 pub struct Selected {
     pub platform: Option<Platform>,
     pub candidate: std::result::Result<Candidate, ImageError>,
+    /// Set when the default selection took an image of another platform.
+    pub platform_warning: Option<Finding>,
 }
 
 impl Selected {
@@ -83,7 +86,25 @@ fn config_platform(source: &dyn ImageSource, c: &Candidate) -> Result<Platform> 
 }
 
 fn parse_config(bytes: &[u8], name: &str) -> Result<ImageConfiguration> {
-    serde_json::from_slice(bytes).map_err(|e| ImageError::json(format!("image config `{name}`"), e))
+    serde_json::from_slice(bytes)
+        .map_err(|e| source::json_error(format!("image config `{name}`"), e))
+}
+
+fn default_platform() -> Platform {
+    Platform {
+        os: "linux".into(),
+        arch: "amd64".into(),
+        variant: None,
+    }
+}
+
+fn platform_mismatch(p: &Platform) -> Finding {
+    Finding::warning(
+        Code::PlatformMismatch,
+        p.to_string(),
+        format!("the image's only platform is `{p}`, so on x86_64 hosts (ECS Fargate's default) the container fails with `exec format error`"),
+    )
+    .hint(format!("build for `linux/amd64` too (`docker buildx build --platform linux/amd64,{p}`), or run it only on `{p}` hosts and pass `--platform {p}` to say so"))
 }
 
 /// Applies the platform selection to the source's candidates.
@@ -100,20 +121,32 @@ pub fn select(source: &dyn ImageSource, sel: &PlatformSel) -> Result<Vec<Selecte
                     Ok(p) => Selected {
                         platform: Some(p),
                         candidate: Ok(c),
+                        platform_warning: None,
                     },
                     Err(e) => Selected {
                         platform: None,
                         candidate: Err(e),
+                        platform_warning: None,
                     },
                 }
             }
             Err(BrokenCandidate { platform, error }) => Selected {
                 platform,
                 candidate: Err(error),
+                platform_warning: None,
             },
         });
     }
     if all.len() == 1 && *sel == PlatformSel::Default {
+        // The one image is checked whatever its platform, but a runtime on the
+        // default platform would not run it: say so unless `--platform` named it.
+        for s in &mut all {
+            s.platform_warning = s
+                .platform
+                .as_ref()
+                .filter(|p| !p.satisfies(&default_platform()))
+                .map(platform_mismatch);
+        }
         return Ok(all);
     }
     let available = || {
@@ -126,11 +159,7 @@ pub fn select(source: &dyn ImageSource, sel: &PlatformSel) -> Result<Vec<Selecte
     };
     let wanted = match sel {
         PlatformSel::All => return Ok(all),
-        PlatformSel::Default => Platform {
-            os: "linux".into(),
-            arch: "amd64".into(),
-            variant: None,
-        },
+        PlatformSel::Default => default_platform(),
         PlatformSel::One(p) => p.clone(),
     };
     let av = available();

@@ -134,7 +134,11 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
                 if let Some(d) = &img.manifest_digest {
                     notes.push(format!("manifest `{d}`"));
                 }
-                run_checks(&img, &spec)
+                let mut checks = run_checks(&img, &spec);
+                if let Some(w) = &sel.platform_warning {
+                    checks.insert(0, CheckOutcome::from_findings("platform", vec![w.clone()]));
+                }
+                checks
             }
             Err(e) => vec![CheckOutcome::not_run(
                 "read",
@@ -189,5 +193,13 @@ pub fn load_one(
         .into_iter()
         .next()
         .ok_or_else(|| ImageError::Invalid("no image selected".into()))?;
+    if let Some(w) = &sel.platform_warning {
+        // The verbs print a listing, not a report: the warning goes to stderr.
+        eprintln!(
+            "warning[{}]: {}",
+            w.code,
+            crate::report::render::escape_line(&w.message)
+        );
+    }
     sel.load(src.as_ref(), want)
 }

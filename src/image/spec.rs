@@ -298,6 +298,18 @@ pub fn lookup(dir: &Path, repository: &str) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// The `spec` fuzz target's body, also run on its corpus by `cargo test`: any
+/// bytes as a spec file parse to a spec or an error, never a panic, and an error is
+/// one line plus its source context (it quotes the spec, never more than it).
+pub fn fuzz_spec(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = Spec::parse(Path::new("fuzz.toml"), text) {
+        let _ = e.to_string();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +352,16 @@ mod tests {
         assert_eq!(c.env[1], ("PORT".into(), None));
         assert_eq!(s.files[0].mode, Some(0o755));
         assert_eq!(s.globs[0].min_matches, 1);
+    }
+
+    #[test]
+    fn fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/spec");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("fuzz/corpus/spec exists") {
+            super::fuzz_spec(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the corpus is empty");
     }
 }

@@ -37,6 +37,7 @@ codes! {
     HardlinkDangling => "hardlink-dangling", "a hard link in a layer points at a path that does not exist at that point, or at a directory; runtimes fail to unpack the layer";
     RuntimeDivergence => "runtime-divergence", "a layer goes through a symlink a lower layer made (or links across layers), so umoci/containerd-native and docker/containerd-overlayfs unpack different trees; an error when a check's verdict differs between them";
     PathTooLong => "path-too-long", "a layer entry's path, name or link target is longer than Linux allows; runtimes fail to unpack the layer";
+    PlatformMismatch => "platform-mismatch", "the image's only platform is not linux/amd64, so on x86_64 hosts (ECS Fargate's default) it fails with `exec format error`";
     // image-check: files
     FileMissing => "file-missing", "a path the spec requires does not exist in the flattened image";
     FileEmpty => "file-empty", "a file the spec requires to be non-empty has 0 bytes";

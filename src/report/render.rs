@@ -27,12 +27,47 @@ pub fn render(
     opts: &Options,
     w: &mut dyn Write,
 ) -> io::Result<()> {
+    render_strict(report, format, opts, false, w)
+}
+
+/// As [`render`], for a run whose exit code counts warnings (`--strict`): the JSON
+/// summary's `exit_code` is always the process's.
+pub fn render_strict(
+    report: &Report,
+    format: Format,
+    opts: &Options,
+    strict: bool,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     match format {
         Format::Human => human(report, opts.color, w),
-        Format::Json => json(report, w),
+        Format::Json => json(report, strict, w),
         Format::Junit => junit(report, w),
         Format::Github => github(report, opts.annotation_file, w),
     }
+}
+
+/// Text from an image (file names, config values, error chains) made safe for one
+/// line of a terminal or log: control characters (C0, DEL, C1, and the Unicode line
+/// and paragraph separators) are written as escapes, so a name holding `\n` or an
+/// ANSI sequence can neither forge a line nor repaint the terminal.
+pub fn escape_line(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x80 && bad(c) => o.push_str(&format!("\\x{:02x}", c as u32)),
+            c if bad(c) => o.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(o)
 }
 
 struct Paint(bool);
@@ -79,9 +114,9 @@ pub fn human(report: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> 
         .max()
         .unwrap_or(0);
     for section in &report.sections {
-        writeln!(w, "{}", p.paint("1", &section.target))?;
+        writeln!(w, "{}", p.paint("1", &escape_line(&section.target)))?;
         for n in &section.notes {
-            writeln!(w, "  {}: {n}", p.severity(Severity::Note))?;
+            writeln!(w, "  {}: {}", p.severity(Severity::Note), escape_line(n))?;
         }
         for c in &section.checks {
             human_check(&p, c, width, w)?;
@@ -114,7 +149,7 @@ fn human_check(p: &Paint, c: &CheckOutcome, width: usize, w: &mut dyn Write) -> 
     }
     if let Some(d) = &c.detail {
         line.push_str("  ");
-        line.push_str(d);
+        line.push_str(&escape_line(d));
     }
     writeln!(w, "{}", line.trim_end())?;
     for f in &c.findings {
@@ -123,21 +158,23 @@ fn human_check(p: &Paint, c: &CheckOutcome, width: usize, w: &mut dyn Write) -> 
             "        {}[{}] {}: {}",
             p.severity(f.severity),
             f.code,
-            f.subject,
-            f.message
+            escape_line(&f.subject),
+            escape_line(&f.message)
         )?;
         if let Some(prov) = &f.provenance {
-            writeln!(w, "          --> {prov}")?;
+            writeln!(w, "          --> {}", escape_line(prov))?;
         }
         if let Some(h) = &f.hint {
-            writeln!(w, "          {}: {h}", p.paint("1", "hint"))?;
+            writeln!(w, "          {}: {}", p.paint("1", "hint"), escape_line(h))?;
         }
     }
     Ok(())
 }
 
-pub fn json(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    json_with_exit_code(report, report.exit_code(false), w)
+/// JSON lines; `strict` must be what decides the process's exit code, which the
+/// summary repeats.
+pub fn json(report: &Report, strict: bool, w: &mut dyn Write) -> io::Result<()> {
+    json_with_exit_code(report, report.exit_code(strict), w)
 }
 
 /// JSON lines whose summary states `exit_code`: for a process whose exit status
@@ -169,6 +206,10 @@ pub fn json_with_exit_code(report: &Report, exit_code: u8, w: &mut dyn Write) ->
     writeln!(w, "{v}")
 }
 
+/// Escapes for XML 1.0 text and attributes. XML 1.0 forbids most control
+/// characters even as character references (`&#1;` is not well-formed), so those
+/// (and U+FFFE/U+FFFF) are written as visible `\xNN`/`\u{…}` text instead; the
+/// line breaks our own text holds are kept.
 fn xml_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for ch in s.chars() {
@@ -178,8 +219,10 @@ fn xml_escape(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {
-                o.push_str(&format!("&#{};", c as u32))
+            '\n' | '\t' => o.push(ch),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => o.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' => {
+                o.push_str(&format!("\\u{{{:x}}}", c as u32))
             }
             c => o.push(c),
         }
@@ -192,14 +235,14 @@ fn finding_text(f: &Finding) -> String {
         "{}[{}] {}: {}",
         f.severity.as_str(),
         f.code,
-        f.subject,
-        f.message
+        escape_line(&f.subject),
+        escape_line(&f.message)
     );
     if let Some(p) = &f.provenance {
-        s.push_str(&format!("\n  --> {p}"));
+        s.push_str(&format!("\n  --> {}", escape_line(p)));
     }
     if let Some(h) = &f.hint {
-        s.push_str(&format!("\n  hint: {h}"));
+        s.push_str(&format!("\n  hint: {}", escape_line(h)));
     }
     s
 }
@@ -241,7 +284,7 @@ pub fn junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
             let first = c
                 .findings
                 .first()
-                .map(|f| format!("{}: {}", f.subject, f.message));
+                .map(|f| format!("{}: {}", escape_line(&f.subject), escape_line(&f.message)));
             match c.status {
                 Status::Passed if text.is_empty() => writeln!(w, "/>")?,
                 Status::Passed => writeln!(
@@ -294,14 +337,16 @@ pub fn github(report: &Report, file: Option<&str>, w: &mut dyn Write) -> io::Res
                 }
                 props.push(format!(
                     "title={}",
-                    gh_prop(&format!("{} ({})", f.code, s.target))
+                    gh_prop(&format!("{} ({})", f.code, escape_line(&s.target)))
                 ));
-                let mut msg = format!("{}: {}", f.subject, f.message);
+                // Image text is escaped first, so the only line break GitHub sees
+                // (as `%0A`) is the one before our hint.
+                let mut msg = format!("{}: {}", escape_line(&f.subject), escape_line(&f.message));
                 if let Some(p) = &f.provenance {
-                    msg.push_str(&format!(" ({p})"));
+                    msg.push_str(&format!(" ({})", escape_line(p)));
                 }
                 if let Some(h) = &f.hint {
-                    msg.push_str(&format!("\nhint: {h}"));
+                    msg.push_str(&format!("\nhint: {}", escape_line(h)));
                 }
                 writeln!(w, "::{level} {}::{}", props.join(","), gh_data(&msg))?;
             }
@@ -313,4 +358,25 @@ pub fn github(report: &Report, file: Option<&str>, w: &mut dyn Write) -> io::Res
         "{}: {} checks, {} passed, {} failed, {} could not run",
         report.tool, t.checks, t.passed, t.failed, t.not_run
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_for_one_line_and_for_xml_1_0() {
+        assert_eq!(
+            escape_line("a\nb\r\x1b[2K\u{85}\u{2028}"),
+            "a\\nb\\r\\x1b[2K\\u{85}\\u{2028}"
+        );
+        assert!(matches!(
+            escape_line("plain `x`"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let x = xml_escape("a\u{1}b\u{fffe}c\nd&");
+        assert_eq!(x, "a\\x01b\\u{fffe}c\nd&amp;");
+        assert!(!x.contains("&#1;"));
+        assert_eq!(gh_prop("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    }
 }

@@ -5,6 +5,7 @@ mod aws_chain;
 mod canary;
 mod flatten_hardening;
 mod image_check;
+mod image_hardening;
 mod libpq_parse;
 mod pg_libpq;
 mod preflight;

@@ -12,8 +12,8 @@ use crate::support::pg::{
     free_port, now, Ca, Cluster, Extra, Tls, HBA_ANY, HBA_SSL_ONLY, PASSWORD,
 };
 use shipcheck::preflight::environ::Env;
-use shipcheck::preflight::spec::PostgresRule;
 use shipcheck::preflight::probes::postgres;
+use shipcheck::preflight::spec::PostgresRule;
 use shipcheck::report::{CheckOutcome, Severity, Status};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

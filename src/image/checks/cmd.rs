@@ -94,8 +94,10 @@ enum Script {
     None,
 }
 
-fn script_of(argv: &[String], takes_value: &[&str]) -> Script {
-    let prog = base(&argv[0]);
+/// `interp` is the interpreter's own name (what the command resolved to when the
+/// command's name did not say, as with `py -> python3.11`).
+fn script_of(argv: &[String], interp: &str, takes_value: &[&str]) -> Script {
+    let prog = base(interp);
     let mut i = 1;
     if (prog == "deno" || prog == "bun") && argv.get(1).map(String::as_str) == Some("run") {
         i = 2;
@@ -205,10 +207,20 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
         Ok(p) => p,
         Err(tried) => return finish(vec![missing_program(fs, &prog, &tried, &path_var, &shown)]),
     };
-    let Some(takes_value) = interpreter(&prog) else {
+    // An interpreter is known by what the command is in the image, not only by its
+    // name: `py` may be a link to `python3.11`, and then it runs a script.
+    let interp = [prog.clone(), resolved.clone()]
+        .into_iter()
+        .chain(
+            fs.lookup(&resolved)
+                .ok()
+                .and_then(|(_, n)| n.hardlink_of.clone()),
+        )
+        .find(|name| interpreter(name).is_some());
+    let Some((interp, takes_value)) = interp.and_then(|i| interpreter(&i).map(|t| (i, t))) else {
         return finish(findings).detail(format!("runs `{resolved}`"));
     };
-    let script = match script_of(&argv, takes_value) {
+    let script = match script_of(&argv, &interp, takes_value) {
         Script::Path(s) => s,
         Script::NotAFile(why) => {
             return finish(vec![Finding::note(Code::CmdNotChecked, "CMD", why)])
@@ -334,21 +346,22 @@ mod tests {
     fn finds_the_script() {
         let node = interpreter("node").unwrap();
         assert!(
-            matches!(script_of(&v(&["node", "--enable-source-maps", "-r", "dotenv/config", "dist/index.js"]), node), Script::Path(p) if p == "dist/index.js")
+            matches!(script_of(&v(&["node", "--enable-source-maps", "-r", "dotenv/config", "dist/index.js"]), "node", node), Script::Path(p) if p == "dist/index.js")
         );
         assert!(matches!(
-            script_of(&v(&["node", "-e", "1"]), node),
+            script_of(&v(&["node", "-e", "1"]), "node", node),
             Script::NotAFile(_)
         ));
         assert!(matches!(
             script_of(
                 &v(&["python3", "-m", "app"]),
+                "python3",
                 interpreter("python3").unwrap()
             ),
             Script::NotAFile(_)
         ));
         assert!(
-            matches!(script_of(&v(&["deno", "run", "-A", "main.ts"]), interpreter("deno").unwrap()), Script::Path(p) if p == "main.ts")
+            matches!(script_of(&v(&["deno", "run", "-A", "main.ts"]), "deno", interpreter("deno").unwrap()), Script::Path(p) if p == "main.ts")
         );
     }
 }

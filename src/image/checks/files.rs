@@ -2,7 +2,7 @@
 //! size, mode bits, directory entry counts and glob matches.
 
 use super::unresolved;
-use crate::image::fs::{display, FlatFs, Kind};
+use crate::image::fs::{display, key, FlatFs, Kind};
 use crate::image::spec::{FileKind, FileRule, GlobRule};
 use crate::report::{CheckOutcome, Code, Finding};
 
@@ -12,6 +12,72 @@ fn build_hint(path: &str) -> &'static str {
     } else {
         "check that the build step that produces it ran in the builder stage and that `COPY --from` copies its output into the final stage"
     }
+}
+
+/// The most paths one glob visits; symlinked directories can make the tree a glob
+/// sees much larger than the image (pnpm's `node_modules` links to itself).
+pub const GLOB_MAX_VISITS: usize = 1_000_000;
+
+/// How many paths `g` matches, and whether every path was visited. Paths are seen
+/// as `[[file]]` rules see them: a symlinked directory is entered, and what lies
+/// below it matches under the link's own path (`/app/dist/*.js` through
+/// `/app/dist -> /build/out`). A link to a directory already on the way down is
+/// not entered again, so cycles end.
+fn glob_count(fs: &FlatFs, g: &crate::image::spec::GlobRule) -> (usize, bool) {
+    // Start at the deepest directory the pattern names literally.
+    let literal = g.pattern.split(['*', '?', '[', '{']).next().unwrap_or("/");
+    let literal_dir = match literal.rsplit_once('/') {
+        Some((d, _)) => d,
+        None => "",
+    };
+    let start_virtual = key(literal_dir);
+    let Ok(start_real) = fs.resolve(&start_virtual, true) else {
+        return (0, true);
+    };
+    let is_dir = |k: &str| k.is_empty() || fs.get(k).is_some_and(|n| n.kind == Kind::Dir);
+    if !is_dir(&start_real) {
+        return (0, true);
+    }
+    let within =
+        |dir: &str, k: &str| dir.is_empty() || k == dir || k.starts_with(&format!("{dir}/"));
+    let mut matches = 0;
+    let mut visits = 0;
+    // (virtual dir, real dir, real dirs on the way down)
+    let mut stack: Vec<(String, String, Vec<String>)> =
+        vec![(start_virtual, start_real.clone(), vec![start_real])];
+    while let Some((vdir, rdir, chain)) = stack.pop() {
+        for (k, n) in fs.children(&rdir) {
+            visits += 1;
+            if visits > GLOB_MAX_VISITS {
+                return (matches, false);
+            }
+            let name = k.rsplit('/').next().unwrap_or(k);
+            let v = if vdir.is_empty() {
+                name.to_string()
+            } else {
+                format!("{vdir}/{name}")
+            };
+            if g.matcher.is_match(display(&v)) {
+                matches += 1;
+            }
+            let target = match &n.kind {
+                Kind::Dir => Some(k.clone()),
+                Kind::Symlink(_) => fs.resolve(k, true).ok().filter(|r| is_dir(r)),
+                _ => None,
+            };
+            if let Some(t) = target {
+                // Entering a directory that holds one already on the way down
+                // would repeat forever.
+                if chain.iter().any(|c| within(&t, c)) {
+                    continue;
+                }
+                let mut next = chain.clone();
+                next.push(t.clone());
+                stack.push((v, t, next));
+            }
+        }
+    }
+    (matches, true)
 }
 
 pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcome {
@@ -56,7 +122,35 @@ pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcom
             }
         }
         if let Some(min) = rule.min_size {
-            if node.kind == Kind::File && node.size < min {
+            // A size is a file's; a dir, FIFO or device has none to pass with.
+            if node.kind != Kind::File && !matches!(node.kind, Kind::Symlink(_)) {
+                findings.push(
+                    Finding::error(
+                        Code::FileWrongKind,
+                        p,
+                        format!(
+                            "is a {}, not a file, so it has no size to meet `min_size = {min}`",
+                            node.kind.name()
+                        ),
+                    )
+                    .provenance(prov())
+                    .hint(build_hint(p)),
+                );
+                continue;
+            }
+            if let Kind::Symlink(t) = &node.kind {
+                // Only with `follow_symlinks = false`: the link itself has no size.
+                findings.push(
+                    Finding::error(
+                        Code::FileWrongKind,
+                        p,
+                        format!("is a symlink to `{t}`, not a file, so it has no size to meet `min_size = {min}`"),
+                    )
+                    .provenance(prov()),
+                );
+                continue;
+            }
+            if node.size < min {
                 let f = if node.size == 0 {
                     Finding::error(Code::FileEmpty, p, "is empty (0 bytes)")
                 } else {
@@ -118,10 +212,7 @@ pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcom
         }
     }
     for g in globs {
-        let matches = fs
-            .walk("")
-            .filter(|(k, _)| !k.is_empty() && g.matcher.is_match(display(k)))
-            .count();
+        let (matches, complete) = glob_count(fs, g);
         if matches < g.min_matches {
             let base = g.pattern.split(['*', '?', '[', '{']).next().unwrap_or("/");
             let dir = base.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
@@ -130,8 +221,13 @@ pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcom
                     Code::GlobNoMatch,
                     &g.pattern,
                     format!(
-                        "matches {matches} paths, fewer than the {} the spec requires",
-                        g.min_matches
+                        "matches {matches} paths, fewer than the {} the spec requires{}",
+                        g.min_matches,
+                        if complete {
+                            String::new()
+                        } else {
+                            format!(" (stopped after visiting {GLOB_MAX_VISITS} paths through symlinked directories)")
+                        }
                     ),
                 )
                 .provenance(fs.provenance(if dir.is_empty() { "/" } else { dir }))

@@ -56,7 +56,7 @@ impl DockerArchive {
                 container: format!("`{}`, so it is not `docker save` output", tree.describe()),
             })?;
         let mut entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| {
-            ImageError::json(format!("`manifest.json` in `{}`", tree.describe()), e)
+            super::json_error(format!("`manifest.json` in `{}`", tree.describe()), e)
         })?;
         let available = || {
             let names: Vec<String> = entries

@@ -12,7 +12,8 @@ mod tree;
 
 pub use docker_archive::DockerArchive;
 pub use oci_layout::OciLayout;
-pub use tree::{fuzz_archive_index, DirTree, FileTree, TarTree};
+pub use oci_layout::{candidates_from_index, fuzz_manifest_walk, MAX_INDEX_DEPTH, MAX_MANIFESTS};
+pub use tree::{fuzz_archive_index, open_regular_file, DirTree, FileTree, TarTree};
 
 use super::digest::{verify_bytes, Digest};
 use super::error::{ImageError, Result};
@@ -21,6 +22,42 @@ use std::io::Read;
 
 /// The largest manifest, index or config we will read into memory.
 pub const MAX_METADATA: u64 = 16 << 20;
+
+/// A metadata file over [`MAX_METADATA`]: said as such, never as a parse error of
+/// its first 16 MiB.
+pub(crate) fn too_large(name: &str, container: &str) -> ImageError {
+    ImageError::Refused {
+        message: format!(
+            "`{name}` in `{container}` is larger than the {} MiB limit for an index, manifest or config",
+            MAX_METADATA >> 20
+        ),
+        hint: "the file is not an image index, manifest or config; check that the reference names the right image".into(),
+    }
+}
+
+/// A JSON error that cannot quote the document: serde's data errors can carry the
+/// offending value (`invalid type: string "…"`), and the document might be a file
+/// that must never reach a log. Syntax errors and missing fields name only the
+/// schema and a position, so they are kept.
+pub(crate) fn json_error(what: impl Into<String>, e: serde_json::Error) -> ImageError {
+    use serde::de::Error as _;
+    let keep = match e.classify() {
+        serde_json::error::Category::Data => {
+            let m = e.to_string();
+            m.starts_with("missing field") || m.starts_with("invalid length")
+        }
+        _ => true,
+    };
+    if keep {
+        return ImageError::json(what, e);
+    }
+    let safe = serde_json::Error::custom(format!(
+        "a value has the wrong type or is not allowed there, at line {} column {}",
+        e.line(),
+        e.column()
+    ));
+    ImageError::json(what, safe)
+}
 
 /// A blob as a source knows it: where it lives, and what it must hash to when known.
 #[derive(Debug, Clone)]
@@ -134,16 +171,15 @@ pub trait ImageSource: Send + Sync {
 
     /// A small blob read whole and verified against its descriptor.
     fn read_blob(&self, blob: &BlobDesc) -> Result<Vec<u8>> {
+        if blob.size.is_some_and(|s| s > MAX_METADATA) {
+            return Err(too_large(&blob.name(), &self.describe()));
+        }
         let mut r = self.open_blob(blob)?.take(MAX_METADATA + 1);
         let mut buf = Vec::new();
         r.read_to_end(&mut buf)
             .map_err(|e| ImageError::io(blob.locator.clone(), e))?;
         if buf.len() as u64 > MAX_METADATA {
-            return Err(ImageError::Invalid(format!(
-                "blob `{}` is larger than {} MiB; it is not a manifest or config",
-                blob.name(),
-                MAX_METADATA >> 20
-            )));
+            return Err(too_large(&blob.name(), &self.describe()));
         }
         verify_bytes(&blob.name(), &buf, blob.digest.as_ref(), blob.size)?;
         Ok(buf)
@@ -158,11 +194,18 @@ pub fn open(reference: &ImageRef) -> Result<Box<dyn ImageSource>> {
             tag.clone(),
         ))),
         ImageRef::OciArchive { path, tag } => Ok(Box::new(OciLayout::new(
-            Box::new(TarTree::open(path)?),
+            Box::new({
+                open_regular_file(path)?;
+                TarTree::open(path)?
+            }),
             tag.clone(),
         ))),
         ImageRef::DockerArchive { path, name } => Ok(Box::new(DockerArchive::open(
-            Box::new(TarTree::open(path)?),
+            Box::new({
+                // A FIFO or device must neither hang nor be read as an archive.
+                open_regular_file(path)?;
+                TarTree::open(path)?
+            }),
             name.clone(),
         )?)),
         ImageRef::Registry { name } => Err(ImageError::RegistryUnsupported(name.clone())),

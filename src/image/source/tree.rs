@@ -8,8 +8,11 @@ use crate::image::error::{ImageError, Result};
 use crate::image::layer::name_from_bytes;
 use crate::image::tarread;
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub trait FileTree: Send + Sync {
@@ -33,14 +36,24 @@ pub trait FileTree: Send + Sync {
     }
 
     /// Reads a small file whole; `None` when it does not exist.
+    /// Reads a small file whole; `None` when it does not exist. A file over
+    /// [`super::MAX_METADATA`] is refused as too large, never cut short (a cut
+    /// document would be misreported as truncated JSON).
     fn read_small(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let Some((r, _)) = self.open(name)? else {
+        let Some((r, size)) = self.open(name)? else {
             return Ok(None);
         };
+        let too_large = || super::too_large(name, &self.describe());
+        if size > super::MAX_METADATA {
+            return Err(too_large());
+        }
         let mut buf = Vec::new();
-        r.take(super::MAX_METADATA)
+        r.take(super::MAX_METADATA + 1)
             .read_to_end(&mut buf)
             .map_err(|e| ImageError::io(name, e))?;
+        if buf.len() as u64 > super::MAX_METADATA {
+            return Err(too_large());
+        }
         Ok(Some(buf))
     }
 }
@@ -52,8 +65,13 @@ fn clean_name(name: &str) -> Option<String> {
     crate::image::layer::normalize(name).filter(|n| !n.is_empty())
 }
 
+/// An OCI layout directory. Every member is opened beneath the directory's own file
+/// descriptor one component at a time with `O_NOFOLLOW`, so neither a symlinked blob
+/// nor a symlinked `blobs/` can reach a host file, and with `O_NONBLOCK` so a FIFO
+/// where a blob belongs cannot hang the check; only regular files are read.
 pub struct DirTree {
     root: PathBuf,
+    fd: OwnedFd,
 }
 
 impl DirTree {
@@ -65,10 +83,100 @@ impl DirTree {
                 root.display()
             )));
         }
+        // The root itself is what the user named, so a symlink to it is followed.
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(root)
+            .map_err(|e| ImageError::io(root, e))?;
         Ok(DirTree {
             root: root.to_path_buf(),
+            fd: OwnedFd::from(fd),
         })
     }
+
+    fn refuse(&self, name: &str, what: &str) -> ImageError {
+        ImageError::Refused {
+            message: format!(
+                "`{name}` in the layout `{}` {what}; a layout's files must be regular files inside it, so it was not read",
+                self.root.display()
+            ),
+            hint: "copy the image again with `skopeo copy … oci:DIR`, which writes plain files".into(),
+        }
+    }
+}
+
+fn openat(dir: BorrowedFd<'_>, name: &str, flags: libc::c_int) -> std::io::Result<OwnedFd> {
+    let c = CString::new(name)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a name"))?;
+    // SAFETY: `dir` is a live descriptor and `c` a NUL-terminated string; the result
+    // is a fresh descriptor that we own, or -1.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn kind_of(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => "a regular file",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symlink",
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFSOCK => "a socket",
+        _ => "not a regular file",
+    }
+}
+
+fn fstat(fd: BorrowedFd<'_>) -> std::io::Result<libc::stat> {
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is live and `st` is a valid, writable `stat`.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+/// Opens a path the user named (an archive) without blocking on a FIFO or device,
+/// and requires a regular file.
+pub fn open_regular_file(path: &Path) -> Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| ImageError::io(path, e))?;
+    let st = fstat(f.as_fd()).map_err(|e| ImageError::io(path, e))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(ImageError::Refused {
+            message: format!(
+                "`{}` is {}, not a regular file; an archive reference names a tar file",
+                path.display(),
+                kind_of(st.st_mode)
+            ),
+            hint: "write the image to a file first, e.g. `skopeo copy … oci-archive:image.tar`"
+                .into(),
+        });
+    }
+    clear_nonblock(f.as_fd()).map_err(|e| ImageError::io(path, e))?;
+    Ok(f)
+}
+
+fn clear_nonblock(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    // SAFETY: fcntl on a live descriptor with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl FileTree for DirTree {
@@ -82,15 +190,44 @@ impl FileTree for DirTree {
                 "`{name}` names a file outside the layout"
             )));
         };
-        let path = self.root.join(clean);
-        match File::open(&path) {
-            Ok(f) => {
-                let len = f.metadata().map_err(|e| ImageError::io(&path, e))?.len();
-                Ok(Some((Box::new(f), len)))
+        let io = |e| ImageError::io(self.root.join(&clean), e);
+        let parts: Vec<&str> = clean.split('/').collect();
+        let (last, dirs) = parts.split_last().unwrap_or((&"", &[]));
+        let mut dir: Option<OwnedFd> = None;
+        for (i, d) in dirs.iter().enumerate() {
+            let at = dir.as_ref().map(|f| f.as_fd()).unwrap_or(self.fd.as_fd());
+            match openat(at, d, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW) {
+                Ok(f) => dir = Some(f),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+                    let prefix = parts[..=i].join("/");
+                    return Err(self.refuse(
+                        &prefix,
+                        "is a symlink or not a directory, where a directory of the layout belongs",
+                    ));
+                }
+                Err(e) => return Err(io(e)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ImageError::io(path, e)),
         }
+        let at = dir.as_ref().map(|f| f.as_fd()).unwrap_or(self.fd.as_fd());
+        let fd = match openat(
+            at,
+            last,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        ) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(self.refuse(&clean, "is a symlink"))
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let st = fstat(fd.as_fd()).map_err(io)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(self.refuse(&clean, &format!("is {}", kind_of(st.st_mode))));
+        }
+        clear_nonblock(fd.as_fd()).map_err(io)?;
+        Ok(Some((Box::new(File::from(fd)), st.st_size.max(0) as u64)))
     }
 }
 
