@@ -233,6 +233,16 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// The severity a summary of repeated findings carries: an error if any was one.
+fn worst(so_far: Option<Severity>, next: Severity) -> Severity {
+    match so_far {
+        Some(Severity::Error) => Severity::Error,
+        _ if next == Severity::Error => Severity::Error,
+        Some(s) => s,
+        None => next,
+    }
+}
+
 fn child_prefix(dir: &str) -> String {
     if dir.is_empty() {
         String::new()
@@ -332,12 +342,16 @@ impl FlatFs {
         if e.0 <= MAX_REPEATS {
             self.warnings.push(f);
         } else {
-            e.1 = Some(match e.1 {
-                Some(Severity::Error) => Severity::Error,
-                _ if f.severity == Severity::Error => Severity::Error,
-                Some(s) => s,
-                None => f.severity,
-            });
+            e.1 = Some(worst(e.1, f.severity));
+        }
+    }
+
+    /// Findings a layer only counted: they join the tally as if pushed past the cap.
+    fn count_left_out(&mut self, code: Code, severity: Severity, n: usize) {
+        let e = self.repeats.entry(code).or_insert((0, None));
+        e.0 += n;
+        if e.0 > MAX_REPEATS {
+            e.1 = Some(worst(e.1, severity));
         }
     }
 
@@ -417,10 +431,14 @@ impl FlatFs {
             opaques,
             entries,
             warnings,
+            left_out,
             ..
         } = idx;
         for w in warnings {
             self.push_finding(w);
+        }
+        for (code, severity, n) in left_out {
+            self.count_left_out(code, severity, n);
         }
         if self.overlay.is_none()
             && self.reading == Reading::Extract
@@ -976,11 +994,19 @@ impl FlatFs {
 
     /// Everything at and below a key, in path order.
     pub fn walk<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a String, &'a Node)> + 'a {
-        let root = dir.to_string();
         let prefix = child_prefix(dir);
-        self.nodes
-            .range(root.clone()..)
-            .take_while(move |(k, _)| **k == root || k.starts_with(&prefix))
+        // The key itself, then the range of `dir/…` only: a sibling sharing the
+        // prefix (`app-old` beside `app`) sorts between them and must not end the walk.
+        let me = if prefix.is_empty() {
+            None
+        } else {
+            self.nodes.get_key_value(dir)
+        };
+        me.into_iter().chain(
+            self.nodes
+                .range(prefix.clone()..)
+                .take_while(move |(k, _)| k.starts_with(&prefix)),
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -1103,6 +1129,30 @@ mod tests {
             opaques: opaques.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn walk_and_whiteouts_keep_to_the_directory_beside_a_sibling_sharing_its_prefix() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry("app/x", EntryKind::File, 1),
+                    entry("app-old/y", EntryKind::File, 1),
+                    entry("app/z/w", EntryKind::File, 1),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        // `app-old` sorts between `app` and `app/…`: it must neither end nor join the walk.
+        let walked: Vec<&str> = fs.walk("app").map(|(k, _)| k.as_str()).collect();
+        assert_eq!(walked, ["app", "app/x", "app/z", "app/z/w"]);
+        fs.apply(2, layer(vec![], &["app"], &[]));
+        assert!(fs.get("/app/x").is_none());
+        assert!(fs.get("/app/z/w").is_none());
+        assert!(fs.get("/app-old/y").is_some());
     }
 
     #[test]

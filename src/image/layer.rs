@@ -9,7 +9,7 @@ use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result};
 use super::source::BlobDesc;
 use super::tarread;
-use crate::report::{Code, Finding};
+use crate::report::{Code, Finding, Severity};
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -103,7 +103,10 @@ pub struct LayerIndex {
     /// `.wh..wh..opq`: directories whose lower-layer children are hidden.
     pub opaques: Vec<String>,
     pub entries: Vec<RawEntry>,
+    /// The first few findings of each code; the rest are only counted, in
+    /// `left_out`, and the tree adds them to its one tally of repeats.
     pub warnings: Vec<Finding>,
+    pub left_out: Vec<(Code, Severity, usize)>,
     pub compression: Option<Compression>,
     pub uncompressed_size: u64,
 }
@@ -132,15 +135,16 @@ pub fn clamp(raw: &str) -> (String, bool) {
     (parts.join("/"), climbed)
 }
 
-/// Findings of one kind in one layer: the first few in full, then a count, so a
-/// hostile layer cannot bury the report under 200,000 lines.
+/// Findings of one kind in one layer: the first few kept, the rest counted, so a
+/// hostile layer cannot fill memory with 200,000 findings; the tree reports them.
 #[derive(Default)]
 struct Aggregate {
     shown: Vec<Finding>,
     more: HashMap<Code, usize>,
 }
 
-const SHOWN_PER_CODE: usize = 5;
+/// The same cap the tree applies to the whole report.
+const SHOWN_PER_CODE: usize = super::fs::MAX_REPEATS;
 
 impl Aggregate {
     fn push(&mut self, f: Finding) {
@@ -151,24 +155,19 @@ impl Aggregate {
         }
     }
 
-    fn finish(mut self, index: usize) -> Vec<Finding> {
+    /// The findings shown, and per code how many were only counted (with the
+    /// severity they had), for the tree's report-wide tally.
+    fn finish(self) -> (Vec<Finding>, Vec<(Code, Severity, usize)>) {
         let mut more: Vec<_> = self.more.into_iter().collect();
         more.sort();
-        for (code, n) in more {
-            let like = self.shown.iter().find(|s| s.code == code).cloned();
-            if let Some(like) = like {
-                let mut f = Finding::new(
-                    code,
-                    like.severity,
-                    format!("layer {index}"),
-                    format!("{n} more entries like the ones above in this layer"),
-                )
-                .provenance(Some(format!("layer {index}")));
-                f.hint = like.hint.clone();
-                self.shown.push(f);
-            }
-        }
-        self.shown
+        let left_out = more
+            .into_iter()
+            .filter_map(|(code, n)| {
+                let like = self.shown.iter().find(|s| s.code == code)?;
+                Some((code, like.severity, n))
+            })
+            .collect();
+        (self.shown, left_out)
     }
 }
 
@@ -414,7 +413,7 @@ fn parse_tar(
         });
     }
     drop(r);
-    layer.warnings = found.finish(index);
+    (layer.warnings, layer.left_out) = found.finish();
     // The diff_id covers the whole stream, end-of-archive blocks included.
     io::copy(&mut hashing, &mut io::sink())?;
     let (digest, count, _) = hashing.finish();
