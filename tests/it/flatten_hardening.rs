@@ -4,6 +4,7 @@
 //! our primary tree must be exactly its tree; where it refuses, we report an error.
 
 use crate::support::fixture::{self, build_layout, write_oci_dir};
+use crate::support::image::{findings, rootfs_tree, tree_of_ours};
 use crate::support::{image_check, json_lines, project_root, Run};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -35,18 +36,7 @@ fn check_with(reference: &str, spec: &Path) -> (Run, Vec<(String, String, String
         ],
         project_root(),
     );
-    let found = json_lines(&run.stdout)
-        .iter()
-        .filter(|l| l["type"] == "check")
-        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-                f["subject"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let found = findings(&json_lines(&run.stdout));
     (run, found)
 }
 
@@ -65,53 +55,14 @@ fn umoci(image: &str, scratch: &Path) -> Result<BTreeSet<String>, String> {
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
-    let root = bundle.join("rootfs");
-    let mut tree = BTreeSet::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = format!("/{}", p.strip_prefix(&root).unwrap().display());
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            tree.insert(if m.file_type().is_symlink() {
-                format!(
-                    "{rel} symlink {}",
-                    std::fs::read_link(&p).unwrap().display()
-                )
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                format!("{rel} dir")
-            } else {
-                format!("{rel} file {}", m.len())
-            });
-        }
-    }
-    Ok(tree)
-}
-
-fn ours(reference: &str) -> BTreeSet<String> {
-    let img = shipcheck::image::run::load_one(
-        reference,
-        &shipcheck::image::PlatformSel::Default,
-        &|_| false,
-    )
-    .unwrap();
-    img.fs
-        .walk("")
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, n)| match &n.kind {
-            shipcheck::image::fs::Kind::Symlink(t) => format!("/{k} symlink {t}"),
-            shipcheck::image::fs::Kind::Dir => format!("/{k} dir"),
-            _ => format!("/{k} file {}", n.size),
-        })
-        .collect()
+    Ok(rootfs_tree(&bundle.join("rootfs")))
 }
 
 /// Our primary tree is umoci's tree, entry for entry.
 fn assert_same_tree_as_umoci(recipe: &str) -> BTreeSet<String> {
     let (t, reference, image) = layout(recipe);
     let theirs = umoci(&image, t.path()).unwrap_or_else(|e| panic!("{recipe}: umoci failed: {e}"));
-    let mine = ours(&reference);
+    let mine = tree_of_ours(&reference);
     let only_theirs: Vec<_> = theirs.difference(&mine).collect();
     let only_ours: Vec<_> = mine.difference(&theirs).collect();
     assert!(

@@ -4,9 +4,9 @@
 use crate::support::fixture::{
     self, build_layout, write_docker_archive, write_oci_archive, write_oci_dir,
 };
+use crate::support::image::{findings, rootfs_tree, tree_of_ours};
 use crate::support::{image_check, json_lines, project_root, Run};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 const SPEC: &str = "images/scalemap-api.toml";
@@ -31,22 +31,6 @@ fn check_json(reference: &str, extra: &[&str]) -> (Run, Vec<serde_json::Value>) 
     let run = image_check(&args, project_root());
     let lines = json_lines(&run.stdout);
     (run, lines)
-}
-
-/// `(code, severity, subject)` of every finding.
-fn findings(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
-    lines
-        .iter()
-        .filter(|l| l["type"] == "check")
-        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-                f["subject"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 fn error_codes(lines: &[serde_json::Value]) -> BTreeSet<String> {
@@ -600,53 +584,6 @@ fn report_formats_snapshot() {
     }
 }
 
-fn tree_of_rootfs(root: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![PathBuf::from(root)];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = format!("/{}", p.strip_prefix(root).unwrap().display());
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let line = if m.file_type().is_symlink() {
-                format!(
-                    "{rel} symlink {}",
-                    std::fs::read_link(&p).unwrap().display()
-                )
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                format!("{rel} dir")
-            } else {
-                format!("{rel} file {}", m.len())
-            };
-            out.insert(line);
-        }
-    }
-    out
-}
-
-fn tree_of_ours(reference: &str) -> BTreeSet<String> {
-    let img = shipcheck::image::run::load_one(
-        reference,
-        &shipcheck::image::PlatformSel::Default,
-        &|_| false,
-    )
-    .unwrap();
-    img.fs
-        .walk("")
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, n)| {
-            let rel = format!("/{k}");
-            match &n.kind {
-                shipcheck::image::fs::Kind::Symlink(t) => format!("{rel} symlink {t}"),
-                shipcheck::image::fs::Kind::Dir => format!("{rel} dir"),
-                _ => format!("{rel} file {}", n.size),
-            }
-        })
-        .collect()
-}
-
 /// umoci is an independent implementation of the same spec: on every fixture it
 /// can unpack, its tree and ours must be identical.
 #[test]
@@ -691,7 +628,7 @@ fn flattening_matches_umoci() {
             "{recipe}: umoci failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let theirs = tree_of_rootfs(&bundle.join("rootfs"));
+        let theirs = rootfs_tree(&bundle.join("rootfs"));
         let ours = tree_of_ours(&format!("oci:{}:v1", dir.display()));
         let only_theirs: Vec<_> = theirs.difference(&ours).collect();
         let only_ours: Vec<_> = ours.difference(&theirs).collect();

@@ -5,6 +5,7 @@
 use crate::support::fixture::{
     build_image, build_layout, load_recipe, sha256, write_oci_archive, write_oci_dir, Layout,
 };
+use crate::support::image::findings;
 use crate::support::{image_check, json_lines, project_root, Run};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -25,29 +26,27 @@ fn blob_path(dir: &Path, digest: &str) -> PathBuf {
         .join(digest.strip_prefix("sha256:").unwrap())
 }
 
-/// The config blob's digest of the layout's only image.
-fn config_digest(dir: &Path) -> String {
+/// The manifest of the layout's only image.
+fn manifest(dir: &Path) -> serde_json::Value {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     let m = index["manifests"][0]["digest"]
         .as_str()
         .unwrap()
         .to_string();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob_path(dir, &m)).unwrap()).unwrap();
-    manifest["config"]["digest"].as_str().unwrap().to_string()
+    serde_json::from_slice(&std::fs::read(blob_path(dir, &m)).unwrap()).unwrap()
+}
+
+/// The config blob's digest of the layout's only image.
+fn config_digest(dir: &Path) -> String {
+    manifest(dir)["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn layer_digest(dir: &Path) -> String {
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let m = index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob_path(dir, &m)).unwrap()).unwrap();
-    manifest["layers"][0]["digest"]
+    manifest(dir)["layers"][0]["digest"]
         .as_str()
         .unwrap()
         .to_string()
@@ -69,22 +68,6 @@ fn check(reference: &str, spec: Option<&str>, extra: &[&str]) -> (Run, Vec<serde
     let run = image_check(&args, project_root());
     let lines = json_lines(&run.stdout);
     (run, lines)
-}
-
-/// `(code, severity, subject)` of every finding.
-fn findings(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
-    lines
-        .iter()
-        .filter(|l| l["type"] == "check")
-        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-                f["subject"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 fn has_code(lines: &[serde_json::Value], code: &str) -> bool {

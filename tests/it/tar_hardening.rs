@@ -4,27 +4,14 @@
 //! would unpack something else. Where umoci can unpack the layer, its tree is the
 //! oracle.
 
-use crate::support::fixture::sha256;
+use crate::support::fixture::{compress, sha256};
+use crate::support::image::{loaded_tree, rootfs_tree};
 use crate::support::{image_check, project_root};
-use shipcheck::image::fs::Kind;
 use shipcheck::image::tarread::build::{cat, end, entry, file, pax, pax_record, H};
 use shipcheck::image::PlatformSel;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tempfile::TempDir;
-
-fn compress(tar: &[u8], how: &str) -> Vec<u8> {
-    use std::io::Write;
-    match how {
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            e.write_all(tar).unwrap();
-            e.finish().unwrap()
-        }
-        "zstd" => zstd::encode_all(tar, 3).unwrap(),
-        _ => tar.to_vec(),
-    }
-}
 
 fn hex(d: &str) -> &str {
     d.strip_prefix("sha256:").unwrap()
@@ -89,19 +76,6 @@ fn load(reference: &str) -> Result<shipcheck::image::Loaded, String> {
     })
 }
 
-/// `path kind size` lines of our flattened tree.
-fn ours(img: &shipcheck::image::Loaded) -> BTreeSet<String> {
-    img.fs
-        .walk("")
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, n)| match &n.kind {
-            Kind::Symlink(t) => format!("/{k} symlink {t}"),
-            Kind::Dir => format!("/{k} dir"),
-            _ => format!("/{k} file {}", n.size),
-        })
-        .collect()
-}
-
 fn content(img: &shipcheck::image::Loaded, path: &str) -> Vec<u8> {
     img.fs
         .get(path)
@@ -141,28 +115,7 @@ fn umoci_tree(reference_dir: &Path) -> BTreeSet<String> {
         "umoci failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let root = bundle.join("rootfs");
-    let mut set = BTreeSet::new();
-    let mut stack = vec![PathBuf::from(&root)];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = format!("/{}", p.strip_prefix(&root).unwrap().display());
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            set.insert(if m.file_type().is_symlink() {
-                format!(
-                    "{rel} symlink {}",
-                    std::fs::read_link(&p).unwrap().display()
-                )
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                format!("{rel} dir")
-            } else {
-                format!("{rel} file {}", m.len())
-            });
-        }
-    }
-    set
+    rootfs_tree(&bundle.join("rootfs"))
 }
 
 /// Our tree and umoci's for the same crafted layer must be the same.
@@ -171,7 +124,7 @@ fn agrees_with_umoci(tar: Vec<u8>) -> shipcheck::image::Loaded {
     let dir = t.path().join("img");
     let r = layout(&dir, &[tar], "gzip");
     let img = load(&r).unwrap();
-    assert_eq!(ours(&img), umoci_tree(&dir));
+    assert_eq!(loaded_tree(&img), umoci_tree(&dir));
     img
 }
 
@@ -198,7 +151,7 @@ fn pax_path_and_size_overrides_read_as_go_and_umoci() {
     ]);
     let img = agrees_with_umoci(tar);
     assert_eq!(
-        ours(&img),
+        loaded_tree(&img),
         lines(&["/app dir", "/app/after file 2", "/app/real-name file 1024"])
     );
     assert_eq!(content(&img, "/app/real-name"), data);
@@ -237,7 +190,7 @@ fn pax_duplicate_keys_and_consecutive_extended_headers_last_wins() {
         end(),
     ]);
     let img = agrees_with_umoci(tar);
-    assert_eq!(ours(&img), lines(&["/third file 1"]));
+    assert_eq!(loaded_tree(&img), lines(&["/third file 1"]));
 }
 
 #[test]
@@ -253,7 +206,7 @@ fn gnu_long_names_cut_at_nul_and_last_wins() {
     ]);
     let img = agrees_with_umoci(tar);
     assert_eq!(
-        ours(&img),
+        loaded_tree(&img),
         lines(&[
             "/app dir",
             "/app/second file 2",
@@ -272,10 +225,10 @@ fn end_of_archive_garbage_after_one_zero_block_is_refused() {
     // Two zero blocks end it: what follows is not read (but is hashed).
     let tar = cat(&[file("a", b"1"), end(), file("b", b"2")]);
     let (_t, _r, l) = one(tar);
-    assert_eq!(ours(&l.unwrap()), lines(&["/a file 1"]));
+    assert_eq!(loaded_tree(&l.unwrap()), lines(&["/a file 1"]));
     // No zero blocks at all: a clean end at a header boundary, as in Go.
     let (_t, _r, l) = one(file("a", b"1"));
-    assert_eq!(ours(&l.unwrap()), lines(&["/a file 1"]));
+    assert_eq!(loaded_tree(&l.unwrap()), lines(&["/a file 1"]));
 }
 
 #[test]
@@ -299,7 +252,7 @@ fn typeflag_nul_with_trailing_slash_is_a_directory() {
         end(),
     ]);
     let img = agrees_with_umoci(tar);
-    assert_eq!(ours(&img), lines(&["/app dir", "/app/f file 3"]));
+    assert_eq!(loaded_tree(&img), lines(&["/app dir", "/app/f file 3"]));
     refused(
         cat(&[entry(&H::new(b"app/", b'0', 0), b""), end()]),
         "ends in `/`",
@@ -314,7 +267,7 @@ fn signed_checksum_is_accepted() {
     let signed: i64 = blk.iter().map(|&c| i64::from(c as i8)).sum();
     h.chksum = Some(format!("{signed:06o}\0 ").into_bytes());
     let (_t, _r, l) = one(cat(&[entry(&h, b"x"), end()]));
-    assert_eq!(ours(&l.unwrap()), lines(&["/caf\u{e9} file 1"]));
+    assert_eq!(loaded_tree(&l.unwrap()), lines(&["/caf\u{e9} file 1"]));
     h.chksum = Some(format!("{:06o}\0 ", signed + 1).into_bytes());
     refused(cat(&[entry(&h, b"x"), end()]), "checksum");
 }
@@ -373,7 +326,7 @@ fn pax_sparse_files_appear_under_real_name_and_size() {
         end(),
     ]);
     let img = agrees_with_umoci(tar);
-    assert_eq!(ours(&img), lines(&["/one file 2000"]));
+    assert_eq!(loaded_tree(&img), lines(&["/one file 2000"]));
     assert_eq!(&content(&img, "/one")[1500..1504], b"tail");
 }
 
@@ -390,7 +343,7 @@ fn non_utf8_names_stay_distinct_and_whiteouts_match_bytes() {
     let r = layout(&t.path().join("img"), &[tar, upper], "gzip");
     let img = load(&r).unwrap();
     assert_eq!(
-        ours(&img),
+        loaded_tree(&img),
         lines(&[
             "/app dir",
             "/app/a\\xff file 1",
@@ -417,7 +370,7 @@ fn bzh_named_plain_tar_and_zstd_skippable_frame_are_read() {
     let tar = cat(&[file("BZh91AY-looks-like-bzip2", b"1"), end()]);
     let (_t, _r, l) = one(tar.clone());
     assert_eq!(
-        ours(&l.unwrap()),
+        loaded_tree(&l.unwrap()),
         lines(&["/BZh91AY-looks-like-bzip2 file 1"])
     );
     // A zstd layer that opens with a skippable frame.
@@ -453,7 +406,7 @@ fn bzh_named_plain_tar_and_zstd_skippable_frame_are_read() {
         }
     }
     assert_eq!(
-        ours(&load(&r).unwrap()),
+        loaded_tree(&load(&r).unwrap()),
         lines(&["/BZh91AY-looks-like-bzip2 file 1"])
     );
 }
@@ -468,7 +421,7 @@ fn entries_and_hardlinks_that_climb_out_are_clamped_errors() {
     ]);
     let img = agrees_with_umoci(tar);
     assert_eq!(
-        ours(&img),
+        loaded_tree(&img),
         lines(&[
             "/app dir",
             "/app/keep file 1",
@@ -528,7 +481,7 @@ fn outer_archive_duplicate_members_are_refused_and_read_as_go() {
     let archive = t.path().join("good.tar");
     std::fs::write(&archive, &good).unwrap();
     let r = format!("oci-archive:{}:v1", archive.display());
-    assert_eq!(ours(&load(&r).unwrap()), lines(&["/a file 1"]));
+    assert_eq!(loaded_tree(&load(&r).unwrap()), lines(&["/a file 1"]));
     // A PAX `path` renames a member, as Go reads it.
     let renamed = cat(&[
         pax(&pax_record("path", b"index.json")),
@@ -544,7 +497,7 @@ fn outer_archive_duplicate_members_are_refused_and_read_as_go() {
         end(),
     ]);
     std::fs::write(&archive, &renamed).unwrap();
-    assert_eq!(ours(&load(&r).unwrap()), lines(&["/a file 1"]));
+    assert_eq!(loaded_tree(&load(&r).unwrap()), lines(&["/a file 1"]));
     // skopeo (Go's archive/tar underneath) finds the same index.
     let out = std::process::Command::new("skopeo")
         .args(["inspect", "--raw"])
@@ -593,7 +546,7 @@ fn typeflags_we_refuse_umoci_refuses_and_global_headers_are_skipped() {
     assert_eq!(unpack(tar.clone()), (false, true));
     let (_t, _r, l) = one(tar);
     let img = l.unwrap();
-    assert_eq!(ours(&img), lines(&["/f file 1"]));
+    assert_eq!(loaded_tree(&img), lines(&["/f file 1"]));
     let codes: Vec<_> = img.fs.warnings.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, ["tar-global-header"]);
 }

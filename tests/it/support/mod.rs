@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod image;
 pub mod moto;
 pub mod pg;
 
