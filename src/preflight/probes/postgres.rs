@@ -283,7 +283,7 @@ async fn connect(
                                     format!(
                                         "`{}` {why}, but `target_session_attrs={}` asks for {}",
                                         subject(h, &addr),
-                                        attrs_name(t.target_session_attrs),
+                                        t.target_session_attrs.as_str(),
                                         wanted(want)
                                     ),
                                 )
@@ -309,17 +309,6 @@ async fn connect(
         }
     }
     (Err(()), failures)
-}
-
-fn attrs_name(a: SessionAttrs) -> &'static str {
-    match a {
-        SessionAttrs::Any => "any",
-        SessionAttrs::ReadWrite => "read-write",
-        SessionAttrs::ReadOnly => "read-only",
-        SessionAttrs::Primary => "primary",
-        SessionAttrs::Standby => "standby",
-        SessionAttrs::PreferStandby => "prefer-standby",
-    }
 }
 
 fn wanted(a: SessionAttrs) -> &'static str {
