@@ -13,7 +13,6 @@ use crate::support::{json_lines, Run};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 use tempfile::TempDir;
 
 const ACCOUNT: &str = "123456789012";
@@ -29,26 +28,7 @@ type FailRow<'a> = (&'a str, Vars<'a>, &'a str, Vec<&'a str>);
 
 /// Runs preflight with exactly `env` (plus PATH and the loopback-only AWS settings).
 fn preflight(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let empty = TempDir::new().unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_preflight"));
-    c.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", empty.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", empty.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", empty.path().join("none"))
-        .env("NO_COLOR", "1");
-    for (k, v) in env {
-        assert_ne!(*k, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-        c.env(k, v);
-    }
-    let out = c.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::support::run_preflight(args, env, false)
 }
 
 fn s3_check(run: &Run) -> serde_json::Value {

@@ -20,28 +20,7 @@ const FRAGMENTS: [&str; 2] = ["CANARY", "s3cr3t"];
 /// Runs preflight with exactly `env` (plus PATH and a bare HOME), so nothing from
 /// the developer's or CI's environment reaches it.
 pub fn preflight_env(args: &[String], env: &[(String, String)]) -> Run {
-    let home = TempDir::new().unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_preflight"));
-    c.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("SSL_CERT_FILE", home.path().join("none.pem"))
-        .env("SSL_CERT_DIR", home.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", home.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::support::run_preflight(args, env, true)
 }
 
 /// One input position holding the canary.

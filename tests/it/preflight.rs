@@ -11,27 +11,7 @@ use tempfile::TempDir;
 /// Runs preflight with exactly `env` (plus PATH), so nothing from the developer's
 /// or CI's environment (AWS credentials, NODE_ENV, trust stores) leaks in.
 fn preflight(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let empty = TempDir::new().unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_preflight"));
-    c.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", empty.path())
-        .env("SSL_CERT_FILE", empty.path().join("none.pem"))
-        .env("SSL_CERT_DIR", empty.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", empty.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", empty.path().join("none"))
-        .env("NO_COLOR", "1");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::support::run_preflight(args, env, true)
 }
 
 /// The one probe's findings as (code, message) from a `--format json` run.
