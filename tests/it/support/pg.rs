@@ -10,7 +10,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectAlternativeName};
-use openssl::x509::{X509Builder, X509NameBuilder, X509};
+use openssl::x509::{X509Builder, X509NameBuilder, X509NameRef, X509};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -109,31 +109,50 @@ fn key() -> PKey<Private> {
     PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()
 }
 
+fn days(n: u32) -> Asn1Time {
+    Asn1Time::days_from_now(n).unwrap()
+}
+
+/// A v3 certificate builder with everything but extensions and the signature set.
+fn cert_builder(
+    serial: u32,
+    subject: &X509NameRef,
+    issuer: &X509NameRef,
+    key: &PKey<Private>,
+    not_before: Asn1Time,
+    not_after: Asn1Time,
+) -> X509Builder {
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
+    b.set_subject_name(subject).unwrap();
+    b.set_issuer_name(issuer).unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&not_before).unwrap();
+    b.set_not_after(&not_after).unwrap();
+    b
+}
+
+fn ca_extensions(b: &mut X509Builder) {
+    b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+        .unwrap();
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+}
+
 impl Ca {
     pub fn new(cn: &str) -> Ca {
         let key = key();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name(cn)).unwrap();
-        b.set_issuer_name(&name(cn)).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(365).unwrap())
-            .unwrap();
-        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-            .unwrap();
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        let mut b = cert_builder(1, &name(cn), &name(cn), &key, days(0), days(365));
+        ca_extensions(&mut b);
         b.sign(&key, MessageDigest::sha256()).unwrap();
         Ca {
             cert: b.build(),
@@ -144,28 +163,15 @@ impl Ca {
     /// A CA whose certificate `self` signs (for chains longer than leaf + root).
     pub fn intermediate(&self, cn: &str) -> Ca {
         let key = key();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(3).unwrap().to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name(cn)).unwrap();
-        b.set_issuer_name(self.cert.subject_name()).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(365).unwrap())
-            .unwrap();
-        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-            .unwrap();
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        let mut b = cert_builder(
+            3,
+            &name(cn),
+            self.cert.subject_name(),
+            &key,
+            days(0),
+            days(365),
+        );
+        ca_extensions(&mut b);
         b.sign(&self.key, MessageDigest::sha256()).unwrap();
         Ca {
             cert: b.build(),
@@ -176,17 +182,14 @@ impl Ca {
     /// A client certificate for user `cn` (PostgreSQL's `cert` auth maps CN to user).
     pub fn client(&self, cn: &str) -> (X509, PKey<Private>) {
         let key = key();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name(cn)).unwrap();
-        b.set_issuer_name(self.cert.subject_name()).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-            .unwrap();
+        let mut b = cert_builder(
+            7,
+            &name(cn),
+            self.cert.subject_name(),
+            &key,
+            days(0),
+            days(30),
+        );
         b.sign(&self.key, MessageDigest::sha256()).unwrap();
         (b.build(), key)
     }
@@ -234,17 +237,14 @@ impl Ca {
     /// A server certificate for `dns` names and `127.0.0.1`, valid in [from, to] (unix seconds).
     pub fn server(&self, dns: &[&str], ip: bool, from: i64, to: i64) -> (X509, PKey<Private>) {
         let key = key();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(2).unwrap().to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name(dns.first().copied().unwrap_or("server")))
-            .unwrap();
-        b.set_issuer_name(self.cert.subject_name()).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::from_unix(from).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::from_unix(to).unwrap()).unwrap();
+        let mut b = cert_builder(
+            2,
+            &name(dns.first().copied().unwrap_or("server")),
+            self.cert.subject_name(),
+            &key,
+            Asn1Time::from_unix(from).unwrap(),
+            Asn1Time::from_unix(to).unwrap(),
+        );
         let mut san = SubjectAlternativeName::new();
         for d in dns {
             san.dns(d);
