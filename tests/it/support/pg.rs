@@ -160,17 +160,23 @@ impl Ca {
         }
     }
 
-    /// A CA whose certificate `self` signs (for chains longer than leaf + root).
-    pub fn intermediate(&self, cn: &str) -> Ca {
+    /// A builder for a certificate `self` issues to `cn`, valid from now for `valid_days`.
+    fn issue(&self, serial: u32, cn: &str, valid_days: u32) -> (X509Builder, PKey<Private>) {
         let key = key();
-        let mut b = cert_builder(
-            3,
+        let b = cert_builder(
+            serial,
             &name(cn),
             self.cert.subject_name(),
             &key,
             days(0),
-            days(365),
+            days(valid_days),
         );
+        (b, key)
+    }
+
+    /// A CA whose certificate `self` signs (for chains longer than leaf + root).
+    pub fn intermediate(&self, cn: &str) -> Ca {
+        let (mut b, key) = self.issue(3, cn, 365);
         ca_extensions(&mut b);
         b.sign(&self.key, MessageDigest::sha256()).unwrap();
         Ca {
@@ -181,15 +187,7 @@ impl Ca {
 
     /// A client certificate for user `cn` (PostgreSQL's `cert` auth maps CN to user).
     pub fn client(&self, cn: &str) -> (X509, PKey<Private>) {
-        let key = key();
-        let mut b = cert_builder(
-            7,
-            &name(cn),
-            self.cert.subject_name(),
-            &key,
-            days(0),
-            days(30),
-        );
+        let (mut b, key) = self.issue(7, cn, 30);
         b.sign(&self.key, MessageDigest::sha256()).unwrap();
         (b.build(), key)
     }
