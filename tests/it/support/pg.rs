@@ -60,6 +60,17 @@ fn run(mut c: Command, what: &str) {
     );
 }
 
+/// Starts the server on `data`, logging to `data/log`, and waits until it accepts.
+fn pg_ctl_start(data: &Path, what: &str) {
+    let mut c = pg("pg_ctl");
+    c.args(["-D"])
+        .arg(data)
+        .args(["-l"])
+        .arg(data.join("log"))
+        .args(["-w", "-t", "30", "start"]);
+    run(c, what);
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -364,13 +375,7 @@ impl Cluster {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let mut c = pg("pg_ctl");
-        c.args(["-D"])
-            .arg(&data)
-            .args(["-l"])
-            .arg(data.join("log"))
-            .args(["-w", "-t", "30", "start"]);
-        run(c, "pg_ctl start");
+        pg_ctl_start(&data, "pg_ctl start");
         let mut psql = Command::new("psql");
         psql.args(["-X", "-q", "-h"])
             .arg(&data)
@@ -421,13 +426,7 @@ impl Cluster {
         ));
         std::fs::write(data.join("postgresql.conf"), pgconf).unwrap();
         chown_postgres(dir.path());
-        let mut c = pg("pg_ctl");
-        c.args(["-D"])
-            .arg(&data)
-            .args(["-l"])
-            .arg(data.join("log"))
-            .args(["-w", "-t", "30", "start"]);
-        run(c, "pg_ctl start standby");
+        pg_ctl_start(&data, "pg_ctl start standby");
         Cluster { dir, port }
     }
 }
