@@ -480,16 +480,93 @@ pub fn endpoint_url(lookup: Lookup<'_>, service: &str) -> Option<String> {
 /// `redact::mask_url_password`, and a bare user too, since an endpoint's user part
 /// is often an access key).
 pub fn display_url(url: &str) -> String {
+    // A query or fragment can carry a token (`?X-Amz-Security-Token=…`): never shown.
+    let url = url.split(['?', '#']).next().unwrap_or("");
     let masked = crate::redact::mask_url_password(url);
-    let Some(i) = masked.find("://") else {
-        return masked;
+    let (head, rest) = match masked.find("://") {
+        Some(i) => (&masked[..i + 3], &masked[i + 3..]),
+        None => ("", masked.as_str()),
     };
-    let rest = &masked[i + 3..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest.find('/').unwrap_or(rest.len());
     match rest[..end].rfind('@') {
-        Some(at) => format!("{}***{}", &masked[..i + 3], &rest[at..]),
-        None => masked,
+        Some(at) => format!("{head}***{}", &rest[at..]),
+        None => masked.clone(),
     }
+}
+
+/// Why an endpoint override cannot be used, without quoting it: the SDK's own
+/// error for a malformed endpoint repeats the whole URL, password included, so a
+/// value it would reject never reaches it.
+pub fn endpoint_problem(url: &str) -> Option<&'static str> {
+    let rest = match url.split_once("://") {
+        Some(("http" | "https", rest)) => rest,
+        Some(_) => return Some("does not start with `http://` or `https://`"),
+        None => return Some("has no `http://` or `https://` scheme"),
+    };
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Some("contains whitespace, a control character or a backslash");
+    }
+    if url.contains('#') {
+        return Some("has a `#` fragment, which no endpoint takes");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, after)) => (h, after.strip_prefix(':')),
+            None => return Some("has an IPv6 host without its closing `]`"),
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() || host.contains('%') {
+        return Some("has no usable host name");
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().map_or(true, |p| p == 0) {
+            return Some("has a port that is not a number from 1 to 65535");
+        }
+    }
+    None
+}
+
+/// A file an AWS or TLS variable names must be a regular file of sane size before
+/// anything reads it: the SDK and the trust-store loader read with no deadline and
+/// no cap, so a FIFO would hang the start past every deadline (and past SIGTERM's
+/// handling, stuck in the kernel), and `/dev/zero` would exhaust memory. The
+/// variable, the path shown, and why it was refused.
+pub fn refused_file(lookup: Lookup<'_>) -> Option<(&'static str, String, &'static str)> {
+    const LIMITS: [(&str, u64); 4] = [
+        ("AWS_CONFIG_FILE", 1 << 20),
+        ("AWS_SHARED_CREDENTIALS_FILE", 1 << 20),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", 1 << 20),
+        ("SSL_CERT_FILE", 32 << 20),
+    ];
+    for (name, cap) in LIMITS {
+        let Some(path) = var(lookup, name) else {
+            continue;
+        };
+        // metadata() stats without opening, so a FIFO cannot block it; a missing
+        // file is left to the callers, which name it as such.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let why = if !meta.is_file() {
+            "is not a regular file (a FIFO, device or directory)"
+        } else if meta.len() > cap {
+            "is larger than any such file should be"
+        } else {
+            continue;
+        };
+        return Some((name, printable(&path), why));
+    }
+    None
 }
 
 /// Error codes that mean the credentials themselves are wrong (unknown key, wrong
@@ -587,7 +664,10 @@ mod tests {
         let cases = [
             ("http://user:CANARY@host:9000/x", "http://***@host:9000/x"),
             ("http://CANARY@host", "http://***@host"),
-            ("https://a:b@c@host/p?q=1", "https://***@host/p?q=1"),
+            ("https://a:b@c@host/p?q=1", "https://***@host/p"),
+            // Queries and fragments may carry tokens; a URL without a scheme still has userinfo.
+            ("http://h/?token=CANARY#CANARY", "http://h/"),
+            ("user:CANARY@127.0.0.1:1", "***@127.0.0.1:1"),
             ("http://host:9000", "http://host:9000"),
             (
                 "https://s3.eu-west-1.amazonaws.com",
@@ -602,6 +682,33 @@ mod tests {
             if url.contains("CANARY") {
                 assert!(!display_url(url).contains("CANARY"));
             }
+        }
+    }
+
+    #[test]
+    fn endpoints_the_sdk_would_reject_are_refused_before_it_can_echo_them() {
+        for bad in [
+            "ftp://u:p@127.0.0.1:1",
+            "127.0.0.1:1",
+            "http://u:p@127.0.0.1:notaport",
+            "http://u:p@",
+            "http://u:p@127.0.0.1:1 ",
+            "http://u s:p@127.0.0.1:1",
+            "http://u:p@127.0.0.1:1\\@x",
+            "http://u:p@127.0.0.1%2F:1",
+            "http://[::1:1",
+            "http://127.0.0.1:0",
+            "http://u:p@127.0.0.1:1/p?x=1#frag",
+        ] {
+            assert!(endpoint_problem(bad).is_some(), "{bad}");
+        }
+        for good in [
+            "http://127.0.0.1:9000",
+            "https://s3.eu-west-1.amazonaws.com",
+            "http://[::1]:9000/",
+            "http://u:p@127.0.0.1:9000/p?q=1",
+        ] {
+            assert_eq!(endpoint_problem(good), None, "{good}");
         }
     }
 

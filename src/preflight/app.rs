@@ -386,10 +386,19 @@ pub fn main(cli: Cli) -> u8 {
         Err(e) => (None, Some(chain(&e))),
     };
     let spec = effective(loaded, &cli.require, &cli.secret, &env);
+    // An optional probe whose variable is unset does not run (see `run`): a spec
+    // made only of those checks nothing, and must say so rather than exit silently.
+    let runs = |required: bool, var: &str| required || env.get(var).is_some();
     let nothing = spec.env.is_empty()
         && spec.secrets.is_empty()
-        && spec.postgres.is_none()
-        && spec.s3.is_none();
+        && !spec
+            .postgres
+            .as_ref()
+            .is_some_and(|r| runs(r.required, &r.url_env))
+        && !spec
+            .s3
+            .as_ref()
+            .is_some_and(|r| runs(r.required, &r.bucket_env));
     if nothing {
         let msg = "nothing to check";
         let hint = "pass `--spec FILE`, `--require VAR` or `--secret VAR`, or set `DATABASE_URL` / `S3_BUCKET_NAME`";

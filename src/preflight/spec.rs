@@ -145,6 +145,22 @@ impl Spec {
                 invalid(at, format!("`timeout` {e}"))
             })?),
         };
+        let names = p
+            .env
+            .iter()
+            .map(|r| ("env", r.name.as_str()))
+            .chain(p.secret.iter().map(|r| ("secret", r.name.as_str())))
+            .chain(p.postgres.iter().map(|r| ("postgres", r.url_env.as_str())))
+            .chain(p.s3.iter().map(|r| ("s3", r.bucket_env.as_str())));
+        for (table, name) in names {
+            if let Err(e) = check_var_name(name) {
+                let at = text
+                    .find(&format!("[[preflight.{table}"))
+                    .or_else(|| text.find(&format!("[preflight.{table}")))
+                    .unwrap_or(0);
+                return Err(invalid(at, format!("a `{table}` rule: {e}")));
+            }
+        }
         for r in &p.env {
             if r.kind == EnvKind::OneOf && r.values.is_empty() {
                 let at = text.find(&format!("\"{}\"", r.name)).unwrap_or(0);
@@ -196,14 +212,29 @@ fn kind_named<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
     T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s)).ok()
 }
 
+/// An environment variable's name as shells and ECS take it. The error never quotes
+/// the name: `--require DB_PASSWORD=hunter2` is an easy slip, and then it is a value.
+pub fn check_var_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else if name.is_empty() {
+        Err("the variable name is empty".into())
+    } else {
+        Err("the variable name is not letters, digits and `_` (not shown: a `NAME=VALUE` slip would put a value there)".into())
+    }
+}
+
 /// `--require NAME[:KIND[=ARGS]]`: `PORT:port`, `NODE_ENV:one-of=production,staging`,
 /// `CONFIG:json=userPoolId,clientId`.
 pub fn parse_require(s: &str) -> Result<EnvRule, String> {
     let (name, kind) = s.split_once(':').unwrap_or((s, "string"));
     let (kind, args) = kind.split_once('=').unwrap_or((kind, ""));
-    if name.is_empty() {
-        return Err("the variable name is empty".into());
-    }
+    check_var_name(name)?;
     // The kind is not quoted back: a mistaken `NAME:VALUE` would put a value here.
     let kind: EnvKind = kind_named(kind).ok_or_else(|| {
         "the kind after `:` is not one of string, url, postgres-url, integer, port, one-of, s3-bucket, json".to_string()
@@ -232,9 +263,7 @@ pub fn parse_require(s: &str) -> Result<EnvRule, String> {
 /// `--secret NAME[:KIND]`: `STRIPE_SECRET_KEY:stripe`.
 pub fn parse_secret(s: &str) -> Result<SecretRule, String> {
     let (name, kind) = s.split_once(':').unwrap_or((s, "auto"));
-    if name.is_empty() {
-        return Err("the variable name is empty".into());
-    }
+    check_var_name(name)?;
     let kind: SecretKind = kind_named(kind).ok_or_else(|| {
         "the kind after `:` is not one of auto, string, stripe, openai, cognito, pem".to_string()
     })?;

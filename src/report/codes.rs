@@ -111,6 +111,7 @@ codes! {
     AwsProfileMissing => "aws-profile-missing", "`AWS_PROFILE` names a profile that neither the config nor the credentials file defines";
     AwsRegionAssumed => "aws-region-assumed", "no AWS region is configured, so `us-east-1` was assumed";
     CaPathMissing => "ca-path-missing", "`SSL_CERT_FILE` or `SSL_CERT_DIR` names a path that does not exist, so no CA certificates were loaded";
+    FileRefused => "file-refused", "a file an AWS or TLS variable names (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, `AWS_WEB_IDENTITY_TOKEN_FILE`, `SSL_CERT_FILE`) is not a regular file or is too large; it was not read, so nothing can hang or exhaust memory on it";
     // preflight: the run itself
     ProbeTimeout => "probe-timeout", "a probe did not finish within its deadline";
     ExecFailed => "exec-failed", "the server command could not be started";

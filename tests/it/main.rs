@@ -4,6 +4,7 @@
 mod aws_chain;
 mod canary;
 mod flatten_hardening;
+mod hostile_preflight;
 mod image_check;
 mod image_hardening;
 mod libpq_parse;

@@ -70,6 +70,40 @@ fn secs(d: Duration) -> String {
 }
 
 pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome {
+    let out = probe_unscrubbed(env, rule, timeout).await;
+    // The SDK's own error text may quote the endpoint whole (userinfo, query and
+    // all); whatever it said, the raw value never reaches the report.
+    let lookup = |k: &str| env.plain(k).map(String::from);
+    let endpoints: Vec<String> = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+        .iter()
+        .filter_map(|k| lookup(k))
+        .filter(|e| !e.is_empty())
+        .collect();
+    scrub(out, &endpoints)
+}
+
+/// Replaces every appearance of each raw endpoint with its printable form.
+fn scrub(mut out: CheckOutcome, raw: &[String]) -> CheckOutcome {
+    let clean = |s: &mut String| {
+        for r in raw {
+            if s.contains(r.as_str()) {
+                *s = s.replace(r.as_str(), &aws::display_url(r));
+            }
+        }
+    };
+    for f in &mut out.findings {
+        clean(&mut f.message);
+        if let Some(h) = f.hint.as_mut() {
+            clean(h);
+        }
+    }
+    if let Some(d) = out.detail.as_mut() {
+        clean(d);
+    }
+    out
+}
+
+async fn probe_unscrubbed(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome {
     let name = "s3";
     let Some(bucket) = env.plain(&rule.bucket_env).map(String::from) else {
         return CheckOutcome::from_findings(
@@ -92,6 +126,29 @@ pub async fn probe(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckOutcome 
     let lookup = |k: &str| env.plain(k).map(String::from);
     let lookup: aws::Lookup<'_> = &lookup;
     let ep = aws::endpoint_url(lookup, "S3");
+    if let Some(problem) = ep.as_deref().and_then(aws::endpoint_problem) {
+        let var = if lookup("AWS_ENDPOINT_URL_S3").is_some() {
+            "AWS_ENDPOINT_URL_S3"
+        } else {
+            "AWS_ENDPOINT_URL"
+        };
+        return CheckOutcome::from_findings(
+            name,
+            vec![Finding::error(Code::EnvMalformed, var, format!("`{var}` {problem}, so S3 cannot be reached through it (the value is not shown)"))
+                .hint("set it to `https://HOST[:PORT]` (credentials never belong in the URL), or unset it to use AWS's own endpoint")],
+        );
+    }
+    if let Some((var, path, why)) = aws::refused_file(lookup) {
+        return CheckOutcome::from_findings(
+            name,
+            vec![Finding::error(
+                Code::FileRefused,
+                var,
+                format!("`{var}` names `{path}`, which {why}; it was not read"),
+            )
+            .hint(format!("point `{var}` at a regular file, or unset it"))],
+        );
+    }
     let http_only = ep.as_deref().is_some_and(|e| e.starts_with("http://"));
     let trust = aws::trust_store(lookup);
     let has_roots = trust.has_roots();
