@@ -173,7 +173,14 @@ impl Spec {
         Ok(Spec {
             path: Some(path.to_path_buf()),
             timeout,
-            fingerprint_key: p.fingerprint_key,
+            fingerprint_key: match p.fingerprint_key {
+                // An empty key makes every fingerprint a plain, unkeyed hash.
+                Some(k) if k.is_empty() => {
+                    let at = text.find("fingerprint_key").unwrap_or(0);
+                    return Err(invalid(at, "`fingerprint_key` is empty".into()));
+                }
+                k => k,
+            },
             env: p.env,
             secrets: p.secret,
             postgres: p.postgres,
@@ -187,6 +194,9 @@ impl Spec {
 /// far from overflowing.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// The shortest deadline a probe can honestly report on.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+
 /// A probe deadline: a duration like `5s` or `1500ms`, more than 0 and at most
 /// [`MAX_TIMEOUT`]. The error never quotes the value.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -199,6 +209,12 @@ pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     match d {
         None => Err("is not a duration like `5s` or `1500ms`".into()),
         Some(d) if d.is_zero() => Err("must be more than 0".into()),
+        // Below this no probe can do more than report its own deadline as the
+        // server's silence, which would blame the wrong party.
+        Some(d) if d < MIN_TIMEOUT => Err(format!(
+            "is shorter than the minimum of {}ms",
+            MIN_TIMEOUT.as_millis()
+        )),
         Some(d) if d > MAX_TIMEOUT => Err(format!(
             "is longer than the maximum of {}s",
             MAX_TIMEOUT.as_secs()
@@ -331,6 +347,9 @@ mod tests {
             "",
             "5",
             "-5s",
+            "1ns",
+            "999us",
+            "9ms",
         ] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }
@@ -338,6 +357,13 @@ mod tests {
         assert_eq!(parse_timeout("10m"), Ok(MAX_TIMEOUT));
         let e = parse_timeout("CANARY").unwrap_err();
         assert!(!e.contains("CANARY"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_fingerprint_key_is_refused() {
+        let e =
+            Spec::parse(Path::new("p.toml"), "[preflight]\nfingerprint_key = \"\"\n").unwrap_err();
+        assert!(e.to_string().contains("`fingerprint_key` is empty"), "{e}");
     }
 
     #[test]
