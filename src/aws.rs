@@ -541,32 +541,18 @@ pub fn endpoint_problem(url: &str) -> Option<&'static str> {
 /// no cap, so a FIFO would hang the start past every deadline (and past SIGTERM's
 /// handling, stuck in the kernel), and `/dev/zero` would exhaust memory. The
 /// variable, the path shown, and why it was refused.
-pub fn refused_file(lookup: Lookup<'_>) -> Option<(&'static str, String, &'static str)> {
+pub fn refused_file(lookup: Lookup<'_>) -> Option<(&'static str, String, String)> {
     const LIMITS: [(&str, u64); 4] = [
         ("AWS_CONFIG_FILE", 1 << 20),
         ("AWS_SHARED_CREDENTIALS_FILE", 1 << 20),
         ("AWS_WEB_IDENTITY_TOKEN_FILE", 1 << 20),
         ("SSL_CERT_FILE", 32 << 20),
     ];
-    for (name, cap) in LIMITS {
-        let Some(path) = var(lookup, name) else {
-            continue;
-        };
-        // metadata() stats without opening, so a FIFO cannot block it; a missing
-        // file is left to the callers, which name it as such.
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let why = if !meta.is_file() {
-            "is not a regular file (a FIFO, device or directory)"
-        } else if meta.len() > cap {
-            "is larger than any such file should be"
-        } else {
-            continue;
-        };
-        return Some((name, printable(&path), why));
-    }
-    None
+    LIMITS.iter().find_map(|&(name, cap)| {
+        let path = var(lookup, name)?;
+        let why = crate::specfile::stat_refusal(std::path::Path::new(&path), cap)?;
+        Some((name, printable(&path), why))
+    })
 }
 
 /// Error codes that mean the credentials themselves are wrong (unknown key, wrong

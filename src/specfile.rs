@@ -4,7 +4,8 @@
 //! carry both), so they share this; each keeps its own schema and validation.
 //! The path is user input like any other: it may name a FIFO, a device or a huge
 //! file, so it is opened without blocking, must be a regular file, and is read only
-//! up to [`MAX_SPEC_BYTES`].
+//! up to [`MAX_SPEC_BYTES`]. [`stat_refusal`] applies the same rule to files that
+//! other libraries (OpenSSL, the AWS SDK) read for us, where we cannot choose how.
 
 use serde::de::DeserializeOwned;
 use std::io::Read;
@@ -55,7 +56,25 @@ fn kind_of(ft: std::fs::FileType) -> &'static str {
     } else if ft.is_socket() {
         "a socket"
     } else {
-        "not a regular file"
+        "an unusual file"
+    }
+}
+
+/// Why a file another library will read must be refused, judged by `stat` alone,
+/// which never opens it (so a FIFO cannot block): it is not a regular file, or it
+/// is larger than `cap`. `None` when it is fine or does not exist; each caller
+/// names a missing file in its own terms.
+pub fn stat_refusal(path: &Path, cap: u64) -> Option<String> {
+    let md = std::fs::metadata(path).ok()?;
+    if !md.is_file() {
+        Some(format!(
+            "is {}, not a regular file",
+            kind_of(md.file_type())
+        ))
+    } else if md.len() > cap {
+        Some(format!("is larger than {} KiB", cap / 1024))
+    } else {
+        None
     }
 }
 

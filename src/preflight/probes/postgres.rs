@@ -970,12 +970,9 @@ fn ssl_version(v: TlsVersion) -> SslVersion {
 /// A small regular file, or why not: libpq-style files may be missing, and a FIFO
 /// or device where a file belongs must not block or fill memory.
 fn read_small(path: &Path) -> Result<Vec<u8>, String> {
-    let md = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !md.is_file() {
-        return Err("it is not a regular file".into());
-    }
-    if md.len() > FILE_CAP {
-        return Err(format!("it is larger than {} MiB", FILE_CAP >> 20));
+    std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if let Some(why) = crate::specfile::stat_refusal(path, FILE_CAP) {
+        return Err(format!("it {why}"));
     }
     let mut buf = Vec::new();
     use std::io::Read;
@@ -1133,11 +1130,8 @@ fn load_crls(store: &mut X509StoreBuilder, t: &Target, home: Option<&Path>) -> R
     }
     // OpenSSL reads these itself, blocking: a FIFO or a huge file must be refused
     // here, or it would hang the probe past every deadline.
-    let unsafe_file = |p: &Path| match std::fs::metadata(p) {
-        Ok(md) if !md.is_file() => Some("it is not a regular file".to_string()),
-        Ok(md) if md.len() > FILE_CAP => Some(format!("it is larger than {} MiB", FILE_CAP >> 20)),
-        _ => None,
-    };
+    let unsafe_file =
+        |p: &Path| crate::specfile::stat_refusal(p, FILE_CAP).map(|why| format!("it {why}"));
     let refuse = |what: &str, why: String| {
         Finding::error(Code::TlsHandshake, "postgres", format!("CRL `{what}` cannot be used: {why}"))
             .hint("`sslcrl` must name a PEM CRL file, `sslcrldir` a directory of hashed CRL files (`openssl rehash`)")
