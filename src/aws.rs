@@ -305,15 +305,16 @@ fn profile_files_shown(lookup: Lookup<'_>) -> Vec<String> {
 /// profile's kind and to spot an `AWS_PROFILE` that names nothing.
 /// The kind is `None` when the files were read and define no such profile, and
 /// `Some(Unknown)` when they could not be read (the provider then reports why).
-async fn selected_profile(lookup: Lookup<'_>) -> (String, Option<ProfileKind>) {
+async fn selected_profile(lookup: Lookup<'_>) -> (String, Option<ProfileKind>, Option<String>) {
     use aws_runtime::env_config::file::EnvConfigFiles as ProfileFiles;
     use aws_types::os_shim_internal::{Env, Fs};
     let name = profile_name(lookup);
     let set =
         aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None).await;
     let Ok(set) = set else {
-        return (name, Some(ProfileKind::Unknown));
+        return (name, Some(ProfileKind::Unknown), None);
     };
+    let problem = source_problem(&set, &name);
     let kind = set.get_profile(&name).map(|p| {
         if let Some(role_arn) = p.get("role_arn") {
             let role_arn = role_arn.to_string();
@@ -342,7 +343,55 @@ async fn selected_profile(lookup: Lookup<'_>) -> (String, Option<ProfileKind>) {
             ProfileKind::Unknown
         }
     });
-    (name, kind)
+    (name, kind, problem)
+}
+
+/// What boto3 refuses in the `source_profile` chain from `name`, in its words: a
+/// source profile that does not exist, or one that holds no credentials. The Rust
+/// SDK reports either as "no credentials", which names nothing to fix. Profile
+/// names are configuration, not secrets, but are escaped for the one-line message.
+fn source_problem(
+    set: &aws_runtime::env_config::section::EnvConfigSections,
+    name: &str,
+) -> Option<String> {
+    let mut current = name.to_string();
+    let mut seen = vec![current.clone()];
+    // The SDK and boto3 both stop at a cycle; a chain this long is one anyway.
+    for _ in 0..16 {
+        let p = set.get_profile(&current)?;
+        p.get("role_arn")?;
+        let src = p.get("source_profile")?.to_string();
+        let Some(sp) = set.get_profile(&src) else {
+            return Some(format!(
+                "the source_profile `{}` referenced in the profile `{}` does not exist",
+                printable(&src),
+                printable(&current)
+            ));
+        };
+        if src == current || seen.contains(&src) {
+            return None;
+        }
+        let has_credentials = [
+            "aws_access_key_id",
+            "credential_process",
+            "credential_source",
+            "web_identity_token_file",
+            "sso_session",
+            "sso_start_url",
+        ]
+        .iter()
+        .any(|k| sp.get(k).is_some())
+            || (sp.get("role_arn").is_some() && sp.get("source_profile").is_some());
+        if !has_credentials {
+            return Some(format!(
+                "the source profile `{}` must have credentials (it has no keys, role or `credential_process`)",
+                printable(&src)
+            ));
+        }
+        seen.push(src.clone());
+        current = src;
+    }
+    None
 }
 
 /// Walks the default chain in its order with providers built from one config that
@@ -358,12 +407,24 @@ pub async fn resolve_credentials(
         imds::credentials::ImdsCredentialsProvider, profile::ProfileFileCredentialsProvider,
         web_identity_token::WebIdentityTokenCredentialsProvider,
     };
-    let (profile, kind) = selected_profile(lookup).await;
+    let (profile, kind, problem) = selected_profile(lookup).await;
     if var(lookup, "AWS_PROFILE").is_some() && kind.is_none() {
         return CredsOutcome::ProfileMissing {
             name: printable(&profile),
             files: profile_files_shown(lookup),
         };
+    }
+    // Environment keys come first in the chain and win over any profile.
+    let env_keys = var(lookup, "AWS_ACCESS_KEY_ID").is_some()
+        && var(lookup, "AWS_SECRET_ACCESS_KEY").is_some();
+    if let (Some(problem), false) = (&problem, env_keys) {
+        return CredsOutcome::Failed(
+            Provider::Profile {
+                name: profile,
+                kind: kind.unwrap_or(ProfileKind::Unknown),
+            },
+            problem.clone(),
+        );
     }
     let pc = ProviderConfig::default()
         .with_http_client(http)

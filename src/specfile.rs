@@ -129,14 +129,99 @@ impl SpecText<'_> {
     }
 
     /// Deserializes the whole file; syntax errors and unknown keys point at their line.
+    /// The message never quotes the spec: serde and toml quote offending values and
+    /// unknown keys, and either may be a secret pasted in the wrong place, so their
+    /// messages are reduced to what kind of error it is, the key path (from the
+    /// schema's side only) and the expected set.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, SpecError> {
         toml::from_str(self.text).map_err(|e| {
-            self.invalid(
-                e.span().map(|s| s.start).unwrap_or(0),
-                one_line(&scrub_value(e.message().trim())),
-            )
+            let at = e.span().map(|s| s.start).unwrap_or(0);
+            let (kind, message) = describe(&one_line(e.message().trim()));
+            let message = match self.key_path(at, kind) {
+                Some(path) => format!("`{path}`: {message}"),
+                None => message,
+            };
+            self.invalid(at, message)
         })
     }
+
+    /// The key path of an error at byte `at`, from the schema's side only: the
+    /// table header above (serde only descends into tables the schema knows), up to
+    /// the unknown key when that is the error, plus the line's own key when serde
+    /// judged its value (so the key is one it knows). `None` for syntax errors,
+    /// whose header and key may be anything, and for anything not plainly a path.
+    fn key_path(&self, at: usize, kind: ErrorKind) -> Option<String> {
+        if kind == ErrorKind::Syntax {
+            return None;
+        }
+        let at = at.min(self.text.len());
+        let line_start = self.text.as_bytes()[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line_end = self.text[line_start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| line_start + i);
+        let line = &self.text[line_start..line_end];
+        let plain = |p: &str| {
+            !p.is_empty()
+                && p.split('.').all(|seg| {
+                    !seg.is_empty()
+                        && seg
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                })
+        };
+        let header_of = |l: &str| -> Option<(usize, String)> {
+            let t = l.trim_start();
+            let skip = l.len() - t.len();
+            let open = if t.starts_with("[[") { 2 } else { 1 };
+            t.starts_with('[').then_some(())?;
+            let close = t.find(']')?;
+            let inner = t.get(open..close)?;
+            Some((skip + open, inner.trim().to_string()))
+        };
+        if let Some((inner_at, inner)) = header_of(line) {
+            // An error in a header: an unknown key there is the segment at `at`,
+            // and the path is what comes before it.
+            let upto = (at - line_start).saturating_sub(inner_at);
+            let path = match kind {
+                ErrorKind::UnknownKey => inner
+                    .get(..upto.min(inner.len()))
+                    .unwrap_or("")
+                    .trim()
+                    .trim_end_matches('.')
+                    .trim()
+                    .to_string(),
+                _ => inner,
+            };
+            return plain(&path).then_some(path);
+        }
+        let header = self.text[..line_start]
+            .lines()
+            .rev()
+            .find_map(header_of)
+            .map(|(_, h)| h);
+        let mut path: Vec<String> = header.into_iter().collect();
+        if kind == ErrorKind::Value {
+            if let Some((key, _)) = line.split_once('=') {
+                path.push(key.trim().to_string());
+            }
+        }
+        let path = path.join(".");
+        plain(&path).then_some(path)
+    }
+}
+
+/// What a serde or toml error is about, for deciding what of the spec may be named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    /// A key the schema does not know: never shown, and the path stops before it.
+    UnknownKey,
+    /// A known key's value is wrong (type, variant, length, missing field).
+    Value,
+    /// toml could not read the text: no key on the line is known to be the schema's.
+    Syntax,
 }
 
 /// toml's syntax errors span lines (`invalid string\nexpected `"`, `'``); a
@@ -150,21 +235,103 @@ fn one_line(message: &str) -> String {
         .join("; ")
 }
 
-/// serde's type errors quote the offending value (`invalid type: string "…",
-/// expected a boolean`); a spec value may be a secret (`fingerprint_key`), so keep
-/// only its type.
-fn scrub_value(message: &str) -> String {
+/// A serde/toml message without the spec's text. The tails kept (`expected one
+/// of …`) are the schema's own names, which serde lists from static strings; the
+/// offending value or key is cut out by position from the END of the message, since
+/// the quoted text itself may hold `, expected`.
+fn describe(message: &str) -> (ErrorKind, String) {
+    const HIDDEN_KEY: &str = "not shown: it may be a value pasted in the wrong place";
+    let tail = |m: &str, seps: &[&str]| -> String {
+        seps.iter()
+            .filter_map(|s| m.rfind(s).map(|i| m[i + 2..].to_string()))
+            .next()
+            .unwrap_or_default()
+    };
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let t = tail(rest, &[", expected ", ", there are no fields"]);
+        return (
+            ErrorKind::UnknownKey,
+            format!("unknown key ({HIDDEN_KEY}), {t}"),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let t = tail(rest, &[", expected ", ", there are no variants"]);
+        return (
+            ErrorKind::Value,
+            format!("unknown value (not shown: it may be a secret), {t}"),
+        );
+    }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
-            let (what, expected) = match rest.find(", expected") {
+            let (what, expected) = match rest.rfind(", expected") {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, ""),
             };
+            // serde names the kind first (`string "…"`, `integer `5``): keep only it.
             let kind = what.split([' ', '`', '"']).next().unwrap_or("value");
-            return format!("{prefix}{kind}{expected}");
+            return (ErrorKind::Value, format!("{prefix}{kind}{expected}"));
         }
     }
-    message.to_string()
+    if message.starts_with("missing field `")
+        || message.starts_with("duplicate field `")
+        || message.starts_with("invalid length ")
+    {
+        // The field is the schema's (serde's static name) and a length is a number.
+        return (ErrorKind::Value, message.to_string());
+    }
+    if let Some(i) = message.find("available keys: ") {
+        // toml's enum tables: `unexpected keys in table: K1, K2, available keys: …`.
+        return (
+            ErrorKind::UnknownKey,
+            format!(
+                "unknown key ({HIDDEN_KEY}), expected one of {}",
+                &message[i + "available keys: ".len()..]
+            ),
+        );
+    }
+    // toml names the key itself in these; the line number says where.
+    if message.contains("duplicate key `") {
+        return (
+            ErrorKind::Syntax,
+            format!("a key is defined twice ({HIDDEN_KEY})"),
+        );
+    }
+    if message.contains("dotted key `") {
+        return (
+            ErrorKind::Syntax,
+            "a dotted key extends a value that is not a table".to_string(),
+        );
+    }
+    (ErrorKind::Syntax, syntax_message(message))
+}
+
+/// toml's own messages: kept when every quoted part is a bit of TOML syntax
+/// (`"`, `]`, `=`), which is what its "expected …" lists hold; any other quoted part
+/// (`duplicate key `…``, `dotted key `…``) is spec text and is cut out.
+fn syntax_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find('`') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        // toml writes a backtick token as "`` ` ``"; everything else as `x`.
+        let Some(close) = after.find('`') else {
+            out.push_str("(not shown)");
+            return out;
+        };
+        let token = &after[..close];
+        if !token.is_empty() && token.len() <= 3 && token.chars().all(|c| c.is_ascii_punctuation())
+        {
+            out.push('`');
+            out.push_str(token);
+            out.push('`');
+        } else {
+            out.push_str("(not shown)");
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -204,17 +371,130 @@ mod tests {
     #[test]
     fn serde_type_errors_do_not_quote_spec_values() {
         assert_eq!(
-            scrub_value("invalid type: string \"CANARY\", expected a boolean"),
+            describe("invalid type: string \"CANARY\", expected a boolean").1,
             "invalid type: string, expected a boolean"
         );
         assert_eq!(
-            scrub_value("invalid type: integer `123`, expected a string"),
+            describe("invalid type: integer `123`, expected a string").1,
             "invalid type: integer, expected a string"
         );
+        // The quoted text may itself hold `, expected`: cut from the end.
         assert_eq!(
-            scrub_value("unknown field `x`, expected `name`"),
-            "unknown field `x`, expected `name`"
+            describe("invalid type: string \"a, expected CANARY\", expected a boolean").1,
+            "invalid type: string, expected a boolean"
         );
+        let (k, m) = describe("unknown field `CANARY`, expected `name`");
+        assert_eq!(k, ErrorKind::UnknownKey);
+        assert!(
+            !m.contains("CANARY") && m.ends_with("expected `name`"),
+            "{m}"
+        );
+        let (_, m) = describe("unknown field `x`, expected CANARY`, expected one of `a`, `b`");
+        assert!(
+            !m.contains("CANARY") && m.ends_with("expected one of `a`, `b`"),
+            "{m}"
+        );
+        let (k, m) = describe("unknown variant `one-of=CANARY`, expected one of `string`, `url`");
+        assert_eq!(k, ErrorKind::Value);
+        assert!(
+            !m.contains("CANARY") && m.ends_with("expected one of `string`, `url`"),
+            "{m}"
+        );
+        let (k, m) = describe("duplicate key `CANARY` in table `preflight`");
+        assert_eq!(k, ErrorKind::Syntax);
+        assert!(!m.contains("CANARY"), "{m}");
+        let (_, m) = describe("unexpected keys in table: CANARY, available keys: a, b");
+        assert!(
+            !m.contains("CANARY") && m.ends_with("expected one of a, b"),
+            "{m}"
+        );
+        assert_eq!(
+            describe("invalid string; expected `\"`, `'`").1,
+            "invalid string; expected `\"`, `'`"
+        );
+    }
+
+    /// Every kind of spec error, with a canary where a secret could be pasted:
+    /// the message names the line and the key path, never the canary.
+    #[test]
+    fn spec_errors_name_line_and_key_path_never_spec_text() {
+        const C: &str = "CANARYsk9";
+        let cases = [
+            (
+                format!("[preflight]\n[[preflight.env]]\nname = \"X\"\nkind = \"one-of={C}\"\n"),
+                "p.toml:4: `preflight.env.kind`: unknown value",
+                "expected `string` or `one-of`",
+            ),
+            (
+                format!("[preflight]\n{C} = 1\n"),
+                "p.toml:2: `preflight`: unknown key",
+                "expected `timeout` or `env`",
+            ),
+            (
+                format!("[preflight]\n[preflight.{C}]\nx = 1\n"),
+                "p.toml:2: `preflight`: unknown key",
+                "expected `timeout` or `env`",
+            ),
+            (
+                format!("[preflight]\n[[preflight.env]]\nname = \"X\"\n{C} = \"y\"\n"),
+                "p.toml:4: `preflight.env`: unknown key",
+                "expected one of `name`, `kind`",
+            ),
+            (
+                format!("[preflight]\n[[preflight.env]]\nname = \"X\"\noptional = \"{C}\"\n"),
+                "p.toml:4: `preflight.env.optional`: invalid type: string",
+                "expected a boolean",
+            ),
+            (
+                format!("[preflight]\ntimeout = \"5s\"\ntimeout = \"{C}\"\n"),
+                "p.toml:3: ",
+                "",
+            ),
+            (format!("[preflight]\n{C} = \n"), "p.toml:2: ", ""),
+            (format!("[{C}]\n{C}\n"), "p.toml:2: ", ""),
+            (format!("[preflight]\n{C}.x = 1\n{C} = 2\n"), "p.toml:", ""),
+        ];
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Env {
+            name: String,
+            #[serde(default)]
+            kind: Option<Kind>,
+            #[serde(default)]
+            optional: bool,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        #[allow(dead_code)]
+        enum Kind {
+            String,
+            OneOf,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Pf {
+            timeout: Option<String>,
+            #[serde(default)]
+            env: Vec<Env>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct File {
+            preflight: Option<Pf>,
+        }
+        for (text, starts, has) in cases {
+            let st = SpecText {
+                path: Path::new("p.toml"),
+                text: &text,
+            };
+            let e = st.parse::<File>().unwrap_err().to_string();
+            assert!(!e.contains("CANARY") && !e.contains("sk9"), "{text:?}: {e}");
+            assert!(e.starts_with(starts), "{text:?}: {e}");
+            assert!(e.contains(has), "{text:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]

@@ -329,7 +329,7 @@ mod tests {
         let e = parse("[[file]]\npath = \"/x\"\nmin_sise = 1\n").unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("spec.toml:3: unknown field `min_sise`"),
+                .starts_with("spec.toml:3: `file`: unknown key (not shown"),
             "{e}"
         );
         let e = parse("[config]\nports = [\"http\"]\n").unwrap_err();

@@ -13,7 +13,10 @@
 //! The input holds a password, so no error ever quotes any part of it: errors say
 //! which part is wrong (the 2nd host name, the value of `sslmode`, the 3rd query
 //! parameter) and how, never what it was. The password is wrapped in [`Secret`] the
-//! moment it is read.
+//! moment it is read, and kept as bytes: libpq sends a password's bytes as they are,
+//! so one that percent-decodes (or arrives in the environment) as something other
+//! than UTF-8 is still a password. Values preflight needs as text (host names, the
+//! user, paths) are refused when they are not UTF-8, each with the reason.
 
 use crate::preflight::environ::Env;
 use crate::redact::Secret;
@@ -77,7 +80,7 @@ pub struct ConnParams {
     /// from `host_list`/`hostaddr_list`/`port_list` with the environment applied.
     pub hosts: Vec<Host>,
     pub user: Option<String>,
-    pub password: Option<Secret<String>>,
+    pub password: Option<Secret<Vec<u8>>>,
     pub dbname: Option<String>,
     pub sslmode: Option<SslMode>,
     pub sslrootcert: Option<String>,
@@ -85,7 +88,7 @@ pub struct ConnParams {
     pub application_name: Option<String>,
     pub sslcert: Option<String>,
     pub sslkey: Option<String>,
-    pub sslpassword: Option<Secret<String>>,
+    pub sslpassword: Option<Secret<Vec<u8>>>,
     pub sslcrl: Option<String>,
     pub sslcrldir: Option<String>,
     pub ssl_min_protocol_version: Option<TlsVersion>,
@@ -93,6 +96,7 @@ pub struct ConnParams {
     pub target_session_attrs: Option<SessionAttrs>,
     pub options: Option<String>,
     pub passfile: Option<String>,
+    pub replication: Option<Replication>,
     /// libpq's raw comma-separated `host`, `hostaddr` and `port` values as the string
     /// set them (URI hosts and ports are joined with commas, as libpq does).
     pub host_list: Option<String>,
@@ -172,16 +176,86 @@ impl SessionAttrs {
     }
 }
 
+/// libpq's `replication`, as the server reads it: libpq 15 sends any non-empty value
+/// in the startup packet, and the server takes `database` or a boolean
+/// (`parse_bool`: `true`/`false`/`yes`/`no`/`on`/`off`/`1`/`0`, any case, any
+/// unambiguous prefix) and refuses the connection on anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Replication {
+    /// Not sent, empty, or a false boolean: an ordinary session.
+    #[default]
+    Off,
+    /// A true boolean: a physical replication (walsender) connection.
+    Physical,
+    /// `database`: a logical replication connection to the database.
+    Database,
+}
+
+impl Replication {
+    /// `None` when the server would refuse the value.
+    pub fn parse(v: &[u8]) -> Option<Replication> {
+        if v.is_empty() {
+            return Some(Replication::Off);
+        }
+        // The server compares `database` exactly (strcmp).
+        if v == b"database" {
+            return Some(Replication::Database);
+        }
+        let lower = v.to_ascii_lowercase();
+        // PostgreSQL's `parse_bool_with_len`: a prefix of the word, but `o` alone is
+        // ambiguous between `on` and `off`, and `1`/`0` only whole.
+        let prefix_of = |word: &[u8], min: usize| lower.len() >= min && word.starts_with(&lower);
+        let on = match lower[0] {
+            b't' => prefix_of(b"true", 1).then_some(true),
+            b'f' => prefix_of(b"false", 1).then_some(false),
+            b'y' => prefix_of(b"yes", 1).then_some(true),
+            b'n' => prefix_of(b"no", 1).then_some(false),
+            b'o' if prefix_of(b"on", 2) => Some(true),
+            b'o' if prefix_of(b"off", 2) => Some(false),
+            b'1' if lower.len() == 1 => Some(true),
+            b'0' if lower.len() == 1 => Some(false),
+            _ => None,
+        }?;
+        Some(if on {
+            Replication::Physical
+        } else {
+            Replication::Off
+        })
+    }
+}
+
+/// The effective OS user, which libpq 15 uses when nothing names a user
+/// (`pg_fe_getauthname`: `getpwuid(geteuid())`, never `$USER`). `name` is `None`
+/// when the user ID has no entry in the password database; libpq then fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsUser {
+    pub uid: u32,
+    pub name: Option<String>,
+}
+
+impl OsUser {
+    pub fn named(name: &str) -> OsUser {
+        OsUser {
+            uid: 0,
+            name: Some(name.to_string()),
+        }
+    }
+}
+
 /// Everything the probe decided before connecting: the URL with libpq's environment
 /// variables and defaults applied, and where the sslmode came from, for the report.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub hosts: Vec<Host>,
+    /// True when a host slot was empty and got libpq's default socket directory.
+    pub host_defaulted: bool,
     pub user: String,
+    /// True when nothing named a user and libpq's default (the OS user) applied.
+    pub user_defaulted: bool,
     pub dbname: String,
-    /// From the URL or `PGPASSWORD`; the password file is consulted per host at
-    /// connect time, as libpq does.
-    pub password: Option<Secret<String>>,
+    /// From the URL or `PGPASSWORD`, as bytes; the password file is consulted per
+    /// host at connect time, as libpq does.
+    pub password: Option<Secret<Vec<u8>>>,
     /// `passfile` / `PGPASSFILE`; `None` means `~/.pgpass`.
     pub passfile: Option<String>,
     pub sslmode: SslMode,
@@ -192,7 +266,7 @@ pub struct Target {
     /// `~/.postgresql/postgresql.crt|key` defaults, used when those files exist.
     pub sslcert: Option<String>,
     pub sslkey: Option<String>,
-    pub sslpassword: Option<Secret<String>>,
+    pub sslpassword: Option<Secret<Vec<u8>>>,
     pub sslcrl: Option<String>,
     pub sslcrldir: Option<String>,
     /// libpq's default minimum is TLSv1.2; `None` only when set to the empty string.
@@ -203,6 +277,9 @@ pub struct Target {
     /// `options` / `PGOPTIONS`, passed to the server at startup.
     pub options: Option<String>,
     pub application_name: Option<String>,
+    /// What `replication` asks for; preflight's driver can open only ordinary
+    /// sessions, so the probe says when this is not [`Replication::Off`].
+    pub replication: Replication,
 }
 
 /// Why a connection string cannot be used. The text names positions and kinds only,
@@ -233,9 +310,9 @@ fn ordinal(n: usize) -> String {
 }
 
 /// libpq's `conninfo_uri_decode`: `%XX` becomes the byte, a `%` not followed by two
-/// hex digits and `%00` are errors, everything else is kept as is.
-fn decode(s: &str, what: &str) -> Result<String, UrlError> {
-    let b = s.as_bytes();
+/// hex digits and `%00` are errors, everything else is kept as is. The result is
+/// bytes, as in libpq: whether it must be UTF-8 depends on the field.
+fn decode(b: &[u8], what: &str) -> Result<Vec<u8>, UrlError> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -261,9 +338,27 @@ fn decode(s: &str, what: &str) -> Result<String, UrlError> {
             }
         }
     }
-    String::from_utf8(out).map_err(|_| {
+    Ok(out)
+}
+
+/// Why a field preflight needs as text cannot be anything but UTF-8, where libpq
+/// would pass the bytes on: said in the error, since libpq accepts the string.
+fn why_text(key: &str) -> &'static str {
+    match key {
+        "user" | "dbname" => "libpq sends the bytes as they are, but role and database names in a UTF8 database are UTF-8, so the server would not find it (and preflight's driver takes names only as text)",
+        "host" | "hostaddr" => "host names and addresses are ASCII, and preflight's socket paths are UTF-8",
+        "options" => "libpq sends the bytes as they are, but preflight's driver takes `options` only as text, so it cannot pass them on to check them",
+        "port" => "ports are digits",
+        _ => "preflight opens files only by UTF-8 paths; rename the file or its directory",
+    }
+}
+
+/// `v` as text for `key`, or an error that names the field and why it must be text.
+fn text(v: Vec<u8>, key: &str, place: &str) -> Result<String, UrlError> {
+    String::from_utf8(v).map_err(|_| {
         UrlError(format!(
-            "the {what} is not valid UTF-8 after percent-decoding"
+            "{place} is not UTF-8 (after percent-decoding): {}",
+            why_text(key)
         ))
     })
 }
@@ -415,19 +510,28 @@ fn foreign_parameter(k: &str) -> Option<String> {
 /// plausible (it contains `=`, `&`, `@`, whitespace, `?`, …) is an error here
 /// rather than a DNS lookup of part of the password; so is a URI database name
 /// containing `@`; leading or trailing whitespace around a URI; an empty or blank
-/// string; percent-decoded text that is not UTF-8; a numeric `hostaddr` that Rust's
-/// `IpAddr` does not read (`127.1`). `service` is accepted and not expanded.
+/// string; a numeric `hostaddr` that Rust's `IpAddr` does not read (`127.1`); and
+/// a value that is not UTF-8 where preflight needs text (see [`why_text`]; the
+/// password and `sslpassword` are bytes, as in libpq). `service` is accepted and not
+/// expanded.
 pub fn parse(s: &str) -> Result<ConnParams, UrlError> {
-    let lead = s.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
+    parse_bytes(s.as_bytes())
+}
+
+/// [`parse`] on the bytes of a variable, which need not be UTF-8: libpq reads
+/// `getenv`'s bytes, and so does this.
+pub fn parse_bytes(s: &[u8]) -> Result<ConnParams, UrlError> {
+    let start = s.iter().position(|&b| !is_space(b)).unwrap_or(s.len());
+    let lead = &s[start..];
     if lead.is_empty() {
         return err("it is empty");
     }
-    if lead.starts_with('{') {
+    if lead.starts_with(b"{") {
         return err("it is a JSON object, not a connection string: an ECS `secrets` entry that names a whole Secrets Manager secret needs `:KEY::` after the ARN to pick one key (for example `…:secret:NAME:url::`)");
     }
-    for prefix in ["postgresql://", "postgres://"] {
+    for prefix in [&b"postgresql://"[..], &b"postgres://"[..]] {
         if let Some(rest) = s.strip_prefix(prefix) {
-            if rest.bytes().last().is_some_and(is_space) {
+            if rest.last().is_some_and(|&b| is_space(b)) {
                 return err("the URI ends in whitespace (a trailing newline?), which libpq keeps as part of the last field");
             }
             return parse_uri(rest);
@@ -438,16 +542,16 @@ pub fn parse(s: &str) -> Result<ConnParams, UrlError> {
             );
         }
     }
-    if lead.starts_with("jdbc:") {
+    if lead.starts_with(b"jdbc:") {
         return err("it is a JDBC URL: libpq takes it without the `jdbc:` prefix, with `user`/`password` in the user info or query");
     }
-    if let Some(i) = lead.find("://") {
+    if let Some(i) = find(lead, b"://") {
         let scheme = &lead[..i];
         if !scheme.is_empty()
-            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme[0].is_ascii_alphabetic()
             && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || b"+.-".contains(&c))
         {
             return err("the scheme is not `postgresql://` or `postgres://` (libpq takes only these, in lowercase)");
         }
@@ -455,9 +559,12 @@ pub fn parse(s: &str) -> Result<ConnParams, UrlError> {
     parse_keywords(s)
 }
 
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// libpq's `conninfo_parse`, byte for byte.
-fn parse_keywords(s: &str) -> Result<ConnParams, UrlError> {
-    let b = s.as_bytes();
+fn parse_keywords(b: &[u8]) -> Result<ConnParams, UrlError> {
     let mut p = ConnParams::default();
     let mut i = 0;
     let mut n = 0;
@@ -544,18 +651,17 @@ fn parse_keywords(s: &str) -> Result<ConnParams, UrlError> {
                 }
             }
         }
-        // Slicing at ASCII bytes keeps UTF-8 boundaries, so these cannot fail.
+        // A name that is not UTF-8 is no keyword libpq knows either; the lossy form
+        // only has to fail the lookup.
         let name = String::from_utf8_lossy(&b[name_start..name_end]).into_owned();
-        let value = String::from_utf8_lossy(&value).into_owned();
         let place = format!("the {} parameter", ordinal(n));
         set_keyword(&mut p, &name, value, &place, false)?;
     }
     finish(p)
 }
 
-/// libpq's `conninfo_uri_parse_options`. `rest` is what follows the scheme.
-fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
-    let b = rest.as_bytes();
+/// libpq's `conninfo_uri_parse_options`. `b` is what follows the scheme.
+fn parse_uri(b: &[u8]) -> Result<ConnParams, UrlError> {
     let mut p = ConnParams::default();
     // User info ends at the FIRST `@`, and only if it comes before any `/`: an
     // unencoded `@` in a password makes the rest of the password the host.
@@ -564,13 +670,13 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
         .position(|&c| c == b'@' || c == b'/')
         .unwrap_or(b.len());
     if i < b.len() && b[i] == b'@' {
-        let userinfo = &rest[..i];
-        let (user, password) = match userinfo.find(':') {
+        let userinfo = &b[..i];
+        let (user, password) = match userinfo.iter().position(|&c| c == b':') {
             Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
             None => (userinfo, None),
         };
         if !user.is_empty() {
-            p.user = Some(decode(user, "user name")?);
+            p.user = Some(text(decode(user, "user name")?, "user", "the user name")?);
             p.set.insert("user");
         }
         if let Some(pw) = password.filter(|pw| !pw.is_empty()) {
@@ -581,8 +687,8 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
     } else {
         i = 0;
     }
-    let mut hostbuf = String::new();
-    let mut portbuf = String::new();
+    let mut hostbuf = Vec::new();
+    let mut portbuf = Vec::new();
     let mut nhost = 0;
     let term;
     loop {
@@ -603,7 +709,7 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
                     ordinal(nhost)
                 ));
             }
-            hostbuf.push_str(&rest[start..close]);
+            hostbuf.extend_from_slice(&b[start..close]);
             i = close + 1;
             if i < b.len() && !matches!(b[i], b':' | b'/' | b'?' | b',') {
                 return err(format!(
@@ -617,7 +723,7 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
             while i < b.len() && !matches!(b[i], b':' | b'/' | b'?' | b',') {
                 i += 1;
             }
-            hostbuf.push_str(&rest[start..i]);
+            hostbuf.extend_from_slice(&b[start..i]);
             host_end = i;
         }
         let mut t = b.get(host_end).copied();
@@ -627,7 +733,7 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
             while i < b.len() && !matches!(b[i], b'/' | b'?' | b',') {
                 i += 1;
             }
-            portbuf.push_str(&rest[start..i]);
+            portbuf.extend_from_slice(&b[start..i]);
             t = b.get(i).copied();
         }
         if t != Some(b',') {
@@ -635,15 +741,23 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
             break;
         }
         i += 1;
-        hostbuf.push(',');
-        portbuf.push(',');
+        hostbuf.push(b',');
+        portbuf.push(b',');
     }
     if !hostbuf.is_empty() {
-        p.host_list = Some(decode(&hostbuf, "host list")?);
+        p.host_list = Some(text(
+            decode(&hostbuf, "host list")?,
+            "host",
+            "the host list",
+        )?);
         p.set.insert("host");
     }
     if !portbuf.is_empty() {
-        p.port_list = Some(decode(&portbuf, "port list")?);
+        p.port_list = Some(text(
+            decode(&portbuf, "port list")?,
+            "port",
+            "the port list",
+        )?);
         p.set.insert("port");
     }
     let mut term = term;
@@ -653,46 +767,52 @@ fn parse_uri(rest: &str) -> Result<ConnParams, UrlError> {
         while i < b.len() && b[i] != b'?' {
             i += 1;
         }
-        let db = &rest[start..i];
-        if db.contains('@') {
+        let db = &b[start..i];
+        if db.contains(&b'@') {
             return err("the database name contains `@`: an unencoded `@` or `/` in the password? percent-encode them as `%40` and `%2F`");
         }
         if !db.is_empty() {
-            p.dbname = Some(decode(db, "database name")?);
+            p.dbname = Some(text(
+                decode(db, "database name")?,
+                "dbname",
+                "the database name",
+            )?);
             p.set.insert("dbname");
         }
         term = b.get(i).copied();
     }
     if term == Some(b'?') {
-        parse_query(&mut p, &rest[i + 1..])?;
+        parse_query(&mut p, &b[i + 1..])?;
     }
     finish(p)
 }
 
 /// libpq's `conninfo_uri_parse_params`.
-fn parse_query(p: &mut ConnParams, q: &str) -> Result<(), UrlError> {
+fn parse_query(p: &mut ConnParams, q: &[u8]) -> Result<(), UrlError> {
     let mut rest = q;
     let mut n = 0;
     while !rest.is_empty() {
         n += 1;
-        let (pair, next) = match rest.find('&') {
+        let (pair, next) = match rest.iter().position(|&c| c == b'&') {
             Some(a) => (&rest[..a], &rest[a + 1..]),
-            None => (rest, ""),
+            None => (rest, &b""[..]),
         };
         rest = next;
         let place = format!("the {} query parameter", ordinal(n));
-        let Some((k, v)) = pair.split_once('=') else {
-            if pair.contains('@') {
+        let Some(eq) = pair.iter().position(|&c| c == b'=') else {
+            if pair.contains(&b'@') {
                 return err(format!("{place} has no `=` and contains `@`: an unencoded `?` and `@` in the password? write them as `%3F` and `%40`"));
             }
             return err(format!("{place} has no `=`"));
         };
-        if v.contains('=') {
+        let (k, v) = (&pair[..eq], &pair[eq + 1..]);
+        if v.contains(&b'=') {
             return err(format!(
                 "{place} has a second `=` (percent-encode `=` in values as `%3D`)"
             ));
         }
-        let k = decode(k, &format!("name of {place}"))?;
+        // A name that is not UTF-8 is no keyword; the lossy form only fails the lookup.
+        let k = String::from_utf8_lossy(&decode(k, &format!("name of {place}"))?).into_owned();
         let known = canonical(&k).or(if k == "ssl" { Some("ssl") } else { None });
         let what = match known {
             Some(k) => format!("value of `{k}`"),
@@ -700,8 +820,8 @@ fn parse_query(p: &mut ConnParams, q: &str) -> Result<(), UrlError> {
         };
         let v = decode(v, &what)?;
         // libpq's JDBC compatibility: only the exact pair `ssl=true` is mapped.
-        if k == "ssl" && v == "true" {
-            set_keyword(p, "sslmode", "require".into(), &place, true)?;
+        if k == "ssl" && v == b"true" {
+            set_keyword(p, "sslmode", b"require".to_vec(), &place, true)?;
         } else {
             set_keyword(p, &k, v, &place, true)?;
         }
@@ -751,19 +871,19 @@ fn check_choice(v: &str, what: &str, choices: &[&str]) -> Result<(), UrlError> {
 fn set_keyword(
     p: &mut ConnParams,
     k: &str,
-    v: String,
+    v: Vec<u8>,
     place: &str,
     in_uri: bool,
 ) -> Result<(), UrlError> {
     // libpq's backwards compatibility: `requiressl=1…` is `sslmode=require`, anything
     // else `sslmode=prefer`.
     let (k, v) = if k == "requiressl" {
-        let mode = if v.starts_with('1') {
+        let mode = if v.starts_with(b"1") {
             "require"
         } else {
             "prefer"
         };
-        ("sslmode", mode.to_string())
+        ("sslmode", mode.as_bytes().to_vec())
     } else {
         (k, v)
     };
@@ -779,12 +899,53 @@ fn set_keyword(
     };
     p.set.insert(key);
     let what = format!("the value of `{key}`");
+    // Secrets stay bytes, as libpq sends them.
+    match key {
+        "password" => {
+            p.password = Some(Secret::new(v));
+            return Ok(());
+        }
+        "sslpassword" => {
+            p.sslpassword = Some(Secret::new(v));
+            return Ok(());
+        }
+        "replication" => {
+            p.replication = Some(Replication::parse(&v).ok_or_else(|| {
+                UrlError(format!("{what} is not one the server accepts (`database`, or a boolean: `true`/`on`/`yes`/`1`, `false`/`off`/`no`/`0`): libpq sends it as it is and the server refuses the connection"))
+            })?);
+            return Ok(());
+        }
+        _ => {}
+    }
+    // Values checked against a fixed set, and values whose exact bytes decide
+    // nothing here (the server turns non-ASCII in `application_name` into `?`), are
+    // read leniently: anything not UTF-8 fails the set's check as it does in libpq.
+    // The rest must be text, and saying why is part of the error.
+    let lenient = !matches!(
+        key,
+        "host"
+            | "hostaddr"
+            | "port"
+            | "user"
+            | "dbname"
+            | "options"
+            | "sslrootcert"
+            | "passfile"
+            | "sslcert"
+            | "sslkey"
+            | "sslcrl"
+            | "sslcrldir"
+    );
+    let v = if lenient {
+        String::from_utf8_lossy(&v).into_owned()
+    } else {
+        text(v, key, &what)?
+    };
     match key {
         "host" => p.host_list = Some(v),
         "hostaddr" => p.hostaddr_list = Some(v),
         "port" => p.port_list = Some(v),
         "user" => p.user = Some(v),
-        "password" => p.password = Some(Secret::new(v)),
         "dbname" => p.dbname = Some(v),
         "sslmode" => p.sslmode = Some(parse_sslmode(&v, &what)?),
         "sslrootcert" => p.sslrootcert = Some(v),
@@ -794,7 +955,6 @@ fn set_keyword(
         "passfile" => p.passfile = Some(v),
         "sslcert" => p.sslcert = Some(v),
         "sslkey" => p.sslkey = Some(v),
-        "sslpassword" => p.sslpassword = Some(Secret::new(v)),
         "sslcrl" => p.sslcrl = Some(v),
         "sslcrldir" => p.sslcrldir = Some(v),
         "ssl_min_protocol_version" => p.ssl_min_protocol_version = parse_tls(&v, &what)?,
@@ -813,7 +973,9 @@ fn set_keyword(
         {
             return err(format!("{what} is not an integer"));
         }
-        // Accepted by libpq; nothing preflight checks depends on them.
+        // Accepted by libpq; nothing preflight checks depends on them. The libpq 16+
+        // keywords among them (`require_auth`, `sslnegotiation`,
+        // `load_balance_hosts`, …) are accepted on purpose and not acted on.
         _ => {}
     }
     Ok(())
@@ -847,6 +1009,7 @@ fn finish(mut p: ConnParams) -> Result<ConnParams, UrlError> {
             0,
             "",
         )?
+        .0
     } else {
         lenient_hosts(&p, &src)?
     };
@@ -1011,7 +1174,7 @@ fn build_hosts(
     src: &Sources,
     default_port: u16,
     default_host: &str,
-) -> Result<Vec<Host>, UrlError> {
+) -> Result<(Vec<Host>, bool), UrlError> {
     let addrs: Option<Vec<&str>> = hostaddr
         .filter(|s| !s.is_empty())
         .map(|s| s.split(',').collect());
@@ -1056,6 +1219,7 @@ fn build_hosts(
         }
     };
     let mut out = Vec::with_capacity(n);
+    let mut defaulted = false;
     for (i, &p) in ports.iter().enumerate() {
         let addr = addrs.as_ref().map(|a| a[i]).filter(|a| !a.is_empty());
         let name = names.as_ref().map(|h| h[i]).unwrap_or("");
@@ -1063,8 +1227,10 @@ fn build_hosts(
         if let Some(a) = addr {
             check_hostaddr(a, i, n, src.hostaddr)?;
         }
+        let default = name.is_empty() && addr.is_none();
+        defaulted |= default;
         out.push(Host {
-            name: if name.is_empty() && addr.is_none() {
+            name: if default {
                 default_host.to_string()
             } else {
                 name.to_string()
@@ -1073,18 +1239,21 @@ fn build_hosts(
             port: if p == 0 { default_port } else { p },
         });
     }
-    Ok(out)
+    Ok((out, defaulted))
 }
 
-/// Where preflight connects when neither the string nor `PGHOST` names a host. libpq
-/// would use its compiled-in socket directory; an app's Node driver uses `localhost`,
-/// and so does preflight, which runs beside the app.
-const DEFAULT_HOST: &str = "localhost";
+/// Where libpq connects when neither the string nor `PGHOST`/`PGHOSTADDR` names a
+/// host: its compiled-in Unix-socket directory, Debian's and Ubuntu's
+/// (`DEFAULT_PGSOCKET_DIR`; upstream builds use `/tmp`). node-postgres would use
+/// `localhost` over TCP instead, which the probe says in a note.
+pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 const DEFAULT_PORT: u16 = 5432;
 
 /// libpq's `conninfo_add_defaults` and `pqConnectOptions2`: the environment fills
-/// every keyword the string did not set, then the combined values are checked.
-pub fn resolve(p: ConnParams, env: &Env) -> Result<Target, UrlError> {
+/// every keyword the string did not set, then libpq's defaults (the OS user
+/// `os_user`, the socket directory) fill the rest, and the combined values are
+/// checked.
+pub fn resolve(p: ConnParams, env: &Env, os_user: &OsUser) -> Result<Target, UrlError> {
     let set = |k: &str| p.set.contains(k);
     // An environment variable, when the string did not set its keyword. libpq takes
     // a variable that is set but empty as the empty value, which some keywords
@@ -1178,18 +1347,28 @@ pub fn resolve(p: ConnParams, env: &Env) -> Result<Target, UrlError> {
         hostaddr: if set("hostaddr") { "" } else { "PGHOSTADDR" },
         port: if set("port") { "" } else { "PGPORT" },
     };
-    let hosts = build_hosts(
+    let (hosts, host_defaulted) = build_hosts(
         p.host_list.as_deref().or(host_env.as_deref()),
         p.hostaddr_list.as_deref().or(addr_env.as_deref()),
         p.port_list.as_deref().or(port_env.as_deref()),
         &src,
         DEFAULT_PORT,
-        DEFAULT_HOST,
+        DEFAULT_SOCKET_DIR,
     )?;
     let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
-    let user = nonempty(p.user.clone().or_else(|| from_env("user", "PGUSER")))
-        .or_else(|| env.plain("USER").map(String::from))
-        .unwrap_or_else(|| "postgres".into());
+    let named_user = nonempty(p.user.clone().or_else(|| from_env("user", "PGUSER")));
+    let user_defaulted = named_user.is_none();
+    let user = match named_user {
+        Some(u) => u,
+        // libpq 15 (`pg_fe_getauthname`) fails the connection when the effective
+        // user ID has no name, as in a container run with a numeric `--user`.
+        None => os_user.name.clone().ok_or_else(|| {
+            UrlError(format!(
+                "no user is named (`DATABASE_URL` or `PGUSER`), and libpq's default, the OS user, cannot be used: local user with ID {} does not exist (libpq fails here too)",
+                os_user.uid
+            ))
+        })?,
+    };
     let dbname = nonempty(
         p.dbname
             .clone()
@@ -1198,14 +1377,16 @@ pub fn resolve(p: ConnParams, env: &Env) -> Result<Target, UrlError> {
     .unwrap_or_else(|| user.clone());
     let password = match p.password {
         Some(pw) => Some(pw),
-        None if !set("password") => env.get("PGPASSWORD").cloned(),
+        None if !set("password") => env.bytes("PGPASSWORD"),
         None => None,
     }
     .filter(|pw| !pw.expose().is_empty());
     let or_env = |v: Option<String>, k: &str, var: &str| nonempty(v.or_else(|| from_env(k, var)));
     Ok(Target {
         hosts,
+        host_defaulted,
         user,
+        user_defaulted,
         dbname,
         password,
         passfile: or_env(p.passfile, "passfile", "PGPASSFILE"),
@@ -1223,6 +1404,7 @@ pub fn resolve(p: ConnParams, env: &Env) -> Result<Target, UrlError> {
         target_session_attrs,
         options: or_env(p.options, "options", "PGOPTIONS"),
         application_name: or_env(p.application_name, "application_name", "PGAPPNAME"),
+        replication: p.replication.unwrap_or_default(),
     })
 }
 
@@ -1231,19 +1413,52 @@ pub fn resolve(p: ConnParams, env: &Env) -> Result<Target, UrlError> {
 /// those values and leaves out ones that could be fixed text (`TLSv1.3`, `%2F`).
 const NEVER_IN_MESSAGES: &[char] = &['!', '$', '^', '~', '*', '<', '>'];
 
+const FUZZ_CANARY: &str = "Xq9ZkW2v";
+
 /// The fuzz target's body, also run on the stored corpus by `cargo test`: builds a
 /// connection string (and environment) around a password canary from `data`, parses
 /// and resolves it, and panics if anything panics or an error shows the canary or
 /// any `password=` value.
 #[doc(hidden)]
 pub fn fuzz_one(data: &[u8]) {
-    const CANARY: &str = "Xq9ZkW2v";
-    let (sel, tail) = match data.split_first() {
-        Some((s, t)) => (*s, String::from_utf8_lossy(t).into_owned()),
-        None => (0, String::new()),
+    const CANARY: &str = FUZZ_CANARY;
+    let (sel, raw_tail) = match data.split_first() {
+        Some((s, t)) => (*s, t),
+        None => (0, &[][..]),
     };
+    let tail = String::from_utf8_lossy(raw_tail).into_owned();
     let c = CANARY;
     let mut env: Vec<(String, String)> = vec![("PGPASSWORD".into(), c.into())];
+    let os_user = OsUser::named("fuzzuser");
+    // Bytes as the environment may hold them (not UTF-8), percent-decoded
+    // passwords that are not UTF-8, and the OS user lookup failing.
+    match sel % 16 {
+        12 => {
+            let mut input = format!("postgresql://u:{c}@h/db?").into_bytes();
+            input.extend_from_slice(raw_tail);
+            return check_bytes(&input, &Env::from_pairs(env), &os_user);
+        }
+        13 => {
+            let mut input = format!("host=h password={c} ").into_bytes();
+            input.extend_from_slice(raw_tail);
+            let env = Env::from_byte_pairs([("PGPASSWORD".to_string(), raw_tail.to_vec())]);
+            return check_bytes(&input, &env, &os_user);
+        }
+        14 => {
+            let hex: String = raw_tail.iter().map(|b| format!("%{b:02X}")).collect();
+            let input = format!("postgresql://{hex}:{c}{hex}@/{hex}?{tail}");
+            return check_bytes(input.as_bytes(), &Env::from_pairs(env), &os_user);
+        }
+        15 => {
+            let nobody = OsUser {
+                uid: 4242,
+                name: None,
+            };
+            let input = format!("postgresql://:{c}@h/db?{tail}");
+            return check_bytes(input.as_bytes(), &Env::from_pairs(env), &nobody);
+        }
+        _ => {}
+    }
     let input = match sel % 12 {
         0 => format!("postgresql://u:{c}{tail}"),
         1 => format!("postgresql://u:{tail}{c}@h/db"),
@@ -1283,10 +1498,15 @@ pub fn fuzz_one(data: &[u8]) {
         10 => format!("postgresql://u:{c}@{tail}"),
         _ => tail.clone(),
     };
-    let env = Env::from_pairs(env);
-    let outcome = parse(&input).and_then(|p| resolve(p, &env));
+    check_bytes(input.as_bytes(), &Env::from_pairs(env), &os_user);
+}
+
+/// Parses and resolves `input`; panics if an error shows the canary or a password.
+fn check_bytes(input: &[u8], env: &Env, os_user: &OsUser) {
+    let outcome = parse_bytes(input).and_then(|p| resolve(p, env, os_user));
     let Err(e) = outcome else { return };
-    assert_not_shown(&input, CANARY, &format!("{e} {e:?}"));
+    let input = String::from_utf8_lossy(input);
+    assert_not_shown(&input, FUZZ_CANARY, &format!("{e} {e:?}"));
 }
 
 /// The fuzz oracle: no 4-byte piece of `canary`, and no `password=` value that
@@ -1338,7 +1558,7 @@ mod tests {
     }
 
     fn target(s: &str, pairs: &[(&str, &str)]) -> Result<Target, UrlError> {
-        parse(s).and_then(|p| resolve(p, &env(pairs)))
+        parse(s).and_then(|p| resolve(p, &env(pairs), &OsUser::named("osuser")))
     }
 
     fn hp(t: &Target) -> Vec<(String, Option<String>, u16)> {
@@ -1356,7 +1576,7 @@ mod tests {
     fn uri_form() {
         let p = parse("postgresql://app:p%40ss:w@db.example.com:6432/scalemap?sslmode=verify-full&sslrootcert=/certs/rds.pem&connect_timeout=7").unwrap();
         assert_eq!(p.user.as_deref(), Some("app"));
-        assert_eq!(p.password.as_ref().unwrap().expose(), "p@ss:w");
+        assert_eq!(p.password.as_ref().unwrap().expose(), b"p@ss:w");
         assert_eq!(
             p.hosts,
             vec![Host {
@@ -1393,7 +1613,7 @@ mod tests {
     fn uri_user_info_ends_at_the_first_at_sign_before_any_slash_as_in_libpq() {
         // `?` and `#` do not end the user info in libpq: only `@` and `/` do.
         let p = parse("postgres://u:pa?ss#w@h/db").unwrap();
-        assert_eq!(p.password.unwrap().expose(), "pa?ss#w");
+        assert_eq!(p.password.unwrap().expose(), b"pa?ss#w");
         assert_eq!(p.hosts[0].name, "h");
         // The first `@` ends it, so the rest of an unencoded password is the host.
         let e = parse("postgres://u:pa@ss@h/db").unwrap_err();
@@ -1413,7 +1633,7 @@ mod tests {
     fn keyword_form() {
         let p =
             parse("host=db port=5432 dbname=x user=u password='a \\'b' sslmode=verify-ca").unwrap();
-        assert_eq!(p.password.unwrap().expose(), "a 'b");
+        assert_eq!(p.password.unwrap().expose(), b"a 'b");
         assert_eq!(p.sslmode, Some(SslMode::VerifyCa));
         assert_eq!(
             p.hosts,
@@ -1425,7 +1645,7 @@ mod tests {
         );
         // Spaces around `=`, backslash escapes outside quotes, every libpq 15 keyword.
         let p = parse("host = db password=a\\ b sslcrldir=/crl gsslib=gssapi sslsni=1 requirepeer=pg krbsrvname=x replication=database sslcompression=0 keepalives=1 keepalives_idle=30 tcp_user_timeout=0 client_encoding=UTF8 fallback_application_name=x service=s channel_binding=prefer gssencmode=disable").unwrap();
-        assert_eq!(p.password.unwrap().expose(), "a b");
+        assert_eq!(p.password.unwrap().expose(), b"a b");
         assert_eq!(p.sslcrldir.as_deref(), Some("/crl"));
         for (k, _) in LIBPQ15 {
             parse(&format!("{k}=''"))
@@ -1437,6 +1657,127 @@ mod tests {
                 })
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn passwords_are_bytes_and_need_not_be_utf8_as_in_libpq() {
+        // Percent-decoded, in the user info and in the query.
+        let p = parse("postgres://u:%FFpw%FE@h/db").unwrap();
+        assert_eq!(p.password.unwrap().expose(), b"\xffpw\xfe");
+        let p = parse("postgres://u@h/db?password=%C3%28x&sslpassword=%80").unwrap();
+        assert_eq!(p.password.unwrap().expose(), b"\xc3(x");
+        assert_eq!(p.sslpassword.unwrap().expose(), b"\x80");
+        // Raw bytes, as a variable may hold them, in both forms.
+        let p = parse_bytes(b"host=h password=a\xffb").unwrap();
+        assert_eq!(p.password.unwrap().expose(), b"a\xffb");
+        let p = parse_bytes(b"postgresql://u:\xff\xfe@h/db").unwrap();
+        assert_eq!(p.password.unwrap().expose(), b"\xff\xfe");
+        // PGPASSWORD's bytes, not its lossy text.
+        let env = Env::from_byte_pairs([("PGPASSWORD".to_string(), b"e\xffpw".to_vec())]);
+        let t = resolve(parse("host=h").unwrap(), &env, &OsUser::named("u")).unwrap();
+        assert_eq!(t.password.unwrap().expose(), b"e\xffpw");
+        // Values whose exact bytes decide nothing here are read leniently...
+        parse("postgres://u@h/db?application_name=%FF").unwrap();
+        // ...and values checked against a set fail the check, as in libpq.
+        let e = parse("postgres://u@h/db?sslmode=%FF").unwrap_err();
+        assert!(e.0.contains("`sslmode` is not one of"), "{e}");
+    }
+
+    #[test]
+    fn text_fields_that_are_not_utf8_are_refused_saying_why() {
+        for (s, want) in [
+            ("postgres://%FFu@h/db", "user name is not UTF-8"),
+            ("postgres://u@h/d%FFb", "database name is not UTF-8"),
+            ("postgres://u@h%FF/db", "host list is not UTF-8"),
+            ("postgres://u@h/db?user=%FF", "`user` is not UTF-8"),
+            (
+                "postgres://u@h/db?options=-c%20x%3D%FF",
+                "`options` is not UTF-8",
+            ),
+            (
+                "postgres://u@h/db?sslrootcert=/c%FF",
+                "`sslrootcert` is not UTF-8",
+            ),
+            (
+                "postgres://u@h/db?passfile=/p%FF",
+                "`passfile` is not UTF-8",
+            ),
+        ] {
+            let e = parse(s).unwrap_err();
+            assert!(e.0.contains(want), "{s}: {e}");
+            assert!(
+                e.0.contains("libpq") || e.0.contains("preflight"),
+                "{s}: says why: {e}"
+            );
+        }
+        let e = parse("postgres://u@h/db?user=%FF").unwrap_err();
+        assert!(e.0.contains("UTF8 database"), "{e}");
+    }
+
+    #[test]
+    fn defaults_follow_libpq_the_os_user_and_the_socket_directory() {
+        // No host anywhere: libpq's Unix-socket directory, not `localhost`.
+        let t = target("dbname=d user=u", &[]).unwrap();
+        assert_eq!(hp(&t), vec![h(DEFAULT_SOCKET_DIR, 5432)]);
+        assert!(t.host_defaulted && !t.user_defaulted);
+        // An empty element of a host list gets the default too.
+        let t = target("host=a, port=1", &[]).unwrap();
+        assert_eq!(hp(&t), vec![h("a", 1), h(DEFAULT_SOCKET_DIR, 1)]);
+        assert!(t.host_defaulted);
+        // A hostaddr alone is no default host.
+        let t = target("hostaddr=127.0.0.1 user=u", &[]).unwrap();
+        assert!(!t.host_defaulted);
+        // No user anywhere: the OS user, never `$USER`.
+        let t = target("host=h", &[("USER", "someone-else")]).unwrap();
+        assert_eq!((t.user.as_str(), t.dbname.as_str()), ("osuser", "osuser"));
+        assert!(t.user_defaulted && !t.host_defaulted);
+        let t = target("host=h", &[("PGUSER", "pu")]).unwrap();
+        assert_eq!(t.user, "pu");
+        assert!(!t.user_defaulted);
+        // An effective user ID without a name fails, as in libpq 15.
+        let nobody = OsUser {
+            uid: 4242,
+            name: None,
+        };
+        let e = resolve(parse("host=h").unwrap(), &env(&[]), &nobody).unwrap_err();
+        assert!(
+            e.0.contains("local user with ID 4242 does not exist"),
+            "{e}"
+        );
+        resolve(parse("host=h user=u").unwrap(), &env(&[]), &nobody).unwrap();
+    }
+
+    #[test]
+    fn replication_values_are_the_servers() {
+        for (v, want) in [
+            ("database", Some(Replication::Database)),
+            ("true", Some(Replication::Physical)),
+            ("T", Some(Replication::Physical)),
+            ("tr", Some(Replication::Physical)),
+            ("On", Some(Replication::Physical)),
+            ("yes", Some(Replication::Physical)),
+            ("1", Some(Replication::Physical)),
+            ("false", Some(Replication::Off)),
+            ("of", Some(Replication::Off)),
+            ("no", Some(Replication::Off)),
+            ("0", Some(Replication::Off)),
+            ("", Some(Replication::Off)),
+            ("o", None),
+            ("Database", None),
+            ("bogus", None),
+            ("truex", None),
+            ("10", None),
+            ("onn", None),
+        ] {
+            assert_eq!(Replication::parse(v.as_bytes()), want, "{v:?}");
+        }
+        let t = target("host=h user=u replication=database", &[]).unwrap();
+        assert_eq!(t.replication, Replication::Database);
+        let e = parse("host=h replication=hunterpw").unwrap_err();
+        assert!(
+            e.0.contains("`replication`") && !e.0.contains("hunter"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1677,7 +2018,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((t.user.as_str(), t.dbname.as_str()), ("eu", "edb"));
-        assert_eq!(t.password.unwrap().expose(), "epw");
+        assert_eq!(t.password.unwrap().expose(), b"epw");
         assert_eq!(t.options.as_deref(), Some("-c geqo=off"));
         assert_eq!(t.application_name.as_deref(), Some("app"));
         assert_eq!(
@@ -1782,7 +2123,7 @@ mod tests {
                 format!("{kw} password={C}"),
                 uri_q,
             ] {
-                if let Err(e) = parse(&s).and_then(|p| resolve(p, &env(&[]))) {
+                if let Err(e) = parse(&s).and_then(|p| resolve(p, &env(&[]), &OsUser::named("u"))) {
                     let text = format!("{e} {e:?}");
                     assert!(
                         !text.contains("CANARY") && !text.contains("s3cr3t"),

@@ -249,12 +249,21 @@ pub fn check_var_name(name: &str) -> Result<(), String> {
 /// `CONFIG:json=userPoolId,clientId`.
 pub fn parse_require(s: &str) -> Result<EnvRule, String> {
     let (name, kind) = s.split_once(':').unwrap_or((s, "string"));
-    let (kind, args) = kind.split_once('=').unwrap_or((kind, ""));
+    let (kind, args) = match kind.split_once('=') {
+        Some((k, a)) => (k, Some(a)),
+        None => (kind, None),
+    };
     check_var_name(name)?;
     // The kind is not quoted back: a mistaken `NAME:VALUE` would put a value here.
     let kind: EnvKind = kind_named(kind).ok_or_else(|| {
         "the kind after `:` is not one of string, url, postgres-url, integer, port, one-of, s3-bucket, json".to_string()
     })?;
+    // The spec ignores `values`/`keys` on other kinds; a flag that says more than
+    // it does is refused instead (without quoting ARGS, which may be a value).
+    if args.is_some() && !matches!(kind, EnvKind::OneOf | EnvKind::Json) {
+        return Err("`=ARGS` is only for `one-of` (the values) and `json` (the keys); this kind takes none (not shown: it may hold a value)".to_string());
+    }
+    let args = args.unwrap_or("");
     let list: Vec<String> = args
         .split(',')
         .filter(|a| !a.is_empty())
@@ -329,6 +338,14 @@ mod tests {
         assert_eq!(parse_require("C:json=a,b").unwrap().keys, vec!["a", "b"]);
         assert!(parse_require("X:uuid").is_err());
         assert!(parse_require("X:one-of").is_err());
+        // ARGS on a kind that takes none is refused, never quoted.
+        for bad in ["X:url=https://u:CANARY@h", "X:port=CANARY", "X:string="] {
+            let e = parse_require(bad).unwrap_err();
+            assert!(
+                e.contains("only for `one-of`") && !e.contains("CANARY"),
+                "{bad}: {e}"
+            );
+        }
         assert_eq!(parse_secret("K:stripe").unwrap().kind, SecretKind::Stripe);
         assert!(parse_secret("K:aws").is_err());
     }
@@ -375,7 +392,7 @@ mod tests {
         .unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("p.toml:4: unknown variant `uuid`"),
+                .starts_with("p.toml:4: `preflight.env.kind`: unknown value (not shown"),
             "{e}"
         );
         let e = Spec::parse(Path::new("p.toml"), "[preflight]\ntimeout = \"soon\"\n").unwrap_err();

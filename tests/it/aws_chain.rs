@@ -272,6 +272,78 @@ fn aws_profile_naming_a_missing_profile_is_named() {
     }
 }
 
+/// A `source_profile` naming a profile that does not exist, or one without
+/// credentials, used to read "no AWS credentials"; boto3 names the profile, and so
+/// must preflight (escaped: a name is configuration, but one line is one line).
+#[test]
+fn source_profile_problems_name_the_profile_as_boto3_does() {
+    let t = TempDir::new().unwrap();
+    let config = write(
+        t.path(),
+        "config",
+        "[profile a]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = missing\n\
+         [profile b]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = empty\n\
+         [profile empty]\nregion = eu-west-1\n\
+         [profile c]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = a\n\
+         [profile d]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = bad\u{1b}[31mname\n",
+    );
+    let home = t.path().display().to_string();
+    // (profile, what preflight's message holds, what boto3's error holds)
+    let rows = [
+        (
+            "a",
+            "the source_profile `missing` referenced in the profile `a` does not exist",
+            "The source_profile \"missing\" referenced in the profile \"a\" does not exist",
+        ),
+        (
+            "b",
+            "the source profile `empty` must have credentials",
+            "The source profile \"empty\" must have credentials",
+        ),
+        (
+            "c",
+            "the source_profile `missing` referenced in the profile `a` does not exist",
+            "The source_profile \"missing\" referenced in the profile \"a\" does not exist",
+        ),
+        ("d", "`bad\\u{1b}[31mname`", "does not exist"),
+    ];
+    for (profile, says, boto3_says) in rows {
+        let env = [
+            ("HOME", home.as_str()),
+            ("AWS_CONFIG_FILE", config.as_str()),
+            ("AWS_PROFILE", profile),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("S3_BUCKET_NAME", "profile-bucket"),
+        ];
+        let run = preflight(&["--format", "json"], &env);
+        assert_eq!(run.code, 1, "{profile}: {}", run.stderr);
+        let f = s3_findings(&run);
+        assert_eq!(f[0].0, "s3-no-credentials", "{profile}: {f:?}");
+        assert!(f[0].2.contains(says), "{profile}: {f:?}");
+        assert!(!f[0].2.contains('\u{1b}'), "{profile}: {f:?}");
+        if let Some(answer) = boto3(BOTO3_RESOLVE, &env) {
+            let err = answer.expect_err("boto3 accepted the profile");
+            assert!(err.contains(boto3_says), "{profile}: {err}");
+        }
+    }
+    // Keys in the environment come first in the chain, as in boto3: no error.
+    let env = [
+        ("HOME", home.as_str()),
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_PROFILE", "a"),
+        ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+        ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ("S3_BUCKET_NAME", "profile-bucket"),
+    ];
+    let run = preflight(&["--format", "json", "--timeout", "2s"], &env);
+    let f = s3_findings(&run);
+    // Past the credentials, to the (closed) endpoint.
+    assert_eq!(f[0].0, "s3-unreachable", "{f:?}");
+}
+
 /// Nothing names a region: preflight assumes `us-east-1` as the Rust SDK's callers
 /// commonly do, passes, and says so in a note (boto3 would refuse to make a client).
 #[test]

@@ -10,6 +10,7 @@
 
 use shipcheck::preflight::dburl;
 use shipcheck::preflight::environ::Env;
+use shipcheck::preflight::probes::postgres;
 use std::process::Command;
 
 /// psql (not libpq) reads an argument with no `=` and no `postgresql://` as a bare
@@ -50,7 +51,7 @@ fn libpq_accepts(s: &str, env: &[(&str, &str)], home: &std::path::Path) -> (bool
 fn preflight_accepts(s: &str, env: &[(&str, &str)]) -> bool {
     let env = Env::from_pairs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     dburl::parse(s)
-        .and_then(|p| dburl::resolve(p, &env))
+        .and_then(|p| dburl::resolve(p, &env, &postgres::os_user()))
         .is_ok()
 }
 
@@ -96,6 +97,15 @@ fn libpq_parse_verdicts_agree_with_psql() {
         ("postgresql://u:@127.0.0.1:1/db?".into(), vec![], Agree),
         ("postgresql://:pw@127.0.0.1:1?application_name=a%20b".into(), vec![], Agree),
         (format!("{t} keepalives=' 1'"), vec![], Agree),
+        // A password is bytes in libpq: one that percent-decodes to non-UTF-8 is fine.
+        ("postgresql://u:%FFpw%FE@127.0.0.1:1/db".into(), vec![], Agree),
+        ("postgresql://u@127.0.0.1:1/db?password=%C3%28".into(), vec![], Agree),
+        ("postgresql://u@127.0.0.1:1/db?application_name=%FF".into(), vec![], Agree),
+        (format!("{t} replication=database"), vec![], Agree),
+        (format!("{t} replication=On"), vec![], Agree),
+        (format!("{t} replication=of"), vec![], Agree),
+        // No host anywhere: libpq's socket directory, which it goes on to connect to.
+        ("dbname=x user=u".into(), vec![("PGPORT", "1")], Agree),
         (t.into(), vec![("PGPORT", ""), ("PGSSLMINPROTOCOLVERSION", ""), ("PGHOST", "")], Agree),
         // Rejected by both.
         (t.into(), vec![("PGSSLMODE", "")], Agree),
@@ -153,6 +163,8 @@ fn libpq_parse_verdicts_agree_with_psql() {
         ("postgresql://u:p@s@s/db?hostaddr=127.0.0.1&port=1".into(), vec![], Differ("a host containing `@` is the tail of an unencoded password")),
         (format!("{t} service=nosuch"), vec![], Differ("pg_service.conf is not read; `service` is accepted and ignored")),
         ("postgresql://127.0.0.1:1/db\n".into(), vec![], Differ("trailing whitespace after a URI is an error; libpq keeps it in the last field")),
+        (format!("{t} replication=bogus"), vec![], Differ("libpq sends any `replication` value and the server refuses this one; preflight cannot send it, so it refuses it first")),
+        ("postgresql://127.0.0.1:1/db?user=%FF".into(), vec![], Differ("libpq sends a user name that is not UTF-8 and the server finds no such role in a UTF8 database; preflight's driver takes names as text, so it refuses it first")),
     ];
     let home = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();

@@ -13,7 +13,7 @@
 //! stack is OpenSSL (as in libpq) driven directly, because native-tls can express
 //! neither CRLs nor libpq's name matching.
 
-use crate::preflight::dburl::{self, Host, SessionAttrs, SslMode, Target, TlsVersion};
+use crate::preflight::dburl::{self, Host, Replication, SessionAttrs, SslMode, Target, TlsVersion};
 use crate::preflight::environ::Env;
 use crate::preflight::spec::PostgresRule;
 use crate::redact::Secret;
@@ -130,7 +130,11 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
             ))],
         );
     };
-    let params = match dburl::parse(url.expose()) {
+    // The variable's bytes, as libpq reads them: a password need not be UTF-8.
+    let bytes = env
+        .bytes(&rule.url_env)
+        .unwrap_or_else(|| Secret::new(url.expose().as_bytes().to_vec()));
+    let params = match dburl::parse_bytes(bytes.expose()) {
         Ok(p) => p,
         Err(e) => {
             return CheckOutcome::from_findings(
@@ -140,7 +144,7 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
             )
         }
     };
-    let t = match dburl::resolve(params, env) {
+    let t = match dburl::resolve(params, env, &os_user()) {
         Ok(t) => t,
         Err(e) => {
             return CheckOutcome::from_findings(
@@ -174,7 +178,9 @@ pub async fn probe_target(t: &Target, env: &Env, var: &str, timeout: Duration) -
         t = &adjusted;
     }
     let home = env.plain("HOME").map(PathBuf::from);
-    let (passfile, mut notes) = Passfile::load(t, home.as_deref());
+    let mut notes = differences(t, env, var);
+    let (passfile, ignored) = Passfile::load(t, home.as_deref());
+    notes.extend(ignored);
     let ctx = Ctx {
         t,
         tls: TlsCfg::build(t, home.as_deref()),
@@ -194,6 +200,98 @@ pub async fn probe_target(t: &Target, env: &Env, var: &str, timeout: Duration) -
             CheckOutcome::from_findings(name, notes)
         }
     }
+}
+
+/// libpq 15's default user: the effective user's name from the password database
+/// (`getpwuid(geteuid())`), never `$USER`.
+pub fn os_user() -> dburl::OsUser {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf` outlives its use below.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) };
+    let name = (rc == 0 && !found.is_null() && !pw.pw_name.is_null())
+        .then(|| {
+            // SAFETY: getpwuid_r succeeded, so pw_name points at a NUL-terminated
+            // string inside `buf`.
+            unsafe { std::ffi::CStr::from_ptr(pw.pw_name) }
+                .to_str()
+                .ok()
+                .map(String::from)
+        })
+        .flatten();
+    dburl::OsUser { uid, name }
+}
+
+/// Notes and warnings about what preflight checked that the app's driver may do
+/// otherwise: libpq's defaults (which node-postgres does not share), a password
+/// that is not UTF-8, and a `replication` connection preflight cannot open.
+fn differences(t: &Target, env: &Env, var: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if t.user_defaulted {
+        // Whether `$USER` agrees, without showing it: it is a variable's value.
+        let here = match env.get("USER") {
+            None => "unset here",
+            Some(u) if *u.expose() == t.user => "the same name here",
+            Some(_) => "a different name here",
+        };
+        out.push(
+            Finding::note(
+                Code::PgDriverDiffers,
+                var,
+                format!(
+                    "no user is named (`{var}` or `PGUSER`), so libpq's default was used: the effective OS user `{}`; node-postgres would use `$USER` instead ({here})",
+                    server_text(&t.user)
+                ),
+            )
+            .hint(format!("name the user in `{var}` so that every driver connects as the same role")),
+        );
+    }
+    if t.host_defaulted {
+        out.push(
+            Finding::note(
+                Code::PgDriverDiffers,
+                var,
+                format!(
+                    "no host is named (`{var}`, `PGHOST` or `PGHOSTADDR`), so libpq's default was used: the Unix socket in `{}` (Debian's libpq; other builds use `/tmp`); node-postgres would connect to `localhost` over TCP instead",
+                    dburl::DEFAULT_SOCKET_DIR
+                ),
+            )
+            .hint(format!("name the host in `{var}` so that every driver connects to the same server")),
+        );
+    }
+    if t.password
+        .as_ref()
+        .is_some_and(|p| std::str::from_utf8(p.expose()).is_err())
+    {
+        out.push(
+            Finding::note(
+                Code::PgDriverDiffers,
+                var,
+                "the password is not UTF-8 text: libpq sends its bytes as they are, and so did preflight, but node-postgres cannot (it decodes a URL's password with `decodeURIComponent`, which throws `URI malformed`, and Node reads environment variables as UTF-8)",
+            )
+            .hint("if a Node app reads this URL, choose a password of UTF-8 text"),
+        );
+    }
+    let replication = match t.replication {
+        Replication::Off => None,
+        Replication::Physical => Some("a physical replication connection"),
+        Replication::Database => Some("a logical replication connection (`database`)"),
+    };
+    if let Some(what) = replication {
+        out.push(
+            Finding::new(
+                Code::PgReplicationNotChecked,
+                Severity::Warning,
+                var,
+                format!("`replication` asks for {what}, which preflight's driver cannot open: it checked an ordinary session instead, which the server matches against other `pg_hba.conf` lines and roles than the app's"),
+            )
+            .hint("replication connections need a `replication` line in `pg_hba.conf` (physical) and a role with `REPLICATION`; check them with `psql \"$DATABASE_URL\" -c 'IDENTIFY_SYSTEM'`"),
+        );
+    }
+    out
 }
 
 /// Settings libpq rejects before it connects anywhere.
@@ -702,11 +800,11 @@ async fn ssl_request_error<S: AsyncRead + Unpin>(stream: &mut S, s: &str) -> Fin
     };
     let (code, msg) = read.await.unwrap_or((None, None));
     let msg = msg
-        .map(|m| one_line(&m))
+        .map(|m| server_text(&m))
         .unwrap_or_else(|| "(no readable message)".into());
     let code_part = code
         .as_ref()
-        .map(|c| format!("SQLSTATE {} ", one_line(c)))
+        .map(|c| format!("SQLSTATE {} ", server_text(c)))
         .unwrap_or_default();
     let finding_code = match code.as_deref() {
         Some("53300") => Code::PgTooManyConnections,
@@ -742,12 +840,114 @@ fn parse_error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
     (code, msg)
 }
 
-/// Server-supplied text on one line, without control characters, bounded.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(500)
-        .collect()
+/// The most characters of server-supplied text (error messages, versions, names in
+/// certificates) a finding shows.
+const SERVER_TEXT_MAX: usize = 200;
+
+/// Server-supplied text as a finding shows it: one line, control characters
+/// written as escapes (so a hostile server can neither forge a line nor repaint a
+/// terminal), at most [`SERVER_TEXT_MAX`] characters, and marked when cut.
+fn server_text(s: &str) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        let piece = crate::report::render::escape_line(c.encode_utf8(&mut buf));
+        let len = piece.chars().count();
+        if n + len > SERVER_TEXT_MAX {
+            out.push_str(&format!("… (cut at {SERVER_TEXT_MAX} characters)"));
+            return out;
+        }
+        out.push_str(&piece);
+        n += len;
+    }
+    out
+}
+
+/// Values a server message must not show: the password (its bytes, and its text
+/// when it is UTF-8) and the `options` value, whole, unescaped as the server
+/// unescapes it (`pg_split_opts`: whitespace separates, `\\` escapes), per word,
+/// and per `name=value` value. Shorter than 3 bytes is too common to withhold on.
+struct Withheld(Vec<(Vec<u8>, &'static str)>);
+
+impl Withheld {
+    fn new(password: Option<&Secret<Vec<u8>>>, options: Option<&str>) -> Withheld {
+        const PW: &str = "the password";
+        const OPT: &str = "a value from `options`/`PGOPTIONS`";
+        let mut v: Vec<(Vec<u8>, &'static str)> = Vec::new();
+        if let Some(p) = password {
+            v.push((p.expose().clone(), PW));
+            v.push((
+                String::from_utf8_lossy(p.expose())
+                    .into_owned()
+                    .into_bytes(),
+                PW,
+            ));
+        }
+        if let Some(o) = options {
+            v.push((o.as_bytes().to_vec(), OPT));
+            let words = split_opts(o);
+            v.push((words.join(" ").into_bytes(), OPT));
+            for w in &words {
+                v.push((w.as_bytes().to_vec(), OPT));
+                if let Some((_, value)) = w.split_once('=') {
+                    v.push((value.as_bytes().to_vec(), OPT));
+                }
+            }
+        }
+        v.retain(|(c, _)| c.len() >= 3);
+        Withheld(v)
+    }
+
+    fn found_in(&self, text: &str) -> Option<&'static str> {
+        let text = text.as_bytes();
+        self.0
+            .iter()
+            .find(|(c, _)| text.windows(c.len()).any(|w| w == c.as_slice()))
+            .map(|(_, what)| *what)
+    }
+
+    /// Server text as a finding shows it: escaped and cut by [`server_text`], or,
+    /// when the raw text quotes a withheld value, a sentence saying so. The whole
+    /// text goes: a `<redacted>` marker in place would show where the value matched
+    /// (`<redacted> authentication failed` says the password is `password`). The
+    /// raw text is checked, before escaping or cutting could hide part of a match.
+    fn shown(&self, raw: &str) -> String {
+        match self.found_in(raw) {
+            Some(what) => format!("the server's error text contained {what}, so it is not shown"),
+            None => server_text(raw),
+        }
+    }
+}
+
+/// The server's reading of `options` (`pg_split_opts`): words separated by
+/// whitespace, a backslash taking the next character literally.
+fn split_opts(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars();
+    let mut in_word = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_whitespace() {
+            if in_word {
+                out.push(std::mem::take(&mut cur));
+                in_word = false;
+            }
+            continue;
+        }
+        in_word = true;
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                cur.push(n);
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    out
 }
 
 /// Startup, authentication and one query over an established stream.
@@ -784,38 +984,31 @@ where
         }),
     };
     if let Some(p) = password.as_ref().filter(|p| !p.expose().is_empty()) {
-        cfg.password(p.expose().as_bytes());
+        cfg.password(p.expose());
     }
     // The stream is already encrypted (or deliberately not): the driver must not
     // send a second SSLRequest.
     cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
     // A server that asks for the password in cleartext has it, and a hostile one
-    // could put it in its error text: never let it through.
-    let scrub = |mut f: Fail| {
-        if let Some(p) = password
-            .as_ref()
-            .map(|p| p.expose())
-            .filter(|p| p.len() >= 3)
-        {
-            // The whole message goes: a `<redacted>` marker in place would show where
-            // the password matched the text (`<redacted> authentication failed` says
-            // the password is `password`).
-            if f.finding.message.contains(p.as_str()) {
-                f.finding.message =
-                    "the server's error text contained the password, so it is not shown".into();
-            }
-        }
-        ServerErr(f)
-    };
+    // could put it in its error text; the server also quotes `options` values (after
+    // its own unescaping) when it rejects them, and those may be secrets too.
+    let withheld = Withheld::new(password.as_ref(), t.options.as_deref());
     let (client, connection) = match cfg.connect_raw(stream, tokio_postgres::NoTls).await {
         Ok(pair) => pair,
-        Err(e) => return Err(scrub(classify_db(&e, s, from_file.as_deref()))),
+        Err(e) => {
+            return Err(ServerErr(classify_db(
+                &e,
+                s,
+                from_file.as_deref(),
+                &withheld,
+            )))
+        }
     };
     let conn = tokio::spawn(connection);
     *step = Step::Query;
     let q = "SELECT current_setting('server_version'), (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()), current_setting('transaction_read_only'), pg_is_in_recovery()::text";
     let result = match client.simple_query(q).await {
-        Err(e) => Err(scrub(classify_db(&e, s, None))),
+        Err(e) => Err(ServerErr(classify_db(&e, s, None, &withheld))),
         Ok(msgs) => {
             let row = msgs.into_iter().find_map(|m| match m {
                 tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
@@ -837,8 +1030,8 @@ where
                     Next::Stop,
                 ))),
                 Some(version) => Ok(Session {
-                    version: one_line(&version),
-                    tls_version: tls_version.or_else(|| col(1).map(|v| one_line(&v))),
+                    version: server_text(&version),
+                    tls_version: tls_version.or_else(|| col(1).map(|v| server_text(&v))),
                     read_only: col(2).as_deref() == Some("on"),
                     in_recovery: col(3).as_deref() == Some("true"),
                     warnings: Vec::new(),
@@ -851,7 +1044,12 @@ where
     result
 }
 
-fn classify_db(e: &tokio_postgres::Error, subject: &str, passfile: Option<&str>) -> Fail {
+fn classify_db(
+    e: &tokio_postgres::Error,
+    subject: &str,
+    passfile: Option<&str>,
+    withheld: &Withheld,
+) -> Fail {
     let Some(db) = e.as_db_error() else {
         let text = crate::cli::chain(e);
         if text.contains("password missing") {
@@ -866,7 +1064,7 @@ fn classify_db(e: &tokio_postgres::Error, subject: &str, passfile: Option<&str>)
             && (lower.contains("certificate") || lower.contains("unknown ca"))
         {
             return Fail::new(
-                Finding::error(Code::PgClientCert, subject, format!("the server rejected the client certificate: {}", one_line(&text)))
+                Finding::error(Code::PgClientCert, subject, format!("the server rejected the client certificate: {}", withheld.shown(&text)))
                     .hint("the server must trust the CA that issued `sslcert` (its `ssl_ca_file`), and the certificate must be current"),
                 Next::Stop,
             );
@@ -875,13 +1073,14 @@ fn classify_db(e: &tokio_postgres::Error, subject: &str, passfile: Option<&str>)
             Finding::error(
                 Code::PgError,
                 subject,
-                format!("the connection failed: {}", one_line(&text)),
+                format!("the connection failed: {}", withheld.shown(&text)),
             )
             .hint("check the server's log for this connection"),
             Next::Stop,
         );
     };
-    let msg = one_line(db.message());
+    let raw = db.message();
+    let msg = withheld.shown(raw);
     let code = db.code();
     let mut next = Next::Stop;
     let (c, hint) = if *code == SqlState::INVALID_PASSWORD {
@@ -892,9 +1091,9 @@ fn classify_db(e: &tokio_postgres::Error, subject: &str, passfile: Option<&str>)
             "create the database, or fix the name after the last `/` in `DATABASE_URL`".into(),
         )
     } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
-        if msg.contains("no encryption") {
+        if raw.contains("no encryption") {
             (Code::PgHbaRejected, "the server only accepts encrypted connections from here: set `sslmode=verify-full` (with `sslrootcert`) in `DATABASE_URL`".into())
-        } else if msg.contains("certificate") {
+        } else if raw.contains("certificate") {
             (Code::PgClientCert, "this server wants a client certificate: set `sslcert` and `sslkey` (or ship `~/.postgresql/postgresql.crt` and `.key`)".into())
         } else {
             (Code::PgHbaRejected, "add a `pg_hba.conf` entry for this client (RDS: check `rds.force_ssl` and the user's grants)".into())
@@ -924,8 +1123,12 @@ fn classify_db(e: &tokio_postgres::Error, subject: &str, passfile: Option<&str>)
         _ => String::new(),
     };
     Fail {
-        finding: Finding::error(c, subject, format!("SQLSTATE {}: {msg}{from}", code.code()))
-            .hint(hint),
+        finding: Finding::error(
+            c,
+            subject,
+            format!("SQLSTATE {}: {msg}{from}", withheld.shown(code.code())),
+        )
+        .hint(hint),
         next,
         server_said: true,
     }
@@ -1270,10 +1473,10 @@ fn client_cert(
             "check `sslkey`",
         )
     })?;
-    let pass: Option<Secret<String>> = t.sslpassword.clone().filter(|p| !p.expose().is_empty());
+    let pass: Option<Secret<Vec<u8>>> = t.sslpassword.clone().filter(|p| !p.expose().is_empty());
     // Never let OpenSSL prompt on a terminal: no sslpassword means an empty one.
     let key = openssl::pkey::PKey::private_key_from_pem_callback(&pem, |buf| {
-        let p = pass.as_ref().map(|p| p.expose().as_bytes()).unwrap_or_default();
+        let p = pass.as_ref().map(|p| p.expose().as_slice()).unwrap_or_default();
         let n = p.len().min(buf.len());
         buf[..n].copy_from_slice(&p[..n]);
         Ok(n)
@@ -1302,7 +1505,7 @@ fn cn(n: &openssl::x509::X509NameRef) -> String {
     n.entries_by_nid(openssl::nid::Nid::COMMONNAME)
         .next()
         .and_then(|e| e.data().to_string().ok())
-        .map(|s| one_line(&s))
+        .map(|s| server_text(&s))
         .unwrap_or_else(|| "(no common name)".into())
 }
 
@@ -1369,7 +1572,7 @@ fn peer_name_matches(cert: &X509Ref, host: &str) -> (bool, Vec<String>) {
     if let Some(sans) = cert.subject_alt_names() {
         for g in sans.iter() {
             let (is_ip, matched) = if let Some(d) = g.dnsname() {
-                seen.push(one_line(d));
+                seen.push(server_text(d));
                 // An embedded NUL is an attack (CVE-2009-4034): never a match.
                 (false, !d.contains('\0') && name_matches(d, host))
             } else if let Some(ip) = g.ipaddress() {
@@ -1396,7 +1599,7 @@ fn peer_name_matches(cert: &X509Ref, host: &str) -> (bool, Vec<String>) {
             .entries_by_nid(openssl::nid::Nid::COMMONNAME)
         {
             if let Ok(s) = e.data().to_string() {
-                seen.push(one_line(&s));
+                seen.push(server_text(&s));
                 if !s.contains('\0') && name_matches(&s, host) {
                     return (true, seen);
                 }
@@ -1465,7 +1668,7 @@ fn classify_tls(ctx: &Ctx<'_>, s: &str, cfg: &TlsCfg, v: &VerifyFailure, err: &s
         return Finding::error(
             Code::TlsHandshake,
             s,
-            format!("TLS handshake failed: {}; {mode}", one_line(err)),
+            format!("TLS handshake failed: {}; {mode}", server_text(err)),
         )
         .hint(protocol_hint(ctx.t));
     };
@@ -1519,7 +1722,8 @@ fn protocol_hint(t: &Target) -> String {
 /// libpq's password file, read once; looked up per host at connect time.
 struct Passfile {
     path: String,
-    text: Secret<String>,
+    /// Bytes, as libpq reads them: a password in it need not be UTF-8.
+    text: Secret<Vec<u8>>,
 }
 
 impl Passfile {
@@ -1562,7 +1766,7 @@ impl Passfile {
             Ok(b) => (
                 Some(Passfile {
                     path,
-                    text: Secret::new(String::from_utf8_lossy(&b).into_owned()),
+                    text: Secret::new(b),
                 }),
                 vec![],
             ),
@@ -1571,7 +1775,7 @@ impl Passfile {
     }
 
     /// libpq's `passwordFromFile` for one host.
-    fn lookup(&self, h: &Host, t: &Target) -> Option<Secret<String>> {
+    fn lookup(&self, h: &Host, t: &Target) -> Option<Secret<Vec<u8>>> {
         let host = if h.name.is_empty() {
             h.hostaddr.clone().unwrap_or_default()
         } else {
@@ -1620,14 +1824,14 @@ fn field_matches<'a>(buf: &'a [u8], token: &[u8]) -> Option<&'a [u8]> {
 }
 
 fn passfile_lookup(
-    text: &str,
+    text: &[u8],
     host: &str,
     port: &str,
     db: &str,
     user: &str,
-) -> Option<Secret<String>> {
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line).as_bytes();
+) -> Option<Secret<Vec<u8>>> {
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() || line[0] == b'#' {
             continue;
         }
@@ -1645,30 +1849,43 @@ fn passfile_lookup(
             out.push(rest[i]);
             i += 1;
         }
-        return Some(Secret::new(String::from_utf8_lossy(&out).into_owned()));
+        return Some(Secret::new(out));
     }
     None
 }
 
 /// One finding per distinct cause, with a count, so a URL with many hosts that
-/// all fail the same way reads as one line.
+/// all fail the same way reads as one line. The count is of attempts, not of
+/// distinct names: a URL listing the same host 2000 times says 2000.
 fn summarize(failures: Vec<Finding>) -> Vec<Finding> {
-    let mut groups: Vec<(String, Finding, Vec<String>)> = Vec::new();
+    struct Group {
+        key: String,
+        finding: Finding,
+        subjects: Vec<String>,
+        count: usize,
+    }
+    let mut groups: Vec<Group> = Vec::new();
     for f in failures {
         let key = format!(
             "{}\u{0}{}",
             f.code.as_str(),
             f.message.replace(&f.subject, "")
         );
-        match groups.iter_mut().find(|g| g.0 == key) {
+        match groups.iter_mut().find(|g| g.key == key) {
             Some(g) => {
-                if !g.2.contains(&f.subject) {
-                    g.2.push(f.subject.clone());
+                g.count += 1;
+                if !g.subjects.contains(&f.subject) {
+                    g.subjects.push(f.subject.clone());
                 }
             }
             None => {
                 let subj = f.subject.clone();
-                groups.push((key, f, vec![subj]));
+                groups.push(Group {
+                    key,
+                    finding: f,
+                    subjects: vec![subj],
+                    count: 1,
+                });
             }
         }
     }
@@ -1676,10 +1893,11 @@ fn summarize(failures: Vec<Finding>) -> Vec<Finding> {
     let mut out: Vec<Finding> = groups
         .into_iter()
         .take(MAX_FINDINGS)
-        .map(|(_, mut f, subjects)| {
-            if subjects.len() > 1 {
-                let shown: Vec<&str> = subjects.iter().take(3).map(String::as_str).collect();
-                let more = subjects.len().saturating_sub(3);
+        .map(|g| {
+            let mut f = g.finding;
+            if g.count > 1 {
+                let shown: Vec<&str> = g.subjects.iter().take(3).map(String::as_str).collect();
+                let more = g.subjects.len().saturating_sub(3);
                 let more = if more > 0 {
                     format!(" and {more} more")
                 } else {
@@ -1688,10 +1906,10 @@ fn summarize(failures: Vec<Finding>) -> Vec<Finding> {
                 f.message = format!(
                     "{} (the same on {} hosts: `{}`{more})",
                     f.message,
-                    subjects.len(),
+                    g.count,
                     shown.join("`, `")
                 );
-                f.subject = format!("{} hosts", subjects.len());
+                f.subject = format!("{} hosts", g.count);
             }
             f
         })
@@ -1790,37 +2008,37 @@ mod tests {
         let text = "# comment\n\
                     other:5432:app:app:nope\n\
                     localhost:5432:app:app:right\\:one\\\\\n";
-        let p = passfile_lookup(text, "localhost", "5432", "app", "app").unwrap();
-        assert_eq!(p.expose(), "right:one\\");
+        let p = passfile_lookup(text.as_bytes(), "localhost", "5432", "app", "app").unwrap();
+        assert_eq!(p.expose(), b"right:one\\");
         let text = "*:*:*:app:any\n";
         assert_eq!(
-            passfile_lookup(text, "h", "1", "d", "app")
+            passfile_lookup(text.as_bytes(), "h", "1", "d", "app")
                 .unwrap()
                 .expose(),
-            "any"
+            b"any"
         );
-        assert!(passfile_lookup(text, "h", "1", "d", "other").is_none());
+        assert!(passfile_lookup(text.as_bytes(), "h", "1", "d", "other").is_none());
         // An escaped colon belongs to the field.
         let text = "a\\:b:5432:*:*:pw\r\n";
         assert_eq!(
-            passfile_lookup(text, "a:b", "5432", "d", "u")
+            passfile_lookup(text.as_bytes(), "a:b", "5432", "d", "u")
                 .unwrap()
                 .expose(),
-            "pw"
+            b"pw"
         );
         // `*` only as a whole field, not a prefix.
-        assert!(passfile_lookup("loc*:5432:*:*:pw\n", "localhost", "5432", "d", "u").is_none());
+        assert!(passfile_lookup(b"loc*:5432:*:*:pw\n", "localhost", "5432", "d", "u").is_none());
         // A line without a password field yields an empty password, as in libpq.
         assert_eq!(
-            passfile_lookup("*:*:*:*\n", "h", "1", "d", "u"),
+            passfile_lookup(b"*:*:*:*\n", "h", "1", "d", "u"),
             None,
             "four fields do not match: the user field needs its colon"
         );
         assert_eq!(
-            passfile_lookup("*:*:*:*:\n", "h", "1", "d", "u")
+            passfile_lookup(b"*:*:*:*:\n", "h", "1", "d", "u")
                 .unwrap()
                 .expose(),
-            ""
+            b""
         );
     }
 
@@ -1828,7 +2046,12 @@ mod tests {
     fn passfile_and_crl_fifos_or_loose_files_never_block_or_pass_silently() {
         let dir = tempfile::tempdir().unwrap();
         let env = Env::from_pairs([("HOME", dir.path().to_str().unwrap())]);
-        let mut t = dburl::resolve(dburl::parse("postgresql://u@h/db").unwrap(), &env).unwrap();
+        let mut t = dburl::resolve(
+            dburl::parse("postgresql://u@h/db").unwrap(),
+            &env,
+            &dburl::OsUser::named("u"),
+        )
+        .unwrap();
         let fifo = dir.path().join("fifo");
         assert!(std::process::Command::new("mkfifo")
             .arg(&fifo)
@@ -1875,7 +2098,7 @@ mod tests {
             "a FIFO in the CRL directory is refused"
         );
         // A password in the URL means the file is never read.
-        t.password = Some(Secret::new("given".into()));
+        t.password = Some(Secret::new(b"given".to_vec()));
         assert!(Passfile::load(&t, None).1.is_empty());
         // Hostile lines never panic.
         for text in [
@@ -1889,8 +2112,8 @@ mod tests {
             "::::",
             "\u{0}:\u{0}",
         ] {
-            let _ = passfile_lookup(text, "a", "1", "d", "u");
-            let _ = passfile_lookup(text, "", "", "", "");
+            let _ = passfile_lookup(text.as_bytes(), "a", "1", "d", "u");
+            let _ = passfile_lookup(text.as_bytes(), "", "", "", "");
         }
     }
 
@@ -1903,7 +2126,7 @@ mod tests {
         for n in 0..body.len() {
             let _ = parse_error_fields(&body[..n]);
         }
-        assert_eq!(one_line("a\nb\u{1b}[31m"), "a b [31m");
+        assert_eq!(server_text("a\nb\u{1b}[31m"), "a\\nb\\x1b[31m");
     }
 
     #[test]
