@@ -5,7 +5,9 @@
 //! spec or could-not-check errors; 127/126 when the server cannot be started;
 //! 128+N when signal N (SIGTERM, SIGINT, SIGQUIT) stopped the probes. With
 //! `--format json` every line on stderr is a JSON object on every one of these
-//! paths, and the closing summary's `exit_code` is the process's exit status.
+//! paths, and the closing summary's `exit_code` is the process's exit status; when
+//! it execs the server, the summary's `exit_code` is `null` with `"outcome":
+//! "exec"`, since no one here knows the server's status.
 
 use super::environ::Env;
 use super::spec::{self, Spec};
@@ -229,8 +231,12 @@ impl Out {
     /// The report and its verdict. Human output of a report that is only an error
     /// (spec, nothing to check) was already printed as `error:` lines.
     fn report(&self, report: &Report, exit_code: u8, human: bool) {
+        self.report_ending(report, render::Ending::Exit(exit_code), human)
+    }
+
+    fn report_ending(&self, report: &Report, ending: render::Ending, human: bool) {
         if self.json {
-            emit_json(report, exit_code);
+            let _ = render::json_ending(report, ending, &mut std::io::stderr().lock());
         } else if human {
             let opts = Options {
                 color: stderr_color(),
@@ -329,13 +335,15 @@ fn finish(cli: &Cli, out: &Out, mut report: Report, verdict: u8, human: bool) ->
             return code;
         }
     };
-    out.report(&report, verdict, human);
     // From here a stop signal takes its default action, as it will in the server;
     // one that came before is honoured now, so a probe that passed after a
-    // SIGTERM never starts the server.
+    // SIGTERM never starts the server (and no summary claims it did).
     if let Some(sig) = stop::restore_defaults() {
         return out.stopped(sig);
     }
+    // The summary cannot know the server's exit status: it says the process
+    // becomes the server, and what preflight alone would have exited with.
+    out.report_ending(&report, render::Ending::Exec { program, verdict }, human);
     if !out.json {
         // Only the program: arguments may carry values that must not reach logs.
         eprintln!("preflight: starting `{program}`");

@@ -177,9 +177,29 @@ pub fn json(report: &Report, strict: bool, w: &mut dyn Write) -> io::Result<()> 
     json_with_exit_code(report, report.exit_code(strict), w)
 }
 
+/// How the process ends after a report: it exits with a status, or it replaces
+/// itself with a program whose exit status nobody here can know.
+#[derive(Debug, Clone, Copy)]
+pub enum Ending<'a> {
+    Exit(u8),
+    /// `verdict` is the status the report alone would have given (0, 1 or 2).
+    Exec {
+        program: &'a str,
+        verdict: u8,
+    },
+}
+
 /// JSON lines whose summary states `exit_code`: for a process whose exit status
 /// is decided after the probes (a signal, a server that could not be started).
 pub fn json_with_exit_code(report: &Report, exit_code: u8, w: &mut dyn Write) -> io::Result<()> {
+    json_ending(report, Ending::Exit(exit_code), w)
+}
+
+/// JSON lines whose summary says how the process ends. On [`Ending::Exec`] the
+/// summary's `exit_code` is `null` (the server's status is not known when it is
+/// written), `outcome` is `"exec"`, `exec` names the program (never its
+/// arguments) and `verdict` is what the report alone would have exited with.
+pub fn json_ending(report: &Report, ending: Ending, w: &mut dyn Write) -> io::Result<()> {
     for section in &report.sections {
         for c in &section.checks {
             let v = serde_json::json!({
@@ -196,13 +216,21 @@ pub fn json_with_exit_code(report: &Report, exit_code: u8, w: &mut dyn Write) ->
         }
     }
     let t = report.totals();
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "type": "summary",
         "tool": report.tool,
         "targets": report.sections.iter().map(|s| serde_json::json!({"target": s.target, "notes": s.notes})).collect::<Vec<_>>(),
         "totals": t,
-        "exit_code": exit_code,
     });
+    match ending {
+        Ending::Exit(code) => v["exit_code"] = code.into(),
+        Ending::Exec { program, verdict } => {
+            v["exit_code"] = serde_json::Value::Null;
+            v["outcome"] = "exec".into();
+            v["exec"] = program.into();
+            v["verdict"] = verdict.into();
+        }
+    }
     writeln!(w, "{v}")
 }
 

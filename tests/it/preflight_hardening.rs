@@ -154,16 +154,17 @@ fn spec_error_is_reported_once_in_json() {
 }
 
 #[test]
-fn warn_only_never_blocks_the_start() {
+fn warn_only_never_blocks_the_start_and_an_exec_summary_claims_no_exit_code() {
     let dir = TempDir::new().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[preflight]\ntimeout = \"soon\"\n").unwrap();
     let bad = bad.display().to_string();
     // Nothing to check, a broken spec, a failing probe: each still starts the server.
-    for args in [
-        vec![],
-        vec!["--spec", bad.as_str()],
-        vec!["--require", "UNSET"],
+    // (args, what preflight alone would have exited with)
+    for (args, verdict) in [
+        (vec![], 2),
+        (vec!["--spec", bad.as_str()], 2),
+        (vec!["--require", "UNSET"], 1),
     ] {
         for format in ["human", "json"] {
             let mut a = vec!["--format", format, "--warn-only"];
@@ -177,10 +178,27 @@ fn warn_only_never_blocks_the_start() {
                 run.stderr
             );
             if format == "json" {
-                json_lines(&run.stderr);
+                // The summary is written before the exec: it cannot claim the
+                // server's status (7 here), so it says it execs, and its verdict.
+                let lines = json_lines(&run.stderr);
+                let last = lines.last().expect("a summary");
+                assert_eq!(last["type"], "summary", "{args:?}: {}", run.stderr);
+                assert!(last["exit_code"].is_null(), "{args:?}: {}", run.stderr);
+                assert_eq!(last["outcome"], "exec", "{args:?}: {}", run.stderr);
+                assert_eq!(last["exec"], "sh", "{args:?}: {}", run.stderr);
+                assert_eq!(last["verdict"], verdict, "{args:?}: {}", run.stderr);
             }
         }
     }
+    // A passing run that execs says the same: the server's status is unknown.
+    let run = pf(
+        &["--format", "json", "--require", "X", "--", "sh", "-c", "exit 5"],
+        &[("X", "1")],
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let lines = json_lines(&run.stderr);
+    let last = lines.last().expect("a summary");
+    assert!(last["exit_code"].is_null() && last["verdict"] == 0, "{}", run.stderr);
     // --check-only still never starts it.
     let run = pf(
         &[
