@@ -270,6 +270,23 @@ fn spec_rows() -> Vec<Row> {
             format!("[preflight]\nfingerprint_key = \"{c}\n"),
             "spec-invalid",
         ),
+        // serde and toml quote unknown variants and keys; a key can be a pasted secret.
+        (
+            format!("[preflight]\n[[preflight.env]]\nname = \"E\"\nkind = \"one-of={c}\"\n"),
+            "spec-invalid",
+        ),
+        (format!("[preflight]\n{c} = 1\n{secret}"), "spec-invalid"),
+        (
+            format!("[preflight]\n[preflight.{c}]\nx = 1\n"),
+            "spec-invalid",
+        ),
+        (
+            format!("[preflight]\n[[preflight.env]]\nname = \"E\"\n{c} = \"x\"\n"),
+            "spec-invalid",
+        ),
+        (format!("[preflight]\n{c} = 1\n{c} = 2\n"), "spec-invalid"),
+        (format!("[preflight]\n{c} =\n"), "spec-invalid"),
+        (format!("[preflight]\n{c}.x = 1\n{c} = 2\n"), "spec-invalid"),
     ]
     .into_iter()
     .map(|(text, expect)| {
@@ -294,6 +311,10 @@ fn flag_rows() -> Vec<Row> {
         row("--require one-of without values", "usage-invalid")
             .arg("--require")
             .arg(format!("X:one-of{c}")),
+        row("--require ARGS on a kind that takes none", "usage-invalid")
+            .arg("--require")
+            .arg(format!("X:url=https://u:{c}@h")),
+        row("--require= ARGS on port", "usage-invalid").arg(format!("--require=X:port={c}")),
         row("--secret kind", "usage-invalid")
             .arg("--secret")
             .arg(format!("X:{c}")),
@@ -367,6 +388,22 @@ fn database_url_rows() -> Vec<Row> {
         ),
         (
             format!("host=127.0.0.1 password={c} extra"),
+            "pg-url-invalid",
+        ),
+        (
+            format!("host=127.0.0.1 port={port} password={c} replication={c}"),
+            "pg-url-invalid",
+        ),
+        (
+            format!("postgresql://app:{c}@127.0.0.1:{port}/app?user=%FF{c}"),
+            "pg-url-invalid",
+        ),
+        (
+            format!("postgresql://app:%FF{c}@127.0.0.1:{port}/app"),
+            "pg-connection-refused",
+        ),
+        (
+            format!("postgresql://app:{c}@127.0.0.1:{port}/app?options=%FF{c}"),
             "pg-url-invalid",
         ),
     ]

@@ -161,3 +161,148 @@ fn a_value_where_a_variable_name_belongs_is_refused_without_quoting_it() {
         }
     }
 }
+
+/// A server's own text (an `E` reply to the SSLRequest, `server_version`) was shown
+/// raw and uncut: a hostile server could fill a log line with megabytes or with
+/// terminal escapes. Each is escaped and cut at 200 characters, marked as cut.
+#[test]
+fn server_text_in_findings_is_escaped_and_cut() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    let evil = format!("EVIL\u{1b}[2J\nforged line {}", "v".repeat(5000));
+    // Answers the SSLRequest with an ErrorResponse.
+    let erring = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = erring.local_addr().unwrap().port();
+    let msg = evil.clone();
+    std::thread::spawn(move || {
+        for s in erring.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            let mut req = [0u8; 8];
+            let _ = s.read_exact(&mut req);
+            let body = format!("SFATAL\0C08P01\0M{msg}\0\0");
+            let mut out = vec![b'E'];
+            out.extend(((body.len() + 4) as u32).to_be_bytes());
+            out.extend_from_slice(body.as_bytes());
+            let _ = s.write_all(&out);
+        }
+    });
+    // Completes startup without authentication and answers the check query with a
+    // `server_version` of its choosing.
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fp = fake.local_addr().unwrap().port();
+    let version = evil.clone();
+    std::thread::spawn(move || {
+        for s in fake.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            let _ = fake_server(&mut s, &version);
+        }
+    });
+    for format in ["human", "json"] {
+        for (url, what) in [
+            (
+                format!("postgresql://app:pw@127.0.0.1:{ep}/app?sslmode=require"),
+                "E reply",
+            ),
+            (
+                format!("postgresql://app:pw@127.0.0.1:{fp}/app?sslmode=disable"),
+                "server_version",
+            ),
+        ] {
+            let r = run_preflight(
+                &["--format", format, "--check-only", "--timeout", "10s"],
+                &[("DATABASE_URL", url.as_str())],
+                false,
+            );
+            let raw = format!("{}{}", r.stdout, r.stderr);
+            assert!(!raw.contains("\u{1b}"), "{what} ({format}): a raw escape");
+            assert!(
+                !raw.contains("\\u001b"),
+                "{what} ({format}): escaped only by JSON"
+            );
+            // What a reader sees: the JSON strings decoded, or the human text.
+            let all = if format == "json" {
+                crate::support::json_lines(&r.stderr)
+                    .iter()
+                    .flat_map(|l| {
+                        let findings = l["findings"].as_array().cloned().unwrap_or_default();
+                        std::iter::once(l["detail"].clone())
+                            .chain(findings.into_iter().map(|f| f["message"].clone()))
+                    })
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            } else {
+                raw.clone()
+            };
+            assert!(
+                all.contains("EVIL\\x1b[2J\\nforged line"),
+                "{what} ({format}): {all}"
+            );
+            assert!(
+                all.contains("… (cut at 200 characters)"),
+                "{what} ({format}): {all}"
+            );
+            assert!(
+                !all.contains(&"v".repeat(250)),
+                "{what} ({format}): not cut"
+            );
+            assert!(
+                !all.lines()
+                    .any(|l| l.trim_start().starts_with("forged line")),
+                "{what} ({format}): a forged line"
+            );
+        }
+    }
+}
+
+/// The server side of PostgreSQL's protocol, just far enough: AuthenticationOk,
+/// ReadyForQuery, then one row for the probe's query.
+fn fake_server(s: &mut std::net::TcpStream, version: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)?;
+    let mut startup = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+    s.read_exact(&mut startup)?;
+    let msg = |tag: u8, body: &[u8]| {
+        let mut m = vec![tag];
+        m.extend(((body.len() + 4) as u32).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    };
+    s.write_all(&msg(b'R', &0u32.to_be_bytes()))?;
+    s.write_all(&msg(b'Z', b"I"))?;
+    let mut tag = [0u8; 1];
+    s.read_exact(&mut tag)?;
+    s.read_exact(&mut len)?;
+    let mut query = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+    s.read_exact(&mut query)?;
+    let mut desc = 4u16.to_be_bytes().to_vec();
+    for name in ["a", "b", "c", "d"] {
+        desc.extend_from_slice(name.as_bytes());
+        desc.push(0);
+        desc.extend(0u32.to_be_bytes());
+        desc.extend(0u16.to_be_bytes());
+        desc.extend(25u32.to_be_bytes());
+        desc.extend((-1i16).to_be_bytes());
+        desc.extend((-1i32).to_be_bytes());
+        desc.extend(0u16.to_be_bytes());
+    }
+    s.write_all(&msg(b'T', &desc))?;
+    let mut row = 4u16.to_be_bytes().to_vec();
+    for v in [Some(version), None, Some("off"), Some("false")] {
+        match v {
+            Some(v) => {
+                row.extend((v.len() as u32).to_be_bytes());
+                row.extend_from_slice(v.as_bytes());
+            }
+            None => row.extend((-1i32).to_be_bytes()),
+        }
+    }
+    s.write_all(&msg(b'D', &row))?;
+    s.write_all(&msg(b'C', b"SELECT 1\0"))?;
+    s.write_all(&msg(b'Z', b"I"))?;
+    // Hold the connection until the client closes it.
+    let mut rest = [0u8; 64];
+    while s.read(&mut rest)? > 0 {}
+    Ok(())
+}

@@ -9,13 +9,15 @@
 //! is run to prove the row's claim, unless the row says why libpq 15 differs.
 
 use crate::support::pg::{
-    free_port, now, Ca, Cluster, Extra, Tls, HBA_ANY, HBA_SSL_ONLY, PASSWORD,
+    free_port, is_root, now, Ca, Cluster, Extra, Tls, HBA_ANY, HBA_SSL_ONLY, PASSWORD,
 };
 use shipcheck::preflight::environ::Env;
 use shipcheck::preflight::probes::postgres;
 use shipcheck::preflight::spec::PostgresRule;
 use shipcheck::report::{CheckOutcome, Severity, Status};
+use std::ffi::OsStr;
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,6 +39,28 @@ impl Probe {
                 .unwrap(),
             home: TempDir::new().unwrap(),
         }
+    }
+
+    /// The probe with variables as the kernel holds them (bytes, UTF-8 or not).
+    fn check_bytes(&self, url: &[u8], env: &[(&str, &[u8])]) -> CheckOutcome {
+        let mut pairs: Vec<(String, Vec<u8>)> = vec![
+            ("DATABASE_URL".into(), url.to_vec()),
+            (
+                "HOME".into(),
+                self.home.path().as_os_str().as_bytes().to_vec(),
+            ),
+        ];
+        for (k, v) in env {
+            pairs.retain(|p| p.0 != *k);
+            pairs.push((k.to_string(), v.to_vec()));
+        }
+        let env = Env::from_byte_pairs(pairs);
+        let rule = PostgresRule {
+            url_env: "DATABASE_URL".into(),
+            required: true,
+        };
+        self.rt
+            .block_on(postgres::probe(&env, &rule, Duration::from_secs(15)))
     }
 
     /// The probe on `url` with exactly `env` (plus an empty HOME unless given).
@@ -111,8 +135,8 @@ fn run_rows(p: &Probe, rows: &[Row]) {
             .collect();
         let text = format!("{:?} {:?}", out.detail, out.findings);
         assert!(
-            !text.contains(PASSWORD),
-            "{}: the password reached the output: {text}",
+            !text.contains(PASSWORD) && !text.contains(OPT_CANARY),
+            "{}: the password or an options value reached the output: {text}",
             r.name
         );
         match r.fails_with {
@@ -155,6 +179,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> String {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
     p.display().to_string()
 }
+
+/// A secret-looking value put in `options`: the server quotes it when it rejects it.
+const OPT_CANARY: &str = "CANARYopt5x";
 
 fn u(host: &str, port: u16, q: &str) -> String {
     format!("postgresql://app:{PASSWORD}@{host}:{port}/app?{q}")
@@ -662,6 +689,42 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
                 Some("pg-too-many-connections"),
             )
         },
+        row(
+            "replication=false is an ordinary session",
+            u("localhost", pp, "sslmode=disable&replication=of"),
+            None,
+        ),
+        row(
+            "a replication value the server refuses",
+            u("localhost", pp, "sslmode=disable&replication=bogus"),
+            Some("pg-url-invalid"),
+        ),
+        Row {
+            says: Some("which preflight's driver cannot open".into()),
+            psql_differs: Some("libpq opens a walsender connection, which `app` may not (no REPLICATION); preflight cannot open one, checks an ordinary session and warns"),
+            ..row(
+                "replication=database is not checked, and says so",
+                u("localhost", pp, "sslmode=disable&replication=database"),
+                None,
+            )
+        },
+        Row {
+            says: Some("contained a value from `options`/`PGOPTIONS`".into()),
+            ..row(
+                "a rejected options value is withheld, as the server quotes it",
+                u("localhost", pp, &format!("sslmode=disable&options=-c%20statement_timeout%3D{OPT_CANARY}")),
+                Some("pg-error"),
+            )
+        },
+        Row {
+            says: Some("contained a value from `options`/`PGOPTIONS`".into()),
+            env: vec![("PGOPTIONS", format!("-c statement_timeout={OPT_CANARY}\\ x"))],
+            ..row(
+                "a PGOPTIONS value is withheld in its unescaped form",
+                format!("postgresql://app:{PASSWORD}@localhost:{pp}/app?sslmode=disable"),
+                Some("pg-error"),
+            )
+        },
     ];
     let p = Probe::new();
     run_rows(&p, &rows);
@@ -695,6 +758,14 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
     assert_eq!(out.findings[0].code.as_str(), "pg-connection-refused");
+    // Every attempt counts, also when the hosts are one host listed 200 times.
+    assert!(
+        out.findings[0]
+            .message
+            .contains("(the same on 200 hosts: `"),
+        "{}",
+        out.findings[0].message
+    );
     drop(silent);
 }
 
@@ -863,6 +934,267 @@ fn sslrootcert_system_uses_the_system_store_with_verify_full() {
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("pg-url-invalid") && err.contains("weaker than `sslrootcert=system` allows"),
+        "{err}"
+    );
+}
+
+/// psql's verdict with arguments and variables as bytes (UTF-8 or not).
+fn psql_ok_bytes(url: &[u8], env: &[(&str, &[u8])]) -> (bool, String) {
+    let mut c = Command::new("psql");
+    c.args(["-X", "-w", "-A", "-t", "-c", "SELECT 1", "-d"])
+        .arg(OsStr::from_bytes(url))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, OsStr::from_bytes(v));
+    }
+    let out = c.output().expect("psql runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A SCRAM-SHA-256 verifier for `password`'s bytes, as the server stores one
+/// (RFC 5802 / 7677). A UTF8 database cannot take a password that is not UTF-8 in
+/// `ALTER ROLE … PASSWORD '…'` (it refuses the literal), but it stores a verifier
+/// as it is, and libpq's SCRAM sends such a password's bytes unprepared.
+fn scram_verifier(password: &[u8]) -> String {
+    use openssl::base64::encode_block;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::sign::Signer;
+    let salt = b"shipcheck-salt16";
+    let iterations = 4096;
+    let mut salted = [0u8; 32];
+    openssl::pkcs5::pbkdf2_hmac(
+        password,
+        salt,
+        iterations,
+        MessageDigest::sha256(),
+        &mut salted,
+    )
+    .unwrap();
+    let hmac = |data: &[u8]| {
+        let key = PKey::hmac(&salted).unwrap();
+        let mut s = Signer::new(MessageDigest::sha256(), &key).unwrap();
+        s.update(data).unwrap();
+        s.sign_to_vec().unwrap()
+    };
+    let client_key = hmac(b"Client Key");
+    let stored_key = openssl::sha::sha256(&client_key);
+    let server_key = hmac(b"Server Key");
+    format!(
+        "SCRAM-SHA-256${iterations}:{}${}:{}",
+        encode_block(salt),
+        encode_block(&stored_key),
+        encode_block(&server_key)
+    )
+}
+
+/// A password that is not UTF-8 used to be `pg-url-invalid` (after
+/// percent-decoding) or silently changed (from the environment or the password
+/// file); libpq sends its bytes, and so must preflight, with a note that
+/// node-postgres cannot.
+#[test]
+fn a_password_that_is_not_utf8_is_sent_as_bytes_as_libpq_does() {
+    const SECRET: &[u8] = b"\xffCANARY-bytes\xfe";
+    let c = Cluster::start(Tls::Off, HBA_ANY);
+    c.sql(&format!(
+        "ALTER ROLE app PASSWORD '{}'",
+        scram_verifier(SECRET)
+    ));
+    let pp = c.port;
+    let dir = TempDir::new().unwrap();
+    let passfile = dir.path().join("pgpass");
+    let mut line = format!("localhost:{pp}:app:app:").into_bytes();
+    line.extend_from_slice(SECRET);
+    line.push(b'\n');
+    std::fs::write(&passfile, &line).unwrap();
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pct = "%FFCANARY-bytes%FE";
+    let raw_url = {
+        let mut u = b"postgresql://app:".to_vec();
+        u.extend_from_slice(SECRET);
+        u.extend_from_slice(format!("@localhost:{pp}/app?sslmode=disable").as_bytes());
+        u
+    };
+    let no_pw = format!("postgresql://app@localhost:{pp}/app?sslmode=disable");
+    let with_passfile = format!("{no_pw}&passfile={}", passfile.display());
+    // (what, URL, variables, passes)
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a [u8])>, bool);
+    let cases: Vec<Case> = vec![
+        (
+            "percent-encoded in the URL",
+            format!("postgresql://app:{pct}@localhost:{pp}/app?sslmode=disable").into_bytes(),
+            vec![],
+            true,
+        ),
+        (
+            "percent-encoded in the query",
+            format!("{no_pw}&password={pct}").into_bytes(),
+            vec![],
+            true,
+        ),
+        ("raw bytes in DATABASE_URL", raw_url, vec![], true),
+        (
+            "raw bytes in PGPASSWORD",
+            no_pw.clone().into_bytes(),
+            vec![("PGPASSWORD", SECRET)],
+            true,
+        ),
+        (
+            "raw bytes in the password file",
+            with_passfile.into_bytes(),
+            vec![],
+            true,
+        ),
+        (
+            "other bytes are another password",
+            format!("postgresql://app:%FF%FE@localhost:{pp}/app?sslmode=disable").into_bytes(),
+            vec![],
+            false,
+        ),
+    ];
+    let p = Probe::new();
+    for (what, url, env, passes) in cases {
+        let out = p.check_bytes(&url, &env);
+        let text = format!("{:?} {:?}", out.detail, out.findings);
+        assert!(!text.contains("CANARY-bytes"), "{what}: {text}");
+        let (ok, stderr) = psql_ok_bytes(&url, &env);
+        assert_eq!(ok, passes, "{what}: psql says {stderr}");
+        if passes {
+            assert_eq!(out.status, Status::Passed, "{what}: {text}");
+            let note = out
+                .findings
+                .iter()
+                .find(|f| f.code.as_str() == "pg-driver-differs")
+                .unwrap_or_else(|| panic!("{what}: no note: {text}"));
+            assert!(
+                note.message.contains("not UTF-8") && note.message.contains("node-postgres"),
+                "{what}: {}",
+                note.message
+            );
+        } else {
+            assert_eq!(
+                out.findings.last().map(|f| f.code.as_str()),
+                Some("pg-auth-failed"),
+                "{what}: {text}"
+            );
+        }
+    }
+}
+
+/// With no user, libpq connects as the effective OS user (never `$USER`); with no
+/// host, to its Unix-socket directory (Debian: `/var/run/postgresql`), never
+/// `localhost`. preflight used node-postgres's defaults instead; now it follows
+/// libpq and says, in a note, what node-postgres would do.
+#[test]
+fn libpq_defaults_for_user_and_host_agree_with_psql() {
+    let sockets = Path::new(shipcheck::preflight::dburl::DEFAULT_SOCKET_DIR);
+    if !sockets.is_dir() {
+        // What the postgresql-common package makes (and a reboot may clear).
+        assert!(
+            is_root(),
+            "{} is missing; create it for the postgres user",
+            sockets.display()
+        );
+        std::fs::create_dir_all(sockets).unwrap();
+        let ok = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(sockets)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    // The cluster listens on its own socket directory ('.', its data directory)
+    // and on libpq's default one, under its own port.
+    let c = Cluster::start_with(
+        Tls::Off,
+        HBA_ANY,
+        Extra {
+            conf: "unix_socket_directories = '.,/var/run/postgresql'",
+            ..Extra::default()
+        },
+    );
+    let me = postgres::os_user().name.expect("the test user has a name");
+    c.sql(&format!("CREATE ROLE \"{me}\" LOGIN"));
+    let pp = c.port;
+    let data = c.data().display().to_string();
+    let rows = vec![
+        Row {
+            says: Some(format!("/var/run/postgresql/.s.PGSQL.{pp}` as `app`")),
+            ..row(
+                "no host: libpq's socket directory",
+                format!("postgresql://app@:{pp}/app"),
+                None,
+            )
+        },
+        Row {
+            says: Some(format!("as `{me}` on `postgres`")),
+            env: vec![("USER", "someone-else".into())],
+            ..row(
+                "no user: the OS user, not $USER",
+                format!("postgresql:///postgres?host={data}&port={pp}"),
+                None,
+            )
+        },
+        Row {
+            says: Some("node-postgres would use `$USER` instead (a different name here)".into()),
+            env: vec![("USER", "someone-else".into())],
+            ..row(
+                "no user and no host",
+                format!("postgresql:///postgres?port={pp}"),
+                None,
+            )
+        },
+        Row {
+            says: Some("node-postgres would connect to `localhost` over TCP instead".into()),
+            env: vec![("PGPORT", pp.to_string()), ("PGUSER", "app".into())],
+            ..row("no host in the string or PGHOST", "dbname=app".into(), None)
+        },
+    ];
+    let p = Probe::new();
+    run_rows(&p, &rows);
+    // A named user and host give no note.
+    let out = p.check(&format!("postgresql://app@/app?host={data}&port={pp}"), &[]);
+    assert_eq!(out.status, Status::Passed, "{:?}", out.findings);
+    assert!(out.findings.is_empty(), "{:?}", out.findings);
+}
+
+/// An effective user ID with no name (a container run with a numeric `--user`):
+/// libpq 15 cannot default the user and fails; so does preflight, saying why.
+#[test]
+fn an_os_user_without_a_name_fails_as_in_libpq() {
+    if !is_root() {
+        return;
+    }
+    let url = "postgresql://127.0.0.1:1/db?sslmode=disable";
+    let run = |prog: &str, args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=54321", "--regid=54321", "--clear-groups", prog])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", url)
+            .env("HOME", "/nonexistent")
+            .output()
+            .expect("setpriv runs")
+    };
+    let psql = run("psql", &["-X", "-w", "-c", "select 1", url]);
+    let psql_err = String::from_utf8_lossy(&psql.stderr);
+    assert!(
+        psql_err.contains("local user with ID 54321 does not exist"),
+        "{psql_err}"
+    );
+    let pf = run(env!("CARGO_BIN_EXE_preflight"), &["--format", "json"]);
+    let err = String::from_utf8_lossy(&pf.stderr);
+    assert_eq!(pf.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("\"pg-url-invalid\"")
+            && err.contains("local user with ID 54321 does not exist"),
         "{err}"
     );
 }

@@ -192,13 +192,26 @@ fn warn_only_never_blocks_the_start_and_an_exec_summary_claims_no_exit_code() {
     }
     // A passing run that execs says the same: the server's status is unknown.
     let run = pf(
-        &["--format", "json", "--require", "X", "--", "sh", "-c", "exit 5"],
+        &[
+            "--format",
+            "json",
+            "--require",
+            "X",
+            "--",
+            "sh",
+            "-c",
+            "exit 5",
+        ],
         &[("X", "1")],
     );
     assert_eq!(run.code, 5, "{}", run.stderr);
     let lines = json_lines(&run.stderr);
     let last = lines.last().expect("a summary");
-    assert!(last["exit_code"].is_null() && last["verdict"] == 0, "{}", run.stderr);
+    assert!(
+        last["exit_code"].is_null() && last["verdict"] == 0,
+        "{}",
+        run.stderr
+    );
     // --check-only still never starts it.
     let run = pf(
         &[

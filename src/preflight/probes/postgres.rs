@@ -294,6 +294,20 @@ fn differences(t: &Target, env: &Env, var: &str) -> Vec<Finding> {
     out
 }
 
+/// The note [`differences`] gives for a URL or `PGPASSWORD` password, for one
+/// that came from the password file (known only once a host's line matched).
+fn binary_passfile_note(file: Option<&str>, password: Option<&Secret<Vec<u8>>>) -> Option<Finding> {
+    let file = file?;
+    std::str::from_utf8(password?.expose()).is_err().then(|| {
+        Finding::note(
+            Code::PgDriverDiffers,
+            file,
+            format!("the password from file `{file}` is not UTF-8 text: libpq sends its bytes as they are, and so did preflight, but node-postgres reads the password file as UTF-8 and would send another password"),
+        )
+        .hint("if a Node app reads this file, choose a password of UTF-8 text")
+    })
+}
+
 /// Settings libpq rejects before it connects anywhere.
 fn check_settings(t: &Target, var: &str) -> Result<(), Finding> {
     if let (Some(min), Some(max)) = (t.ssl_min_protocol_version, t.ssl_max_protocol_version) {
@@ -1034,7 +1048,9 @@ where
                     tls_version: tls_version.or_else(|| col(1).map(|v| server_text(&v))),
                     read_only: col(2).as_deref() == Some("on"),
                     in_recovery: col(3).as_deref() == Some("true"),
-                    warnings: Vec::new(),
+                    warnings: binary_passfile_note(from_file.as_deref(), password.as_ref())
+                        .into_iter()
+                        .collect(),
                 }),
             }
         }
@@ -2130,6 +2146,63 @@ mod tests {
     }
 
     #[test]
+    fn server_text_is_escaped_and_cut_with_a_mark() {
+        assert_eq!(server_text("a\nb\u{1b}[31m"), "a\\nb\\x1b[31m");
+        assert_eq!(server_text("ok"), "ok");
+        let long = "x".repeat(1000);
+        let shown = server_text(&long);
+        assert!(shown.starts_with(&"x".repeat(SERVER_TEXT_MAX)), "{shown}");
+        assert!(shown.ends_with("… (cut at 200 characters)"), "{shown}");
+        assert_eq!(shown.chars().filter(|&c| c == 'x').count(), SERVER_TEXT_MAX);
+        // Escapes count toward the cap and are never split.
+        let shown = server_text(&"\u{1b}".repeat(100));
+        assert!(shown.contains("(cut at"), "{shown}");
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert!(
+            shown.split("… (cut").next().unwrap().ends_with("\\x1b"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn options_and_password_values_are_withheld_from_server_text() {
+        assert_eq!(
+            split_opts("-c  a=b\\ c\t-c\\\\d=e "),
+            vec!["-c", "a=b c", "-c\\d=e"]
+        );
+        let pw = Secret::new(b"pa\xffss".to_vec());
+        let w = Withheld::new(Some(&pw), Some("-c statement_timeout=top\\ secret"));
+        for (raw, hidden) in [
+            (
+                "invalid value for parameter \"statement_timeout\": \"top secret\"",
+                true,
+            ),
+            ("bad -c statement_timeout=top\\ secret", true),
+            ("password pa\u{fffd}ss rejected", true),
+            ("invalid value for parameter \"x\": \"y\"", false),
+        ] {
+            let shown = w.shown(raw);
+            assert_eq!(shown.contains("is not shown"), hidden, "{raw}: {shown}");
+            assert!(
+                !shown.contains("top secret") && !shown.contains("pa\u{fffd}ss"),
+                "{shown}"
+            );
+        }
+        assert!(w
+            .shown("password pa\u{fffd}ss")
+            .contains("contained the password"));
+        assert!(w
+            .shown("\"top secret\"")
+            .contains("a value from `options`/`PGOPTIONS`"));
+        // A match cut off by the cap is still withheld: the raw text is checked.
+        let raw = format!("{}top secret", "x".repeat(195));
+        assert!(w.shown(&raw).contains("is not shown"));
+        // Short words are too common to withhold on.
+        let w = Withheld::new(None, Some("-c a=on"));
+        assert_eq!(w.shown("a is on"), "a is on");
+    }
+
+    #[test]
     fn many_hosts_failing_alike_give_one_finding_with_a_count() {
         let fs: Vec<Finding> = (0..1000)
             .map(|i| {
@@ -2155,5 +2228,25 @@ mod tests {
         );
         assert!(out[0].message.contains("997 more"), "{}", out[0].message);
         assert_eq!(out[1].code, Code::PgDns);
+        // The same host listed many times counts every attempt.
+        let same: Vec<Finding> = (0..2000)
+            .map(|_| {
+                Finding::error(
+                    Code::PgConnectionRefused,
+                    "127.0.0.1:1",
+                    "TCP: connection to `127.0.0.1:1` refused; nothing listens there",
+                )
+            })
+            .collect();
+        let out = summarize(same);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0]
+                .message
+                .ends_with("(the same on 2000 hosts: `127.0.0.1:1`)"),
+            "{}",
+            out[0].message
+        );
+        assert_eq!(out[0].subject, "2000 hosts");
     }
 }

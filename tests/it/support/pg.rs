@@ -19,7 +19,7 @@ use tempfile::TempDir;
 pub const BIN: &str = "/usr/lib/postgresql/15/bin";
 pub const PASSWORD: &str = "CANARY-pg-7c1d2e";
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -396,6 +396,24 @@ impl Cluster {
 
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Runs SQL as the superuser over the cluster's socket.
+    pub fn sql(&self, q: &str) {
+        let mut psql = Command::new("psql");
+        psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.data())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                q,
+            ]);
+        run(psql, "psql");
     }
 
     /// A hot standby of this cluster (`pg_basebackup -R`), on its own port and
