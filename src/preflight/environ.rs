@@ -64,12 +64,6 @@ impl Env {
         }
     }
 
-    /// Whether the value is set and its bytes are not UTF-8 (then the text forms
-    /// carry replacement characters).
-    pub fn is_binary(&self, k: &str) -> bool {
-        self.raw.contains_key(k)
-    }
-
     /// The value, when set and not empty (an empty variable is as good as unset).
     pub fn get(&self, k: &str) -> Option<&Secret<String>> {
         self.text.get(k).filter(|v| !v.expose().is_empty())
