@@ -44,7 +44,7 @@
 
 use super::layer::{EntryKind, LayerIndex, RawEntry};
 use super::packed::{Entries, Paths};
-use super::store::{self, Payload, Store, StrRef, ROOT};
+use super::store::{self, IdMap, Payload, Store, StrRef, ROOT};
 use crate::report::{Code, Finding, Severity};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -72,8 +72,8 @@ pub const MAX_REPEATS: usize = 5;
 
 /// The most memory the tree may take, both readings and their history
 /// together, as `FlatFs::used` counts it: with the layers' listings
-/// (`layer::MAX_LISTING_BYTES`), the process itself and a hash table's growth,
-/// it keeps image-check under 512 MiB.
+/// (`layer::MAX_LISTING_BYTES`) and the process itself, it keeps image-check
+/// under 512 MiB.
 /// A layer that would take the tree past it stops the load with an error.
 pub const MAX_TREE_BYTES: usize = 384 << 20;
 
@@ -237,7 +237,7 @@ impl Ev {
 pub struct FlatFs {
     store: Store,
     /// Per record with a stored history: its first and last event in `events`.
-    history: HashMap<u32, (u32, u32)>,
+    history: IdMap<(u32, u32)>,
     /// Events with the index of the next event of the same path.
     events: Vec<(Ev, u32)>,
     pub layers: Vec<LayerInfo>,
@@ -441,7 +441,7 @@ impl FlatFs {
     fn used(&self) -> usize {
         self.store.bytes()
             + self.events.len() * std::mem::size_of::<(Ev, u32)>()
-            + self.history.capacity() * (std::mem::size_of::<(u32, (u32, u32))>() + 1)
+            + self.history.bytes()
             + self.divergence_bytes
     }
 
@@ -2005,5 +2005,40 @@ mod tests {
         fs.set_budget(fs.used_all() + 1000);
         fs.apply(2, layer(vec![], &["a"], &[]));
         assert!(fs.full());
+    }
+
+    #[test]
+    fn paths_written_through_links_remember_the_name_each_came_by() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry("real/", EntryKind::Dir, 0),
+                    entry("l1", EntryKind::Symlink("real".into()), 0),
+                    entry("l2", EntryKind::Symlink("/real".into()), 0),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        let files = ["l1/a", "l2/b", "l1/c", "l2/d/e", "real/f"];
+        let entries = files.iter().map(|p| entry(p, EntryKind::File, 1)).collect();
+        fs.apply(2, layer(entries, &[], &[]));
+        let sources: Vec<String> = ["real/a", "real/b", "real/c", "real/d/e", "real/f"]
+            .iter()
+            .map(|k| fs.source_path(k))
+            .collect();
+        assert_eq!(sources, files);
+        // Rewritten under its own name, the path is its own source again; a
+        // sibling that came through the link keeps its source.
+        fs.apply(
+            3,
+            layer(vec![entry("real/a", EntryKind::File, 2)], &[], &[]),
+        );
+        assert_eq!(fs.source_path("real/a"), "real/a");
+        assert_eq!(fs.source_path("real/c"), "l1/c");
+        fs.apply(4, layer(vec![entry("l2/a", EntryKind::File, 3)], &[], &[]));
+        assert_eq!(fs.source_path("real/a"), "l2/a");
     }
 }

@@ -14,6 +14,11 @@
 //! O(1)); lookups go through the index, listings sort a directory's children on
 //! demand. The hash is SipHash with a random key: names come from the image, and
 //! a predictable hash would let a layer make every lookup collide.
+//!
+//! The index and the side maps are split in 64 parts: a hash table grows by
+//! allocating one twice its size before it frees the old one, and for a table of
+//! millions of paths that moment would hold far more than the budget counts.
+//! Split, only one part grows at a time.
 
 use super::fs::{Kind, Node};
 use hashbrown::HashTable;
@@ -24,6 +29,57 @@ use std::sync::Arc;
 
 pub const NONE: u32 = u32::MAX;
 pub const ROOT: u32 = 0;
+
+/// How many parts the index and the side maps are split in.
+const PARTS: usize = 64;
+
+/// A map from record ids, split in parts (see the module's docs).
+#[derive(Clone, Debug)]
+pub struct IdMap<V> {
+    parts: Vec<HashMap<u32, V>>,
+}
+
+impl<V> Default for IdMap<V> {
+    fn default() -> Self {
+        IdMap {
+            parts: (0..PARTS).map(|_| HashMap::new()).collect(),
+        }
+    }
+}
+
+impl<V> IdMap<V> {
+    fn part(&self, id: u32) -> &HashMap<u32, V> {
+        &self.parts[id as usize % PARTS]
+    }
+
+    fn part_mut(&mut self, id: u32) -> &mut HashMap<u32, V> {
+        &mut self.parts[id as usize % PARTS]
+    }
+
+    pub fn get(&self, id: &u32) -> Option<&V> {
+        self.part(*id).get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &u32) -> Option<&mut V> {
+        self.part_mut(*id).get_mut(id)
+    }
+
+    pub fn insert(&mut self, id: u32, v: V) -> Option<V> {
+        self.part_mut(id).insert(id, v)
+    }
+
+    pub fn remove(&mut self, id: &u32) -> Option<V> {
+        self.part_mut(*id).remove(id)
+    }
+
+    /// Every slot's bytes (slots are touched when a table grows).
+    pub fn bytes(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|m| m.capacity() * (std::mem::size_of::<(u32, V)>() + 1))
+            .sum()
+    }
+}
 
 pub const K_FILE: u8 = 0;
 pub const K_DIR: u8 = 1;
@@ -36,6 +92,9 @@ const HARDLINK: u8 = 4;
 const CONTENT: u8 = 8;
 const REDIRECTED: u8 = 16;
 const BIG_IDS: u8 = 32;
+/// Redirected from the directory its parent's first redirected child came from
+/// (`dir_sources`): no map entry of its own.
+const INHERITS: u8 = 64;
 
 #[derive(Clone, Copy, Debug)]
 struct Rec {
@@ -99,18 +158,22 @@ pub struct Store {
     names: Vec<u8>,
     /// Symlink targets, hard-link sources and redirection sources.
     strs: Vec<u8>,
-    index: HashTable<u32>,
+    index: Vec<HashTable<u32>>,
     hasher: RandomState,
     live: usize,
     others: Vec<&'static str>,
-    hardlink_of: HashMap<u32, StrRef>,
-    content: HashMap<u32, Arc<[u8]>>,
+    hardlink_of: IdMap<StrRef>,
+    content: IdMap<Arc<[u8]>>,
     /// Where a redirected path's data came from: the layer's parent directory
     /// of it (its name is the record's own).
-    redirected: HashMap<u32, StrRef>,
+    redirected: IdMap<StrRef>,
+    /// Per directory, the layer directory its first redirected child came from,
+    /// never changed after: a layer writing a whole directory through a lower
+    /// symlink costs a flag per path (`INHERITS`), not a map entry.
+    dir_sources: IdMap<StrRef>,
     /// The last redirection source pushed: paths of one directory share it.
     last_redirect: Option<StrRef>,
-    big_ids: HashMap<u32, (u64, u64)>,
+    big_ids: IdMap<(u64, u64)>,
     /// Set when a record id or a buffer offset would not fit in `u32` (the tree's
     /// byte budget is far below that, so only a bug gets here): nothing more is
     /// stored, and the tree is reported as too large rather than wrong.
@@ -134,15 +197,16 @@ impl Default for Store {
             recs: Vec::new(),
             names: Vec::new(),
             strs: Vec::new(),
-            index: HashTable::new(),
+            index: (0..PARTS).map(|_| HashTable::new()).collect(),
             hasher: RandomState::new(),
             live: 0,
             others: Vec::new(),
-            hardlink_of: HashMap::new(),
-            content: HashMap::new(),
-            redirected: HashMap::new(),
+            hardlink_of: IdMap::default(),
+            content: IdMap::default(),
+            redirected: IdMap::default(),
+            dir_sources: IdMap::default(),
             last_redirect: None,
-            big_ids: HashMap::new(),
+            big_ids: IdMap::default(),
             overflow: false,
         };
         s.recs.push(Rec {
@@ -180,17 +244,20 @@ impl Store {
     /// written (a growing buffer's untouched spare room is not resident), and
     /// every slot of the hash tables (they are touched when they grow).
     pub fn bytes(&self) -> usize {
-        fn map<K, V>(m: &HashMap<K, V>) -> usize {
-            m.capacity() * (std::mem::size_of::<(K, V)>() + 1)
-        }
+        let index: usize = self
+            .index
+            .iter()
+            .map(|t| t.capacity() * (std::mem::size_of::<u32>() + 1) * 8 / 7)
+            .sum();
         self.recs.len() * std::mem::size_of::<Rec>()
             + self.names.len()
             + self.strs.len()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1) * 8 / 7
-            + map(&self.hardlink_of)
-            + map(&self.content)
-            + map(&self.redirected)
-            + map(&self.big_ids)
+            + index
+            + self.hardlink_of.bytes()
+            + self.content.bytes()
+            + self.redirected.bytes()
+            + self.dir_sources.bytes()
+            + self.big_ids.bytes()
     }
 
     fn hash(&self, parent: u32, name: &[u8]) -> u64 {
@@ -236,8 +303,14 @@ impl Store {
         self.child_hashed(parent, name, self.hash(parent, name.as_bytes()))
     }
 
+    /// The part of the index a hash belongs to: bits the table itself does not
+    /// use (it takes the low bits for the slot and the top seven as a tag).
+    fn part(h: u64) -> usize {
+        (h >> 32) as usize % PARTS
+    }
+
     fn child_hashed(&self, parent: u32, name: &str, h: u64) -> Option<u32> {
-        self.index
+        self.index[Self::part(h)]
             .find(h, |&id| {
                 let r = &self.recs[id as usize];
                 r.parent == parent && self.name_bytes(id) == name.as_bytes()
@@ -282,7 +355,7 @@ impl Store {
             flags: 0,
         });
         let (recs, names, hasher) = (&self.recs, &self.names, &self.hasher);
-        self.index.insert_unique(h, id, |&other| {
+        self.index[Self::part(h)].insert_unique(h, id, |&other| {
             let r = &recs[other as usize];
             hasher.hash_one((
                 r.parent,
@@ -420,7 +493,7 @@ impl Store {
         r.gid = p.gid as u32;
         r.layer = p.layer;
         let had = r.flags;
-        r.flags &= LIVE | REDIRECTED;
+        r.flags &= LIVE | REDIRECTED | INHERITS;
         if p.implicit {
             r.flags |= IMPLICIT;
         }
@@ -465,13 +538,17 @@ impl Store {
     }
 
     /// Remembers that `id`'s data came from `parent/NAME` in the layer (`NAME`
-    /// being its own name); consecutive paths from one directory share the string.
+    /// being its own name). Paths of one directory share the string, and the
+    /// directory remembers the first one, so its other children need no entry.
     pub fn set_redirected(&mut self, id: u32, parent: &str) {
-        let last = self.redirected.get(&id).copied();
-        let reuse = last
-            .filter(|r| self.str(*r) == parent)
-            .or(self.last_redirect.filter(|r| self.str(*r) == parent));
-        let r = match reuse {
+        self.clear_redirected(id);
+        let pid = self.recs[id as usize].parent;
+        let dir = self.dir_sources.get(&pid).copied();
+        if dir.is_some_and(|r| self.str(r) == parent) {
+            self.recs[id as usize].flags |= INHERITS;
+            return;
+        }
+        let r = match self.last_redirect.filter(|r| self.str(*r) == parent) {
             Some(r) => r,
             None => match self.push_str(parent) {
                 Some(r) => r,
@@ -479,12 +556,18 @@ impl Store {
             },
         };
         self.last_redirect = Some(r);
-        self.recs[id as usize].flags |= REDIRECTED;
-        self.redirected.insert(id, r);
+        if dir.is_none() {
+            self.dir_sources.insert(pid, r);
+            self.recs[id as usize].flags |= INHERITS;
+        } else {
+            self.recs[id as usize].flags |= REDIRECTED;
+            self.redirected.insert(id, r);
+        }
     }
 
     pub fn clear_redirected(&mut self, id: u32) {
         let r = &mut self.recs[id as usize];
+        r.flags &= !INHERITS;
         if r.flags & REDIRECTED != 0 {
             r.flags &= !REDIRECTED;
             self.redirected.remove(&id);
@@ -493,10 +576,15 @@ impl Store {
 
     /// The layer path `id`'s data came from, if it was redirected.
     pub fn redirected(&self, id: u32) -> Option<String> {
-        if self.recs[id as usize].flags & REDIRECTED == 0 {
+        let r = &self.recs[id as usize];
+        let src = if r.flags & INHERITS != 0 {
+            self.dir_sources.get(&r.parent)?
+        } else if r.flags & REDIRECTED != 0 {
+            self.redirected.get(&id)?
+        } else {
             return None;
-        }
-        let parent = self.str(*self.redirected.get(&id)?);
+        };
+        let parent = self.str(*src);
         let name = self.name(id);
         Some(if parent.is_empty() {
             name.to_string()
