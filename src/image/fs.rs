@@ -37,8 +37,14 @@
 //! through a lower symlink, the overlay reading is built beside it (only then, so
 //! the memory cost is paid only by images that diverge) and every divergence is
 //! recorded; the checks run on both trees and a different verdict is an error.
+//!
+//! The tree is held compactly (see `store.rs`): nodes are records addressed by
+//! id, and [`Node`] is a view built on demand, so keys are strings only at the
+//! edges (a path asked for, a path listed).
 
 use super::layer::{EntryKind, LayerIndex, RawEntry};
+use super::packed::{Entries, Paths};
+use super::store::{self, IdMap, Payload, Store, StrRef, ROOT};
 use crate::report::{Code, Finding, Severity};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -64,15 +70,32 @@ pub const MAX_NAME: usize = 255;
 /// The same finding code repeats at most this often; the rest are counted.
 pub const MAX_REPEATS: usize = 5;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+/// The most memory the tree may take, both readings and their history
+/// together, as `FlatFs::used` counts it: with the layers' listings
+/// (`layer::MAX_LISTING_BYTES`) and the process itself, it keeps image-check
+/// under 512 MiB.
+/// A layer that would take the tree past it stops the load with an error.
+pub const MAX_TREE_BYTES: usize = 384 << 20;
+
+/// The budget a tree starts with.
+#[derive(Debug, Clone, Copy)]
+struct Budget(usize);
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget(MAX_TREE_BYTES)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind<'a> {
     File,
     Dir,
-    Symlink(String),
+    Symlink(&'a str),
     Other(&'static str),
 }
 
-impl Kind {
+impl Kind<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Kind::File => "file",
@@ -83,9 +106,10 @@ impl Kind {
     }
 }
 
+/// A path's node, as a view into the tree.
 #[derive(Debug, Clone)]
-pub struct Node {
-    pub kind: Kind,
+pub struct Node<'a> {
+    pub kind: Kind<'a>,
     pub size: u64,
     pub mode: u32,
     pub uid: u64,
@@ -96,7 +120,7 @@ pub struct Node {
     pub implicit: bool,
     /// Set when this file came from a hard link: the layer path whose data it
     /// shares (the end of a chain of links).
-    pub hardlink_of: Option<String>,
+    pub hardlink_of: Option<&'a str>,
     pub content: Option<Arc<[u8]>>,
 }
 
@@ -166,23 +190,82 @@ pub struct Divergence {
     pub count: usize,
 }
 
+// What a path was at some point, for its history: a kind code (`D_*`) and a
+// value (a file's size, a symlink's target, an `Other` kind's index). Then what
+// happened to it (`E_*`).
+const D_FILE: u8 = 0;
+const D_DIR: u8 = 1;
+const D_IMPLICIT: u8 = 2;
+const D_SYMLINK: u8 = 3;
+const D_OTHER: u8 = 4;
+
+const E_ADDED: u8 = 0;
+const E_REPLACED: u8 = 1;
+const E_UPDATED: u8 = 2;
+const E_WHITEOUT: u8 = 3;
+const E_OPAQUE: u8 = 4;
+const E_WITH_PARENT: u8 = 5;
+
+/// One event of a path's history, in 16 bytes: `Action`s are rendered from it
+/// only when asked for. `old` (with `old_other`, an `Other` kind's index) is
+/// what a replacement replaced; `val` belongs to `new` (see `D_*`), or is the
+/// directory's record for the opaque and with-parent deletions.
+#[derive(Debug, Clone, Copy)]
+struct Ev {
+    layer: u32,
+    tag: u8,
+    old: u8,
+    old_other: u8,
+    new: u8,
+    val: u64,
+}
+
+impl Ev {
+    fn of(layer: usize, tag: u8, val: u64) -> Ev {
+        Ev {
+            layer: layer as u32,
+            tag,
+            old: 0,
+            old_other: 0,
+            new: 0,
+            val,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct FlatFs {
-    nodes: BTreeMap<String, Node>,
-    history: HashMap<String, Vec<Event>>,
+    store: Store,
+    /// Per record with a stored history: its first and last event in `events`.
+    history: IdMap<(u32, u32)>,
+    /// Events with the index of the next event of the same path.
+    events: Vec<(Ev, u32)>,
     pub layers: Vec<LayerInfo>,
     pub warnings: Vec<Finding>,
     reading: Reading,
     divergences: Vec<Divergence>,
     /// The overlay reading, once a layer diverges.
     overlay: Option<Box<FlatFs>>,
-    /// Keys whose data came from a differently named layer path (a write through a
-    /// symlink): the path a content re-read must ask for.
-    redirected: HashMap<String, String>,
+    /// The divergences of the layer being applied, by link: one lookup each.
+    layer_links: HashMap<String, usize>,
+    /// Bytes the divergences hold.
+    divergence_bytes: usize,
     /// Per code: findings seen, and the worst severity among those left out.
     repeats: BTreeMap<Code, (usize, Option<Severity>)>,
     /// How many summary findings sit at the end of `warnings`.
     summaries: usize,
+    budget: Budget,
+    /// The directory the last entry went into, and its record: archives list a
+    /// directory's files together, so most entries find their parent here
+    /// without a lookup per component. Valid while the record is a live
+    /// directory (a live node's ancestors are all live directories).
+    last_dir: Option<(String, u32)>,
+    /// What this reading may hold while it applies a layer: the budget less
+    /// what the other reading holds.
+    limit: usize,
+    /// Set when a layer would have taken the tree past its budget: the tree
+    /// stopped growing there and is not the image's.
+    full: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,19 +326,19 @@ fn worst(so_far: Option<Severity>, next: Severity) -> Severity {
     }
 }
 
-fn child_prefix(dir: &str) -> String {
-    if dir.is_empty() {
-        String::new()
-    } else {
-        format!("{dir}/")
-    }
-}
-
 /// `path` is `dir` or below it (component-wise, keys).
 pub fn is_under(path: &str, dir: &str) -> bool {
     dir.is_empty()
         || path == dir
         || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+}
+
+/// What a hard link becomes: its target's kind and data, and the layer path that
+/// holds the data.
+struct Linked {
+    payload: Payload,
+    content: Option<Arc<[u8]>>,
+    source: String,
 }
 
 /// What a walk through the tree found: the key reached, and the first symlink
@@ -265,14 +348,106 @@ struct Walked {
     lower_link: Option<(String, String)>,
 }
 
+fn pack(r: StrRef) -> u64 {
+    u64::from(r.off) | (u64::from(r.len) << 32)
+}
+
+fn unpack(v: u64) -> StrRef {
+    StrRef {
+        off: v as u32,
+        len: (v >> 32) as u32,
+    }
+}
+
+/// Everything at and below a directory, in path order (see `Store::walk_tokens`).
+pub struct Walk<'a> {
+    store: &'a Store,
+    first: Option<u32>,
+    stack: Vec<Frame>,
+    path: String,
+}
+
+/// A directory being listed: its tokens, the next one, and the length of the
+/// walk's path to restore when it is done.
+struct Frame {
+    tokens: Vec<(u32, bool)>,
+    pos: usize,
+    restore: usize,
+}
+
+impl<'a> Iterator for Walk<'a> {
+    type Item = (String, Node<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(id) = self.first.take() {
+            return Some((self.path.clone(), self.store.node(id)));
+        }
+        loop {
+            let top = self.stack.last_mut()?;
+            let Some(&(id, block)) = top.tokens.get(top.pos) else {
+                if let Some(done) = self.stack.pop() {
+                    self.path.truncate(done.restore);
+                }
+                continue;
+            };
+            top.pos += 1;
+            let name = self.store.name(id);
+            if block {
+                let restore = self.path.len();
+                if !self.path.is_empty() {
+                    self.path.push('/');
+                }
+                self.path.push_str(name);
+                self.stack.push(Frame {
+                    tokens: self.store.walk_tokens(id),
+                    pos: 0,
+                    restore,
+                });
+                continue;
+            }
+            let mut k = String::with_capacity(self.path.len() + 1 + name.len());
+            k.push_str(&self.path);
+            if !k.is_empty() {
+                k.push('/');
+            }
+            k.push_str(name);
+            return Some((k, self.store.node(id)));
+        }
+    }
+}
+
 impl FlatFs {
     pub fn new(layers: Vec<LayerInfo>) -> Self {
-        let mut fs = FlatFs {
+        FlatFs {
             layers,
             ..Default::default()
-        };
-        fs.nodes.insert(String::new(), implicit_dir(0));
-        fs
+        }
+    }
+
+    /// Another budget than [`MAX_TREE_BYTES`] (tests reach it with small trees).
+    pub fn set_budget(&mut self, bytes: usize) {
+        self.budget = Budget(bytes);
+    }
+
+    /// Whether a layer would have taken the tree past its budget: it stopped
+    /// growing there, so it is not the image's tree and nothing may be checked
+    /// on it.
+    pub fn full(&self) -> bool {
+        self.full
+    }
+
+    /// The bytes this reading holds (records, names, index, history,
+    /// divergences), as the budget counts them; `used_all` adds the overlay.
+    fn used(&self) -> usize {
+        self.store.bytes()
+            + self.events.len() * std::mem::size_of::<(Ev, u32)>()
+            + self.history.bytes()
+            + self.divergence_bytes
+    }
+
+    /// The bytes both readings hold.
+    pub fn used_all(&self) -> usize {
+        self.used() + self.overlay.as_ref().map_or(0, |o| o.used())
     }
 
     /// Which runtimes' tree this is.
@@ -310,28 +485,122 @@ impl FlatFs {
     /// the end of a hard-link chain, or the name a write through a symlink used.
     pub fn source_path(&self, path: &str) -> String {
         let k = key(path);
-        if let Some(h) = self.nodes.get(&k).and_then(|n| n.hardlink_of.clone()) {
-            return h;
+        if let Some(h) = self
+            .store
+            .find(&k, false)
+            .and_then(|id| self.store.hardlink_of(id))
+        {
+            return h.to_string();
         }
-        self.redirected.get(&k).cloned().unwrap_or(k)
+        self.store
+            .find(&k, true)
+            .and_then(|id| self.store.redirected(id))
+            .unwrap_or(k)
     }
 
-    /// Remembers what happened to `path`; `old` is the node there before. A
-    /// path's first write is not stored (it is read back from the node itself), so
-    /// an image of millions of files written once keeps no history for them.
-    fn record(&mut self, path: &str, old: Option<&Node>, layer: usize, action: Action) {
-        let event = Event { layer, action };
-        if let Some(events) = self.history.get_mut(path) {
-            events.push(event);
+    /// The event that wrote the node at `id`, told from the node itself.
+    fn first_write(&self, id: u32) -> Ev {
+        let p = self.store.payload(id);
+        let (new, val) = match p.kind {
+            store::K_DIR if p.implicit => (D_IMPLICIT, 0),
+            store::K_DIR => (D_DIR, 0),
+            store::K_FILE => (D_FILE, p.size),
+            store::K_SYMLINK => (
+                D_SYMLINK,
+                pack(StrRef {
+                    off: p.aux,
+                    len: p.size as u32,
+                }),
+            ),
+            _ => (D_OTHER, u64::from(p.aux)),
+        };
+        Ev {
+            layer: p.layer,
+            tag: E_ADDED,
+            old: 0,
+            old_other: 0,
+            new,
+            val,
+        }
+    }
+
+    /// A replacement of what `id` holds now by `new`.
+    fn replaced(&self, id: u32, layer: usize, new: u8, val: u64) -> Ev {
+        let was = self.first_write(id);
+        Ev {
+            layer: layer as u32,
+            tag: E_REPLACED,
+            old: was.new,
+            old_other: if was.new == D_OTHER {
+                u8::try_from(was.val).unwrap_or(u8::MAX)
+            } else {
+                0
+            },
+            new,
+            val,
+        }
+    }
+
+    /// A kind's name, as `ls` types go: `file`, `dir`, `symlink`, `fifo`.
+    fn kind_name(&self, code: u8, other: u64) -> &'static str {
+        match code {
+            D_FILE => "file",
+            D_DIR | D_IMPLICIT => "dir",
+            D_SYMLINK => "symlink",
+            _ => self.store.other_name(other as u32).unwrap_or("other"),
+        }
+    }
+
+    /// What a write calls the node it makes: `file, 3 bytes`, `symlink -> t`, `dir`.
+    fn describe(&self, code: u8, val: u64) -> String {
+        match code {
+            D_FILE => format!("file, {val} bytes"),
+            D_SYMLINK => format!("symlink -> {}", self.store.str(unpack(val))),
+            D_IMPLICIT => "dir (implicit parent)".into(),
+            _ => self.kind_name(code, val).into(),
+        }
+    }
+
+    fn action(&self, e: &Ev) -> Action {
+        match e.tag {
+            E_ADDED => Action::Added(self.describe(e.new, e.val)),
+            E_REPLACED => {
+                let old = self.kind_name(e.old, e.old_other.into());
+                Action::Replaced(if e.new == D_IMPLICIT {
+                    format!("{old} replaced by an implicit directory")
+                } else {
+                    format!("{old} replaced by {}", self.describe(e.new, e.val))
+                })
+            }
+            E_UPDATED => Action::Updated,
+            E_WHITEOUT => Action::DeletedByWhiteout,
+            E_OPAQUE => Action::HiddenByOpaque(display(&self.store.key(e.val as u32))),
+            _ => Action::DeletedWithParent(display(&self.store.key(e.val as u32))),
+        }
+    }
+
+    /// Remembers what happened to the record `id`; `old` is the node there before.
+    /// A path's first write is not stored (it is read back from the node itself),
+    /// so an image of millions of files written once keeps no history for them.
+    fn record(&mut self, id: u32, old: Option<Ev>, event: Ev) {
+        let at = self.events.len() as u32;
+        if let Some((_, last)) = self.history.get_mut(&id) {
+            let prev = *last as usize;
+            *last = at;
+            self.events[prev].1 = at;
+            self.events.push((event, u32::MAX));
             return;
         }
-        if matches!(event.action, Action::Added(_)) {
+        if event.tag == E_ADDED {
             return;
         }
-        let mut events = Vec::with_capacity(2);
-        events.extend(old.map(first_write));
-        events.push(event);
-        self.history.insert(path.to_string(), events);
+        let first = at;
+        if let Some(o) = old {
+            self.events.push((o, at + 1));
+        }
+        let last = self.events.len() as u32;
+        self.events.push((event, u32::MAX));
+        self.history.insert(id, (first, last));
     }
 
     /// Keeps the first few findings of each code and counts the rest, so a layer
@@ -378,53 +647,70 @@ impl FlatFs {
         }
     }
 
-    /// Removes `path` and everything under it, recording why.
-    fn remove_tree(&mut self, path: &str, layer: usize, why: Action, why_children: Action) {
+    /// Removes the node at `path` and everything under it, recording why.
+    fn remove_tree(&mut self, path: &str, layer: usize, why: u8) {
         if path.is_empty() {
             // The root itself cannot be deleted; a whiteout naming it empties it.
-            self.remove_children(path, layer, why_children);
+            self.remove_children(ROOT, Ev::of(layer, E_WITH_PARENT, u64::from(ROOT)));
             return;
         }
-        if let Some(old) = self.nodes.remove(path) {
-            self.record(path, Some(&old), layer, why);
-        }
-        self.remove_children(path, layer, why_children);
+        let Some(id) = self.store.find(path, false) else {
+            return;
+        };
+        let old = self.first_write(id);
+        self.record(id, Some(old), Ev::of(layer, why, 0));
+        self.store.kill(id);
+        self.remove_children(id, Ev::of(layer, E_WITH_PARENT, u64::from(id)));
     }
 
-    fn remove_children(&mut self, dir: &str, layer: usize, why: Action) {
-        let prefix = child_prefix(dir);
-        let doomed: Vec<String> = self
-            .nodes
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, _)| !k.is_empty())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in doomed {
-            let old = self.nodes.remove(&k);
-            self.record(&k, old.as_ref(), layer, why.clone());
+    /// Removes every node below `dir`, recording `why` for each (unless the
+    /// history would take the tree past `self.limit`).
+    fn remove_children(&mut self, dir: u32, why: Ev) {
+        let mut doomed = self.store.subtree(dir);
+        doomed.remove(0);
+        // Each removal may store two events (the first write, then this one).
+        let cost = doomed.len() * 2 * std::mem::size_of::<(Ev, u32)>();
+        if self.used() + cost > self.limit {
+            self.full = true;
+            return;
+        }
+        for &id in &doomed {
+            let old = self.first_write(id);
+            self.record(id, Some(old), why);
+        }
+        for &id in &doomed {
+            self.store.kill(id);
         }
     }
 
     /// A copy of this tree that goes on in another reading.
     fn fork(&self, reading: Reading) -> FlatFs {
         FlatFs {
-            nodes: self.nodes.clone(),
+            store: self.store.clone(),
             history: self.history.clone(),
+            events: self.events.clone(),
             layers: self.layers.clone(),
             warnings: Vec::new(),
             reading,
             divergences: Vec::new(),
             overlay: None,
-            redirected: self.redirected.clone(),
+            layer_links: HashMap::new(),
+            divergence_bytes: 0,
             repeats: BTreeMap::new(),
             summaries: 0,
+            budget: self.budget,
+            last_dir: None,
+            full: self.full,
+            limit: self.limit,
         }
     }
 
     /// Applies one layer: its whiteouts and opaque markers hide lower layers only,
     /// then its entries are written in archive order.
     pub fn apply(&mut self, layer: usize, idx: LayerIndex) {
+        if self.full {
+            return;
+        }
         self.drop_summaries();
         let LayerIndex {
             whiteouts,
@@ -444,86 +730,124 @@ impl FlatFs {
             && self.reading == Reading::Extract
             && self.goes_through_symlink(&whiteouts, &opaques, &entries)
         {
+            if self.used() * 2 > self.budget.0 {
+                self.full = true;
+                return;
+            }
             self.overlay = Some(Box::new(self.fork(Reading::Overlay)));
         }
+        // Each reading grows within what the other one leaves of the budget.
+        let left = self.budget.0.saturating_sub(self.used());
         if let Some(o) = self.overlay.as_mut() {
-            o.apply_layer(layer, &whiteouts, &opaques, entries.clone());
+            o.limit = left;
+            o.apply_layer(layer, &whiteouts, &opaques, &entries);
             // Findings about the layer are this tree's to report, once.
             o.warnings.clear();
+            self.full |= o.full;
         }
-        self.apply_layer(layer, &whiteouts, &opaques, entries);
+        self.limit = self
+            .budget
+            .0
+            .saturating_sub(self.overlay.as_ref().map_or(0, |o| o.used()));
+        if !self.full {
+            self.apply_layer(layer, &whiteouts, &opaques, &entries);
+        }
         self.add_summaries();
     }
 
     /// Whether any of the layer's paths has an existing symlink in its parent
     /// path: only then can the two readings differ (may say yes needlessly).
-    fn goes_through_symlink(&self, wh: &[String], op: &[String], entries: &[RawEntry]) -> bool {
+    fn goes_through_symlink(&self, wh: &Paths, op: &Paths, entries: &Entries) -> bool {
         let parent_hits = |p: &str| {
             let (dir, _) = split_parent(p);
             self.deepest_existing(dir)
-                .is_some_and(|(_, n)| matches!(n.kind, Kind::Symlink(_)))
+                .is_some_and(|id| self.store.kind(id) == store::K_SYMLINK)
         };
-        wh.iter().any(|w| parent_hits(w))
-            || op.iter().any(|d| parent_hits(&join(d, "x")))
-            || entries.iter().any(|e| {
-                parent_hits(&e.path) || matches!(&e.kind, EntryKind::Hardlink(t) if parent_hits(t))
-            })
+        let mut c = wh.cursor();
+        while let Some(w) = c.next_path() {
+            if parent_hits(w) {
+                return true;
+            }
+        }
+        let mut c = op.cursor();
+        while let Some(d) = c.next_path() {
+            if parent_hits(&join(d, "x")) {
+                return true;
+            }
+        }
+        let mut c = entries.cursor();
+        while let Some(e) = c.next_entry() {
+            if parent_hits(&e.path) || matches!(&e.kind, EntryKind::Hardlink(t) if parent_hits(t)) {
+                return true;
+            }
+        }
+        false
     }
 
-    /// The longest existing prefix of `dir` (a key) that is not a directory, or
-    /// `dir` itself; `None` when `dir` and all its ancestors are directories.
-    fn deepest_existing(&self, dir: &str) -> Option<(&str, &Node)> {
-        if dir.is_empty() {
+    /// The longest existing prefix of `dir` (a key) when it is not a directory
+    /// (nothing exists below a non-directory); `None` when `dir` and all its
+    /// existing ancestors are directories.
+    fn deepest_existing(&self, dir: &str) -> Option<u32> {
+        if dir.is_empty() || self.cached_dir(dir).is_some() {
             return None;
         }
-        if let Some((k, n)) = self.nodes.get_key_value(dir) {
-            return (n.kind != Kind::Dir).then_some((k.as_str(), n));
-        }
-        // Every node's ancestors are directories, so the first existing prefix
-        // from the bottom is the only one that can be a non-directory.
-        let mut cur = dir;
-        while let Some((p, _)) = cur.rsplit_once('/') {
-            if let Some((k, n)) = self.nodes.get_key_value(p) {
-                return (n.kind != Kind::Dir).then_some((k.as_str(), n));
+        let mut id = ROOT;
+        for c in dir.split('/') {
+            id = self.store.live_child(id, c)?;
+            if !self.store.is_dir(id) {
+                return Some(id);
             }
-            cur = p;
         }
         None
     }
 
-    fn apply_layer(
-        &mut self,
-        layer: usize,
-        whiteouts: &[String],
-        opaques: &[String],
-        entries: Vec<RawEntry>,
-    ) {
-        for w in whiteouts {
+    /// Applies one layer in this reading, within `self.limit` bytes; past it the
+    /// tree is marked full and the rest of the layer is left out.
+    fn apply_layer(&mut self, layer: usize, whiteouts: &Paths, opaques: &Paths, entries: &Entries) {
+        self.layer_links.clear();
+        let mut c = whiteouts.cursor();
+        while let Some(w) = c.next_path() {
+            if self.over() {
+                return;
+            }
             let Some(k) = self.place(layer, w, "whiteout", true) else {
                 continue;
             };
-            let gone = display(&k);
-            self.remove_tree(
-                &k,
-                layer,
-                Action::DeletedByWhiteout,
-                Action::DeletedWithParent(gone),
-            );
+            self.remove_tree(&k, layer, E_WHITEOUT);
         }
-        for d in opaques {
+        let mut c = opaques.cursor();
+        while let Some(d) = c.next_path() {
+            if self.over() {
+                return;
+            }
             // The marker's parent is the directory to empty: place it as a child.
             let Some(marker) = self.place(layer, &join(d, ".wh..wh..opq"), "opaque marker", true)
             else {
                 continue;
             };
-            let dir = parent_of(&marker).unwrap_or("").to_string();
-            if self.nodes.get(&dir).is_some_and(|n| n.kind == Kind::Dir) {
-                self.remove_children(&dir, layer, Action::HiddenByOpaque(display(&dir)));
+            let dir = parent_of(&marker).unwrap_or("");
+            if let Some(id) = self
+                .store
+                .find(dir, false)
+                .filter(|&id| self.store.is_dir(id))
+            {
+                self.remove_children(id, Ev::of(layer, E_OPAQUE, u64::from(id)));
             }
         }
-        for e in entries {
+        let mut c = entries.cursor();
+        while let Some(e) = c.next_entry() {
+            if self.over() {
+                return;
+            }
             self.write(layer, e);
         }
+        self.over();
+    }
+
+    /// Whether this reading is past its limit (and so full).
+    fn over(&mut self) -> bool {
+        self.full |= self.used() > self.limit || self.store.overflow();
+        self.full
     }
 
     /// Where `path` (a layer's name) lands in this reading, or `None` when the
@@ -550,8 +874,8 @@ impl FlatFs {
         }
         let walked = self
             .walk_path(parent, true, true, UNPACK_MAX_LINKS, layer)
-            .and_then(|w| match self.nodes.get(&w.key) {
-                Some(n) if n.kind != Kind::Dir => Err(ResolveError::NotDir(w.key)),
+            .and_then(|w| match self.store.find(&w.key, false) {
+                Some(id) if !self.store.is_dir(id) => Err(ResolveError::NotDir(w.key)),
                 _ => Ok(w),
             });
         match walked {
@@ -565,7 +889,11 @@ impl FlatFs {
             // umoci treats ENOTDIR on a whiteout's path as "already gone".
             Err(ResolveError::NotDir(_)) if what == "whiteout" || what == "opaque marker" => None,
             Err(ResolveError::NotDir(at)) => {
-                let kind = self.nodes.get(&at).map(|n| n.kind.name()).unwrap_or("file");
+                let kind = self
+                    .store
+                    .find(&at, false)
+                    .map(|id| self.store.node(id).kind.name())
+                    .unwrap_or("file");
                 self.push_finding(
                     Finding::error(
                         Code::RuntimeDivergence,
@@ -606,7 +934,6 @@ impl FlatFs {
             }
         }
     }
-
     fn note_divergence(
         &mut self,
         layer: usize,
@@ -616,14 +943,8 @@ impl FlatFs {
         at: &str,
         what: &'static str,
     ) {
-        if let Some(d) = self
-            .divergences
-            .iter_mut()
-            .rev()
-            .take_while(|d| d.layer == layer)
-            .find(|d| d.link == link)
-        {
-            d.count += 1;
+        if let Some(&i) = self.layer_links.get(&link) {
+            self.divergences[i].count += 1;
             return;
         }
         let through = self
@@ -661,7 +982,7 @@ impl FlatFs {
                 display(at)
             )),
         );
-        self.divergences.push(Divergence {
+        let d = Divergence {
             layer,
             link,
             target,
@@ -670,44 +991,57 @@ impl FlatFs {
             extract_at: at.to_string(),
             what,
             count: 1,
-        });
+        };
+        self.divergence_bytes += std::mem::size_of::<Divergence>()
+            + 2 * d.link.len()
+            + d.target.len()
+            + d.through.len()
+            + d.first.len()
+            + d.extract_at.len();
+        self.layer_links
+            .insert(d.link.clone(), self.divergences.len());
+        self.divergences.push(d);
     }
 
     /// Makes `dir` (a key) and its ancestors directories, replacing any
-    /// non-directory on the way. Allocates only for the components it creates.
-    fn ensure_dir(&mut self, dir: &str, layer: usize) {
-        if dir.is_empty() || self.nodes.get(dir).is_some_and(|n| n.kind == Kind::Dir) {
-            return;
+    /// non-directory on the way; its record, or `None` past the tree's limits.
+    fn ensure_dir(&mut self, dir: &str, layer: usize) -> Option<u32> {
+        let mut id = ROOT;
+        if dir.is_empty() {
+            return Some(id);
         }
-        // Find the deepest prefix that already is a directory, from the bottom.
-        let mut ends: Vec<usize> = vec![dir.len()];
-        let mut cur = dir;
-        while let Some((p, _)) = cur.rsplit_once('/') {
-            if self.nodes.get(p).is_some_and(|n| n.kind == Kind::Dir) {
-                break;
+        if let Some(id) = self.cached_dir(dir) {
+            return Some(id);
+        }
+        for c in dir.split('/') {
+            let next = self.store.insert(id, c)?;
+            if !self.store.is_live(next) {
+                self.store.set(next, Payload::implicit_dir(layer as u32));
+                self.store.make_live(next);
+            } else if !self.store.is_dir(next) {
+                let old = self.first_write(next);
+                let ev = self.replaced(next, layer, D_IMPLICIT, 0);
+                self.store.set(next, Payload::implicit_dir(layer as u32));
+                self.record(next, Some(old), ev);
             }
-            ends.push(p.len());
-            cur = p;
+            id = next;
         }
-        for end in ends.into_iter().rev() {
-            let a = &dir[..end];
-            match self.nodes.get(a) {
-                Some(n) if n.kind == Kind::Dir => {}
-                Some(n) => {
-                    let a = a.to_string();
-                    let action = Action::Replaced(format!(
-                        "{} replaced by an implicit directory",
-                        n.kind.name()
-                    ));
-                    if let Some(old) = self.nodes.insert(a.clone(), implicit_dir(layer)) {
-                        self.record(&a, Some(&old), layer, action);
-                    }
-                }
-                None => {
-                    self.nodes.insert(a.to_string(), implicit_dir(layer));
-                }
+        match &mut self.last_dir {
+            Some((k, i)) => {
+                k.clear();
+                k.push_str(dir);
+                *i = id;
             }
+            None => self.last_dir = Some((dir.to_string(), id)),
         }
+        Some(id)
+    }
+
+    /// The record of `dir` when it is the directory the last entry went into and
+    /// still one.
+    fn cached_dir(&self, dir: &str) -> Option<u32> {
+        let (k, id) = self.last_dir.as_ref()?;
+        (k == dir && self.store.is_live(*id) && self.store.is_dir(*id)).then_some(*id)
     }
 
     /// An entry the kernel cannot create: runtimes fail to unpack the layer.
@@ -726,8 +1060,8 @@ impl FlatFs {
         }
     }
 
-    fn write(&mut self, layer: usize, e: RawEntry) {
-        if let Some(why) = self.too_long(&e) {
+    fn write(&mut self, layer: usize, e: &RawEntry) {
+        if let Some(why) = self.too_long(e) {
             let mut shown: String = e.path.chars().take(120).collect();
             if shown.len() < e.path.len() {
                 shown.push('…');
@@ -753,71 +1087,103 @@ impl FlatFs {
         let Some(at) = self.place(layer, &e.path, what, true) else {
             return;
         };
-        let (kind, size, content, hardlink_of) = match e.kind {
-            EntryKind::File => (Kind::File, e.size, e.content, None),
-            EntryKind::Dir => (Kind::Dir, 0, None, None),
-            EntryKind::Symlink(t) => (Kind::Symlink(t), 0, None, None),
-            EntryKind::Other(o) => (Kind::Other(o), 0, None, None),
-            EntryKind::Hardlink(target) => match self.link_target(layer, &e.path, &target) {
-                Some(t) => t,
-                None => return,
-            },
+        let mut p = Payload {
+            kind: store::K_FILE,
+            aux: 0,
+            size: 0,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            layer: layer as u32,
+            implicit: false,
         };
-        let (parent, _) = split_parent(&at);
-        let parent = parent.to_string();
-        self.ensure_dir(&parent, layer);
-        if at != e.path && hardlink_of.is_none() {
-            self.redirected.insert(at.clone(), e.path.clone());
-        } else {
-            self.redirected.remove(&at);
-        }
-        let describe = |k: &Kind| match k {
-            Kind::File => format!("file, {size} bytes"),
-            Kind::Symlink(t) => format!("symlink -> {t}"),
-            other => other.name().to_string(),
-        };
-        let action = match self.nodes.get(&at) {
-            Some(old) if old.kind == Kind::Dir && kind == Kind::Dir => Action::Updated,
-            Some(old) if old.kind == Kind::Dir => {
-                let gone = display(&at);
-                self.remove_children(&at, layer, Action::DeletedWithParent(gone));
-                Action::Replaced(format!("dir replaced by {}", describe(&kind)))
+        let mut content = None;
+        let mut hardlink_of = None;
+        match &e.kind {
+            EntryKind::File => {
+                p.size = e.size;
+                content = e.content.clone();
             }
-            Some(old) => Action::Replaced(format!(
-                "{} replaced by {}",
-                old.kind.name(),
-                describe(&kind)
-            )),
-            None => Action::Added(describe(&kind)),
+            EntryKind::Dir => p.kind = store::K_DIR,
+            EntryKind::Symlink(t) => {
+                let Some(r) = self.store.push_str(t) else {
+                    return;
+                };
+                (p.kind, p.aux, p.size) = (store::K_SYMLINK, r.off, u64::from(r.len));
+            }
+            EntryKind::Other(o) => (p.kind, p.aux) = (store::K_OTHER, self.store.other_index(o)),
+            EntryKind::Hardlink(target) => {
+                let Some(l) = self.link_target(layer, &e.path, target) else {
+                    return;
+                };
+                (p.kind, p.aux, p.size) = (l.payload.kind, l.payload.aux, l.payload.size);
+                content = l.content;
+                hardlink_of = Some(l.source);
+            }
+        }
+        let (parent, name) = split_parent(&at);
+        let Some(pid) = self.ensure_dir(parent, layer) else {
+            return;
         };
-        let old = self.nodes.remove(&at);
-        self.record(&at, old.as_ref(), layer, action);
-        self.nodes.insert(
-            at,
-            Node {
-                kind,
-                size,
-                mode: e.mode,
-                uid: e.uid,
-                gid: e.gid,
-                layer,
-                implicit: false,
-                hardlink_of,
-                content,
-            },
-        );
+        let Some(id) = self.store.insert(pid, name) else {
+            return;
+        };
+        if at != e.path && hardlink_of.is_none() {
+            self.store.set_redirected(id, split_parent(&e.path).0);
+        } else {
+            self.store.clear_redirected(id);
+        }
+        let (new, val) = match p.kind {
+            store::K_FILE => (D_FILE, p.size),
+            store::K_DIR => (D_DIR, 0),
+            store::K_SYMLINK => (
+                D_SYMLINK,
+                pack(StrRef {
+                    off: p.aux,
+                    len: p.size as u32,
+                }),
+            ),
+            _ => (D_OTHER, u64::from(p.aux)),
+        };
+        let (old, event) = if !self.store.is_live(id) {
+            (
+                None,
+                Ev {
+                    tag: E_ADDED,
+                    new,
+                    val,
+                    ..Ev::of(layer, E_ADDED, 0)
+                },
+            )
+        } else if self.store.is_dir(id) && p.kind == store::K_DIR {
+            (Some(self.first_write(id)), Ev::of(layer, E_UPDATED, 0))
+        } else {
+            if self.store.is_dir(id) {
+                self.remove_children(id, Ev::of(layer, E_WITH_PARENT, u64::from(id)));
+            }
+            (
+                Some(self.first_write(id)),
+                self.replaced(id, layer, new, val),
+            )
+        };
+        self.record(id, old, event);
+        self.store.set(id, p);
+        if let Some(c) = content {
+            self.store.set_content(id, c);
+        }
+        if let Some(h) = hardlink_of {
+            if let Some(r) = self.store.push_str(&h) {
+                self.store.set_hardlink_of(id, r);
+            }
+        }
+        self.store.make_live(id);
     }
 
     /// What a hard link becomes: a second name for the node its target names at
     /// this point of the layers (a symlink stays a symlink: link(2) does not
-    /// follow). `None`, with an error, when runtimes fail to unpack it.
-    #[allow(clippy::type_complexity)]
-    fn link_target(
-        &mut self,
-        layer: usize,
-        path: &str,
-        target: &str,
-    ) -> Option<(Kind, u64, Option<Arc<[u8]>>, Option<String>)> {
+    /// follow), with its contents and the layer path that holds its data.
+    /// `None`, with an error, when runtimes fail to unpack it.
+    fn link_target(&mut self, layer: usize, path: &str, target: &str) -> Option<Linked> {
         let t = self.place(layer, target, "hard link", false)?;
         let label = self.layer_label(layer);
         let fail = |why: String| {
@@ -832,30 +1198,27 @@ impl FlatFs {
             .provenance(Some(label.clone()))
             .hint("link to a file an earlier entry of the same layer writes, or copy the file")
         };
-        let Some(node) = self.nodes.get(&t) else {
+        let Some(tid) = self.store.find(&t, false) else {
             self.push_finding(fail(
                 "which does not exist at this point (missing, or only written later)".into(),
             ));
             return None;
         };
-        if node.kind == Kind::Dir {
+        if self.store.is_dir(tid) {
             self.push_finding(fail(
                 "which is a directory (hard links to directories are not allowed)".into(),
             ));
             return None;
         }
-        let (kind, size, content) = (node.kind.clone(), node.size, node.content.clone());
-        let lower = node.layer < layer;
-        let source = match &node.hardlink_of {
-            Some(h) => h.clone(),
-            None => self
-                .redirected
-                .get(&t)
-                .cloned()
-                .unwrap_or_else(|| t.clone()),
+        let payload = self.store.payload(tid);
+        let content = self.store.content(tid).cloned();
+        let lower = (payload.layer as usize) < layer;
+        let source = match self.store.hardlink_of(tid) {
+            Some(h) => h.to_string(),
+            None => self.store.redirected(tid).unwrap_or_else(|| t.clone()),
         };
         if lower && self.reading == Reading::Extract {
-            let from = self.layer_label(node.layer);
+            let from = self.layer_label(payload.layer as usize);
             self.push_finding(
                 Finding::error(
                     Code::RuntimeDivergence,
@@ -871,13 +1234,18 @@ impl FlatFs {
                 .hint("copy the file in this layer instead of hard-linking to a lower layer"),
             );
         }
-        let size = if kind == Kind::File { size } else { 0 };
-        Some((kind, size, content, Some(source)))
+        Some(Linked {
+            payload,
+            content,
+            source,
+        })
     }
 
     /// The node at `path` itself, without following a final symlink.
-    pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(&key(path))
+    pub fn get(&self, path: &str) -> Option<Node<'_>> {
+        self.store
+            .find(&key(path), false)
+            .map(|id| self.store.node(id))
     }
 
     /// Resolves `path` inside the image root. Intermediate symlinks are always
@@ -888,7 +1256,8 @@ impl FlatFs {
     }
 
     /// The one path walker. Work is linear in the components visited: the current
-    /// key is one growing buffer, never copied per component, and each link's
+    /// key is one growing buffer and each step is one lookup below the record
+    /// reached so far, never a copy of the path per component; each link's
     /// target is split once per hop (hops are bounded). `lenient` keeps missing
     /// components (securejoin's reading of a path to be created); `layer` marks
     /// which symlinks count as lower.
@@ -900,14 +1269,15 @@ impl FlatFs {
         max_hops: usize,
         layer: usize,
     ) -> Result<Walked, ResolveError> {
-        let mut pending: Vec<String> = path
+        let mut pending: Vec<&str> = path
             .split('/')
             .filter(|c| !c.is_empty() && *c != ".")
             .rev()
-            .map(String::from)
             .collect();
         let mut cur = String::new();
-        let mut lens: Vec<usize> = Vec::new();
+        // Per component of `cur`: where it started, and its record (`None` once
+        // the walk is below a missing component).
+        let mut stack: Vec<(usize, Option<u32>)> = Vec::new();
         let mut hops = 0;
         let mut expanded = 0;
         let mut lower_link = None;
@@ -916,7 +1286,7 @@ impl FlatFs {
                 continue;
             }
             if c == ".." {
-                if let Some(l) = lens.pop() {
+                if let Some((l, _)) = stack.pop() {
                     cur.truncate(l);
                 }
                 continue;
@@ -925,15 +1295,20 @@ impl FlatFs {
             if !cur.is_empty() {
                 cur.push('/');
             }
-            cur.push_str(&c);
-            match self.nodes.get(cur.as_str()) {
-                None if lenient => lens.push(before),
+            cur.push_str(c);
+            let here = match stack.last() {
+                Some((_, id)) => *id,
+                None => Some(ROOT),
+            };
+            let found = here.and_then(|p| self.store.live_child(p, c));
+            match found {
+                None if lenient => stack.push((before, None)),
                 None => return Err(ResolveError::NotFound(cur)),
-                Some(Node {
-                    kind: Kind::Symlink(target),
-                    layer: written,
-                    ..
-                }) if follow_last || !pending.is_empty() => {
+                Some(id)
+                    if self.store.kind(id) == store::K_SYMLINK
+                        && (follow_last || !pending.is_empty()) =>
+                {
+                    let target = self.store.symlink_target(id);
                     hops += 1;
                     // Each hop re-reads a target of up to 2048 components: a budget
                     // on the components read keeps one walk's work bounded even
@@ -942,27 +1317,26 @@ impl FlatFs {
                     if hops > max_hops || expanded > MAX_WALK {
                         return Err(ResolveError::Loop(cur));
                     }
-                    if lower_link.is_none() && *written < layer {
-                        lower_link = Some((cur.clone(), target.clone()));
+                    if lower_link.is_none() && (self.store.layer(id) as usize) < layer {
+                        lower_link = Some((cur.clone(), target.to_string()));
                     }
                     cur.truncate(before);
                     if target.starts_with('/') {
                         cur.clear();
-                        lens.clear();
+                        stack.clear();
                     }
                     pending.extend(
                         target
                             .split('/')
                             .filter(|t| !t.is_empty() && *t != ".")
-                            .rev()
-                            .map(String::from),
+                            .rev(),
                     );
                 }
-                Some(n) => {
-                    if !pending.is_empty() && n.kind != Kind::Dir {
+                Some(id) => {
+                    if !pending.is_empty() && !self.store.is_dir(id) {
                         return Err(ResolveError::NotDir(cur));
                     }
-                    lens.push(before);
+                    stack.push((before, Some(id)));
                 }
             }
         }
@@ -973,57 +1347,92 @@ impl FlatFs {
     }
 
     /// Follows symlinks and returns the final node with its key.
-    pub fn lookup(&self, path: &str) -> Result<(String, &Node), ResolveError> {
+    pub fn lookup(&self, path: &str) -> Result<(String, Node<'_>), ResolveError> {
         let k = self.resolve(path, true)?;
-        let node = self
-            .nodes
-            .get(&k)
+        let id = self
+            .store
+            .find(&k, false)
             .ok_or_else(|| ResolveError::NotFound(k.clone()))?;
-        Ok((k, node))
+        Ok((k, self.store.node(id)))
     }
 
-    /// Immediate children of a directory key.
-    pub fn children<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a String, &'a Node)> + 'a {
-        let prefix = child_prefix(dir);
-        let plen = prefix.len();
-        self.nodes
-            .range(prefix.clone()..)
-            .take_while(move |(k, _)| k.starts_with(&prefix))
-            .filter(move |(k, _)| !k.is_empty() && !k[plen..].contains('/'))
+    /// Immediate children of a directory key, sorted by name.
+    pub fn children<'a>(&'a self, dir: &str) -> impl Iterator<Item = (String, Node<'a>)> + 'a {
+        let id = self.store.find(dir, false);
+        let dir = dir.to_string();
+        id.map(|id| self.store.sorted_children(id))
+            .unwrap_or_default()
+            .into_iter()
+            .map(move |c| (join(&dir, self.store.name(c)), self.store.node(c)))
     }
 
     /// Everything at and below a key, in path order.
-    pub fn walk<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a String, &'a Node)> + 'a {
-        let prefix = child_prefix(dir);
-        // The key itself, then the range of `dir/…` only: a sibling sharing the
-        // prefix (`app-old` beside `app`) sorts between them and must not end the walk.
-        let me = if prefix.is_empty() {
-            None
-        } else {
-            self.nodes.get_key_value(dir)
+    pub fn walk<'a>(&'a self, dir: &str) -> Walk<'a> {
+        let mut w = Walk {
+            store: &self.store,
+            first: None,
+            stack: Vec::new(),
+            path: String::new(),
         };
-        me.into_iter().chain(
-            self.nodes
-                .range(prefix.clone()..)
-                .take_while(move |(k, _)| k.starts_with(&prefix)),
-        )
+        if let Some(id) = self.store.find(dir, false) {
+            w.first = Some(id);
+            w.path = dir.to_string();
+            w.stack.push(Frame {
+                tokens: self.store.walk_tokens(id),
+                pos: 0,
+                restore: dir.len(),
+            });
+        }
+        w
     }
 
+    /// Paths in the tree, the root included.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.store.live()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.len() <= 1
+        self.store.live() <= 1
+    }
+
+    /// The sum of the sizes of the files in the tree.
+    pub fn file_bytes(&self) -> u64 {
+        self.store.file_bytes()
     }
 
     /// Every event of `path`, oldest first.
     pub fn history(&self, path: &str) -> Vec<Event> {
         let k = key(path);
-        match self.history.get(&k) {
-            Some(events) => events.clone(),
-            None => self.nodes.get(&k).map(first_write).into_iter().collect(),
+        let Some(id) = self.store.find(&k, true) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        match self.history.get(&id) {
+            Some(&(first, _)) => {
+                let mut at = first;
+                while let Some((e, next)) = self.events.get(at as usize) {
+                    out.push(Event {
+                        layer: e.layer as usize,
+                        action: self.action(e),
+                    });
+                    at = *next;
+                }
+            }
+            None if self.store.is_live(id) => {
+                let e = self.first_write(id);
+                out.push(Event {
+                    layer: e.layer as usize,
+                    action: self.action(&e),
+                });
+            }
+            None => {}
         }
+        out
+    }
+
+    fn last_event(&self, id: u32) -> Option<&Ev> {
+        let &(_, last) = self.history.get(&id)?;
+        self.events.get(last as usize).map(|(e, _)| e)
     }
 
     pub fn layer_label(&self, layer: usize) -> String {
@@ -1052,57 +1461,30 @@ impl FlatFs {
     /// layer that deleted it or one of its parents.
     pub fn provenance(&self, path: &str) -> Option<String> {
         let k = key(path);
-        if let Some(n) = self.nodes.get(&k) {
-            return Some(format!("written by {}", self.layer_label(n.layer)));
+        if let Some(id) = self.store.find(&k, false) {
+            return Some(format!(
+                "written by {}",
+                self.layer_label(self.store.layer(id) as usize)
+            ));
         }
-        let mut p = Some(k.as_str());
-        while let Some(cur) = p {
-            if let Some(last) = self.history.get(cur).and_then(|h| h.last()) {
-                let how = match &last.action {
-                    Action::DeletedByWhiteout => {
-                        format!("`{}` deleted by a whiteout in", display(cur))
-                    }
+        // Only a path with a record can have a history: start at the deepest one.
+        let (mut id, _) = self.store.deepest_record(&k);
+        loop {
+            if let Some(last) = self.last_event(id) {
+                let cur = display(&self.store.key(id));
+                let how = match self.action(last) {
+                    Action::DeletedByWhiteout => format!("`{cur}` deleted by a whiteout in"),
                     Action::HiddenByOpaque(d) => {
-                        format!("`{}` hidden by opaque directory `{d}` in", display(cur))
+                        format!("`{cur}` hidden by opaque directory `{d}` in")
                     }
-                    Action::DeletedWithParent(d) => {
-                        format!("`{}` removed with `{d}` in", display(cur))
-                    }
+                    Action::DeletedWithParent(d) => format!("`{cur}` removed with `{d}` in"),
                     _ => break,
                 };
-                return Some(format!("{how} {}", self.layer_label(last.layer)));
+                return Some(format!("{how} {}", self.layer_label(last.layer as usize)));
             }
-            p = parent_of(cur);
+            id = self.store.parent(id)?;
         }
         None
-    }
-}
-
-fn implicit_dir(layer: usize) -> Node {
-    Node {
-        kind: Kind::Dir,
-        size: 0,
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        layer,
-        implicit: true,
-        hardlink_of: None,
-        content: None,
-    }
-}
-
-/// The event that wrote `n`, told from the node itself.
-fn first_write(n: &Node) -> Event {
-    let what = match &n.kind {
-        Kind::Dir if n.implicit => "dir (implicit parent)".to_string(),
-        Kind::File => format!("file, {} bytes", n.size),
-        Kind::Symlink(t) => format!("symlink -> {t}"),
-        other => other.name().to_string(),
-    };
-    Event {
-        layer: n.layer,
-        action: Action::Added(what),
     }
 }
 
@@ -1124,7 +1506,7 @@ mod tests {
 
     fn layer(entries: Vec<RawEntry>, whiteouts: &[&str], opaques: &[&str]) -> LayerIndex {
         LayerIndex {
-            entries,
+            entries: entries.into(),
             whiteouts: whiteouts.iter().map(|s| s.to_string()).collect(),
             opaques: opaques.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
@@ -1147,7 +1529,7 @@ mod tests {
             ),
         );
         // `app-old` sorts between `app` and `app/…`: it must neither end nor join the walk.
-        let walked: Vec<&str> = fs.walk("app").map(|(k, _)| k.as_str()).collect();
+        let walked: Vec<String> = fs.walk("app").map(|(k, _)| k).collect();
         assert_eq!(walked, ["app", "app/x", "app/z", "app/z/w"]);
         fs.apply(2, layer(vec![], &["app"], &[]));
         assert!(fs.get("/app/x").is_none());
@@ -1380,7 +1762,7 @@ mod tests {
                 &[],
             ),
         );
-        assert_eq!(fs.get("hs").unwrap().kind, Kind::Symlink("f".into()));
+        assert_eq!(fs.get("hs").unwrap().kind, Kind::Symlink("f"));
         assert_eq!(fs.get("h2").unwrap().size, 9);
         assert_eq!(fs.source_path("h2"), "f");
         assert!(fs.warnings.is_empty());
@@ -1493,5 +1875,170 @@ mod tests {
         ));
         fs.apply(2, layer(vec![entry("l0/x", EntryKind::File, 1)], &[], &[]));
         assert_eq!(codes(&fs), vec![(Code::RuntimeDivergence, Severity::Error)]);
+    }
+
+    #[test]
+    fn walk_and_children_list_in_key_order_whatever_the_names() {
+        // Names that sort around `/` (`-`, `.`, `0` and `~` beside it), non-ASCII
+        // and escaped bytes: the walk must give exactly the keys' byte order,
+        // as a map keyed by full paths would.
+        let names = ["a", "a-b", "a.b", "a0", "a~", "\u{e9}", "a\\xff", "b"];
+        let mut entries = Vec::new();
+        let mut keys = std::collections::BTreeSet::from([String::new()]);
+        for x in names {
+            for y in names {
+                for z in ["a", "a.b"] {
+                    let p = format!("{x}/{y}/{z}");
+                    keys.extend([x.to_string(), format!("{x}/{y}"), p.clone()]);
+                    entries.push(entry(&p, EntryKind::File, 1));
+                }
+            }
+        }
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(1, layer(entries, &[], &[]));
+        let walked: Vec<String> = fs.walk("").map(|(k, _)| k).collect();
+        assert_eq!(walked, keys.iter().cloned().collect::<Vec<_>>());
+        let below_a: Vec<String> = fs.walk("a").map(|(k, _)| k).collect();
+        let want: Vec<String> = keys.iter().filter(|k| is_under(k, "a")).cloned().collect();
+        assert_eq!(below_a, want);
+        let kids: Vec<String> = fs.children("a-b").map(|(k, _)| k).collect();
+        let want: Vec<String> = names
+            .iter()
+            .map(|n| format!("a-b/{n}"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(kids, want);
+        assert_eq!(fs.len(), keys.len());
+    }
+
+    #[test]
+    fn deleted_paths_keep_their_history_and_come_back() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(1, layer(vec![entry("a/b/c", EntryKind::File, 4)], &[], &[]));
+        fs.apply(2, layer(vec![], &["a"], &[]));
+        assert!(fs.get("a/b").is_none() && fs.len() == 1);
+        assert_eq!(
+            fs.provenance("/a/b/c/d").unwrap(),
+            "`/a/b/c` removed with `/a` in layer 2"
+        );
+        fs.apply(
+            3,
+            layer(
+                vec![entry("a/b/c", EntryKind::Symlink("x".into()), 0)],
+                &[],
+                &[],
+            ),
+        );
+        let h: Vec<(usize, Action)> = fs
+            .history("a/b/c")
+            .into_iter()
+            .map(|e| (e.layer, e.action))
+            .collect();
+        assert_eq!(
+            h,
+            [
+                (1, Action::Added("file, 4 bytes".into())),
+                (2, Action::DeletedWithParent("/a".into())),
+                (3, Action::Added("symlink -> x".into())),
+            ]
+        );
+        assert_eq!(fs.get("a").unwrap().layer, 3);
+        assert!(fs.get("a").unwrap().implicit);
+        assert_eq!(fs.walk("").count(), 4);
+    }
+
+    #[test]
+    fn ids_past_32_bits_and_sizes_past_4_gib_are_kept() {
+        let mut e = entry("big", EntryKind::File, 5 << 32);
+        (e.uid, e.gid) = (u64::MAX, 1 << 40);
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(1, layer(vec![e], &[], &[]));
+        let n = fs.get("big").unwrap();
+        assert_eq!((n.size, n.uid, n.gid), (5 << 32, u64::MAX, 1 << 40));
+        assert_eq!(fs.file_bytes(), 5 << 32);
+    }
+
+    #[test]
+    fn a_path_costs_well_under_a_hundred_bytes() {
+        // The README's figure for the tree itself: records, names, index. A
+        // change that makes a path cost more should fail here, not in production.
+        let n = 100_000;
+        let entries: Vec<RawEntry> = (0..n)
+            .map(|i| {
+                entry(
+                    &format!("usr/share/p{}/file-{i}.txt", i / 1000),
+                    EntryKind::File,
+                    0,
+                )
+            })
+            .collect();
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(1, layer(entries, &[], &[]));
+        assert_eq!(fs.len(), n + n / 1000 + 3);
+        let per_path = fs.used_all() / fs.len();
+        assert!(per_path < 90, "{per_path} bytes a path");
+    }
+
+    #[test]
+    fn a_tree_past_its_budget_stops_and_says_so() {
+        let many = |prefix: &str| -> Vec<RawEntry> {
+            (0..5000)
+                .map(|i| entry(&format!("{prefix}/f{i}"), EntryKind::File, 0))
+                .collect()
+        };
+        let mut fs = FlatFs::new(vec![]);
+        fs.set_budget(100_000);
+        fs.apply(1, layer(many("a"), &[], &[]));
+        assert!(fs.full());
+        assert!(fs.used_all() < 110_000, "{}", fs.used_all());
+        let len = fs.len();
+        fs.apply(2, layer(many("b"), &[], &[]));
+        assert_eq!(fs.len(), len);
+        // Within the budget, nothing is left out.
+        let mut fs = FlatFs::new(vec![]);
+        fs.set_budget(1 << 20);
+        fs.apply(1, layer(many("a"), &[], &[]));
+        assert!(!fs.full());
+        assert_eq!(fs.len(), 5002);
+        // A deletion whose history would not fit stops the tree too.
+        fs.set_budget(fs.used_all() + 1000);
+        fs.apply(2, layer(vec![], &["a"], &[]));
+        assert!(fs.full());
+    }
+
+    #[test]
+    fn paths_written_through_links_remember_the_name_each_came_by() {
+        let mut fs = FlatFs::new(vec![]);
+        fs.apply(
+            1,
+            layer(
+                vec![
+                    entry("real/", EntryKind::Dir, 0),
+                    entry("l1", EntryKind::Symlink("real".into()), 0),
+                    entry("l2", EntryKind::Symlink("/real".into()), 0),
+                ],
+                &[],
+                &[],
+            ),
+        );
+        let files = ["l1/a", "l2/b", "l1/c", "l2/d/e", "real/f"];
+        let entries = files.iter().map(|p| entry(p, EntryKind::File, 1)).collect();
+        fs.apply(2, layer(entries, &[], &[]));
+        let sources: Vec<String> = ["real/a", "real/b", "real/c", "real/d/e", "real/f"]
+            .iter()
+            .map(|k| fs.source_path(k))
+            .collect();
+        assert_eq!(sources, files);
+        // Rewritten under its own name, the path is its own source again; a
+        // sibling that came through the link keeps its source.
+        fs.apply(
+            3,
+            layer(vec![entry("real/a", EntryKind::File, 2)], &[], &[]),
+        );
+        assert_eq!(fs.source_path("real/a"), "real/a");
+        assert_eq!(fs.source_path("real/c"), "l1/c");
+        fs.apply(4, layer(vec![entry("l2/a", EntryKind::File, 3)], &[], &[]));
+        assert_eq!(fs.source_path("real/a"), "l2/a");
     }
 }

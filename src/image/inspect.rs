@@ -27,7 +27,7 @@ fn shown(k: &str) -> String {
     escape_line(&display(k)).into_owned()
 }
 
-pub(crate) fn mode_string(n: &Node) -> String {
+pub(crate) fn mode_string(n: &Node<'_>) -> String {
     let t = match n.kind {
         Kind::Dir => 'd',
         Kind::Symlink(_) => 'l',
@@ -55,7 +55,7 @@ pub(crate) fn mode_string(n: &Node) -> String {
     b.into_iter().collect()
 }
 
-fn line(k: &str, n: &Node) -> String {
+fn line(k: &str, n: &Node<'_>) -> String {
     let mut s = format!(
         "{} {:>5}:{:<5} {:>10}  L{:<2} {}",
         mode_string(n),
@@ -68,27 +68,20 @@ fn line(k: &str, n: &Node) -> String {
     if let Kind::Symlink(t) = &n.kind {
         s.push_str(&format!(" -> {}", escape_line(t)));
     }
-    if let Some(h) = &n.hardlink_of {
+    if let Some(h) = n.hardlink_of {
         s.push_str(&format!(" (hard link to {})", shown(h)));
     }
     s
 }
 
-/// Every entry strictly below `dir`, in path order. Filtered from the whole tree
-/// by the exact `dir/` prefix, so a sibling that shares the prefix (`/app-old`
-/// beside `/app`, which sorts between `app` and `app/…`) neither ends the listing
-/// early nor leaks into it. One pass over the tree: `ls` is a debugging verb.
+/// Every entry strictly below `dir`, in path order (a sibling that shares the
+/// prefix, `/app-old` beside `/app`, sorts between `app` and `app/…` and is
+/// not below it: the tree's walk keeps to `dir`'s own children).
 fn below<'a>(
     fs: &'a super::fs::FlatFs,
     dir: &str,
-) -> impl Iterator<Item = (&'a String, &'a Node)> + 'a {
-    let prefix = if dir.is_empty() {
-        String::new()
-    } else {
-        format!("{dir}/")
-    };
-    fs.walk("")
-        .filter(move |(k, _)| !k.is_empty() && k.starts_with(&prefix))
+) -> impl Iterator<Item = (String, Node<'a>)> + 'a {
+    fs.walk(dir).skip(1)
 }
 
 /// Lists `path` (following symlinks to a directory) and everything below it.
@@ -105,10 +98,10 @@ pub fn ls(img: &Loaded, path: &str, w: &mut dyn Write) -> io::Result<bool> {
         },
     };
     if let Some(n) = fs.get(&k).filter(|_| !k.is_empty()) {
-        writeln!(w, "{}", line(&k, n))?;
+        writeln!(w, "{}", line(&k, &n))?;
     }
     for (p, n) in below(fs, &k) {
-        writeln!(w, "{}", line(p, n))?;
+        writeln!(w, "{}", line(&p, &n))?;
     }
     writeln!(w, "# layers:")?;
     for i in 1..=fs.layers.len() {
@@ -139,7 +132,7 @@ pub fn why(img: &Loaded, path: &str, w: &mut dyn Write) -> io::Result<()> {
     }
     match fs.get(&k) {
         Some(n) => {
-            write!(w, "  now: {}", line(&k, n))?;
+            write!(w, "  now: {}", line(&k, &n))?;
             match fs.resolve(&k, true) {
                 Ok(r) if r != k => writeln!(w, "\n  resolves to {}", shown(&r))?,
                 Err(e) => writeln!(
@@ -155,7 +148,7 @@ pub fn why(img: &Loaded, path: &str, w: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-pub fn content_of<'a>(img: &'a Loaded, path: &str) -> Result<(String, &'a Node), String> {
+pub fn content_of<'a>(img: &'a Loaded, path: &str) -> Result<(String, Node<'a>), String> {
     match img.fs.lookup(&user_key(path)) {
         Ok((k, n)) if n.kind == Kind::File => Ok((k, n)),
         Ok((k, n)) => Err(format!(

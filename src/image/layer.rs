@@ -7,11 +7,13 @@
 
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result};
+use super::packed::{Entries, Paths};
 use super::source::BlobDesc;
 use super::tarread;
 use crate::report::{Code, Finding, Severity};
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Contents larger than this are never kept in memory.
@@ -20,6 +22,55 @@ pub const MAX_CONTENT: u64 = 16 << 20;
 /// All contents kept from one layer: a layer repeating a wanted path (or a
 /// sparse file that expands) cannot make the reader hold more than this.
 pub const MAX_KEPT_PER_LAYER: u64 = 64 << 20;
+
+/// The most bytes the listings of one image's layers (packed paths and link
+/// targets, and the contents kept for checks) may hold together: layers are read
+/// in parallel and each listing is held until it is merged into the tree.
+pub const MAX_LISTING_BYTES: usize = 64 << 20;
+
+/// What the layers of one image read so far hold, shared by the readers.
+#[derive(Debug)]
+pub struct Listings {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl Default for Listings {
+    fn default() -> Self {
+        Listings::with_limit(MAX_LISTING_BYTES)
+    }
+}
+
+impl Listings {
+    /// Another limit than [`MAX_LISTING_BYTES`] (tests reach it with small layers).
+    pub fn with_limit(limit: usize) -> Self {
+        Listings {
+            used: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Counts `n` more bytes; false once the total is past the limit.
+    fn add(&self, n: usize) -> bool {
+        self.used.fetch_add(n, Ordering::Relaxed) + n <= self.limit
+    }
+}
+
+/// A layer's listing went past [`Listings`]' limit: not corruption, a refusal.
+#[derive(Debug)]
+struct OverListing(String);
+
+impl std::fmt::Display for OverListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OverListing {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -99,10 +150,10 @@ pub struct RawEntry {
 #[derive(Debug, Default)]
 pub struct LayerIndex {
     /// `.wh.NAME`: the path NAME (and everything below it) in lower layers.
-    pub whiteouts: Vec<String>,
+    pub whiteouts: Paths,
     /// `.wh..wh..opq`: directories whose lower-layer children are hidden.
-    pub opaques: Vec<String>,
-    pub entries: Vec<RawEntry>,
+    pub opaques: Paths,
+    pub entries: Entries,
     /// The first few findings of each code; the rest are only counted, in
     /// `left_out`, and the tree adds them to its one tally of repeats.
     pub warnings: Vec<Finding>,
@@ -185,6 +236,7 @@ pub fn read_layer(
     diff_id: &Digest,
     index: usize,
     want: &(dyn Fn(&str) -> bool + Sync),
+    listings: &Listings,
 ) -> Result<LayerIndex> {
     let algo = desc
         .digest
@@ -206,10 +258,11 @@ pub fn read_layer(
             diff_id,
             want,
             index,
+            listings,
         ),
         Compression::Zstd => zstd::stream::read::Decoder::with_buffer(&mut raw)
-            .and_then(|d| parse_tar(d, diff_id, want, index)),
-        Compression::None => parse_tar(&mut raw, diff_id, want, index),
+            .and_then(|d| parse_tar(d, diff_id, want, index, listings)),
+        Compression::None => parse_tar(&mut raw, diff_id, want, index, listings),
     };
     // Drain whatever the decoder left so the blob digest covers every byte; a digest
     // mismatch explains a decode error better than the decode error does.
@@ -237,10 +290,18 @@ pub fn read_layer(
             });
         }
     }
-    let (mut layer, uncompressed) = parsed.map_err(|source| ImageError::CorruptLayer {
-        index,
-        blob: desc.name(),
-        source,
+    let (mut layer, uncompressed) = parsed.map_err(|source| {
+        match source.get_ref().and_then(|e| e.downcast_ref::<OverListing>()) {
+            Some(OverListing(message)) => ImageError::Refused {
+                message: message.clone(),
+                hint: "the image lists far more files (or far longer names) than real images do; remove what it does not need (caches, docs, test data), and see the README's limits".into(),
+            },
+            None => ImageError::CorruptLayer {
+                index,
+                blob: desc.name(),
+                source,
+            },
+        }
     })?;
     if &uncompressed != diff_id {
         return Err(ImageError::DiffIdMismatch {
@@ -284,11 +345,27 @@ fn parse_tar(
     diff_id: &Digest,
     want: &(dyn Fn(&str) -> bool + Sync),
     index: usize,
+    listings: &Listings,
 ) -> io::Result<(LayerIndex, Digest)> {
     let mut hashing = HashingReader::new(reader, diff_id.algorithm);
     let mut layer = LayerIndex::default();
     let mut found = Aggregate::default();
     let mut kept = 0u64;
+    let mut held = 0usize;
+    // Counts what the listing grew by; past the image's limit, refuses the layer
+    // before it holds more.
+    let mut count = |layer: &LayerIndex, raw: &str| {
+        let now = layer.entries.bytes() + layer.whiteouts.bytes() + layer.opaques.bytes();
+        let grew = now - held;
+        held = now;
+        if listings.add(grew) {
+            return Ok(());
+        }
+        Err(io::Error::other(OverListing(format!(
+            "the image's layer listings (paths, link targets and the file contents checks read) pass image-check's limit of {} MiB at layer {index}, entry `{raw}`",
+            listings.limit() >> 20
+        ))))
+    };
     let mut r = tarread::Reader::new(&mut hashing);
     while let Some(h) = r.next_header()? {
         let raw = name_from_bytes(&h.name);
@@ -340,16 +417,18 @@ fn parse_tar(
         }
         let (dir, name) = split_parent(&path);
         if name == ".wh..wh..opq" {
-            layer.opaques.push(dir.to_string());
+            layer.opaques.push(dir);
+            count(&layer, &raw)?;
             continue;
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
             if !hidden.starts_with(".wh.") {
-                layer.whiteouts.push(if dir.is_empty() {
-                    hidden.to_string()
+                if dir.is_empty() {
+                    layer.whiteouts.push(hidden);
                 } else {
-                    format!("{dir}/{hidden}")
-                });
+                    layer.whiteouts.push(&format!("{dir}/{hidden}"));
+                }
+                count(&layer, &raw)?;
             }
             // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
             continue;
@@ -411,8 +490,10 @@ fn parse_tar(
             gid: h.gid as u64,
             content,
         });
+        count(&layer, &raw)?;
     }
     drop(r);
+    layer.entries.shrink_to_fit();
     (layer.warnings, layer.left_out) = found.finish();
     // The diff_id covers the whole stream, end-of-archive blocks included.
     io::copy(&mut hashing, &mut io::sink())?;
@@ -459,7 +540,14 @@ fn read_bytes(blob: &[u8], diff_id: &Digest) -> Result<LayerIndex> {
         size: None,
         media_type: None,
     };
-    read_layer(Box::new(blob), &desc, diff_id, 1, &|_| true)
+    read_layer(
+        Box::new(blob),
+        &desc,
+        diff_id,
+        1,
+        &|_| true,
+        &Listings::default(),
+    )
 }
 
 fn fuzz_raw(blob: &[u8]) {
@@ -467,7 +555,7 @@ fn fuzz_raw(blob: &[u8]) {
         return;
     };
     if let Ok(layer) = read_bytes(blob, &diff_id) {
-        for e in &layer.entries {
+        for e in &layer.entries.to_vec() {
             assert!(!e.path.is_empty());
             assert!(!e
                 .path
@@ -536,6 +624,7 @@ fn fuzz_model(ops: &[u8]) {
     let layer = read_bytes(&tar, &diff_id).expect("a model layer reads");
     let got: Vec<(String, EntryKind, Vec<u8>)> = layer
         .entries
+        .to_vec()
         .into_iter()
         .map(|e| {
             let c = e.content.map(|c| c.to_vec()).unwrap_or_default();
@@ -614,5 +703,40 @@ mod tests {
         assert_eq!(Compression::sniff(&z), Ok(Compression::Zstd));
         // The decoder skips the skippable frame, as containerd's does.
         assert_eq!(zstd::decode_all(&z[..]).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn listings_past_the_image_limit_are_refused_not_called_corrupt() {
+        use crate::image::tarread::build::{cat, end, file};
+        let tar = |prefix: &str| {
+            let mut parts: Vec<Vec<u8>> = (0..200)
+                .map(|i| file(&format!("{prefix}/some-longer-name-{i}.txt"), b""))
+                .collect();
+            parts.push(end());
+            cat(&parts)
+        };
+        let desc = BlobDesc {
+            locator: "test".into(),
+            digest: None,
+            size: None,
+            media_type: None,
+        };
+        let read = |t: &[u8], index: usize, l: &Listings| {
+            let diff_id = crate::image::digest::sha256_of(t);
+            read_layer(Box::new(t), &desc, &diff_id, index, &|_| false, l)
+        };
+        // Two layers share the limit: each fits alone, together they do not.
+        let (a, b) = (tar("a"), tar("b"));
+        let one = read(&a, 1, &Listings::default()).unwrap();
+        let limit = one.entries.bytes() * 3 / 2;
+        let shared = Listings::with_limit(limit);
+        assert!(read(&a, 1, &shared).is_ok());
+        match read(&b, 2, &shared) {
+            Err(ImageError::Refused { message, .. }) => {
+                assert!(message.contains("at layer 2, entry `b/"), "{message}")
+            }
+            other => panic!("{:?}", other.map(|l| l.entries.len())),
+        }
+        assert!(read(&b, 2, &Listings::with_limit(limit)).is_ok());
     }
 }

@@ -12,10 +12,12 @@ pub mod error;
 pub mod fs;
 pub mod inspect;
 pub mod layer;
+pub mod packed;
 pub mod reference;
 pub mod run;
 pub mod source;
 pub mod spec;
+mod store;
 pub mod tarread;
 
 use crate::report::{Code, Finding};
@@ -187,7 +189,18 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn uncompressed_total(&self) -> u64 {
-        self.fs.walk("").map(|(_, n)| n.size).sum()
+        self.fs.file_bytes()
+    }
+}
+
+/// The tree would pass [`fs::MAX_TREE_BYTES`]: refused rather than checked short.
+fn too_large(layer: usize, layers: usize, paths: usize) -> ImageError {
+    ImageError::Refused {
+        message: format!(
+            "the flattened tree passes image-check's limit of {} MiB at layer {layer} of {layers} ({paths} paths so far)",
+            fs::MAX_TREE_BYTES >> 20
+        ),
+        hint: "the image holds far more files (or far longer names) than real images do; remove what it does not need (caches, docs, test data), and see the README's limits".into(),
     }
 }
 
@@ -233,6 +246,7 @@ pub fn load(
         .collect();
 
     let n = c.layers.len();
+    let listings = layer::Listings::default();
     let results: Mutex<Vec<Option<Result<layer::LayerIndex>>>> =
         Mutex::new((0..n).map(|_| None).collect());
     let next = AtomicUsize::new(0);
@@ -249,7 +263,7 @@ pub fn load(
                     break;
                 }
                 let r = source.open_blob(&c.layers[i]).and_then(|blob| {
-                    layer::read_layer(blob, &c.layers[i], &diff_ids[i], i + 1, want)
+                    layer::read_layer(blob, &c.layers[i], &diff_ids[i], i + 1, want, &listings)
                 });
                 if r.is_err() {
                     failed.store(true, Ordering::Relaxed);
@@ -266,7 +280,12 @@ pub fn load(
         .enumerate()
     {
         match r {
-            Some(Ok(idx)) => fs.apply(i + 1, idx),
+            Some(Ok(idx)) => {
+                fs.apply(i + 1, idx);
+                if fs.full() {
+                    return Err(too_large(i + 1, n, fs.len()));
+                }
+            }
             Some(Err(e)) => return Err(e),
             // Only skipped after another layer failed; never let that pass silently.
             None => return Err(ImageError::Invalid(format!("layer {} was not read", i + 1))),

@@ -170,6 +170,8 @@ fn load_for_checks(
     if more.is_empty() {
         return Ok(img);
     }
+    // One tree at a time: the first one is not needed any more.
+    drop(img);
     sel.load(src, &move |p: &str| {
         wanted(p) || more.iter().any(|m| m == p)
     })

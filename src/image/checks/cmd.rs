@@ -214,7 +214,7 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
         .chain(
             fs.lookup(&resolved)
                 .ok()
-                .and_then(|(_, n)| n.hardlink_of.clone()),
+                .and_then(|(_, n)| n.hardlink_of.map(String::from)),
         )
         .find(|name| interpreter(name).is_some());
     let Some((interp, takes_value)) = interp.and_then(|i| interpreter(&i).map(|t| (i, t))) else {

@@ -51,7 +51,7 @@ fn glob_count(fs: &FlatFs, g: &crate::image::spec::GlobRule) -> (usize, bool) {
             if visits > GLOB_MAX_VISITS {
                 return (matches, false);
             }
-            let name = k.rsplit('/').next().unwrap_or(k);
+            let name = k.rsplit('/').next().unwrap_or(&k);
             let v = if vdir.is_empty() {
                 name.to_string()
             } else {
@@ -62,7 +62,7 @@ fn glob_count(fs: &FlatFs, g: &crate::image::spec::GlobRule) -> (usize, bool) {
             }
             let target = match &n.kind {
                 Kind::Dir => Some(k.clone()),
-                Kind::Symlink(_) => fs.resolve(k, true).ok().filter(|r| is_dir(r)),
+                Kind::Symlink(_) => fs.resolve(&k, true).ok().filter(|r| is_dir(r)),
                 _ => None,
             };
             if let Some(t) = target {

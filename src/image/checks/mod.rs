@@ -26,8 +26,8 @@ pub(crate) fn unresolved(
     } else {
         missing
     };
-    let own_link = match fs.get(path).map(|n| &n.kind) {
-        Some(Kind::Symlink(t)) => Some(t.clone()),
+    let own_link = match fs.get(path).map(|n| n.kind) {
+        Some(Kind::Symlink(t)) => Some(t),
         _ => None,
     };
     let f = match err {

@@ -1,0 +1,384 @@
+//! A layer's listing, packed: every entry, whiteout and opaque marker of a layer is
+//! held from the moment it is read until the layer is merged into the tree, and all
+//! layers are read in parallel, so this is where memory goes before the merge.
+//!
+//! Paths are front-coded (each path stores only what differs from the one before
+//! it, and tar archives list a directory's files together), and the numbers are
+//! LEB128 varints: a typical entry takes 10 to 20 bytes instead of a `RawEntry`
+//! with its own allocations (about 150). Reading is sequential through a cursor
+//! that reuses one `RawEntry`, so applying a layer allocates nothing per entry.
+
+use super::layer::{EntryKind, RawEntry};
+use std::sync::Arc;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    while let Some(&b) = buf.get(*pos) {
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    v
+}
+
+/// The length of the common prefix of `a` and `b`, on a character boundary of both.
+fn shared_prefix(a: &str, b: &str) -> usize {
+    let mut n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !b.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
+/// Strings front-coded against the one before: a list of whiteout or opaque
+/// paths.
+#[derive(Debug, Default, Clone)]
+pub struct Paths {
+    meta: Vec<u8>,
+    text: String,
+    last: String,
+    len: usize,
+}
+
+impl Paths {
+    pub fn push(&mut self, s: &str) {
+        let shared = shared_prefix(&self.last, s);
+        put_varint(&mut self.meta, shared as u64);
+        put_varint(&mut self.meta, (s.len() - shared) as u64);
+        self.text.push_str(&s[shared..]);
+        self.last.clear();
+        self.last.push_str(s);
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes held, as the listing budget counts them (a growing buffer's
+    /// untouched spare room is not resident).
+    pub fn bytes(&self) -> usize {
+        self.meta.len() + self.text.len()
+    }
+
+    pub fn cursor(&self) -> PathCursor<'_> {
+        PathCursor {
+            paths: self,
+            meta: 0,
+            text: 0,
+            left: self.len,
+            cur: String::new(),
+        }
+    }
+
+    /// Every path, allocated one by one (for tests and small lists).
+    pub fn to_vec(&self) -> Vec<String> {
+        let mut c = self.cursor();
+        let mut out = Vec::with_capacity(self.len);
+        while let Some(p) = c.next_path() {
+            out.push(p.to_string());
+        }
+        out
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Paths {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut p = Paths::default();
+        for s in iter {
+            p.push(s.as_ref());
+        }
+        p
+    }
+}
+
+/// Reads a [`Paths`] in order, one reused buffer.
+pub struct PathCursor<'a> {
+    paths: &'a Paths,
+    meta: usize,
+    text: usize,
+    left: usize,
+    cur: String,
+}
+
+impl PathCursor<'_> {
+    pub fn next_path(&mut self) -> Option<&str> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let shared = get_varint(&self.paths.meta, &mut self.meta) as usize;
+        let n = get_varint(&self.paths.meta, &mut self.meta) as usize;
+        self.cur.truncate(shared);
+        self.cur
+            .push_str(&self.paths.text[self.text..self.text + n]);
+        self.text += n;
+        Some(&self.cur)
+    }
+}
+
+const T_FILE: u8 = 0;
+const T_DIR: u8 = 1;
+const T_SYMLINK: u8 = 2;
+const T_HARDLINK: u8 = 3;
+const T_OTHER: u8 = 4;
+const F_CONTENT: u8 = 0x10;
+
+/// A layer's entries in archive order.
+#[derive(Debug, Default, Clone)]
+pub struct Entries {
+    /// Per entry: a tag byte (kind, whether contents were kept), then varints:
+    /// shared path prefix, path suffix length, mode, uid, gid, size, and the link
+    /// target's length or the index of an `Other` kind's name.
+    meta: Vec<u8>,
+    /// Path suffixes and link targets, in entry order.
+    text: String,
+    contents: Vec<Arc<[u8]>>,
+    content_bytes: usize,
+    others: Vec<&'static str>,
+    last: String,
+    len: usize,
+}
+
+impl Entries {
+    pub fn push(&mut self, e: RawEntry) {
+        let (tag, target) = match &e.kind {
+            EntryKind::File => (T_FILE, None),
+            EntryKind::Dir => (T_DIR, None),
+            EntryKind::Symlink(t) => (T_SYMLINK, Some(t.as_str())),
+            EntryKind::Hardlink(t) => (T_HARDLINK, Some(t.as_str())),
+            EntryKind::Other(_) => (T_OTHER, None),
+        };
+        let flag = if e.content.is_some() { F_CONTENT } else { 0 };
+        self.meta.push(tag | flag);
+        let shared = shared_prefix(&self.last, &e.path);
+        put_varint(&mut self.meta, shared as u64);
+        put_varint(&mut self.meta, (e.path.len() - shared) as u64);
+        put_varint(&mut self.meta, u64::from(e.mode));
+        put_varint(&mut self.meta, e.uid);
+        put_varint(&mut self.meta, e.gid);
+        put_varint(&mut self.meta, e.size);
+        self.text.push_str(&e.path[shared..]);
+        if let Some(t) = target {
+            put_varint(&mut self.meta, t.len() as u64);
+            self.text.push_str(t);
+        }
+        if let EntryKind::Other(o) = e.kind {
+            let i = match self.others.iter().position(|x| *x == o) {
+                Some(i) => i,
+                None => {
+                    self.others.push(o);
+                    self.others.len() - 1
+                }
+            };
+            put_varint(&mut self.meta, i as u64);
+        }
+        if let Some(c) = e.content {
+            self.content_bytes += c.len();
+            self.contents.push(c);
+        }
+        self.last.clear();
+        self.last.push_str(&e.path);
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes held, kept contents included, as the listing budget counts them.
+    pub fn bytes(&self) -> usize {
+        self.meta.len() + self.text.len() + self.content_bytes
+    }
+
+    /// Gives back the room a growing buffer kept spare.
+    pub fn shrink_to_fit(&mut self) {
+        self.meta.shrink_to_fit();
+        self.text.shrink_to_fit();
+        self.last = String::new();
+    }
+
+    pub fn cursor(&self) -> EntryCursor<'_> {
+        EntryCursor {
+            entries: self,
+            meta: 0,
+            text: 0,
+            content: 0,
+            left: self.len,
+            cur: RawEntry {
+                path: String::new(),
+                kind: EntryKind::File,
+                size: 0,
+                mode: 0,
+                uid: 0,
+                gid: 0,
+                content: None,
+            },
+        }
+    }
+
+    /// Every entry, allocated one by one (for tests, fuzzing and small layers).
+    pub fn to_vec(&self) -> Vec<RawEntry> {
+        let mut c = self.cursor();
+        let mut out = Vec::with_capacity(self.len);
+        while let Some(e) = c.next_entry() {
+            out.push(e.clone());
+        }
+        out
+    }
+}
+
+impl FromIterator<RawEntry> for Entries {
+    fn from_iter<I: IntoIterator<Item = RawEntry>>(iter: I) -> Self {
+        let mut es = Entries::default();
+        for e in iter {
+            es.push(e);
+        }
+        es
+    }
+}
+
+impl From<Vec<RawEntry>> for Entries {
+    fn from(v: Vec<RawEntry>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+/// Reads [`Entries`] in order into one reused `RawEntry`.
+pub struct EntryCursor<'a> {
+    entries: &'a Entries,
+    meta: usize,
+    text: usize,
+    content: usize,
+    left: usize,
+    cur: RawEntry,
+}
+
+impl EntryCursor<'_> {
+    pub fn next_entry(&mut self) -> Option<&RawEntry> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let es = self.entries;
+        let meta = &es.meta[..];
+        let tag = meta[self.meta];
+        self.meta += 1;
+        let shared = get_varint(meta, &mut self.meta) as usize;
+        let n = get_varint(meta, &mut self.meta) as usize;
+        let e = &mut self.cur;
+        e.mode = get_varint(meta, &mut self.meta) as u32;
+        e.uid = get_varint(meta, &mut self.meta);
+        e.gid = get_varint(meta, &mut self.meta);
+        e.size = get_varint(meta, &mut self.meta);
+        e.path.truncate(shared);
+        e.path.push_str(&es.text[self.text..self.text + n]);
+        self.text += n;
+        // Reuse the previous link target's buffer.
+        let mut t = match std::mem::replace(&mut e.kind, EntryKind::File) {
+            EntryKind::Symlink(s) | EntryKind::Hardlink(s) => s,
+            _ => String::new(),
+        };
+        e.kind = match tag & 0x0f {
+            T_DIR => EntryKind::Dir,
+            T_SYMLINK | T_HARDLINK => {
+                let n = get_varint(meta, &mut self.meta) as usize;
+                t.clear();
+                t.push_str(&es.text[self.text..self.text + n]);
+                self.text += n;
+                if tag & 0x0f == T_SYMLINK {
+                    EntryKind::Symlink(t)
+                } else {
+                    EntryKind::Hardlink(t)
+                }
+            }
+            T_OTHER => {
+                let i = get_varint(meta, &mut self.meta) as usize;
+                EntryKind::Other(es.others.get(i).copied().unwrap_or("other"))
+            }
+            _ => EntryKind::File,
+        };
+        e.content = if tag & F_CONTENT != 0 {
+            let c = es.contents.get(self.content).cloned();
+            self.content += 1;
+            c
+        } else {
+            None
+        };
+        Some(&self.cur)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(path: &str, kind: EntryKind, size: u64, content: Option<&[u8]>) -> RawEntry {
+        RawEntry {
+            path: path.into(),
+            kind,
+            size,
+            mode: 0o4755,
+            uid: u64::MAX,
+            gid: 1 << 40,
+            content: content.map(Arc::from),
+        }
+    }
+
+    #[test]
+    fn entries_read_back_exactly_as_pushed() {
+        let v = vec![
+            e("usr/share/caf\u{e9}/a", EntryKind::File, 3, Some(b"abc")),
+            e("usr/share/caf\u{e8}/b", EntryKind::Dir, 0, None),
+            e(
+                "usr/share/l",
+                EntryKind::Symlink("../x\u{e9}".into()),
+                0,
+                None,
+            ),
+            e("usr/h", EntryKind::Hardlink("usr/share/l".into()), 0, None),
+            e("dev/null", EntryKind::Other("char-device"), 0, None),
+            e("dev/fifo", EntryKind::Other("fifo"), 0, None),
+            e("z", EntryKind::File, u64::MAX, Some(b"")),
+            e("z\\xff", EntryKind::File, 1 << 35, None),
+        ];
+        let packed: Entries = v.clone().into();
+        assert_eq!(packed.len(), v.len());
+        let got = packed.to_vec();
+        for (a, b) in got.iter().zip(&v) {
+            assert_eq!(
+                (&a.path, &a.kind, a.size, a.mode, a.uid, a.gid),
+                (&b.path, &b.kind, b.size, b.mode, b.uid, b.gid)
+            );
+            assert_eq!(a.content.as_deref(), b.content.as_deref());
+        }
+        assert_eq!(got.len(), v.len());
+    }
+
+    #[test]
+    fn paths_front_code_on_character_boundaries() {
+        let v = ["a/caf\u{e9}", "a/caf\u{e8}", "", "b", "b/c", "a"];
+        let p: Paths = v.iter().collect();
+        assert_eq!(p.to_vec(), v);
+    }
+}
