@@ -362,3 +362,33 @@ fn check(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parsed command line is `Debug` (clap needs it): `--creds` must not
+    /// show there, nor in the options it becomes.
+    #[test]
+    fn creds_never_reach_debug_output() {
+        let cli = Cli::try_parse_from([
+            "image-check",
+            "--creds",
+            "ci:CANARY-cli-77",
+            "docker://127.0.0.1:1/app:v1",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("CANARY"));
+        let opts = cli.check.registry.options().unwrap();
+        let shown = format!("{opts:?}");
+        assert!(!shown.contains("CANARY") && shown.contains("ci"), "{shown}");
+        let err = Cli::try_parse_from(["image-check", "--creds", "nocolonCANARY", "x"])
+            .unwrap()
+            .check
+            .registry
+            .options()
+            .err()
+            .unwrap();
+        assert!(!crate::cli::chain(&err).contains("CANARY"));
+    }
+}

@@ -201,17 +201,9 @@ pub trait ImageSource: Send + Sync {
 
 /// How sources reach what they read: only the registry source uses these today,
 /// but every source is opened with them so a new setting reaches all of them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     pub registry: registry::RegistryOptions,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions {
-            registry: registry::RegistryOptions::default(),
-        }
-    }
 }
 
 /// Opens the source a reference names.

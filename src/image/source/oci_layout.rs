@@ -72,6 +72,7 @@ pub fn roots_from_index(bytes: &[u8], container: &str, tag: Option<&str>) -> Res
 /// Every candidate a layout's `index.json` (bytes as read) reaches for `tag`, each
 /// manifest read with `read`, which verifies it against its descriptor: the whole
 /// walk with no platform selection (the fuzz target's view).
+#[allow(clippy::result_large_err)] // the shape `Found` has always had
 pub fn candidates_from_index(
     bytes: &[u8],
     container: &str,

@@ -6,6 +6,7 @@ pub mod fixture;
 pub mod image;
 pub mod moto;
 pub mod pg;
+pub mod registry;
 
 use std::ffi::OsStr;
 use std::path::Path;

@@ -394,11 +394,26 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> ConnectFailure {
         if t.contains("dns error") {
             out.dns = true;
         }
-        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
-            err.downcast_ref::<io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|i| i.downcast_ref::<rustls::Error>())
-        });
+        // hyper-rustls and tokio-rustls each wrap the TLS error in an io::Error,
+        // whose `source()` skips the wrapped error: unwrap them by hand.
+        let mut inner: &(dyn std::error::Error + 'static) = err;
+        let mut tls = None;
+        loop {
+            if let Some(t) = inner.downcast_ref::<rustls::Error>() {
+                tls = Some(t);
+                break;
+            }
+            match inner.downcast_ref::<io::Error>() {
+                Some(io) => {
+                    out.io = Some(io.kind());
+                    match io.get_ref() {
+                        Some(i) => inner = i,
+                        None => break,
+                    }
+                }
+                None => break,
+            }
+        }
         if let Some(t) = tls {
             out.tls = Some(match t {
                 rustls::Error::InvalidCertificate(c) => match c {
@@ -412,9 +427,6 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> ConnectFailure {
                 rustls::Error::InvalidMessage(_) => (Code::TlsHandshake, "the server did not answer in TLS (it may serve plain HTTP)"),
                 _ => (Code::TlsHandshake, "the TLS handshake failed"),
             });
-        }
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            out.io = Some(io.kind());
         }
         if out.text.is_empty() && !t.is_empty() {
             out.text = t;
