@@ -541,6 +541,44 @@ mod tests {
         }
     }
 
+    /// Hostile headers and references: thousands of deterministic mutations of
+    /// real ones neither panic nor hang either parser.
+    #[test]
+    fn parsers_survive_mutated_input() {
+        let seeds = [
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull""#,
+            r#"Basic realm="x\"y", Bearer realm=z,scope="a,b""#,
+            "docker://[::1]:5000/ns/app:v1@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1.0",
+        ];
+        let alphabet = b"\"=,:/@[]. -_aZ09\\\x00\xff";
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for seed in seeds {
+            for _ in 0..2000 {
+                let mut b = seed.as_bytes().to_vec();
+                for _ in 0..(next() % 4 + 1) {
+                    let i = (next() as usize) % (b.len() + 1);
+                    match next() % 3 {
+                        0 if i < b.len() => {
+                            b.remove(i);
+                        }
+                        1 if i < b.len() => b[i] = alphabet[(next() as usize) % alphabet.len()],
+                        _ => b.insert(i, alphabet[(next() as usize) % alphabet.len()]),
+                    }
+                }
+                let s = String::from_utf8_lossy(&b);
+                parse_challenges(&s);
+                let _ = crate::image::reference::ImageRef::parse(&s);
+            }
+        }
+    }
+
     fn env(pairs: Vec<(&'static str, String)>) -> Env {
         std::sync::Arc::new(move |k: &str| {
             pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
