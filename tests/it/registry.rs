@@ -583,3 +583,30 @@ fn a_registry_that_never_answers_ends_at_the_timeout() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("connection refused"), "{}", out.stderr);
 }
+
+#[test]
+fn a_blob_broken_mid_stream_resumes_with_range_and_is_still_verified() {
+    let (storage, _work) = storage_with(&["healthy", "empty-dist"]);
+    let reg = Registry::start(storage.path(), Auth::Open, None);
+    let spec = project_root().join(SPEC).display().to_string();
+    for (recipe, code) in [("healthy", 0), ("empty-dist", 1)] {
+        // A response head is under 400 bytes: cutting 600 bytes into the first
+        // blob of at least 500 bytes (the config, then the layers) lands in its body.
+        let manifest = crate::support::registry::manifest(&reg, "scalemap-api", recipe);
+        assert!(
+            manifest["config"]["size"].as_u64().unwrap() >= 500,
+            "{manifest}"
+        );
+        let cut = 600;
+        let proxy = crate::support::registry::ResetProxy::start(reg.port, cut);
+        let r = format!("docker://127.0.0.1:{}/scalemap-api:{recipe}", proxy.port);
+        let out = run(&["--insecure-http", "--spec", &spec, &r], &[]);
+        assert!(
+            proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+            "the proxy broke a blob download: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        assert_eq!(out.code, code, "{recipe}: {}{}", out.stdout, out.stderr);
+    }
+}

@@ -309,3 +309,92 @@ pub fn blackhole(hold: Duration) -> u16 {
     });
     port
 }
+
+/// A loopback TCP proxy to `upstream` that breaks one blob download: the first
+/// time more than `cut_after` bytes of a response to a `GET …/blobs/…` have
+/// passed, both sides of that connection are shut. `cut` says whether it
+/// happened, so a test cannot pass without the fault.
+pub struct ResetProxy {
+    pub port: u16,
+    pub cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ResetProxy {
+    pub fn start(upstream: u16, cut_after: usize) -> ResetProxy {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Mutex;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let done = cut.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().take(200) {
+                let Ok(client) = client else { break };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                // (a blob request is in flight, bytes of its response so far)
+                let state = Arc::new(Mutex::new((false, 0usize)));
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let st = state.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = c_in.read(&mut buf) {
+                        if n == 0 || s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        if text.starts_with("GET ") {
+                            *st.lock().unwrap() = (text.contains("/blobs/"), 0);
+                        }
+                    }
+                    let _ = s_out.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s_in.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        let fire = {
+                            let mut s = state.lock().unwrap();
+                            s.1 += n;
+                            s.0 && s.1 > cut_after && !done.load(Ordering::SeqCst)
+                        };
+                        if fire {
+                            done.store(true, Ordering::SeqCst);
+                            let _ = c_out.write_all(&buf[..n / 2]);
+                            let _ = c_out.shutdown(std::net::Shutdown::Both);
+                            let _ = s_in.shutdown(std::net::Shutdown::Both);
+                            break;
+                        }
+                        if c_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_out.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        ResetProxy { port, cut }
+    }
+}
+
+/// A manifest as the registry serves it (skopeo may have recompressed layers on
+/// push, so the registry's sizes are not the layout's).
+pub fn manifest(registry: &Registry, repo: &str, reference: &str) -> serde_json::Value {
+    let mut s = TcpStream::connect(("127.0.0.1", registry.port)).unwrap();
+    write!(
+        s,
+        "GET /v2/{repo}/manifests/{reference} HTTP/1.0\r\nHost: {}\r\nAccept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json\r\n\r\n",
+        registry.host()
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let at = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    serde_json::from_slice(&resp[at..]).unwrap()
+}

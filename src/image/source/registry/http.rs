@@ -180,6 +180,7 @@ impl Http {
         url: Url,
         accept: Option<&str>,
         auth: Option<&Secret<String>>,
+        range: Option<u64>,
         what: &str,
     ) -> Result<Response<Incoming>> {
         let origin = authority(&url);
@@ -187,7 +188,7 @@ impl Http {
         for _ in 0..=MAX_REDIRECTS {
             let same_host = authority(&url) == origin;
             let auth = auth.filter(|_| same_host);
-            let resp = self.get_retrying(&url, accept, auth, what).await?;
+            let resp = self.get_retrying(&url, accept, auth, range, what).await?;
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
             }
@@ -221,12 +222,13 @@ impl Http {
         url: &Url,
         accept: Option<&str>,
         auth: Option<&Secret<String>>,
+        range: Option<u64>,
         what: &str,
     ) -> Result<Response<Incoming>> {
         let host = authority(url);
         let mut attempt = 0u32;
         loop {
-            let wait = match self.send_once(url, accept, auth, None).await {
+            let wait = match self.send_once(url, accept, auth, range).await {
                 Ok(resp) => {
                     let s = resp.status();
                     let retryable = s == StatusCode::TOO_MANY_REQUESTS
@@ -533,56 +535,31 @@ pub enum BodyError {
     Broken(String),
 }
 
-/// A blob body as a blocking `Read`: a task on the runtime moves frames into a
-/// bounded channel, so the network keeps going while the caller decompresses,
-/// and memory stays at a few frames. At most `limit` bytes are delivered (the
-/// descriptor's size, plus one so an oversized blob shows as a size mismatch
-/// instead of streaming forever).
+/// A blob as a blocking `Read`: a task on the runtime moves frames into a bounded
+/// channel (see [`BlobReader::channel`]), so the network keeps going while the
+/// caller decompresses, and memory stays at a few frames. At most `limit` bytes
+/// are delivered (the descriptor's size, plus one so an oversized blob shows as a
+/// size mismatch instead of streaming forever).
 pub struct BlobReader {
     rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
     buf: Bytes,
     left: u64,
 }
 
+pub type FrameSender = tokio::sync::mpsc::Sender<io::Result<Bytes>>;
+
 impl BlobReader {
-    pub fn spawn(
-        rt: &tokio::runtime::Handle,
-        body: Incoming,
-        deadline: Instant,
-        limit: Option<u64>,
-        host: String,
-    ) -> BlobReader {
+    /// The reader and the sender a pump task feeds.
+    pub fn channel(limit: Option<u64>) -> (BlobReader, FrameSender) {
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_FRAMES);
-        rt.spawn(async move {
-            let mut body = body;
-            loop {
-                let item = match tokio::time::timeout_at(deadline, body.frame()).await {
-                    Err(_) => Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("the `--timeout` deadline passed while reading from `{host}`"),
-                    )),
-                    Ok(None) => break,
-                    Ok(Some(Err(e))) => Err(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        format!("the connection to `{host}` broke mid-blob: {e}"),
-                    )),
-                    Ok(Some(Ok(f))) => match f.into_data() {
-                        Ok(d) => Ok(d),
-                        Err(_) => continue,
-                    },
-                };
-                let stop = item.is_err();
-                // A dropped reader (the layer failed elsewhere) ends the transfer.
-                if tx.send(item).await.is_err() || stop {
-                    break;
-                }
-            }
-        });
-        BlobReader {
-            rx,
-            buf: Bytes::new(),
-            left: limit.map(|l| l.saturating_add(1)).unwrap_or(u64::MAX),
-        }
+        (
+            BlobReader {
+                rx,
+                buf: Bytes::new(),
+                left: limit.map(|l| l.saturating_add(1)).unwrap_or(u64::MAX),
+            },
+            tx,
+        )
     }
 }
 

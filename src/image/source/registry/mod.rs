@@ -266,6 +266,7 @@ impl Client {
         &self,
         url: Url,
         accept: Option<&str>,
+        range: Option<u64>,
         what: &str,
         kind: Kind,
     ) -> Result<::http::Response<Incoming>> {
@@ -274,7 +275,7 @@ impl Client {
             let sent = self.header();
             let resp = self
                 .http
-                .get(url.clone(), accept, sent.as_ref(), what)
+                .get(url.clone(), accept, sent.as_ref(), range, what)
                 .await?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !answered {
@@ -378,7 +379,7 @@ impl Client {
         let tw = format!("a token for {what}");
         let resp = self
             .http
-            .get(u, Some("application/json"), basic.as_ref(), &tw)
+            .get(u, Some("application/json"), basic.as_ref(), None, &tw)
             .await?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -547,7 +548,10 @@ impl Client {
     async fn not_found(&self) -> ImageError {
         let repo = format!("{}/{}", self.host, self.repository);
         let url = self.url(&format!("v2/{}/tags/list?n=100", self.repository));
-        let listed = match self.get(url, Some("application/json"), "the tag list", Kind::Tags).await {
+        let listed = match self
+            .get(url, Some("application/json"), None, "the tag list", Kind::Tags)
+            .await
+        {
             Ok(resp) if resp.status() == StatusCode::NOT_FOUND => {
                 return ImageError::registry(
                     Code::RegistryNotFound,
@@ -605,7 +609,7 @@ impl Client {
         let what = format!("the manifest `{reference}` of `{}`", self.repository);
         let url = self.url(&format!("v2/{}/manifests/{reference}", self.repository));
         let resp = self
-            .get(url, Some(ACCEPT_ALL), &what, Kind::Manifest)
+            .get(url, Some(ACCEPT_ALL), None, &what, Kind::Manifest)
             .await?;
         match resp.status() {
             StatusCode::OK => {}
@@ -658,7 +662,9 @@ impl Client {
         let what = format!("the manifest `{d}`");
         let url = self.url(&format!("v2/{}/manifests/{d}", self.repository));
         let accept = desc.media_type.clone().unwrap_or_else(|| ACCEPT_ALL.into());
-        let resp = self.get(url, Some(&accept), &what, Kind::Manifest).await?;
+        let resp = self
+            .get(url, Some(&accept), None, &what, Kind::Manifest)
+            .await?;
         match resp.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => {
@@ -681,19 +687,118 @@ impl Client {
         Ok(bytes)
     }
 
-    async fn blob(&self, desc: &BlobDesc) -> Result<::http::Response<Incoming>> {
+    /// A blob's body from byte `from` on, and how many bytes of it to skip
+    /// (a registry that ignores `Range` sends the whole blob again).
+    async fn blob(&self, desc: &BlobDesc, from: u64) -> Result<(Incoming, u64)> {
         let d = digest_of(desc)?;
         let what = format!("the blob `{d}`");
         let url = self.url(&format!("v2/{}/blobs/{d}", self.repository));
-        let resp = self.get(url, None, &what, Kind::Blob).await?;
+        let range = (from > 0).then_some(from);
+        let resp = self.get(url, None, range, &what, Kind::Blob).await?;
         match resp.status() {
-            StatusCode::OK => Ok(resp),
+            StatusCode::OK => Ok((resp.into_body(), from)),
+            StatusCode::PARTIAL_CONTENT if from > 0 => {
+                // `Content-Range: bytes FROM-LAST/TOTAL` must start where we stopped.
+                let starts = header_str(&resp, ::http::header::CONTENT_RANGE)
+                    .and_then(|v| {
+                        let r = v.strip_prefix("bytes ")?;
+                        r.split('-').next()?.trim().parse::<u64>().ok()
+                    });
+                if starts != Some(from) {
+                    return Err(ImageError::registry(
+                        Code::RegistryUnavailable,
+                        format!("`{}` resumed {what} at another offset than byte {from}", self.host),
+                        "the registry or a proxy mishandles `Range`; try again",
+                    ));
+                }
+                Ok((resp.into_body(), 0))
+            }
             StatusCode::NOT_FOUND => Err(ImageError::registry(
                 Code::RegistryNotFound,
                 format!("the blob `{d}` is missing from `{}/{}`", self.host, self.repository),
                 "the image was pushed incompletely or the blob was garbage-collected; push it again",
             )),
             s => Err(self.unexpected(s, &what)),
+        }
+    }
+
+    /// Moves a blob's frames to its reader. A connection that breaks mid-blob
+    /// is resumed with a `Range` request from the last byte delivered (or
+    /// restarted, skipping what was delivered, when the registry ignores
+    /// `Range`), at most `retries` times; the reader's digest still covers every
+    /// byte, so a resumed blob that differs is never accepted.
+    async fn pump(self: Arc<Self>, desc: BlobDesc, first: Incoming, tx: http::FrameSender) {
+        use http_body_util::BodyExt;
+        let host = self.host.clone();
+        let mut body = first;
+        let mut skip = 0u64;
+        let mut delivered = 0u64;
+        let mut resumes = 0u32;
+        loop {
+            let frame = tokio::time::timeout_at(self.http.deadline, body.frame()).await;
+            let broke = match frame {
+                Err(_) => {
+                    let _ = tx
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("the `--timeout` deadline passed while reading from `{host}`"),
+                        )))
+                        .await;
+                    return;
+                }
+                Ok(None) => return,
+                Ok(Some(Ok(f))) => {
+                    let Ok(mut data) = f.into_data() else {
+                        continue;
+                    };
+                    if skip > 0 {
+                        let n = skip.min(data.len() as u64) as usize;
+                        let _ = data.split_to(n);
+                        skip -= n as u64;
+                    }
+                    if data.is_empty() {
+                        continue;
+                    }
+                    delivered += data.len() as u64;
+                    // A dropped reader (the layer failed elsewhere) ends the transfer.
+                    if tx.send(Ok(data)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(Some(Err(e))) => e.to_string(),
+            };
+            if resumes >= self.http.retries {
+                let _ = tx
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        format!(
+                            "the connection to `{host}` broke mid-blob {} times; last: {broke}",
+                            resumes + 1
+                        ),
+                    )))
+                    .await;
+                return;
+            }
+            resumes += 1;
+            match self.blob(&desc, delivered).await {
+                Ok((b, s)) => {
+                    body = b;
+                    skip = s;
+                }
+                Err(e) => {
+                    let _ = tx
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            format!(
+                                "the connection to `{host}` broke mid-blob ({broke}) and resuming failed: {}",
+                                crate::cli::chain(&e)
+                            ),
+                        )))
+                        .await;
+                    return;
+                }
+            }
         }
     }
 }
@@ -731,13 +836,10 @@ impl ImageSource for RegistrySource {
     }
 
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
-        let resp = self.rt.block_on(self.client.blob(blob))?;
-        Ok(Box::new(BlobReader::spawn(
-            self.rt.handle(),
-            resp.into_body(),
-            self.client.http.deadline,
-            blob.size,
-            self.client.host.clone(),
-        )))
+        let (body, _) = self.rt.block_on(self.client.blob(blob, 0))?;
+        let (reader, tx) = BlobReader::channel(blob.size);
+        self.rt
+            .spawn(self.client.clone().pump(blob.clone(), body, tx));
+        Ok(Box::new(reader))
     }
 }
