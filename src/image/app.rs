@@ -3,10 +3,14 @@
 //! Reports go to stdout, errors to stderr; exit codes are 0 (passed), 1 (findings),
 //! 2 (could not check).
 
+use super::error::ImageError;
 use super::inspect;
 use super::run::{self, CheckOptions, RunError};
+use super::source::registry::RegistryOptions;
+use super::source::OpenOptions;
 use super::PlatformSel;
 use crate::cli::{print_error, stdout_color};
+use crate::redact::Secret;
 use crate::report::render::{self, escape_line, Format, Options};
 use crate::report::{Code, Finding, Report};
 use clap::{Args, Parser, Subcommand};
@@ -40,8 +44,84 @@ struct CheckArgs {
     /// Warnings fail the check too
     #[arg(long)]
     strict: bool,
-    /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG]
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG],
+    /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG] (ECR)
     image: Option<String>,
+}
+
+/// How a registry is reached; offline references ignore these.
+#[derive(Args, Debug, Clone)]
+struct RegistryArgs {
+    /// Registry credentials USER:PASSWORD (first in the auth order)
+    #[arg(long, value_name = "USER:PASS", value_parser = secret_arg, conflicts_with = "creds_file")]
+    creds: Option<Secret<String>>,
+    /// A file whose first line is USER:PASSWORD
+    #[arg(long, value_name = "FILE")]
+    creds_file: Option<PathBuf>,
+    /// The registry host for a bare REPO[:TAG] (default: ECR in the current account and region)
+    #[arg(long, value_name = "HOST[:PORT]")]
+    registry: Option<String>,
+    /// PEM CA certificate(s) trusted for the registry, besides the system's
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Plain HTTP to a loopback registry (localhost, 127.0.0.0/8, [::1]) only
+    #[arg(long)]
+    insecure_http: bool,
+    /// Overall deadline for reading the image from a registry, e.g. 90s, 10m
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<std::time::Duration>,
+}
+
+fn secret_arg(s: &str) -> Result<Secret<String>, String> {
+    Ok(Secret::new(s.to_string()))
+}
+
+impl RegistryArgs {
+    /// The options every source is opened with; reading `--creds-file` may fail.
+    fn options(&self) -> Result<OpenOptions, ImageError> {
+        use crate::image::source::registry::auth::{parse_user_pass, read_small_file, Source};
+        let bad = |what: String, why: String| {
+            ImageError::registry(
+                crate::report::Code::RegistryAuth,
+                format!("{what} {why}"),
+                "pass `USER:PASSWORD` (for ECR: `AWS:$(aws ecr get-login-password)`)",
+            )
+        };
+        let creds = match (&self.creds, &self.creds_file) {
+            (Some(c), _) => Some(
+                parse_user_pass(c.expose(), Source::Flag)
+                    .map_err(|why| bad("`--creds`".into(), why))?,
+            ),
+            (None, Some(p)) => {
+                let shown = crate::aws::printable(&p.display().to_string());
+                let what = format!("`--creds-file` `{shown}`");
+                let bytes = Secret::new(
+                    read_small_file(p, 64 << 10).map_err(|why| bad(what.clone(), why))?,
+                );
+                let text = std::str::from_utf8(bytes.expose())
+                    .map_err(|_| bad(what.clone(), "is not UTF-8 text".into()))?;
+                let first = text.lines().next().unwrap_or("");
+                Some(
+                    parse_user_pass(first, Source::FlagFile(shown))
+                        .map_err(|why| bad(what.clone(), format!("{why} on its first line")))?,
+                )
+            }
+            (None, None) => None,
+        };
+        let mut reg = RegistryOptions {
+            creds,
+            ca_file: self.ca_file.clone(),
+            insecure_http: self.insecure_http,
+            host: self.registry.clone(),
+            ..RegistryOptions::default()
+        };
+        if let Some(t) = self.timeout {
+            reg.timeout = t;
+        }
+        Ok(OpenOptions { registry: reg })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -52,6 +132,8 @@ enum Verb {
         path: Option<String>,
         #[arg(long, value_parser = PlatformSel::parse)]
         platform: Option<PlatformSel>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Write a file's bytes to stdout
     Cat {
@@ -59,6 +141,8 @@ enum Verb {
         path: String,
         #[arg(long, value_parser = PlatformSel::parse)]
         platform: Option<PlatformSel>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Every layer that wrote, replaced or deleted PATH, in order
     Why {
@@ -66,6 +150,8 @@ enum Verb {
         path: String,
         #[arg(long, value_parser = PlatformSel::parse)]
         platform: Option<PlatformSel>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
 }
 
@@ -91,11 +177,19 @@ pub fn main(cli: Cli) -> u8 {
             image,
             path,
             platform,
+            registry,
         }) => {
             let path = path.unwrap_or_else(|| "/".into());
-            match run::load_one(&image, &platform.unwrap_or(PlatformSel::Default), &|_| {
-                false
-            }) {
+            let opts = match registry.options() {
+                Ok(o) => o,
+                Err(e) => return fail(&e, e.hint()),
+            };
+            match run::load_one_with(
+                &image,
+                &platform.unwrap_or(PlatformSel::Default),
+                &|_| false,
+                &opts,
+            ) {
                 Ok(img) => match inspect::ls(&img, &path, &mut std::io::stdout().lock()) {
                     Ok(true) => 0,
                     Ok(false) => {
@@ -114,10 +208,18 @@ pub fn main(cli: Cli) -> u8 {
             image,
             path,
             platform,
+            registry,
         }) => {
-            match run::load_one(&image, &platform.unwrap_or(PlatformSel::Default), &|_| {
-                false
-            }) {
+            let opts = match registry.options() {
+                Ok(o) => o,
+                Err(e) => return fail(&e, e.hint()),
+            };
+            match run::load_one_with(
+                &image,
+                &platform.unwrap_or(PlatformSel::Default),
+                &|_| false,
+                &opts,
+            ) {
                 Ok(img) => match inspect::why(&img, &path, &mut std::io::stdout().lock()) {
                     Ok(()) => 0,
                     Err(e) => write_failed(&e),
@@ -129,7 +231,16 @@ pub fn main(cli: Cli) -> u8 {
             image,
             path,
             platform,
-        }) => cat(&image, &path, &platform.unwrap_or(PlatformSel::Default)),
+            registry,
+        }) => match registry.options() {
+            Ok(opts) => cat(
+                &image,
+                &path,
+                &platform.unwrap_or(PlatformSel::Default),
+                &opts,
+            ),
+            Err(e) => fail(&e, e.hint()),
+        },
         None => {
             let Some(image) = cli.check.image else {
                 eprintln!("error: IMAGE is required\n  hint: image-check [--spec FILE] IMAGE, e.g. `image-check oci-archive:image.tar`");
@@ -141,17 +252,18 @@ pub fn main(cli: Cli) -> u8 {
                 cli.check.platform,
                 cli.check.format,
                 cli.check.strict,
+                &cli.check.registry,
             )
         }
     }
 }
 
-fn cat(image: &str, path: &str, platform: &PlatformSel) -> u8 {
+fn cat(image: &str, path: &str, platform: &PlatformSel, opts: &OpenOptions) -> u8 {
     let mut want = inspect::user_key(path);
     // Twice at most: the second time for the target of a symlink.
     for _ in 0..2 {
         let w = want.clone();
-        let img = match run::load_one(image, platform, &move |p| p == w) {
+        let img = match run::load_one_with(image, platform, &move |p| p == w, opts) {
             Ok(img) => img,
             Err(e) => return fail(&e, e.hint()),
         };
@@ -190,13 +302,18 @@ fn check(
     platform: Option<PlatformSel>,
     format: Format,
     strict: bool,
+    registry: &RegistryArgs,
 ) -> u8 {
-    let opts = CheckOptions {
+    let opts = registry.options().map(|source| CheckOptions {
         spec,
         platform: platform.unwrap_or(PlatformSel::Default),
         spec_dir: PathBuf::new(),
-    };
-    match run::check(image, &opts) {
+        source,
+    });
+    match opts
+        .map_err(RunError::Image)
+        .and_then(|o| run::check(image, &o))
+    {
         Ok(outcome) => {
             let spec = outcome.spec_path.as_ref().map(|p| p.display().to_string());
             let ropts = Options {
@@ -220,7 +337,7 @@ fn check(
             // so a CI test tab or a JSON consumer never mistakes it for a pass.
             if format != Format::Human {
                 let code = match &e {
-                    RunError::Image(_) => Code::ImageUnreadable,
+                    RunError::Image(i) => i.code(),
                     RunError::Spec(_) => Code::SpecInvalid,
                 };
                 let mut f = Finding::error(code, image, crate::cli::chain(&e));
@@ -243,5 +360,35 @@ fn check(
                 RunError::Spec(inner) => fail(inner, hint),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parsed command line is `Debug` (clap needs it): `--creds` must not
+    /// show there, nor in the options it becomes.
+    #[test]
+    fn creds_never_reach_debug_output() {
+        let cli = Cli::try_parse_from([
+            "image-check",
+            "--creds",
+            "ci:CANARY-cli-77",
+            "docker://127.0.0.1:1/app:v1",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("CANARY"));
+        let opts = cli.check.registry.options().unwrap();
+        let shown = format!("{opts:?}");
+        assert!(!shown.contains("CANARY") && shown.contains("ci"), "{shown}");
+        let err = Cli::try_parse_from(["image-check", "--creds", "nocolonCANARY", "x"])
+            .unwrap()
+            .check
+            .registry
+            .options()
+            .err()
+            .unwrap();
+        assert!(!crate::cli::chain(&err).contains("CANARY"));
     }
 }

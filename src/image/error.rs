@@ -9,8 +9,14 @@ use std::path::PathBuf;
 pub enum ImageError {
     #[error("invalid image reference `{reference}`: {reason}")]
     BadReference { reference: String, reason: String },
-    #[error("registry references are not supported yet: `{0}`")]
-    RegistryUnsupported(String),
+    /// A registry or its credentials failed us: the message names the host, what
+    /// was asked and which credential source was used; never a secret.
+    #[error("{message}")]
+    Registry {
+        message: String,
+        hint: String,
+        code: crate::report::Code,
+    },
     #[error("cannot read `{}`", path.display())]
     Io {
         path: PathBuf,
@@ -87,8 +93,8 @@ impl ImageError {
 
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            ImageError::BadReference { .. } => "use `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `docker-archive:FILE[:REPO:TAG]` (skopeo's spelling)".into(),
-            ImageError::RegistryUnsupported(_) => "save the image first (`skopeo copy docker://… oci-archive:image.tar` or `docker save -o image.tar …`) and check the file".into(),
+            ImageError::BadReference { .. } => "use `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REPO:TAG]`, `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` or a bare `REPO[:TAG]` for ECR (skopeo's spelling)".into(),
+            ImageError::Registry { hint, .. } => hint.clone(),
             ImageError::SizeMismatch { .. } | ImageError::DigestMismatch { .. } | ImageError::CorruptLayer { .. } | ImageError::DiffIdMismatch { .. } => {
                 "the image is corrupt or was modified after it was written; pull or save it again".into()
             }
@@ -97,6 +103,28 @@ impl ImageError {
             ImageError::NoSuchPlatform { .. } => "pass `--platform OS/ARCH` with one of the platforms listed, or `--platform all`".into(),
             _ => return None,
         })
+    }
+}
+
+impl ImageError {
+    /// The finding code a machine-readable report gives this failure.
+    pub fn code(&self) -> crate::report::Code {
+        match self {
+            ImageError::Registry { code, .. } => *code,
+            _ => crate::report::Code::ImageUnreadable,
+        }
+    }
+
+    pub(crate) fn registry(
+        code: crate::report::Code,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        ImageError::Registry {
+            message: message.into(),
+            hint: hint.into(),
+            code,
+        }
     }
 }
 

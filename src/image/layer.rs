@@ -244,7 +244,7 @@ pub fn read_layer(
         .map(|d| d.algorithm)
         .unwrap_or(Algorithm::Sha256);
     let mut raw = BufReader::with_capacity(256 << 10, HashingReader::new(blob, algo));
-    let io_err = |e: io::Error| ImageError::io(desc.locator.clone(), e);
+    let io_err = |e: io::Error| ImageError::io(desc.name(), e);
     let head = raw.fill_buf().map_err(io_err)?;
     let compression = Compression::sniff(head).map_err(|name| {
         ImageError::Invalid(format!(
@@ -535,10 +535,8 @@ fn diff_id_of(blob: &[u8]) -> Option<Digest> {
 
 fn read_bytes(blob: &[u8], diff_id: &Digest) -> Result<LayerIndex> {
     let desc = BlobDesc {
-        locator: "fuzz".into(),
-        digest: None,
-        size: None,
-        media_type: None,
+        member: Some("fuzz".into()),
+        ..BlobDesc::default()
     };
     read_layer(
         Box::new(blob),

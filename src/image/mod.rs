@@ -25,7 +25,8 @@ use digest::Digest;
 use error::{ImageError, Result};
 use fs::{FlatFs, LayerInfo};
 use oci_spec::image::ImageConfiguration;
-use source::{BrokenCandidate, Candidate, ImageSource, Platform};
+use source::walk::{self, Leaf};
+use source::{Candidate, ImageSource, Platform};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -109,71 +110,108 @@ fn platform_mismatch(p: &Platform) -> Finding {
     .hint(format!("build for `linux/amd64` too (`docker buildx build --platform linux/amd64,{p}`), or run it only on `{p}` hosts and pass `--platform {p}` to say so"))
 }
 
-/// Applies the platform selection to the source's candidates.
+/// An image manifest the reference reaches: its platform as known so far, and
+/// the leaf still to fetch or what fetching it gave.
+struct Reached {
+    platform: Option<Platform>,
+    state: std::result::Result<Leaf, std::result::Result<Candidate, ImageError>>,
+}
+
+impl Reached {
+    fn label(&self) -> String {
+        self.platform
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "unknown platform".into())
+    }
+
+    fn into_selected(self, source: &dyn ImageSource) -> Selected {
+        let candidate = match self.state {
+            Ok(leaf) => walk::resolve(leaf, &|d| source.fetch_manifest(d)),
+            Err(done) => done,
+        };
+        Selected {
+            platform: self.platform,
+            candidate,
+            platform_warning: None,
+        }
+    }
+}
+
+/// Applies the platform selection to what the reference reaches. Index
+/// descriptors that state a platform are selected on before their manifests are
+/// fetched; only a manifest whose descriptor says nothing is fetched (with its
+/// config) to learn its platform.
 pub fn select(source: &dyn ImageSource, sel: &PlatformSel) -> Result<Vec<Selected>> {
-    let mut all: Vec<Selected> = Vec::new();
-    for c in source.candidates()? {
-        all.push(match c {
-            Ok(c) => {
-                let platform = match &c.platform {
-                    Some(p) => Ok(p.clone()),
-                    None => config_platform(source, &c),
-                };
-                match platform {
-                    Ok(p) => Selected {
-                        platform: Some(p),
-                        candidate: Ok(c),
-                        platform_warning: None,
-                    },
-                    Err(e) => Selected {
-                        platform: None,
-                        candidate: Err(e),
-                        platform_warning: None,
-                    },
-                }
-            }
-            Err(BrokenCandidate { platform, error }) => Selected {
+    let fetch = |d: &source::BlobDesc| source.fetch_manifest(d);
+    let mut all: Vec<Reached> = Vec::new();
+    for leaf in walk::leaves(source.roots()?, &fetch)? {
+        all.push(match leaf.platform.clone() {
+            Some(p) if !matches!(leaf.kind, walk::LeafKind::Broken(_)) => Reached {
+                platform: Some(p),
+                state: Ok(leaf),
+            },
+            platform @ Some(_) => Reached {
                 platform,
-                candidate: Err(error),
-                platform_warning: None,
+                state: Err(walk::resolve(leaf, &fetch)),
+            },
+            None => match walk::resolve(leaf, &fetch) {
+                Ok(c) => match config_platform(source, &c) {
+                    Ok(p) => Reached {
+                        platform: Some(p),
+                        state: Err(Ok(c)),
+                    },
+                    Err(e) => Reached {
+                        platform: None,
+                        state: Err(Err(e)),
+                    },
+                },
+                Err(e) => Reached {
+                    platform: None,
+                    state: Err(Err(e)),
+                },
             },
         });
     }
     if all.len() == 1 && *sel == PlatformSel::Default {
         // The one image is checked whatever its platform, but a runtime on the
         // default platform would not run it: say so unless `--platform` named it.
-        for s in &mut all {
-            s.platform_warning = s
-                .platform
-                .as_ref()
-                .filter(|p| !p.satisfies(&default_platform()))
-                .map(platform_mismatch);
-        }
-        return Ok(all);
+        return Ok(all
+            .into_iter()
+            .map(|r| {
+                let mut s = r.into_selected(source);
+                s.platform_warning = s
+                    .platform
+                    .as_ref()
+                    .filter(|p| !p.satisfies(&default_platform()))
+                    .map(platform_mismatch);
+                s
+            })
+            .collect());
     }
-    let available = || {
-        let v: Vec<String> = all.iter().map(Selected::label).collect();
+    let wanted = match sel {
+        PlatformSel::All => return Ok(all.into_iter().map(|r| r.into_selected(source)).collect()),
+        PlatformSel::Default => default_platform(),
+        PlatformSel::One(p) => p.clone(),
+    };
+    let available = {
+        let v: Vec<String> = all.iter().map(Reached::label).collect();
         if v.is_empty() {
             "no platforms".into()
         } else {
             v.join(", ")
         }
     };
-    let wanted = match sel {
-        PlatformSel::All => return Ok(all),
-        PlatformSel::Default => default_platform(),
-        PlatformSel::One(p) => p.clone(),
-    };
-    let av = available();
     let chosen: Vec<Selected> = all
         .into_iter()
-        .filter(|s| s.platform.as_ref().is_some_and(|p| p.satisfies(&wanted)))
+        .filter(|r| r.platform.as_ref().is_some_and(|p| p.satisfies(&wanted)))
         .take(1)
+        .map(|r| r.into_selected(source))
         .collect();
     if chosen.is_empty() {
         return Err(ImageError::NoSuchPlatform {
             wanted: wanted.to_string(),
-            available: av,
+            available,
         });
     }
     Ok(chosen)
@@ -297,4 +335,128 @@ pub fn load(
         config,
         fs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source::{BlobDesc, Root};
+    use super::*;
+    use std::collections::HashMap;
+    use std::io::Read;
+
+    /// A source that serves documents by digest and counts manifest fetches.
+    struct Fake {
+        root: (Vec<u8>, &'static str),
+        docs: HashMap<String, Vec<u8>>,
+        fetched: Mutex<Vec<String>>,
+    }
+
+    impl ImageSource for Fake {
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+        fn roots(&self) -> Result<Vec<Root>> {
+            Ok(vec![Root::Fetched {
+                desc: BlobDesc {
+                    digest: Some(digest::sha256_of(&self.root.0)),
+                    size: Some(self.root.0.len() as u64),
+                    media_type: Some(self.root.1.into()),
+                    member: None,
+                },
+                bytes: self.root.0.clone(),
+            }])
+        }
+        fn fetch_manifest(&self, d: &BlobDesc) -> Result<Vec<u8>> {
+            let k = d.digest.as_ref().unwrap().to_string();
+            self.fetched.lock().unwrap().push(k.clone());
+            Ok(self.docs[&k].clone())
+        }
+        fn open_blob(&self, _: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
+            unreachable!("selection reads no blob when descriptors name platforms")
+        }
+    }
+
+    fn manifest(n: u8) -> Vec<u8> {
+        let cfg = digest::sha256_of(&[n]);
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": source::walk::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg.to_string(), "size": 1},
+            "layers": []
+        }))
+        .unwrap()
+    }
+
+    fn index_of(platforms: &[(&str, &Vec<u8>)]) -> Fake {
+        let mut docs = HashMap::new();
+        let mut entries = Vec::new();
+        for (p, m) in platforms {
+            let d = digest::sha256_of(m).to_string();
+            let (os, arch) = p.split_once('/').unwrap();
+            entries.push(serde_json::json!({"mediaType": source::walk::OCI_MANIFEST, "digest": d, "size": m.len(),
+                "platform": {"os": os, "architecture": arch}}));
+            docs.insert(d, (*m).clone());
+        }
+        let index =
+            serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": entries}))
+                .unwrap();
+        Fake {
+            root: (index, source::walk::OCI_INDEX),
+            docs,
+            fetched: Mutex::new(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn platforms_are_selected_on_descriptors_before_manifests_are_fetched() {
+        let (amd, arm, s390) = (manifest(1), manifest(2), manifest(3));
+        let f = index_of(&[
+            ("linux/arm64", &arm),
+            ("linux/amd64", &amd),
+            ("linux/s390x", &s390),
+        ]);
+        let sel = select(&f, &PlatformSel::Default).unwrap();
+        assert_eq!(sel.len(), 1);
+        assert!(sel[0].candidate.is_ok());
+        assert_eq!(
+            *f.fetched.lock().unwrap(),
+            vec![digest::sha256_of(&amd).to_string()],
+            "only the selected platform's manifest is fetched"
+        );
+        f.fetched.lock().unwrap().clear();
+        let err = select(
+            &f,
+            &PlatformSel::One(Platform::parse("linux/ppc64le").unwrap()),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string()
+                .contains("linux/arm64, linux/amd64, linux/s390x"),
+            "{err}"
+        );
+        assert!(
+            f.fetched.lock().unwrap().is_empty(),
+            "a platform nobody has fetches nothing"
+        );
+        let all = select(&f, &PlatformSel::All).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(f.fetched.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn schema1_manifests_are_a_clear_error() {
+        let f = Fake {
+            root: (
+                br#"{"schemaVersion":1,"name":"x","tag":"v1","fsLayers":[]}"#.to_vec(),
+                "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            ),
+            docs: HashMap::new(),
+            fetched: Mutex::new(Vec::new()),
+        };
+        let sel = select(&f, &PlatformSel::Default).unwrap();
+        let err = sel[0].candidate.as_ref().err().unwrap();
+        assert!(err.to_string().contains("schema 1"), "{err}");
+        assert!(err.hint().unwrap().contains("schema 2"));
+    }
 }

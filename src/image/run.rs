@@ -32,6 +32,7 @@ impl RunError {
 
 pub struct CheckOptions {
     pub spec: Option<PathBuf>,
+    pub source: source::OpenOptions,
     pub platform: PlatformSel,
     /// Where `images/<repository>.toml` is looked up (empty: the working directory).
     pub spec_dir: PathBuf,
@@ -114,7 +115,7 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
     // A bad `--spec` is reported before the image is read; a spec named only by
     // the archive's own tags is found once the archive is open.
     let given = opts.spec.as_deref().map(Spec::load).transpose()?;
-    let src = source::open(&r)?;
+    let src = source::open(&r, &opts.source)?;
     let (spec, note) = match given {
         Some(s) => (s, None),
         None => find_spec(r.repository().or_else(|| src.repository()), &opts.spec_dir)?,
@@ -183,13 +184,23 @@ pub fn load_one(
     platform: &PlatformSel,
     want: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Loaded, ImageError> {
+    load_one_with(reference, platform, want, &source::OpenOptions::default())
+}
+
+/// [`load_one`] with the options that reach a registry.
+pub fn load_one_with(
+    reference: &str,
+    platform: &PlatformSel,
+    want: &(dyn Fn(&str) -> bool + Sync),
+    opts: &source::OpenOptions,
+) -> Result<Loaded, ImageError> {
     if *platform == PlatformSel::All {
         return Err(ImageError::Invalid(
             "`--platform all` is only for checks; name one platform".into(),
         ));
     }
     let r = ImageRef::parse(reference)?;
-    let src = source::open(&r)?;
+    let src = source::open(&r, opts)?;
     let selected = select(src.as_ref(), platform)?;
     let sel = selected
         .into_iter()

@@ -31,6 +31,9 @@ codes! {
     // could not check
     SpecInvalid => "spec-invalid", "the spec could not be read or has an error (the message names its line); nothing was checked";
     ImageUnreadable => "image-unreadable", "the image, or one platform of it, could not be read (bad reference, corrupt blob, digest mismatch, missing blob); nothing about it was checked";
+    RegistryAuth => "registry-auth", "the registry refused the credentials (401) or their access to the repository (403), or none could be found or obtained; the message names the credential source tried";
+    RegistryNotFound => "registry-not-found", "the registry has no such repository, tag or digest (the message says which, and lists a few tags)";
+    RegistryUnavailable => "registry-unavailable", "the registry could not be reached or kept failing (connection refused, 5xx or 429 after retries, the `--timeout` deadline)";
     // image-check: reading and flattening
     PathEscapesRoot => "path-escapes-root", "a layer entry or hard-link target named with `..` climbs out of the image root: Docker refuses the layer, containerd and umoci write it at the clamped path, where the tree shows it";
     TarGlobalHeader => "tar-global-header", "a layer holds a PAX global header: containerd and Docker skip it, umoci refuses the layer";

@@ -378,8 +378,9 @@ fn bad_input_exits_2_with_a_clear_error() {
             "`oci-layout` is not in",
         ),
         (
+            // A bare reference is ECR; with no AWS credentials anywhere it says so.
             vec!["scalemap-api:v1.0".into()],
-            "registry references are not supported yet",
+            "ECR needs AWS credentials and none were found",
         ),
         (
             vec!["--platform".into(), "linux".into(), "oci:x".into()],

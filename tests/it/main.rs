@@ -11,5 +11,6 @@ mod libpq_parse;
 mod pg_libpq;
 mod preflight;
 mod preflight_hardening;
+mod registry;
 mod support;
 mod tar_hardening;

@@ -4,7 +4,7 @@
 //! Legacy layers have no descriptor digest, so they are verified by the config's
 //! `rootfs.diff_ids` only; blobs named `blobs/sha256/<hex>` get their digest back.
 
-use super::{BlobDesc, BrokenCandidate, Candidate, FileTree, ImageSource};
+use super::{BlobDesc, Candidate, FileTree, ImageSource, Root};
 use crate::image::digest::Digest;
 use crate::image::error::{ImageError, Result};
 use serde::Deserialize;
@@ -104,7 +104,7 @@ impl DockerArchive {
 
     fn blob(&self, member: &str) -> BlobDesc {
         BlobDesc {
-            locator: member.to_string(),
+            member: Some(member.to_string()),
             digest: implied_digest(member),
             size: None,
             media_type: None,
@@ -122,8 +122,8 @@ impl ImageSource for DockerArchive {
         Some(crate::image::reference::repository_of(tag))
     }
 
-    fn candidates(&self) -> Result<Vec<std::result::Result<Candidate, BrokenCandidate>>> {
-        Ok(vec![Ok(Candidate {
+    fn roots(&self) -> Result<Vec<Root>> {
+        Ok(vec![Root::Image(Candidate {
             platform: None,
             manifest_digest: None,
             config: self.blob(&self.entry.config),
@@ -131,8 +131,18 @@ impl ImageSource for DockerArchive {
         })])
     }
 
+    fn fetch_manifest(&self, desc: &BlobDesc) -> Result<Vec<u8>> {
+        // `manifest.json` is the archive's only manifest, read at open.
+        Err(ImageError::Invalid(format!(
+            "`{}` is a `docker save` archive, which holds no manifest `{}`",
+            self.tree.describe(),
+            desc.name()
+        )))
+    }
+
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
-        self.tree.open_required(&blob.locator)
+        let member = blob.member.as_deref().unwrap_or_default();
+        self.tree.open_required(member)
     }
 }
 

@@ -1,19 +1,25 @@
 //! Where image bytes come from.
 //!
-//! An [`ImageSource`] turns a reference into candidate manifests (one per platform,
-//! each with its config and layer descriptors) and opens blobs as streams. Offline
-//! sources are all "a tree of files" ([`FileTree`]: a directory or a tar) read by a
-//! layout reader (OCI layout or `docker save`); a registry source plugs in beside them
-//! without the checks knowing.
+//! An [`ImageSource`] has two kinds of access, as a registry does: manifests and
+//! indexes ([`ImageSource::roots`], [`ImageSource::fetch_manifest`]), and blobs
+//! ([`ImageSource::open_blob`]). [`walk`] goes from the roots down through indexes
+//! to image manifests, so platform selection can look at index descriptors before
+//! any child manifest is fetched (each fetch counts against a registry's rate
+//! limit). Offline sources are "a tree of files" ([`FileTree`]: a directory or a
+//! tar) read by a layout reader (OCI layout or `docker save`); the registry source
+//! speaks the distribution API; the checks cannot tell them apart.
 
 mod docker_archive;
 mod oci_layout;
+pub mod registry;
 mod tree;
+pub mod walk;
 
 pub use docker_archive::DockerArchive;
 pub use oci_layout::OciLayout;
-pub use oci_layout::{candidates_from_index, fuzz_manifest_walk, MAX_INDEX_DEPTH, MAX_MANIFESTS};
+pub use oci_layout::{candidates_from_index, fuzz_manifest_walk};
 pub use tree::{fuzz_archive_index, open_regular_file, DirTree, FileTree, TarTree};
+pub use walk::{Leaf, LeafKind, Root, MAX_INDEX_DEPTH, MAX_MANIFESTS};
 
 use super::digest::{verify_bytes, Digest};
 use super::error::{ImageError, Result};
@@ -59,22 +65,25 @@ pub(crate) fn json_error(what: impl Into<String>, e: serde_json::Error) -> Image
     ImageError::json(what, safe)
 }
 
-/// A blob as a source knows it: where it lives, and what it must hash to when known.
-#[derive(Debug, Clone)]
+/// A blob or manifest as a descriptor names it: what it must hash to when known.
+/// Sources find the bytes from the digest (a layout path, a registry URL); only a
+/// `docker save` archive names blobs by member instead.
+#[derive(Debug, Clone, Default)]
 pub struct BlobDesc {
-    /// The blob's name inside its container: a layout path, or a `docker save` member.
-    pub locator: String,
     pub digest: Option<Digest>,
     pub size: Option<u64>,
     pub media_type: Option<String>,
+    /// A `docker save` member name, for blobs the archive names rather than hashes.
+    pub member: Option<String>,
 }
 
 impl BlobDesc {
-    /// How errors name the blob: its digest when it has one, else its path.
+    /// How errors name the blob: its digest when it has one, else its member name.
     pub fn name(&self) -> String {
-        match &self.digest {
-            Some(d) => d.to_string(),
-            None => self.locator.clone(),
+        match (&self.digest, &self.member) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => "(unnamed blob)".into(),
         }
     }
 }
@@ -155,10 +164,14 @@ pub trait ImageSource: Send + Sync {
     /// How reports name the image.
     fn describe(&self) -> String;
 
-    /// Every image manifest the reference selects, before platform selection.
-    /// Entries that fail on their own are returned as broken, so one bad platform
-    /// does not hide the others.
-    fn candidates(&self) -> Result<Vec<std::result::Result<Candidate, BrokenCandidate>>>;
+    /// What the reference names, before any index is walked: descriptors to
+    /// fetch, a document already fetched (a registry tag), or an image with no
+    /// manifest at all (`docker save`).
+    fn roots(&self) -> Result<Vec<Root>>;
+
+    /// A manifest or index a descriptor names, read whole (at most
+    /// [`MAX_METADATA`]) and verified against the descriptor.
+    fn fetch_manifest(&self, desc: &BlobDesc) -> Result<Vec<u8>>;
 
     /// The repository the source itself names (a `docker save` archive's tag),
     /// for finding `images/<repository>.toml` when the reference does not.
@@ -177,7 +190,7 @@ pub trait ImageSource: Send + Sync {
         let mut r = self.open_blob(blob)?.take(MAX_METADATA + 1);
         let mut buf = Vec::new();
         r.read_to_end(&mut buf)
-            .map_err(|e| ImageError::io(blob.locator.clone(), e))?;
+            .map_err(|e| ImageError::io(blob.name(), e))?;
         if buf.len() as u64 > MAX_METADATA {
             return Err(too_large(&blob.name(), &self.describe()));
         }
@@ -186,8 +199,15 @@ pub trait ImageSource: Send + Sync {
     }
 }
 
-/// Opens the offline source a reference names.
-pub fn open(reference: &ImageRef) -> Result<Box<dyn ImageSource>> {
+/// How sources reach what they read: only the registry source uses these today,
+/// but every source is opened with them so a new setting reaches all of them.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    pub registry: registry::RegistryOptions,
+}
+
+/// Opens the source a reference names.
+pub fn open(reference: &ImageRef, opts: &OpenOptions) -> Result<Box<dyn ImageSource>> {
     match reference {
         ImageRef::OciDir { path, tag } => Ok(Box::new(OciLayout::new(
             Box::new(DirTree::open(path)?),
@@ -208,7 +228,7 @@ pub fn open(reference: &ImageRef) -> Result<Box<dyn ImageSource>> {
             }),
             name.clone(),
         )?)),
-        ImageRef::Registry { name } => Err(ImageError::RegistryUnsupported(name.clone())),
+        ImageRef::Registry(r) => Ok(Box::new(registry::RegistrySource::open(r, &opts.registry)?)),
     }
 }
 

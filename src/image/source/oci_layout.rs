@@ -1,25 +1,16 @@
 //! The OCI image layout (`oci-layout`, `index.json`, `blobs/`), in a directory or a tar.
 //!
-//! Tag selection uses `org.opencontainers.image.ref.name`; indexes are walked
-//! recursively (nested indexes, Docker manifest lists) and every manifest on the way is
-//! verified against its descriptor before it is trusted. Descriptors are
-//! de-duplicated by digest and the walk is bounded in depth and in distinct
-//! manifests, so a few KB of nested indexes cannot multiply into millions of reads.
+//! Tag selection uses `org.opencontainers.image.ref.name`; the chosen descriptors
+//! are the roots [`super::walk`] descends from, and blobs are found by digest
+//! under `blobs/<algorithm>/<hex>`.
 
-use super::{json_error, BlobDesc, BrokenCandidate, Candidate, FileTree, ImageSource, Platform};
-use crate::image::digest::Digest;
+use super::walk::{self, Root};
+use super::{json_error, BlobDesc, BrokenCandidate, Candidate, FileTree, ImageSource};
 use crate::image::error::{ImageError, Result};
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
-use std::collections::HashSet;
+use oci_spec::image::{Descriptor, ImageIndex};
 use std::io::Read;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// How deep indexes may nest below `index.json` (a tag → a manifest list → …).
-pub const MAX_INDEX_DEPTH: usize = 4;
-/// How many distinct manifests and indexes one reference may reach; each is read
-/// once however many descriptors name it, so the walk reads at most this many
-/// blobs of at most `MAX_METADATA` each.
-pub const MAX_MANIFESTS: usize = 256;
 
 pub struct OciLayout {
     tree: Box<dyn FileTree>,
@@ -32,134 +23,11 @@ impl OciLayout {
     }
 }
 
-pub(crate) fn blob_of(d: &Descriptor) -> Result<BlobDesc> {
-    let digest = Digest::parse(d.digest().as_ref())?;
-    Ok(BlobDesc {
-        locator: digest.layout_path(),
-        digest: Some(digest),
-        size: Some(d.size()),
-        media_type: Some(d.media_type().to_string()),
-    })
-}
-
-fn platform_of(d: &Descriptor) -> Option<Platform> {
-    d.platform().as_ref().map(|p| Platform {
-        os: p.os().to_string(),
-        arch: p.architecture().to_string(),
-        variant: p.variant().clone(),
-    })
-}
-
-fn is_index(media_type: &str, bytes: &[u8]) -> bool {
-    match media_type {
-        "application/vnd.oci.image.index.v1+json"
-        | "application/vnd.docker.distribution.manifest.list.v2+json" => true,
-        "application/vnd.oci.image.manifest.v1+json"
-        | "application/vnd.docker.distribution.manifest.v2+json" => false,
-        // Unknown or missing media type: look at the document itself.
-        _ => serde_json::from_slice::<serde_json::Value>(bytes)
-            .map(|v| v.get("manifests").is_some())
-            .unwrap_or(false),
-    }
-}
-
 type Found = Vec<std::result::Result<Candidate, BrokenCandidate>>;
 
-/// State of one walk from `index.json` down: what was read, so fan-out is bounded by
-/// the number of distinct manifests, not by the number of paths to them.
-struct Walk<'a> {
-    read: &'a dyn Fn(&BlobDesc) -> Result<Vec<u8>>,
-    seen: HashSet<Digest>,
-    out: Found,
-}
-
-impl Walk<'_> {
-    /// Walks from a descriptor down to image manifests. Per-entry failures become
-    /// broken candidates; exceeding a bound fails the whole walk.
-    fn descend(
-        &mut self,
-        desc: &Descriptor,
-        platform: Option<Platform>,
-        depth: usize,
-    ) -> Result<()> {
-        let platform = platform_of(desc).or(platform);
-        if platform.as_ref().is_some_and(Platform::is_unknown) {
-            // Attestation manifests (buildx provenance/SBOM) are not images.
-            return Ok(());
-        }
-        let blob = match blob_of(desc) {
-            Ok(b) => b,
-            Err(error) => {
-                self.out.push(Err(BrokenCandidate { platform, error }));
-                return Ok(());
-            }
-        };
-        if let Some(d) = &blob.digest {
-            // The same manifest reached twice (listed twice, or through two indexes)
-            // is read and checked once.
-            if !self.seen.insert(d.clone()) {
-                return Ok(());
-            }
-        }
-        if self.seen.len() > MAX_MANIFESTS {
-            return Err(ImageError::Refused {
-                message: format!(
-                    "the image index reaches more than {MAX_MANIFESTS} distinct manifests and indexes; refusing to read more"
-                ),
-                hint: "name one image with a tag (`oci:DIR:TAG`); a real image index lists a few platforms".into(),
-            });
-        }
-        let step = (|| -> Result<Option<Vec<Descriptor>>> {
-            let bytes = (self.read)(&blob)?;
-            let mt = desc.media_type().to_string();
-            if is_index(&mt, &bytes) {
-                if depth >= MAX_INDEX_DEPTH {
-                    return Err(ImageError::Invalid(format!(
-                        "indexes nest deeper than {MAX_INDEX_DEPTH} levels at `{}`",
-                        blob.name()
-                    )));
-                }
-                let index: ImageIndex = serde_json::from_slice(&bytes)
-                    .map_err(|e| json_error(format!("image index `{}`", blob.name()), e))?;
-                return Ok(Some(index.manifests().clone()));
-            }
-            let manifest: ImageManifest = serde_json::from_slice(&bytes)
-                .map_err(|e| json_error(format!("image manifest `{}`", blob.name()), e))?;
-            let layers = manifest
-                .layers()
-                .iter()
-                .map(blob_of)
-                .collect::<Result<Vec<_>>>()?;
-            self.out.push(Ok(Candidate {
-                platform: platform.clone(),
-                manifest_digest: blob.digest.clone(),
-                config: blob_of(manifest.config())?,
-                layers,
-            }));
-            Ok(None)
-        })();
-        match step {
-            Ok(Some(children)) => {
-                for child in &children {
-                    self.descend(child, platform.clone(), depth + 1)?;
-                }
-            }
-            Ok(None) => {}
-            Err(error) => self.out.push(Err(BrokenCandidate { platform, error })),
-        }
-        Ok(())
-    }
-}
-
-/// The candidates a layout's `index.json` (bytes as read) selects for `tag`, reading
-/// manifests and nested indexes with `read`, which verifies them against their
-/// descriptors. `container` names the layout in messages.
-pub fn candidates_from_index(
-    bytes: &[u8],
-    container: &str,
-    tag: Option<&str>,
-    read: &dyn Fn(&BlobDesc) -> Result<Vec<u8>>,
-) -> Result<Found> {
+/// The descriptors a layout's `index.json` (bytes as read) selects for `tag`.
+/// `container` names the layout in messages.
+pub fn roots_from_index(bytes: &[u8], container: &str, tag: Option<&str>) -> Result<Vec<Root>> {
     let index: ImageIndex = serde_json::from_slice(bytes)
         .map_err(|e| json_error(format!("`index.json` in `{container}`"), e))?;
     let name_of = |d: &Descriptor| {
@@ -198,22 +66,34 @@ pub fn candidates_from_index(
             },
         });
     }
-    let mut w = Walk {
-        read,
-        seen: HashSet::new(),
-        out: Vec::new(),
-    };
-    for d in chosen {
-        w.descend(d, None, 0)?;
-    }
-    Ok(w.out)
+    Ok(chosen.into_iter().cloned().map(Root::Descriptor).collect())
+}
+
+/// Every candidate a layout's `index.json` (bytes as read) reaches for `tag`, each
+/// manifest read with `read`, which verifies it against its descriptor: the whole
+/// walk with no platform selection (the fuzz target's view).
+#[allow(clippy::result_large_err)] // the shape `Found` has always had
+pub fn candidates_from_index(
+    bytes: &[u8],
+    container: &str,
+    tag: Option<&str>,
+    read: &dyn Fn(&BlobDesc) -> Result<Vec<u8>>,
+) -> Result<Found> {
+    let roots = roots_from_index(bytes, container, tag)?;
+    Ok(walk::leaves(roots, read)?
+        .into_iter()
+        .map(|leaf| {
+            let platform = leaf.platform.clone();
+            walk::resolve(leaf, read).map_err(|error| BrokenCandidate { platform, error })
+        })
+        .collect())
 }
 
 /// The `manifest_walk` fuzz target's body, also run on its corpus by `cargo test`.
 /// NUL bytes split the input into documents: the first is `index.json`, the others
 /// are the blobs every descriptor's digest picks among (by a hash of the digest, so
 /// the fuzzer can build nesting, cycles and fan-out without finding sha256
-/// preimages). Oracle: no panic, and the walk reads at most [`MAX_MANIFESTS`] blobs
+/// preimages). Oracle: no panic, and the walk reads at most [`walk::MAX_MANIFESTS`] blobs
 /// however the documents refer to each other.
 pub fn fuzz_manifest_walk(data: &[u8]) {
     let docs: Vec<&[u8]> = data.split(|&b| b == 0).collect();
@@ -238,7 +118,7 @@ pub fn fuzz_manifest_walk(data: &[u8]) {
         reads.set(0);
         let _ = candidates_from_index(index, "fuzz", tag, &read);
         assert!(
-            reads.get() <= MAX_MANIFESTS,
+            reads.get() <= walk::MAX_MANIFESTS,
             "{} reads for one reference",
             reads.get()
         );
@@ -250,7 +130,7 @@ impl ImageSource for OciLayout {
         self.tree.describe()
     }
 
-    fn candidates(&self) -> Result<Found> {
+    fn roots(&self) -> Result<Vec<Root>> {
         if !self.tree.exists("oci-layout")? {
             return Err(ImageError::MissingFile {
                 path: "oci-layout".into(),
@@ -267,12 +147,21 @@ impl ImageSource for OciLayout {
                 path: "index.json".into(),
                 container: format!("`{}`", self.tree.describe()),
             })?;
-        let read = |b: &BlobDesc| self.read_blob(b);
-        candidates_from_index(&bytes, &self.tree.describe(), self.tag.as_deref(), &read)
+        roots_from_index(&bytes, &self.tree.describe(), self.tag.as_deref())
+    }
+
+    fn fetch_manifest(&self, desc: &BlobDesc) -> Result<Vec<u8>> {
+        self.read_blob(desc)
     }
 
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
-        self.tree.open_required(&blob.locator)
+        match &blob.digest {
+            Some(d) => self.tree.open_required(&d.layout_path()),
+            None => Err(ImageError::Invalid(format!(
+                "blob `{}` has no digest, so it cannot be found in a layout",
+                blob.name()
+            ))),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod fixture;
 pub mod image;
 pub mod moto;
 pub mod pg;
+pub mod registry;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -71,8 +72,40 @@ where
     }
 }
 
+/// Runs image-check with a bare environment: PATH, an empty HOME, no AWS
+/// configuration and the instance metadata service off, so a registry reference
+/// (a bare `REPO:TAG` means ECR) can never reach for credentials or endpoints
+/// off loopback.
 pub fn image_check(args: &[&str], cwd: &Path) -> Run {
-    run_bin(env!("CARGO_BIN_EXE_image-check"), args, cwd)
+    image_check_env(args, cwd, &[])
+}
+
+/// [`image_check`] with extra variables (a registry test's `HOME`, `AWS_*`
+/// pointing at moto, `REGISTRY_AUTH_FILE`, …).
+pub fn image_check_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
+    let home = TempDir::new().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_image-check"));
+    c.args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("NO_COLOR", "1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        // The container credential provider could reach off loopback.
+        assert_ne!(*k, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+        c.env(k, v);
+    }
+    let out = c.output().expect("image-check runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// The JSON lines a `--format json` run printed.

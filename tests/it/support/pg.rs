@@ -185,6 +185,11 @@ impl Ca {
         (b, key)
     }
 
+    /// The CA's private key (the registry tests sign Bearer tokens with it).
+    pub fn key(&self) -> &PKey<Private> {
+        &self.key
+    }
+
     /// A CA whose certificate `self` signs (for chains longer than leaf + root).
     pub fn intermediate(&self, cn: &str) -> Ca {
         let (mut b, key) = self.issue(3, cn, 365);

@@ -1,0 +1,612 @@
+//! image-check against real registries on loopback: Debian's `docker-registry`
+//! (plain HTTP, TLS with a test CA, htpasswd Basic, Bearer tokens from a small
+//! token server), fixtures pushed with `skopeo copy`, and ECR's token from
+//! `moto_server`. Every verdict the offline fixtures give, the pushed fixtures
+//! give too.
+
+use crate::support::fixture::{build_layout, write_oci_dir};
+use crate::support::image::findings;
+use crate::support::moto::Moto;
+use crate::support::registry::{push, tls_files, Auth, Registry, TokenServer};
+use crate::support::{image_check_env, json_lines, project_root, Run};
+use std::collections::BTreeSet;
+use std::path::Path;
+use tempfile::TempDir;
+
+const SPEC: &str = "images/scalemap-api.toml";
+/// A password no output may ever show.
+const CANARY: &str = "CANARY-pw-5f3a";
+
+/// Fixtures a registry can hold: the damaged ones (a truncated or flipped blob)
+/// are refused by the registry on push, so they stay with the offline tests.
+const PUSHABLE: &[&str] = &[
+    "healthy",
+    "empty-dist",
+    "zero-byte-bundle",
+    "whiteout-bundle",
+    "opaque-dist",
+    "symlinked-bundle",
+    "dangling-bundle",
+    "dir-replaced-by-file",
+    "user-missing",
+    "missing-frontend-css",
+    "path-escape",
+    "hardening-arm64",
+    "divergence-whiteout",
+];
+
+/// Storage with `recipes` pushed as `scalemap-api:<recipe>`, served by an open
+/// plain-HTTP registry that is dropped once the push is done.
+fn storage_with(recipes: &[&str]) -> (TempDir, TempDir) {
+    let storage = TempDir::new().unwrap();
+    let work = TempDir::new().unwrap();
+    let open = Registry::start(storage.path(), Auth::Open, None);
+    for r in recipes {
+        let dir = work.path().join(r);
+        write_oci_dir(&build_layout(r, "v1"), &dir);
+        push(
+            &format!("oci:{}:v1", dir.display()),
+            &open,
+            &format!("scalemap-api:{r}"),
+        );
+    }
+    (storage, work)
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
+    image_check_env(args, project_root(), env)
+}
+
+fn verdict(r: &Run) -> (i32, BTreeSet<(String, String, String)>) {
+    (
+        r.code,
+        findings(&json_lines(&r.stdout)).into_iter().collect(),
+    )
+}
+
+#[test]
+fn fixtures_pushed_to_a_registry_give_the_offline_verdicts() {
+    let (storage, work) = storage_with(PUSHABLE);
+    let reg = Registry::start(storage.path(), Auth::Open, None);
+    let spec = project_root().join(SPEC).display().to_string();
+    let mut codes = BTreeSet::new();
+    for r in PUSHABLE {
+        let offline = run(
+            &[
+                "--format",
+                "json",
+                "--spec",
+                &spec,
+                &format!("oci:{}:v1", work.path().join(r).display()),
+            ],
+            &[],
+        );
+        let reference = format!("docker://{}/scalemap-api:{r}", reg.host());
+        let online = run(
+            &[
+                "--format",
+                "json",
+                "--spec",
+                &spec,
+                "--insecure-http",
+                &reference,
+            ],
+            &[],
+        );
+        assert_ne!(offline.code, 2, "{r}: {}", offline.stderr);
+        assert_eq!(
+            verdict(&online),
+            verdict(&offline),
+            "{r}: {}",
+            online.stderr
+        );
+        codes.insert(offline.code);
+    }
+    assert_eq!(
+        codes,
+        BTreeSet::from([0, 1]),
+        "the set has passing and failing images"
+    );
+}
+
+#[test]
+fn spec_lookup_and_the_verbs_work_on_registry_references() {
+    let (storage, _work) = storage_with(&["healthy", "multi-platform-pushable"]);
+    let reg = Registry::start(storage.path(), Auth::Open, None);
+    let r = format!("docker://{}/scalemap-api:healthy", reg.host());
+    // No `--spec`: the repository's last component names `images/scalemap-api.toml`.
+    let out = run(&["--insecure-http", &r], &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(SPEC), "{}", out.stdout);
+    let ls = run(&["ls", "--insecure-http", &r, "/app/dist"], &[]);
+    assert_eq!(ls.code, 0, "{}", ls.stderr);
+    assert!(ls.stdout.contains("index.js"), "{}", ls.stdout);
+    let cat = run(&["cat", "--insecure-http", &r, "/etc/passwd"], &[]);
+    assert_eq!(cat.code, 0, "{}", cat.stderr);
+    assert!(cat.stdout.contains("root:"), "{}", cat.stdout);
+    let why = run(&["why", "--insecure-http", &r, "/app/dist/index.js"], &[]);
+    assert_eq!(why.code, 0, "{}", why.stderr);
+    assert!(why.stdout.contains("layer"), "{}", why.stdout);
+
+    // An index: platforms chosen as offline, on the registry's copy.
+    let m = format!(
+        "docker://{}/scalemap-api:multi-platform-pushable",
+        reg.host()
+    );
+    let out = run(&["--insecure-http", &m], &[]);
+    assert_eq!(
+        out.code, 0,
+        "linux/amd64 is healthy: {}{}",
+        out.stdout, out.stderr
+    );
+    let out = run(&["--insecure-http", "--platform", "linux/arm64", &m], &[]);
+    assert_eq!(
+        out.code, 1,
+        "linux/arm64 has an empty dist: {}{}",
+        out.stdout, out.stderr
+    );
+    let out = run(
+        &[
+            "--insecure-http",
+            "--format",
+            "json",
+            "--platform",
+            "all",
+            &m,
+        ],
+        &[],
+    );
+    let targets = json_lines(&out.stdout)
+        .iter()
+        .filter(|l| l["type"] == "summary")
+        .map(|l| l["targets"].as_array().unwrap().len())
+        .next();
+    assert_eq!(targets, Some(2), "attestations are skipped: {}", out.stdout);
+    let out = run(&["--insecure-http", "--platform", "linux/s390x", &m], &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("linux/amd64, linux/arm64"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn missing_repository_tag_and_digest_are_told_apart() {
+    let (storage, _work) = storage_with(&["healthy"]);
+    let reg = Registry::start(storage.path(), Auth::Open, None);
+    let h = reg.host();
+    let out = run(
+        &["--insecure-http", &format!("docker://{h}/scalemap-api:v9")],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("the tag `v9` does not exist") && out.stderr.contains("`healthy`"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        &["--insecure-http", &format!("docker://{h}/nothing-here:v1")],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("the repository `nothing-here` does not exist"),
+        "{}",
+        out.stderr
+    );
+    let d = format!("sha256:{}", "0".repeat(64));
+    let out = run(
+        &[
+            "--insecure-http",
+            "--format",
+            "json",
+            &format!("docker://{h}/scalemap-api@{d}"),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    let f = findings(&json_lines(&out.stdout));
+    assert_eq!(f[0].0, "registry-not-found", "{f:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("the manifest `{d}` does not exist")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn tls_with_a_test_ca_and_plain_http_only_on_loopback() {
+    let (storage, _work) = storage_with(&["healthy"]);
+    let certs = TempDir::new().unwrap();
+    let (ca, cert, key) = tls_files(certs.path());
+    let reg = Registry::start(storage.path(), Auth::Open, Some((&cert, &key)));
+    let r = format!("docker://{}/scalemap-api:healthy", reg.host());
+    let out = run(&["--format", "json", &r], &[]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(findings(&json_lines(&out.stdout))[0].0, "tls-unknown-ca");
+    assert!(out.stderr.contains("--ca-file"), "{}", out.stderr);
+    let out = run(&["--ca-file", ca.to_str().unwrap(), &r], &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // The same name over localhost: the certificate names it too.
+    let local = format!("docker://localhost:{}/scalemap-api:healthy", reg.port);
+    let out = run(&["--ca-file", ca.to_str().unwrap(), &local], &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // A plain-HTTP registry asked for TLS says what it is.
+    let plain = Registry::start(storage.path(), Auth::Open, None);
+    let out = run(
+        &[&format!("docker://{}/scalemap-api:healthy", plain.host())],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("plain HTTP") && out.stderr.contains("--insecure-http"),
+        "{}",
+        out.stderr
+    );
+    // `--insecure-http` is refused off loopback, before any connection.
+    let out = run(
+        &["--insecure-http", "docker://registry.example.com/app:v1"],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("only for loopback registries"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&["--ca-file", "/nonexistent/ca.pem", &r], &[]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("`--ca-file`"), "{}", out.stderr);
+}
+
+fn write_auth(path: &Path, host: &str, user: &str, pass: &str) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        path,
+        serde_json::json!({"auths": {host: {"auth": b64}}}).to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn basic_auth_sources_in_their_order_and_refusals_name_the_source() {
+    let (storage, _work) = storage_with(&["healthy"]);
+    let reg = Registry::start(
+        storage.path(),
+        Auth::Basic(vec![("ci".into(), "good-pass".into())]),
+        None,
+    );
+    let h = reg.host();
+    let r = format!("docker://{h}/scalemap-api:healthy");
+    let t = TempDir::new().unwrap();
+    let home = t.path().join("home");
+    let home_s = home.to_str().unwrap();
+
+    let out = run(
+        &["--insecure-http", "--format", "json", &r],
+        &[("HOME", home_s)],
+    );
+    assert_eq!(out.code, 2);
+    assert_eq!(findings(&json_lines(&out.stdout))[0].0, "registry-auth");
+    assert!(
+        out.stderr.contains("none were found") && out.stderr.contains("config.json"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(&["--insecure-http", "--creds", "ci:good-pass", &r], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // A wrong password is named by its source and never shown.
+    let bad = format!("ci:{CANARY}");
+    for format in ["human", "json", "junit", "github"] {
+        let out = run(
+            &["--insecure-http", "--format", format, "--creds", &bad, &r],
+            &[],
+        );
+        assert_eq!(out.code, 2);
+        assert!(
+            out.stderr
+                .contains("refused the credentials from `--creds`"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains(CANARY) && !out.stdout.contains(CANARY));
+    }
+
+    let file = t.path().join("creds");
+    std::fs::write(&file, "ci:good-pass\n").unwrap();
+    let out = run(
+        &[
+            "--insecure-http",
+            "--creds-file",
+            file.to_str().unwrap(),
+            &r,
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // ~/.docker/config.json `auths`.
+    write_auth(&home.join(".docker/config.json"), &h, "ci", "good-pass");
+    let out = run(&["--insecure-http", &r], &[("HOME", home_s)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // REGISTRY_AUTH_FILE comes first: its wrong entry is used and named.
+    let first = t.path().join("auth.json");
+    write_auth(&first, &h, "ci", CANARY);
+    let first_s = first.to_str().unwrap();
+    let out = run(
+        &["--insecure-http", &r],
+        &[("HOME", home_s), ("REGISTRY_AUTH_FILE", first_s)],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`REGISTRY_AUTH_FILE`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(CANARY));
+    // … and `--creds` comes before it.
+    let out = run(
+        &["--insecure-http", "--creds", "ci:good-pass", &r],
+        &[("HOME", home_s), ("REGISTRY_AUTH_FILE", first_s)],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // $XDG_RUNTIME_DIR/containers/auth.json, before Docker's file.
+    let xdg = t.path().join("run");
+    write_auth(&xdg.join("containers/auth.json"), &h, "ci", "good-pass");
+    write_auth(&home.join(".docker/config.json"), &h, "ci", CANARY);
+    let out = run(
+        &["--insecure-http", &r],
+        &[("HOME", home_s), ("XDG_RUNTIME_DIR", xdg.to_str().unwrap())],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // credHelpers: `docker-credential-test get` answers for this host only.
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\nif [ \"$server\" = \"{h}\" ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"ci\",\"Secret\":\"good-pass\"}}' \"$server\"\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        home.join(".docker/config.json"),
+        serde_json::json!({"auths": {}, "credHelpers": {h.clone(): "test"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = run(
+        &["--insecure-http", &r],
+        &[("HOME", home_s), ("PATH", &path)],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The helper not knowing the host is no credential: anonymous, and refused.
+    std::fs::write(
+        home.join(".docker/config.json"),
+        serde_json::json!({"credsStore": "test"}).to_string(),
+    )
+    .unwrap();
+    let other = format!("docker://localhost:{}/scalemap-api:healthy", reg.port);
+    let out = run(
+        &["--insecure-http", &other],
+        &[("HOME", home_s), ("PATH", &path)],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("docker-credential-test") && out.stderr.contains("none were found"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bearer_tokens_from_the_challenge_realm() {
+    let (storage, _work) = storage_with(&["healthy"]);
+    let tokens = TokenServer::start(Some(("ci", "token-pass")));
+    let reg = Registry::start(
+        storage.path(),
+        Auth::Token {
+            realm: tokens.realm(),
+            cert: tokens.cert.clone(),
+        },
+        None,
+    );
+    let r = format!("docker://{}/scalemap-api:healthy", reg.host());
+    let out = run(&["--insecure-http", "--creds", "ci:token-pass", &r], &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(tokens.requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let out = run(&["--insecure-http", &r], &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("refused anonymous access"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        &["--insecure-http", "--creds", &format!("ci:{CANARY}"), &r],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`--creds`") && !out.stderr.contains(CANARY),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn ecr_token_from_moto_authenticates_a_bare_reference() {
+    let (storage, _work) = storage_with(&["healthy"]);
+    let moto = Moto::start();
+    // moto's GetAuthorizationToken: base64 `AWS:123456789012-auth-token`, expired in 2015.
+    let reg = Registry::start(
+        storage.path(),
+        Auth::Basic(vec![("AWS".into(), "123456789012-auth-token".into())]),
+        None,
+    );
+    let ep = moto.endpoint();
+    let aws: Vec<(&str, &str)> = vec![
+        ("AWS_ENDPOINT_URL", &ep),
+        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
+        ("AWS_SECRET_ACCESS_KEY", "testing-secret"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let h = reg.host();
+    let out = run(
+        &["--registry", &h, "--insecure-http", "scalemap-api:healthy"],
+        &aws,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(SPEC),
+        "the bare name finds its spec: {}",
+        out.stdout
+    );
+
+    // A registry that does not take the token: refreshed once, then named.
+    let other = Registry::start(
+        storage.path(),
+        Auth::Basic(vec![("AWS".into(), "another-password".into())]),
+        None,
+    );
+    let out = run(
+        &[
+            "--registry",
+            &other.host(),
+            "--insecure-http",
+            "scalemap-api:healthy",
+        ],
+        &aws,
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("ECR GetAuthorizationToken")
+            && out.stderr.contains("environment variables"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("123456789012-auth-token"),
+        "{}",
+        out.stderr
+    );
+    // `--registry` is only for bare references.
+    let out = run(
+        &[
+            "--registry",
+            &h,
+            "--insecure-http",
+            &format!("docker://{h}/scalemap-api:healthy"),
+        ],
+        &aws,
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`--registry` is for bare references"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn rate_limits_and_failures_are_retried_then_named() {
+    use std::sync::atomic::Ordering;
+    let (port, count) =
+        crate::support::registry::canned("429 Too Many Requests", "Retry-After: 0\r\n", 20);
+    let r = format!("docker://127.0.0.1:{port}/app:v1");
+    let out = run(&["--insecure-http", "--format", "json", &r], &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`429 Too Many Requests` 5 times"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 5, "one try and four retries");
+    assert_eq!(
+        findings(&json_lines(&out.stdout))[0].0,
+        "registry-unavailable"
+    );
+    // A registry that asks to wait longer than image-check does is named at once.
+    let (port, count) =
+        crate::support::registry::canned("503 Service Unavailable", "Retry-After: 3600\r\n", 20);
+    let out = run(
+        &[
+            "--insecure-http",
+            &format!("docker://127.0.0.1:{port}/app:v1"),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("asked to wait 1h"), "{}", out.stderr);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_registry_that_never_answers_ends_at_the_timeout() {
+    let port = crate::support::registry::blackhole(std::time::Duration::from_secs(30));
+    let r = format!("docker://127.0.0.1:{port}/app:v1");
+    let out = run(&["--insecure-http", "--timeout", "1s", &r], &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("the `--timeout` of 1s passed"),
+        "{}",
+        out.stderr
+    );
+    // Nothing listening at all is said as such.
+    let closed = crate::support::pg::free_port();
+    let out = run(
+        &[
+            "--insecure-http",
+            &format!("docker://127.0.0.1:{closed}/app:v1"),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("connection refused"), "{}", out.stderr);
+}
+
+#[test]
+fn a_blob_broken_mid_stream_resumes_with_range_and_is_still_verified() {
+    let (storage, _work) = storage_with(&["healthy", "empty-dist"]);
+    let reg = Registry::start(storage.path(), Auth::Open, None);
+    let spec = project_root().join(SPEC).display().to_string();
+    for (recipe, code) in [("healthy", 0), ("empty-dist", 1)] {
+        // A response head is under 400 bytes: cutting 600 bytes into the first
+        // blob of at least 500 bytes (the config, then the layers) lands in its body.
+        let manifest = crate::support::registry::manifest(&reg, "scalemap-api", recipe);
+        assert!(
+            manifest["config"]["size"].as_u64().unwrap() >= 500,
+            "{manifest}"
+        );
+        let cut = 600;
+        let proxy = crate::support::registry::ResetProxy::start(reg.port, cut);
+        let r = format!("docker://127.0.0.1:{}/scalemap-api:{recipe}", proxy.port);
+        let out = run(&["--insecure-http", "--spec", &spec, &r], &[]);
+        assert!(
+            proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+            "the proxy broke a blob download: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        assert_eq!(out.code, code, "{recipe}: {}{}", out.stdout, out.stderr);
+    }
+}
