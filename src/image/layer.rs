@@ -424,18 +424,21 @@ fn parse_tar(
 /// The `layer` fuzz target's body, also run on its corpus by `cargo test`. The
 /// first byte picks the mode: even, the rest is a layer blob (gzip, zstd or
 /// plain, sniffed) read with every file wanted: nothing panics, entries are
-/// normalised and kept contents have their size. Odd, the rest drives a small
+/// normalised and kept contents have their size, and the layer flattened (twice,
+/// as two layers) gives a well-formed tree. `1 mod 4`, the rest drives a small
 /// model: entries with names spelled in the ways tar allows (plain, PAX `path`,
 /// GNU long name, both, PAX `size` override) must read back exactly as modelled.
+/// `3 mod 4`, the rest drives a few layers whose flattened tree must be the one
+/// [`super::flatten_model`] builds.
 #[doc(hidden)]
 pub fn fuzz_layer(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    if mode % 2 == 0 {
-        fuzz_raw(rest);
-    } else {
-        fuzz_model(rest);
+    match mode % 4 {
+        0 | 2 => fuzz_raw(rest),
+        1 => fuzz_model(rest),
+        _ => super::flatten_model::fuzz_tree(rest),
     }
 }
 
@@ -476,6 +479,17 @@ fn fuzz_raw(blob: &[u8]) {
             if let Some(c) = &e.content {
                 assert_eq!(c.len() as u64, e.size);
             }
+        }
+        // The second copy lands on the first: lower-layer symlinks, whiteouts
+        // and hard links into a lower layer all come into play.
+        let mut fs = super::fs::FlatFs::new(vec![]);
+        fs.apply(1, layer);
+        if let Ok(again) = read_bytes(blob, &diff_id) {
+            fs.apply(2, again);
+        }
+        super::flatten_model::check_invariants(&fs);
+        if let Some(o) = fs.overlay_reading() {
+            super::flatten_model::check_invariants(o);
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod app;
 pub mod checks;
 pub mod digest;
 pub mod error;
+#[doc(hidden)]
+pub mod flatten_model;
 pub mod fs;
 pub mod inspect;
 pub mod layer;
