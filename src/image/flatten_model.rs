@@ -364,8 +364,12 @@ pub fn fuzz_tree(data: &[u8]) {
                 Op::Link(path, t)
             }
             4 => {
-                let (d, n) = split(&path);
-                member(tar, &join(d, &format!(".wh.{n}")), b'0', b"", "", style);
+                // `.wh.NAME` beside NAME, or `NAME/.wh.` (no name) inside it.
+                let marker = match split(&path) {
+                    _ if op[2] & 1 == 1 => join(&path, ".wh."),
+                    (d, n) => join(d, &format!(".wh.{n}")),
+                };
+                member(tar, &marker, b'0', b"", "", style);
                 Op::Whiteout(path)
             }
             5 => {

@@ -344,6 +344,13 @@ fn parse_tar(
             continue;
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
+            if hidden.is_empty() {
+                // `app/.wh.` names its own directory: umoci removes `app` itself
+                // (then fails to restore its metadata), as `.wh.` at the top
+                // empties the root. Hiding nothing would keep `/app` and pass.
+                layer.whiteouts.push(dir.to_string());
+                continue;
+            }
             if !hidden.starts_with(".wh.") {
                 layer.whiteouts.push(if dir.is_empty() {
                     hidden.to_string()
@@ -582,6 +589,27 @@ mod tests {
             n += 1;
         }
         assert!(n > 0, "the corpus is empty");
+    }
+
+    /// `app/.wh.` hid nothing (it became the whiteout `app/`, which matches no
+    /// path) and the check passed; umoci removes `/app` itself.
+    #[test]
+    fn whiteout_with_an_empty_name_hides_its_own_directory() {
+        use tarread::build::{cat, end, file};
+        for (name, hidden) in [("app/.wh.", "app"), ("./.wh.", ""), ("a/b/.wh.", "a/b")] {
+            let tar = cat(&[file(name, b""), end()]);
+            let diff_id = crate::image::digest::sha256_of(&tar);
+            assert_eq!(read_bytes(&tar, &diff_id).unwrap().whiteouts, [hidden]);
+        }
+        let lower = cat(&[file("app/x", b"hi"), file("keep", b"k"), end()]);
+        let upper = cat(&[file("app/.wh.", b""), end()]);
+        let mut fs = super::super::fs::FlatFs::new(vec![]);
+        for (i, tar) in [lower, upper].iter().enumerate() {
+            let diff_id = crate::image::digest::sha256_of(tar);
+            fs.apply(i + 1, read_bytes(tar, &diff_id).unwrap());
+        }
+        assert!(fs.get("/app").is_none() && fs.get("/app/x").is_none());
+        assert!(fs.get("/keep").is_some());
     }
 
     #[test]
