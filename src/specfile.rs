@@ -136,7 +136,16 @@ impl SpecText<'_> {
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, SpecError> {
         toml::from_str(self.text).map_err(|e| {
             let at = e.span().map(|s| s.start).unwrap_or(0);
-            let (kind, message) = describe(&one_line(e.message().trim()));
+            let (kind, mut message) = describe(&one_line(e.message().trim()));
+            if message.is_empty() {
+                // toml names no cause for some characters (a NUL in a comment).
+                message = match self.text.get(at..).and_then(|t| t.chars().next()) {
+                    Some(c) if c.is_control() => {
+                        format!("control character `U+{:04X}` is not allowed here", c as u32)
+                    }
+                    _ => "invalid TOML syntax".into(),
+                };
+            }
             let message = match self.key_path(at, kind) {
                 Some(path) => format!("`{path}`: {message}"),
                 None => message,
@@ -506,6 +515,28 @@ mod tests {
         let e = st.parse::<toml::Value>().unwrap_err().to_string();
         assert!(e.starts_with("p.toml:2: invalid string; expected"), "{e}");
         assert!(!e.contains('\n'), "{e}");
+    }
+
+    /// Found by the `spec` fuzz target: toml gives an empty message for a NUL in
+    /// a comment, which left `spec.toml:18: ` and nothing else.
+    #[test]
+    fn spec_errors_never_have_an_empty_message() {
+        for (text, want) in [
+            (
+                "# a\0comment\n",
+                "p.toml:1: control character `U+0000` is not allowed here",
+            ),
+            (
+                "x = 1\n#\u{1}\n",
+                "p.toml:2: control character `U+0001` is not allowed here",
+            ),
+        ] {
+            let st = SpecText {
+                path: Path::new("p.toml"),
+                text,
+            };
+            assert_eq!(st.parse::<toml::Value>().unwrap_err().to_string(), want);
+        }
     }
 
     #[test]

@@ -115,6 +115,7 @@ impl ImageError {
         }
     }
 
+    #[cfg(feature = "registry")]
     pub(crate) fn registry(
         code: crate::report::Code,
         message: impl Into<String>,

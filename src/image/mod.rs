@@ -5,10 +5,13 @@
 //! tree), reading layers in parallel and verifying every byte; [`run::check`] is the
 //! whole CI gate; [`inspect`] holds the `ls`/`cat`/`why` debugging verbs.
 
+#[cfg(feature = "registry")]
 pub mod app;
 pub mod checks;
 pub mod digest;
 pub mod error;
+#[doc(hidden)]
+pub mod flatten_model;
 pub mod fs;
 pub mod inspect;
 pub mod layer;

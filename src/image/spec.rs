@@ -299,14 +299,42 @@ pub fn lookup(dir: &Path, repository: &str) -> Option<PathBuf> {
 }
 
 /// The `spec` fuzz target's body, also run on its corpus by `cargo test`: any
-/// bytes as a spec file parse to a spec or an error, never a panic, and an error is
-/// one line plus its source context (it quotes the spec, never more than it).
+/// bytes as a spec file parse to a spec or an error, never a panic; an error
+/// points at a line the spec has; a spec that parses holds only what the checks
+/// rely on (absolute paths and patterns, normalised ports, modes that fit in
+/// 12 bits, `min_entries` only where a directory may be).
 pub fn fuzz_spec(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Err(e) = Spec::parse(Path::new("fuzz.toml"), text) {
-        let _ = e.to_string();
+    match Spec::parse(Path::new("fuzz.toml"), text) {
+        Err(SpecError::Invalid { line, message, .. }) => {
+            assert!(line >= 1 && line <= text.split('\n').count(), "line {line}");
+            assert!(
+                !message.is_empty(),
+                "an empty message at line {line}: {:?}",
+                toml::from_str::<toml::Value>(text).err()
+            );
+        }
+        Err(e) => panic!("parsing text gave a file error: {e}"),
+        Ok(s) => {
+            for f in &s.files {
+                assert!(f.path.starts_with('/'));
+                assert!(f.mode.is_none_or(|m| m <= 0o7777));
+                if f.min_entries.is_some() {
+                    assert!(matches!(f.kind, None | Some(FileKind::Dir)));
+                }
+            }
+            for g in &s.globs {
+                assert!(g.pattern.starts_with('/'));
+            }
+            for p in s.config.iter().flat_map(|c| &c.ports) {
+                assert_eq!(normalize_port(p).as_deref(), Some(p.as_str()));
+            }
+            for (k, _) in s.config.iter().flat_map(|c| &c.env) {
+                assert!(!k.is_empty());
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod docker_archive;
 mod oci_layout;
+#[cfg(feature = "registry")]
 pub mod registry;
 mod tree;
 pub mod walk;
@@ -203,6 +204,7 @@ pub trait ImageSource: Send + Sync {
 /// but every source is opened with them so a new setting reaches all of them.
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
+    #[cfg(feature = "registry")]
     pub registry: registry::RegistryOptions,
 }
 
@@ -228,7 +230,17 @@ pub fn open(reference: &ImageRef, opts: &OpenOptions) -> Result<Box<dyn ImageSou
             }),
             name.clone(),
         )?)),
+        #[cfg(feature = "registry")]
         ImageRef::Registry(r) => Ok(Box::new(registry::RegistrySource::open(r, &opts.registry)?)),
+        // The image-only library (fuzz builds) reads files alone.
+        #[cfg(not(feature = "registry"))]
+        ImageRef::Registry(_) => {
+            let _ = opts;
+            Err(ImageError::Invalid(
+                "this build of image-check reads files only (built without the `registry` feature)"
+                    .into(),
+            ))
+        }
     }
 }
 

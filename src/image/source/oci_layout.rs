@@ -93,16 +93,26 @@ pub fn candidates_from_index(
 /// NUL bytes split the input into documents: the first is `index.json`, the others
 /// are the blobs every descriptor's digest picks among (by a hash of the digest, so
 /// the fuzzer can build nesting, cycles and fan-out without finding sha256
-/// preimages). Oracle: no panic, and the walk reads at most [`walk::MAX_MANIFESTS`] blobs
-/// however the documents refer to each other.
+/// preimages). Oracle: no panic, the walk reads at most [`walk::MAX_MANIFESTS`] blobs
+/// however the documents refer to each other, never the same blob twice, and
+/// what it returns grows no faster than what it read (each candidate comes from
+/// a descriptor in a document read once). A real layout's documents are as many
+/// as its digests; here one document may stand for many digests, so the bound is
+/// on the bytes read, not on the input's length.
 pub fn fuzz_manifest_walk(data: &[u8]) {
     let docs: Vec<&[u8]> = data.split(|&b| b == 0).collect();
     // `split` always yields at least one piece.
     let (index, blobs) = (docs[0], &docs[1..]);
     let reads = std::cell::Cell::new(0usize);
+    let read_names = std::cell::RefCell::new(std::collections::HashSet::new());
+    let read_bytes = std::cell::Cell::new(0usize);
     let read = |b: &BlobDesc| -> Result<Vec<u8>> {
         reads.set(reads.get() + 1);
         let name = b.name();
+        assert!(
+            read_names.borrow_mut().insert(name.clone()),
+            "`{name}` read twice in one walk"
+        );
         if blobs.is_empty() {
             return Err(ImageError::MissingFile {
                 path: name,
@@ -112,16 +122,27 @@ pub fn fuzz_manifest_walk(data: &[u8]) {
         let h = name
             .bytes()
             .fold(0usize, |a, x| a.wrapping_mul(31).wrapping_add(x as usize));
-        Ok(blobs[h % blobs.len()].to_vec())
+        let doc = blobs[h % blobs.len()];
+        read_bytes.set(read_bytes.get() + doc.len());
+        Ok(doc.to_vec())
     };
     for tag in [None, Some("v1")] {
         reads.set(0);
-        let _ = candidates_from_index(index, "fuzz", tag, &read);
+        read_bytes.set(0);
+        read_names.borrow_mut().clear();
+        let found = candidates_from_index(index, "fuzz", tag, &read);
         assert!(
             reads.get() <= walk::MAX_MANIFESTS,
             "{} reads for one reference",
             reads.get()
         );
+        if let Ok(found) = found {
+            // A descriptor takes at least `{"digest":""}` (13 bytes) of some document.
+            let bound = (index.len() + read_bytes.get()) / 13 + 1;
+            assert!(found.len() <= bound, "{} candidates", found.len());
+            let layers: usize = found.iter().flatten().map(|c| c.layers.len()).sum();
+            assert!(layers <= bound, "{layers} layers");
+        }
     }
 }
 
