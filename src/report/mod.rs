@@ -231,10 +231,10 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn report_with(statuses: &[(Status, Option<Severity>)]) -> Report {
+    pub(crate) fn report_with(statuses: &[(Status, Option<Severity>)]) -> Report {
         let checks = statuses
             .iter()
             .map(|(st, sev)| CheckOutcome {

@@ -42,7 +42,7 @@ pub fn render_strict(
     match format {
         Format::Human => human(report, opts.color, w),
         Format::Json => json(report, strict, w),
-        Format::Junit => junit(report, w),
+        Format::Junit => junit(report, strict, w),
         Format::Github => github(report, opts.annotation_file, w),
     }
 }
@@ -275,20 +275,30 @@ fn finding_text(f: &Finding) -> String {
     s
 }
 
-pub fn junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+/// JUnit XML. Under `--strict` a warning fails the run, so a check that passed
+/// with warnings is a `<failure>` there: the document agrees with the exit code.
+pub fn junit(report: &Report, strict: bool, w: &mut dyn Write) -> io::Result<()> {
+    let failed = |c: &CheckOutcome| {
+        c.status == Status::Failed
+            || (strict
+                && c.status == Status::Passed
+                && c.findings.iter().any(|f| f.severity == Severity::Warning))
+    };
     let t = report.totals();
+    let all_failed = report
+        .sections
+        .iter()
+        .flat_map(|s| &s.checks)
+        .filter(|c| failed(c))
+        .count();
     writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         w,
         r#"<testsuites name="{}" tests="{}" failures="{}" errors="{}">"#,
-        report.tool, t.checks, t.failed, t.not_run
+        report.tool, t.checks, all_failed, t.not_run
     )?;
     for s in &report.sections {
-        let failures = s
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Failed)
-            .count();
+        let failures = s.checks.iter().filter(|c| failed(c)).count();
         let errors = s
             .checks
             .iter()
@@ -314,6 +324,12 @@ pub fn junit(report: &Report, w: &mut dyn Write) -> io::Result<()> {
                 .first()
                 .map(|f| format!("{}: {}", escape_line(&f.subject), escape_line(&f.message)));
             match c.status {
+                _ if c.status == Status::Passed && failed(c) => writeln!(
+                    w,
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    xml_escape(&first.unwrap_or_default()),
+                    xml_escape(&text.join("\n"))
+                )?,
                 Status::Passed if text.is_empty() => writeln!(w, "/>")?,
                 Status::Passed => writeln!(
                     w,
@@ -406,5 +422,21 @@ mod tests {
         assert_eq!(x, "a\\x01b\\u{fffe}c\nd&amp;");
         assert!(!x.contains("&#1;"));
         assert_eq!(gh_prop("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    }
+
+    /// `--strict --format junit` on an image with only a warning exited 1 while the
+    /// document said `failures="0"`.
+    #[test]
+    fn junit_under_strict_fails_a_check_with_warnings_as_the_exit_code_does() {
+        let r = crate::report::tests::report_with(&[(Status::Passed, Some(Severity::Warning))]);
+        let doc = |strict| {
+            let mut out = Vec::new();
+            junit(&r, strict, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(r.exit_code(true), 1);
+        assert!(doc(true).contains(r#"failures="1""#) && doc(true).contains("<failure "));
+        assert_eq!(r.exit_code(false), 0);
+        assert!(doc(false).contains(r#"failures="0""#) && !doc(false).contains("<failure"));
     }
 }
