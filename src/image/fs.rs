@@ -501,19 +501,7 @@ impl FlatFs {
     /// The event that wrote the node at `id`, told from the node itself.
     fn first_write(&self, id: u32) -> Ev {
         let p = self.store.payload(id);
-        let (new, val) = match p.kind {
-            store::K_DIR if p.implicit => (D_IMPLICIT, 0),
-            store::K_DIR => (D_DIR, 0),
-            store::K_FILE => (D_FILE, p.size),
-            store::K_SYMLINK => (
-                D_SYMLINK,
-                pack(StrRef {
-                    off: p.aux,
-                    len: p.size as u32,
-                }),
-            ),
-            _ => (D_OTHER, u64::from(p.aux)),
-        };
+        let (new, val) = described(&p);
         Ev {
             layer: p.layer,
             tag: E_ADDED,
@@ -1133,18 +1121,7 @@ impl FlatFs {
         } else {
             self.store.clear_redirected(id);
         }
-        let (new, val) = match p.kind {
-            store::K_FILE => (D_FILE, p.size),
-            store::K_DIR => (D_DIR, 0),
-            store::K_SYMLINK => (
-                D_SYMLINK,
-                pack(StrRef {
-                    off: p.aux,
-                    len: p.size as u32,
-                }),
-            ),
-            _ => (D_OTHER, u64::from(p.aux)),
-        };
+        let (new, val) = described(&p);
         let (old, event) = if !self.store.is_live(id) {
             (
                 None,
@@ -1485,6 +1462,25 @@ impl FlatFs {
             id = self.store.parent(id)?;
         }
         None
+    }
+}
+
+/// How a history event describes a node's payload: its kind tag and value (size,
+/// packed link target, or device/other detail). An entry written by a layer is
+/// never implicit, so first writes and later writes describe alike.
+fn described(p: &Payload) -> (u8, u64) {
+    match p.kind {
+        store::K_DIR if p.implicit => (D_IMPLICIT, 0),
+        store::K_DIR => (D_DIR, 0),
+        store::K_FILE => (D_FILE, p.size),
+        store::K_SYMLINK => (
+            D_SYMLINK,
+            pack(StrRef {
+                off: p.aux,
+                len: p.size as u32,
+            }),
+        ),
+        _ => (D_OTHER, u64::from(p.aux)),
     }
 }
 
