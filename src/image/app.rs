@@ -171,6 +171,23 @@ fn write_failed(e: &std::io::Error) -> u8 {
     2
 }
 
+/// The image `ls` and `why` inspect, read with the registry flags and no file
+/// contents kept; on failure, the error is printed and the exit code returned.
+fn load_for_verb(
+    image: &str,
+    platform: Option<PlatformSel>,
+    registry: &RegistryArgs,
+) -> Result<super::Loaded, u8> {
+    let opts = registry.options().map_err(|e| fail(&e, e.hint()))?;
+    run::load_one_with(
+        image,
+        &platform.unwrap_or(PlatformSel::Default),
+        &|_| false,
+        &opts,
+    )
+    .map_err(|e| fail(&e, e.hint()))
+}
+
 pub fn main(cli: Cli) -> u8 {
     match cli.verb {
         Some(Verb::Ls {
@@ -180,28 +197,20 @@ pub fn main(cli: Cli) -> u8 {
             registry,
         }) => {
             let path = path.unwrap_or_else(|| "/".into());
-            let opts = match registry.options() {
-                Ok(o) => o,
-                Err(e) => return fail(&e, e.hint()),
+            let img = match load_for_verb(&image, platform, &registry) {
+                Ok(img) => img,
+                Err(code) => return code,
             };
-            match run::load_one_with(
-                &image,
-                &platform.unwrap_or(PlatformSel::Default),
-                &|_| false,
-                &opts,
-            ) {
-                Ok(img) => match inspect::ls(&img, &path, &mut std::io::stdout().lock()) {
-                    Ok(true) => 0,
-                    Ok(false) => {
-                        eprintln!(
-                            "error: `{}` does not exist in the image",
-                            escape_line(&path)
-                        );
-                        1
-                    }
-                    Err(e) => write_failed(&e),
-                },
-                Err(e) => fail(&e, e.hint()),
+            match inspect::ls(&img, &path, &mut std::io::stdout().lock()) {
+                Ok(true) => 0,
+                Ok(false) => {
+                    eprintln!(
+                        "error: `{}` does not exist in the image",
+                        escape_line(&path)
+                    );
+                    1
+                }
+                Err(e) => write_failed(&e),
             }
         }
         Some(Verb::Why {
@@ -210,21 +219,13 @@ pub fn main(cli: Cli) -> u8 {
             platform,
             registry,
         }) => {
-            let opts = match registry.options() {
-                Ok(o) => o,
-                Err(e) => return fail(&e, e.hint()),
+            let img = match load_for_verb(&image, platform, &registry) {
+                Ok(img) => img,
+                Err(code) => return code,
             };
-            match run::load_one_with(
-                &image,
-                &platform.unwrap_or(PlatformSel::Default),
-                &|_| false,
-                &opts,
-            ) {
-                Ok(img) => match inspect::why(&img, &path, &mut std::io::stdout().lock()) {
-                    Ok(()) => 0,
-                    Err(e) => write_failed(&e),
-                },
-                Err(e) => fail(&e, e.hint()),
+            match inspect::why(&img, &path, &mut std::io::stdout().lock()) {
+                Ok(()) => 0,
+                Err(e) => write_failed(&e),
             }
         }
         Some(Verb::Cat {
