@@ -7,9 +7,10 @@
 //! The model is the extract reading (umoci, containerd's native snapshotter) as
 //! `fs.rs` documents it, written the naive way: a map of whole paths, every parent
 //! resolved component by component through symlinks (missing components kept, at
-//! most [`UNPACK_MAX_LINKS`] links), the last component never followed. Per layer,
-//! whiteouts hide lower paths first, then opaque markers empty their (resolved)
-//! directory, then entries are written in archive order. It also predicts which
+//! most [`UNPACK_MAX_LINKS`] links), the last component never followed. Each layer
+//! is applied in archive order, as umoci's `UnpackEntry` does: a whiteout deletes
+//! its (resolved) path and an opaque marker its directory's children, except the
+//! paths this layer wrote before it and their ancestors. It also predicts which
 //! unpack failures must be reported: a parent that is not a directory, a symlink
 //! loop, a dangling hard link and a hard link into a lower layer.
 
@@ -65,6 +66,17 @@ fn join(d: &str, n: &str) -> String {
         n.to_string()
     } else {
         format!("{d}/{n}")
+    }
+}
+
+/// Adds `path` and its ancestors to the paths a layer wrote.
+fn mark_upper(upper: &mut BTreeSet<String>, mut path: &str) {
+    loop {
+        upper.insert(path.to_string());
+        match path.rsplit_once('/') {
+            Some((d, _)) => path = d,
+            None => break,
+        }
     }
 }
 
@@ -147,46 +159,61 @@ impl Model {
         }
     }
 
+    /// Deletes `top` (only its children, for an opaque marker) and what is
+    /// below it, except the paths in `kept`.
+    fn sweep(&mut self, top: &str, opaque: bool, kept: &BTreeSet<String>) {
+        let doomed: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|k| (!opaque && k.as_str() == top) || is_below(k, top))
+            .filter(|k| !kept.contains(k.as_str()))
+            .cloned()
+            .collect();
+        for k in doomed {
+            self.nodes.remove(&k);
+        }
+    }
+
     fn apply(&mut self, layer: usize, ops: &[Op]) {
-        for op in ops {
-            if let Op::Whiteout(w) = op {
-                let (parent, name) = split(w);
-                match self.resolve(parent) {
-                    Ok(r) => {
-                        let k = join(&r, name);
-                        self.nodes.remove(&k);
-                        self.remove_below(&k);
-                    }
-                    // A parent that is not a directory: nothing there to delete.
-                    Err(Fail::NotDir) => {}
-                    Err(Fail::Loop) => {
-                        self.errors.insert(Code::RuntimeDivergence);
-                    }
-                }
-            }
-        }
-        for op in ops {
-            if let Op::Opaque(d) = op {
-                match self.resolve(d) {
-                    Ok(r) => {
-                        if self.nodes.get(&r).is_some_and(|n| n.kind == MKind::Dir) {
-                            self.remove_below(&r);
-                        }
-                    }
-                    Err(Fail::NotDir) => {}
-                    Err(Fail::Loop) => {
-                        self.errors.insert(Code::RuntimeDivergence);
-                    }
-                }
-            }
-        }
+        // umoci's `upperPaths`: every path this layer wrote, with its ancestors.
+        let mut upper: BTreeSet<String> = BTreeSet::new();
         for op in ops {
             let (path, kind) = match op {
                 Op::File(p, data) => (p, MKind::File(data.clone())),
                 Op::Dir(p) => (p, MKind::Dir),
                 Op::Sym(p, t) => (p, MKind::Sym(t.clone())),
                 Op::Link(p, _) => (p, MKind::Dir), // decided below
-                Op::Whiteout(_) | Op::Opaque(_) => continue,
+                Op::Whiteout(w) => {
+                    let (parent, name) = split(w);
+                    match self.resolve(parent) {
+                        Ok(r) => {
+                            let k = join(&r, name);
+                            if self.nodes.contains_key(&k) {
+                                self.sweep(&k, false, &upper);
+                            }
+                        }
+                        // A parent that is not a directory: nothing there to delete.
+                        Err(Fail::NotDir) => {}
+                        Err(Fail::Loop) => {
+                            self.errors.insert(Code::RuntimeDivergence);
+                        }
+                    }
+                    continue;
+                }
+                Op::Opaque(d) => {
+                    match self.resolve(d) {
+                        Ok(r) => {
+                            if self.nodes.get(&r).is_some_and(|n| n.kind == MKind::Dir) {
+                                self.sweep(&r, true, &upper);
+                            }
+                        }
+                        Err(Fail::NotDir) => {}
+                        Err(Fail::Loop) => {
+                            self.errors.insert(Code::RuntimeDivergence);
+                        }
+                    }
+                    continue;
+                }
             };
             let (parent, name) = split(path);
             let at = match self.resolve(parent) {
@@ -196,6 +223,7 @@ impl Model {
                     // appliers do, with the parent made a directory.
                     self.errors.insert(Code::RuntimeDivergence);
                     self.ensure_dir(parent, layer);
+                    mark_upper(&mut upper, parent);
                     path.clone()
                 }
                 Err(Fail::Loop) => {
@@ -235,6 +263,7 @@ impl Model {
             if kind != MKind::Dir {
                 self.remove_below(&at);
             }
+            mark_upper(&mut upper, &at);
             let node = MNode {
                 kind,
                 layer,
@@ -372,11 +401,9 @@ pub fn fuzz_tree(data: &[u8]) {
                 Op::Link(path, t)
             }
             4 => {
-                // `.wh.NAME` beside NAME, or `NAME/.wh.` (no name) inside it.
-                let marker = match split(&path) {
-                    _ if op[2] & 1 == 1 => join(&path, ".wh."),
-                    (d, n) => join(d, &format!(".wh.{n}")),
-                };
+                // `.wh.NAME` beside NAME (`NAME/.wh.`, no name, is refused).
+                let (d, n) = split(&path);
+                let marker = join(d, &format!(".wh.{n}"));
                 member(tar, &marker, b'0', b"", "", style);
                 Op::Whiteout(path)
             }

@@ -43,10 +43,10 @@
 //! edges (a path asked for, a path listed).
 
 use super::layer::{EntryKind, LayerIndex, RawEntry};
-use super::packed::{Entries, Paths};
+use super::packed::Entries;
 use super::store::{self, IdMap, Payload, Store, StrRef, ROOT};
 use crate::report::{Code, Finding, Severity};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Linux gives up after 40 symlink hops (ELOOP); so do we.
@@ -266,6 +266,11 @@ pub struct FlatFs {
     /// Set when a layer would have taken the tree past its budget: the tree
     /// stopped growing there and is not the image's.
     full: bool,
+    /// Directories a whiteout of the layer being applied has swept: below them
+    /// is only what this layer wrote and the directories on the way to it, so
+    /// a later whiteout of the same layer need not walk them again (so a layer of many whiteouts over one
+    /// big directory costs one walk, not one per whiteout).
+    swept: HashSet<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -443,6 +448,7 @@ impl FlatFs {
             + self.events.len() * std::mem::size_of::<(Ev, u32)>()
             + self.history.bytes()
             + self.divergence_bytes
+            + self.swept.capacity() * 2 * std::mem::size_of::<u32>()
     }
 
     /// The bytes both readings hold.
@@ -635,22 +641,6 @@ impl FlatFs {
         }
     }
 
-    /// Removes the node at `path` and everything under it, recording why.
-    fn remove_tree(&mut self, path: &str, layer: usize, why: u8) {
-        if path.is_empty() {
-            // The root itself cannot be deleted; a whiteout naming it empties it.
-            self.remove_children(ROOT, Ev::of(layer, E_WITH_PARENT, u64::from(ROOT)));
-            return;
-        }
-        let Some(id) = self.store.find(path, false) else {
-            return;
-        };
-        let old = self.first_write(id);
-        self.record(id, Some(old), Ev::of(layer, why, 0));
-        self.store.kill(id);
-        self.remove_children(id, Ev::of(layer, E_WITH_PARENT, u64::from(id)));
-    }
-
     /// Removes every node below `dir`, recording `why` for each (unless the
     /// history would take the tree past `self.limit`).
     fn remove_children(&mut self, dir: u32, why: Ev) {
@@ -690,19 +680,18 @@ impl FlatFs {
             last_dir: None,
             full: self.full,
             limit: self.limit,
+            swept: HashSet::new(),
         }
     }
 
-    /// Applies one layer: its whiteouts and opaque markers hide lower layers only,
-    /// then its entries are written in archive order.
+    /// Applies one layer: its entries, whiteouts and opaque markers in archive
+    /// order, as the extracting runtimes do.
     pub fn apply(&mut self, layer: usize, idx: LayerIndex) {
         if self.full {
             return;
         }
         self.drop_summaries();
         let LayerIndex {
-            whiteouts,
-            opaques,
             entries,
             warnings,
             left_out,
@@ -716,7 +705,7 @@ impl FlatFs {
         }
         if self.overlay.is_none()
             && self.reading == Reading::Extract
-            && self.goes_through_symlink(&whiteouts, &opaques, &entries)
+            && self.goes_through_symlink(&entries)
         {
             if self.used() * 2 > self.budget.0 {
                 self.full = true;
@@ -728,7 +717,7 @@ impl FlatFs {
         let left = self.budget.0.saturating_sub(self.used());
         if let Some(o) = self.overlay.as_mut() {
             o.limit = left;
-            o.apply_layer(layer, &whiteouts, &opaques, &entries);
+            o.apply_layer(layer, &entries);
             // Findings about the layer are this tree's to report, once.
             o.warnings.clear();
             self.full |= o.full;
@@ -738,34 +727,28 @@ impl FlatFs {
             .0
             .saturating_sub(self.overlay.as_ref().map_or(0, |o| o.used()));
         if !self.full {
-            self.apply_layer(layer, &whiteouts, &opaques, &entries);
+            self.apply_layer(layer, &entries);
         }
         self.add_summaries();
     }
 
     /// Whether any of the layer's paths has an existing symlink in its parent
     /// path: only then can the two readings differ (may say yes needlessly).
-    fn goes_through_symlink(&self, wh: &Paths, op: &Paths, entries: &Entries) -> bool {
-        let parent_hits = |p: &str| {
-            let (dir, _) = split_parent(p);
+    fn goes_through_symlink(&self, entries: &Entries) -> bool {
+        let dir_hits = |dir: &str| {
             self.deepest_existing(dir)
                 .is_some_and(|id| self.store.kind(id) == store::K_SYMLINK)
         };
-        let mut c = wh.cursor();
-        while let Some(w) = c.next_path() {
-            if parent_hits(w) {
-                return true;
-            }
-        }
-        let mut c = op.cursor();
-        while let Some(d) = c.next_path() {
-            if parent_hits(&join(d, "x")) {
-                return true;
-            }
-        }
         let mut c = entries.cursor();
         while let Some(e) = c.next_entry() {
-            if parent_hits(&e.path) || matches!(&e.kind, EntryKind::Hardlink(t) if parent_hits(t)) {
+            let dir = match e.kind {
+                // An opaque marker's path is the directory it empties.
+                EntryKind::Opaque => e.path.as_str(),
+                _ => split_parent(&e.path).0,
+            };
+            if dir_hits(dir)
+                || matches!(&e.kind, EntryKind::Hardlink(t) if dir_hits(split_parent(t).0))
+            {
                 return true;
             }
         }
@@ -791,45 +774,114 @@ impl FlatFs {
 
     /// Applies one layer in this reading, within `self.limit` bytes; past it the
     /// tree is marked full and the rest of the layer is left out.
-    fn apply_layer(&mut self, layer: usize, whiteouts: &Paths, opaques: &Paths, entries: &Entries) {
+    fn apply_layer(&mut self, layer: usize, entries: &Entries) {
         self.layer_links.clear();
-        let mut c = whiteouts.cursor();
-        while let Some(w) = c.next_path() {
-            if self.over() {
-                return;
-            }
-            let Some(k) = self.place(layer, w, "whiteout", true) else {
-                continue;
-            };
-            self.remove_tree(&k, layer, E_WHITEOUT);
-        }
-        let mut c = opaques.cursor();
-        while let Some(d) = c.next_path() {
-            if self.over() {
-                return;
-            }
-            // The marker's parent is the directory to empty: place it as a child.
-            let Some(marker) = self.place(layer, &join(d, ".wh..wh..opq"), "opaque marker", true)
-            else {
-                continue;
-            };
-            let dir = parent_of(&marker).unwrap_or("");
-            if let Some(id) = self
-                .store
-                .find(dir, false)
-                .filter(|&id| self.store.is_dir(id))
-            {
-                self.remove_children(id, Ev::of(layer, E_OPAQUE, u64::from(id)));
-            }
-        }
+        self.swept.clear();
         let mut c = entries.cursor();
         while let Some(e) = c.next_entry() {
             if self.over() {
-                return;
+                break;
             }
-            self.write(layer, e);
+            match e.kind {
+                EntryKind::Whiteout => {
+                    if let Some(k) = self.place(layer, &e.path, "whiteout", true) {
+                        if let Some(id) = self.store.find(&k, false) {
+                            self.sweep(id, layer, false);
+                        }
+                    }
+                }
+                EntryKind::Opaque => {
+                    // The marker's parent is the directory to empty: place it
+                    // as a child.
+                    let marker = join(&e.path, ".wh..wh..opq");
+                    if let Some(m) = self.place(layer, &marker, "opaque marker", true) {
+                        let dir = parent_of(&m).unwrap_or("");
+                        if let Some(id) = self
+                            .store
+                            .find(dir, false)
+                            .filter(|&id| self.store.is_dir(id))
+                        {
+                            self.sweep(id, layer, true);
+                        }
+                    }
+                }
+                _ => self.write(layer, e),
+            }
         }
+        self.swept = HashSet::new();
         self.over();
+    }
+
+    /// A whiteout (or, with `opaque`, an opaque marker) at the record `top`, as
+    /// umoci applies it (`ociWhiteout`): every path at and below `top` is
+    /// deleted unless this layer wrote it or something below it, so a whiteout
+    /// never deletes what its own layer wrote before it, and the directories on
+    /// the way to those paths stay; an opaque marker keeps its directory.
+    fn sweep(&mut self, top: u32, layer: usize, opaque: bool) {
+        // Pre-order, not below directories already swept in this layer.
+        let mut order = Vec::new();
+        let mut todo = vec![top];
+        while let Some(n) = todo.pop() {
+            order.push(n);
+            if !self.swept.contains(&n) && self.store.is_dir(n) {
+                todo.extend(self.store.children(n));
+            }
+        }
+        let mut holds_kept: HashSet<u32> = HashSet::new();
+        let mut doomed = Vec::new();
+        for &n in order.iter().rev() {
+            // Below a swept directory every path is one this layer wrote or
+            // one on the way to such a path: it is kept if anything is below.
+            let kept = self.store.layer(n) as usize == layer
+                || holds_kept.contains(&n)
+                || (self.swept.contains(&n) && self.store.has_children(n))
+                || (opaque && n == top);
+            if !kept {
+                doomed.push(n);
+                continue;
+            }
+            if n != top {
+                if let Some(p) = self.store.parent(n) {
+                    holds_kept.insert(p);
+                }
+            }
+            if self.store.is_dir(n) {
+                self.swept.insert(n);
+            }
+        }
+        if doomed.is_empty() {
+            return;
+        }
+        // Each removal may store two events (the first write, then this one).
+        let cost = doomed.len() * 2 * std::mem::size_of::<(Ev, u32)>();
+        if self.used() + cost > self.limit {
+            self.full = true;
+            return;
+        }
+        let gone: HashSet<u32> = doomed.iter().copied().collect();
+        // Parents before children, so each path's record names the path the
+        // whiteout deleted it with.
+        let mut deleted_with: HashMap<u32, u32> = HashMap::new();
+        for &n in doomed.iter().rev() {
+            let parent = self.store.parent(n).filter(|p| gone.contains(p));
+            let why = match (parent, opaque) {
+                (_, true) => Ev::of(layer, E_OPAQUE, u64::from(top)),
+                (None, false) => Ev::of(layer, E_WHITEOUT, 0),
+                (Some(p), false) => {
+                    let by = deleted_with.get(&p).copied().unwrap_or(p);
+                    deleted_with.insert(n, by);
+                    Ev::of(layer, E_WITH_PARENT, u64::from(by))
+                }
+            };
+            if parent.is_none() {
+                deleted_with.insert(n, n);
+            }
+            let old = self.first_write(n);
+            self.record(n, Some(old), why);
+        }
+        for &n in &doomed {
+            self.store.kill(n);
+        }
     }
 
     /// Whether this reading is past its limit (and so full).
@@ -1108,6 +1160,8 @@ impl FlatFs {
                 content = l.content;
                 hardlink_of = Some(l.source);
             }
+            // `apply_layer` handles these before they get here.
+            EntryKind::Whiteout | EntryKind::Opaque => return,
         }
         let (parent, name) = split_parent(&at);
         let Some(pid) = self.ensure_dir(parent, layer) else {
@@ -1500,11 +1554,19 @@ mod tests {
         }
     }
 
+    /// A layer whose whiteouts and opaque markers come first in the archive.
     fn layer(entries: Vec<RawEntry>, whiteouts: &[&str], opaques: &[&str]) -> LayerIndex {
+        let markers = whiteouts
+            .iter()
+            .map(|w| entry(w, EntryKind::Whiteout, 0))
+            .chain(opaques.iter().map(|d| entry(d, EntryKind::Opaque, 0)));
+        in_order(markers.chain(entries).collect())
+    }
+
+    /// A layer of entries, whiteouts and opaque markers in this archive order.
+    fn in_order(entries: Vec<RawEntry>) -> LayerIndex {
         LayerIndex {
             entries: entries.into(),
-            whiteouts: whiteouts.iter().map(|s| s.to_string()).collect(),
-            opaques: opaques.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
     }

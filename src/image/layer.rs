@@ -7,7 +7,7 @@
 
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result};
-use super::packed::{Entries, Paths};
+use super::packed::Entries;
 use super::source::BlobDesc;
 use super::tarread;
 use crate::report::{Code, Finding, Severity};
@@ -60,17 +60,32 @@ impl Listings {
     }
 }
 
-/// A layer's listing went past [`Listings`]' limit: not corruption, a refusal.
+/// A layer image-check will not read, on purpose: its listing went past
+/// [`Listings`]' limit, or it holds an entry runtimes reject or disagree on. Not
+/// corruption (whose hint says to pull the image again), a refusal with its own
+/// hint.
 #[derive(Debug)]
-struct OverListing(String);
+struct Refusal {
+    message: String,
+    hint: &'static str,
+}
 
-impl std::fmt::Display for OverListing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl Refusal {
+    fn error(message: String, hint: &'static str) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, Refusal { message, hint })
     }
 }
 
-impl std::error::Error for OverListing {}
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// The hint of a layer refused for an entry runtimes would not unpack alike.
+const REBUILD: &str = "rebuild the layer with a standard tool (docker build, buildah, BuildKit); such entries do not come from a normal build";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -132,6 +147,12 @@ pub enum EntryKind {
     /// Target path, normalised like every other path.
     Hardlink(String),
     Other(&'static str),
+    /// `.wh.NAME`: the entry's path is NAME, deleted (with everything below
+    /// it) unless this layer wrote it earlier.
+    Whiteout,
+    /// `.wh..wh..opq`: the entry's path is the directory whose children are
+    /// deleted, except those this layer wrote earlier.
+    Opaque,
 }
 
 #[derive(Debug, Clone)]
@@ -149,10 +170,9 @@ pub struct RawEntry {
 /// A change a layer makes, in the order the OCI spec applies them.
 #[derive(Debug, Default)]
 pub struct LayerIndex {
-    /// `.wh.NAME`: the path NAME (and everything below it) in lower layers.
-    pub whiteouts: Paths,
-    /// `.wh..wh..opq`: directories whose lower-layer children are hidden.
-    pub opaques: Paths,
+    /// Entries, whiteouts and opaque markers in archive order: runtimes that
+    /// extract apply them in that order, so a whiteout goes through the
+    /// symlinks and directories that the entries before it made.
     pub entries: Entries,
     /// The first few findings of each code; the rest are only counted, in
     /// `left_out`, and the tree adds them to its one tally of repeats.
@@ -219,6 +239,14 @@ impl Aggregate {
             })
             .collect();
         (self.shown, left_out)
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
     }
 }
 
@@ -291,10 +319,10 @@ pub fn read_layer(
         }
     }
     let (mut layer, uncompressed) = parsed.map_err(|source| {
-        match source.get_ref().and_then(|e| e.downcast_ref::<OverListing>()) {
-            Some(OverListing(message)) => ImageError::Refused {
-                message: message.clone(),
-                hint: "the image lists far more files (or far longer names) than real images do; remove what it does not need (caches, docs, test data), and see the README's limits".into(),
+        match source.get_ref().and_then(|e| e.downcast_ref::<Refusal>()) {
+            Some(r) => ImageError::Refused {
+                message: format!("layer {index} (`{}`): {}", desc.name(), r.message),
+                hint: r.hint.into(),
             },
             None => ImageError::CorruptLayer {
                 index,
@@ -334,10 +362,7 @@ fn refuse(name: &str, typeflag: u8, why: &str) -> io::Error {
     } else {
         format!("`\\x{typeflag:02x}`")
     };
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("entry `{name}` has tar type {t}: {why}"),
-    )
+    Refusal::error(format!("entry `{name}` has tar type {t}: {why}"), REBUILD)
 }
 
 fn parse_tar(
@@ -355,16 +380,19 @@ fn parse_tar(
     // Counts what the listing grew by; past the image's limit, refuses the layer
     // before it holds more.
     let mut count = |layer: &LayerIndex, raw: &str| {
-        let now = layer.entries.bytes() + layer.whiteouts.bytes() + layer.opaques.bytes();
+        let now = layer.entries.bytes();
         let grew = now - held;
         held = now;
         if listings.add(grew) {
             return Ok(());
         }
-        Err(io::Error::other(OverListing(format!(
-            "the image's layer listings (paths, link targets and the file contents checks read) pass image-check's limit of {} MiB at layer {index}, entry `{raw}`",
-            listings.limit() >> 20
-        ))))
+        Err(Refusal::error(
+            format!(
+                "the image's layer listings (paths, link targets and the file contents checks read) pass image-check's limit of {} MiB at entry `{raw}`",
+                listings.limit() >> 20
+            ),
+            "the image lists far more files (or far longer names) than real images do; remove what it does not need (caches, docs, test data), and see the README's limits",
+        ))
     };
     let mut r = tarread::Reader::new(&mut hashing);
     while let Some(h) = r.next_header()? {
@@ -416,32 +444,56 @@ fn parse_tar(
             found.push(escapes(&raw, &format!("entry `{raw}`"), &path, index));
         }
         let (dir, name) = split_parent(&path);
+        let marker = |kind: EntryKind, path: &str| RawEntry {
+            path: path.to_string(),
+            kind,
+            size: 0,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            content: None,
+        };
         if name == ".wh..wh..opq" {
-            layer.opaques.push(dir);
+            layer.entries.push(marker(EntryKind::Opaque, dir));
             count(&layer, &raw)?;
             continue;
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
-            if hidden.is_empty() {
-                // `app/.wh.` names its own directory: umoci removes `app` itself
-                // (then fails to restore its metadata), as `.wh.` at the top
-                // empties the root. Hiding nothing would keep `/app` and pass.
-                layer.whiteouts.push(dir);
+            if hidden.starts_with(".wh.") {
+                // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
                 continue;
             }
-            if !hidden.starts_with(".wh.") {
-                if dir.is_empty() {
-                    layer.whiteouts.push(hidden);
-                } else {
-                    layer.whiteouts.push(&format!("{dir}/{hidden}"));
-                }
-                count(&layer, &raw)?;
+            if matches!(hidden, "" | "." | "..") {
+                return Err(Refusal::error(
+                    format!(
+                        "whiteout `{raw}` {}: runtimes disagree on it (umoci 0.4 and containerd delete a directory instead of a file, umoci 0.5 refuses the layer, Docker's overlay2 fails to apply it)",
+                        if hidden.is_empty() {
+                            "has an empty name".to_string()
+                        } else {
+                            format!("names `{hidden}`, not a file")
+                        }
+                    ),
+                    REBUILD,
+                ));
             }
-            // `.wh..wh.*` other than the opaque marker are aufs bookkeeping.
+            layer
+                .entries
+                .push(marker(EntryKind::Whiteout, &join(dir, hidden)));
+            count(&layer, &raw)?;
             continue;
         }
         if path.is_empty() {
-            continue; // the root itself
+            // The root itself: a directory entry only sets its metadata, which
+            // image-check does not check. Anything else would change the type of
+            // the root: umoci refuses the layer, containerd skips the entry.
+            if kind != EntryKind::Dir {
+                return Err(refuse(
+                    &raw,
+                    h.typeflag,
+                    "it names the root directory with another type: umoci refuses the layer (`refusing to change type of root directory`), containerd skips the entry",
+                ));
+            }
+            continue;
         }
         let kind = match kind {
             EntryKind::Hardlink(_) => {
@@ -468,12 +520,12 @@ fn parse_tar(
         let content = if kind == EntryKind::File && size <= MAX_CONTENT && want(&path) {
             kept += size;
             if kept > MAX_KEPT_PER_LAYER {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
+                return Err(Refusal::error(
                     format!(
                         "the files checks read from this layer add up to over {} MiB (`{raw}` among them)",
                         MAX_KEPT_PER_LAYER >> 20
                     ),
+                    "the checks read configuration files (`/etc/passwd`, `package.json`, `index.html`, …); a layer holding many large ones is not an application image image-check can check",
                 ));
             }
             let mut buf = vec![0u8; size as usize];
@@ -678,28 +730,52 @@ mod tests {
         assert!(n > 0, "the corpus is empty");
     }
 
-    /// `app/.wh.` hid nothing (it became the whiteout `app/`, which matches no
-    /// path) and the check passed; umoci removes `/app` itself.
+    /// `app/.wh.` hid nothing and the check passed, where umoci 0.4 deletes
+    /// `/app`; umoci 0.5 refuses such a layer and Docker's overlay2 fails on it.
+    /// The runtimes disagree, so the layer is refused, naming the entry.
     #[test]
-    fn whiteout_with_an_empty_name_hides_its_own_directory() {
+    fn whiteouts_that_name_no_file_are_refused() {
         use tarread::build::{cat, end, file};
-        for (name, hidden) in [("app/.wh.", "app"), ("./.wh.", ""), ("a/b/.wh.", "a/b")] {
+        for name in ["app/.wh.", "./.wh.", "a/b/.wh..", ".wh...", "x/.wh.."] {
             let tar = cat(&[file(name, b""), end()]);
             let diff_id = crate::image::digest::sha256_of(&tar);
-            assert_eq!(
-                read_bytes(&tar, &diff_id).unwrap().whiteouts.to_vec(),
-                [hidden]
+            let err = read_bytes(&tar, &diff_id).err().unwrap().to_string();
+            assert!(err.contains(&format!("whiteout `{name}`")), "{err}");
+            assert!(err.contains("runtimes disagree"), "{err}");
+        }
+        // `.wh..wh.*` (aufs bookkeeping) and names merely starting with dots
+        // are not such whiteouts.
+        let tar = cat(&[file("a/.wh..wh.plnk", b""), file("a/.wh....x", b""), end()]);
+        let diff_id = crate::image::digest::sha256_of(&tar);
+        let kinds: Vec<(String, EntryKind)> = read_bytes(&tar, &diff_id)
+            .unwrap()
+            .entries
+            .to_vec()
+            .into_iter()
+            .map(|e| (e.path, e.kind))
+            .collect();
+        assert_eq!(kinds, [("a/...x".to_string(), EntryKind::Whiteout)]);
+    }
+
+    /// A `.` entry that is not a directory would change the root's type: umoci
+    /// refuses the layer, containerd skips the entry. Refused, never skipped.
+    #[test]
+    fn a_root_entry_of_another_type_is_refused() {
+        use tarread::build::{cat, end, entry, file, H};
+        let sym = entry(&H::new(b".", b'2', 0).link(b"/tmp"), b"");
+        for first in [sym, file(".", b"x"), file("/", b"")] {
+            let tar = cat(&[first, file("x", b"x"), end()]);
+            let diff_id = crate::image::digest::sha256_of(&tar);
+            let err = read_bytes(&tar, &diff_id).err().unwrap().to_string();
+            assert!(
+                err.contains("root directory") || err.contains("ends in `/`"),
+                "{err}"
             );
         }
-        let lower = cat(&[file("app/x", b"hi"), file("keep", b"k"), end()]);
-        let upper = cat(&[file("app/.wh.", b""), end()]);
-        let mut fs = super::super::fs::FlatFs::new(vec![]);
-        for (i, tar) in [lower, upper].iter().enumerate() {
-            let diff_id = crate::image::digest::sha256_of(tar);
-            fs.apply(i + 1, read_bytes(tar, &diff_id).unwrap());
-        }
-        assert!(fs.get("/app").is_none() && fs.get("/app/x").is_none());
-        assert!(fs.get("/keep").is_some());
+        let dir = entry(&H::new(b"./", b'5', 0), b"");
+        let tar = cat(&[dir, file("x", b"x"), end()]);
+        let diff_id = crate::image::digest::sha256_of(&tar);
+        assert_eq!(read_bytes(&tar, &diff_id).unwrap().entries.len(), 1);
     }
 
     #[test]
@@ -776,7 +852,10 @@ mod tests {
         assert!(read(&a, 1, &shared).is_ok());
         match read(&b, 2, &shared) {
             Err(ImageError::Refused { message, .. }) => {
-                assert!(message.contains("at layer 2, entry `b/"), "{message}")
+                assert!(
+                    message.starts_with("layer 2 (`test`): ") && message.contains("at entry `b/"),
+                    "{message}"
+                )
             }
             other => panic!("{:?}", other.map(|l| l.entries.len())),
         }

@@ -138,6 +138,8 @@ const T_DIR: u8 = 1;
 const T_SYMLINK: u8 = 2;
 const T_HARDLINK: u8 = 3;
 const T_OTHER: u8 = 4;
+const T_WHITEOUT: u8 = 5;
+const T_OPAQUE: u8 = 6;
 const F_CONTENT: u8 = 0x10;
 
 /// A layer's entries in archive order.
@@ -164,6 +166,8 @@ impl Entries {
             EntryKind::Symlink(t) => (T_SYMLINK, Some(t.as_str())),
             EntryKind::Hardlink(t) => (T_HARDLINK, Some(t.as_str())),
             EntryKind::Other(_) => (T_OTHER, None),
+            EntryKind::Whiteout => (T_WHITEOUT, None),
+            EntryKind::Opaque => (T_OPAQUE, None),
         };
         let flag = if e.content.is_some() { F_CONTENT } else { 0 };
         self.meta.push(tag | flag);
@@ -301,6 +305,8 @@ impl EntryCursor<'_> {
         };
         e.kind = match tag & 0x0f {
             T_DIR => EntryKind::Dir,
+            T_WHITEOUT => EntryKind::Whiteout,
+            T_OPAQUE => EntryKind::Opaque,
             T_SYMLINK | T_HARDLINK => {
                 let n = get_varint(meta, &mut self.meta) as usize;
                 t.clear();

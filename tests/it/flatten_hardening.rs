@@ -195,3 +195,118 @@ fn passwd_behind_symlink_hardlink_or_symlinked_etc_is_read_through() {
     assert_eq!(run.code, 1);
     assert!(has(&found, "user-unknown", "error"), "{found:?}");
 }
+
+/// Runtimes that extract apply a layer in archive order, whiteouts included: a
+/// whiteout after the symlink that the same layer made goes through it. Applying
+/// every whiteout first kept the file and passed.
+#[test]
+fn whiteouts_apply_in_archive_order_through_a_symlink_the_same_layer_made() {
+    let tree = assert_same_tree_as_umoci("whiteout-through-new-symlink");
+    assert!(!tree.iter().any(|l| l.starts_with("/app/dist/index.js ")));
+    assert!(tree.contains("/web symlink app/dist"));
+    let (_t, reference, _) = layout("whiteout-through-new-symlink");
+    let (run, found) = check(&reference);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.0 == "file-missing" && f.1 == "error" && f.2 == "/app/dist/index.js"),
+        "{found:?}"
+    );
+
+    // The same through `/e -> etc`: `/etc/passwd` is gone and USER cannot be found.
+    let (t, reference, image) = layout("whiteout-through-new-symlink-passwd");
+    let umoci_says = umoci(&image, t.path());
+    assert!(
+        umoci_says.as_ref().is_err_and(|e| e.contains("passwd")),
+        "{umoci_says:?}"
+    );
+    let tree = tree_of_ours(&reference);
+    assert!(
+        !tree.iter().any(|l| l.starts_with("/etc/passwd ")),
+        "{tree:?}"
+    );
+    let (run, found) = check(&reference);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.2 == "USER" || f.0.starts_with("user")),
+        "{found:?}"
+    );
+}
+
+/// The mirror case: a directory entry replaces a lower symlink, then a whiteout
+/// in it hits the new, empty directory, not the symlink's target. Applying the
+/// whiteout first went through the symlink and failed a healthy image.
+#[test]
+fn a_directory_over_a_lower_symlink_then_a_whiteout_leaves_the_target_alone() {
+    let tree = assert_same_tree_as_umoci("dir-over-lower-symlink-then-whiteout");
+    assert!(tree.contains("/app/dist/index.js file 2000"), "{tree:?}");
+    assert!(tree.contains("/web dir"), "{tree:?}");
+    let (_t, reference, _) = layout("dir-over-lower-symlink-then-whiteout");
+    let (run, found) = check(&reference);
+    assert_eq!(run.code, 0, "{found:?}\n{}", run.stdout);
+    assert!(!has(&found, "runtime-divergence", "error"), "{found:?}");
+}
+
+/// A whiteout or opaque marker never deletes what its own layer wrote before
+/// it (umoci's `upperPaths`), but does delete the lower paths beside it, and
+/// keeps the directories on the way to the layer's own paths.
+#[test]
+fn whiteouts_spare_what_their_own_layer_wrote_before_them() {
+    let tree = assert_same_tree_as_umoci("whiteout-after-own-entries");
+    assert!(tree.contains("/app/dist/index.js file 2100"), "{tree:?}");
+    assert!(tree.contains("/app/dist/public/new.css file 5"), "{tree:?}");
+    assert!(!tree
+        .iter()
+        .any(|l| l.starts_with("/app/dist/public/index.html ")));
+    assert!(tree.contains("/app/node_modules/express/extra.js file 9"));
+    assert!(!tree
+        .iter()
+        .any(|l| l.starts_with("/app/node_modules/express/index.js ")));
+    let (_t, reference, _) = layout("whiteout-after-own-entries");
+    let why = image_check(
+        &["why", &reference, "/app/dist/public/index.html"],
+        project_root(),
+    );
+    assert_eq!(why.code, 0, "{}", why.stderr);
+    assert!(why.stdout.contains("opaque"), "{}", why.stdout);
+}
+
+/// `.wh.` (no name) and `.wh..` name no file: umoci 0.4 and containerd delete
+/// a directory, umoci 0.5 refuses, overlay2 fails. Ignoring them passed an
+/// image whose directory umoci empties; now the layer is refused (exit 2).
+#[test]
+fn whiteouts_that_name_no_file_are_refused_as_runtimes_disagree() {
+    for (recipe, name) in [
+        ("whiteout-empty-name", "app/dist/.wh."),
+        ("whiteout-dot-name", "app/dist/.wh.."),
+    ] {
+        let (_t, reference, _) = layout(recipe);
+        let (run, _) = check(&reference);
+        let out = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 2, "{recipe}: {out}");
+        assert!(
+            out.contains(&format!("whiteout `{name}`")) && out.contains("runtimes disagree"),
+            "{recipe}: {out}"
+        );
+        assert!(!out.contains("corrupt"), "{out}");
+    }
+}
+
+/// A `.` entry that is not a directory: umoci refuses the layer, containerd
+/// skips the entry. It was skipped silently; now the layer is refused.
+#[test]
+fn a_root_entry_that_changes_the_roots_type_is_refused() {
+    let (t, reference, image) = layout("root-entry-symlink");
+    let umoci_says = umoci(&image, t.path());
+    assert!(
+        umoci_says.as_ref().is_err_and(|e| e.contains("root")),
+        "{umoci_says:?}"
+    );
+    let (run, _) = check(&reference);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 2, "{out}");
+    assert!(out.contains("root directory"), "{out}");
+}
