@@ -295,6 +295,15 @@ fn cmd_interpreter_is_known_by_what_the_command_resolves_to() {
         "{:?}",
         findings(&lines)
     );
+    // A versioned name (`node20`) is an interpreter too.
+    let (_t, _d, r) = oci("hardening-node-versioned");
+    let (run, lines) = check(&r, None, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        has_code(&lines, "cmd-target-missing"),
+        "{:?}",
+        findings(&lines)
+    );
     let (_t, _d, r) = oci("hardening-py-link-ok");
     let (run, lines) = check(&r, None, &[]);
     assert!(

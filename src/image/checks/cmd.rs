@@ -27,11 +27,25 @@ fn base(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 
+/// `name`, or `name` with a version as distributions and version managers
+/// install it: `node20`, `node-20`, `nodejs18`, `python3.11`, `node-v20.11.0`.
+fn versioned(b: &str, name: &str) -> bool {
+    let Some(rest) = b.strip_prefix(name) else {
+        return false;
+    };
+    let rest = rest.strip_prefix(['-', '_']).unwrap_or(rest);
+    let rest = rest.strip_prefix('v').unwrap_or(rest);
+    rest.is_empty()
+        || (rest.starts_with(|c: char| c.is_ascii_digit())
+            && rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
 /// Interpreters and the flags of theirs that take a value (so the value is not
 /// mistaken for the script).
 fn interpreter(prog: &str) -> Option<&'static [&'static str]> {
     let b = base(prog);
-    if b == "node" || b == "nodejs" {
+    let is = |name: &str| versioned(b, name);
+    if is("node") || is("nodejs") {
         return Some(&[
             "-r",
             "--require",
@@ -44,16 +58,10 @@ fn interpreter(prog: &str) -> Option<&'static [&'static str]> {
             "--title",
         ]);
     }
-    if b == "python"
-        || b.starts_with("python2")
-        || b.starts_with("python3")
-        || b == "ruby"
-        || b == "perl"
-        || b == "php"
-    {
+    if is("python") || is("ruby") || is("perl") || is("php") {
         return Some(&["-W", "-X", "-I"]);
     }
-    if b == "deno" || b == "bun" {
+    if is("deno") || is("bun") {
         return Some(&[]);
     }
     None
@@ -312,6 +320,38 @@ mod tests {
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    /// `run -> nodejs -> node20` ran a missing script and passed: versioned
+    /// interpreter names are interpreters too; look-alikes are not.
+    #[test]
+    fn versioned_interpreter_names_are_recognised() {
+        for name in [
+            "node",
+            "node20",
+            "node-20",
+            "nodejs18",
+            "node-v20.11.0",
+            "/usr/bin/node20",
+            "python3.11",
+            "python3",
+            "ruby3.2",
+            "perl5.36",
+            "php8.2",
+            "bun1",
+        ] {
+            assert!(interpreter(name).is_some(), "{name}");
+        }
+        for name in [
+            "nodemon",
+            "node-gyp",
+            "python3-config",
+            "nodejsx",
+            "bunx",
+            "phpunit",
+        ] {
+            assert!(interpreter(name).is_none(), "{name}");
+        }
     }
 
     #[test]

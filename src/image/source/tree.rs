@@ -65,6 +65,21 @@ fn clean_name(name: &str) -> Option<String> {
     crate::image::layer::normalize(name).filter(|n| !n.is_empty())
 }
 
+/// A member named by the image's own JSON (`manifest.json`'s `Config` and
+/// `Layers`, blob paths): `clean_name`, and never an absolute path, which
+/// runtimes read two ways (`docker load` from the archive's root, skopeo as
+/// named, finding nothing).
+fn named_member(name: &str, container: &str) -> Result<String> {
+    if name.starts_with('/') {
+        return Err(ImageError::Invalid(format!(
+            "`{name}` is an absolute path: `docker load` reads it from the {container}'s root, skopeo finds no such member and fails; name it relative to the {container}"
+        )));
+    }
+    clean_name(name).ok_or_else(|| {
+        ImageError::Invalid(format!("`{name}` names a file outside the {container}"))
+    })
+}
+
 /// An OCI layout directory. Every member is opened beneath the directory's own file
 /// descriptor one component at a time with `O_NOFOLLOW`, so neither a symlinked blob
 /// nor a symlinked `blobs/` can reach a host file, and with `O_NONBLOCK` so a FIFO
@@ -185,11 +200,7 @@ impl FileTree for DirTree {
     }
 
     fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + Send + '_>, u64)>> {
-        let Some(clean) = clean_name(name) else {
-            return Err(ImageError::Invalid(format!(
-                "`{name}` names a file outside the layout"
-            )));
-        };
+        let clean = named_member(name, "layout")?;
         let io = |e| ImageError::io(self.root.join(&clean), e);
         let parts: Vec<&str> = clean.split('/').collect();
         let (last, dirs) = parts.split_last().unwrap_or((&"", &[]));
@@ -275,14 +286,7 @@ impl TarTree {
     }
 
     fn lookup(&self, name: &str) -> Result<Option<Member>> {
-        let name = match clean_name(name) {
-            Some(n) => n,
-            None => {
-                return Err(ImageError::Invalid(format!(
-                    "`{name}` names a file outside the archive"
-                )))
-            }
-        };
+        let name = named_member(name, "archive")?;
         let Some(m) = self.members.get(&name) else {
             return Ok(None);
         };
@@ -413,6 +417,31 @@ impl FileTree for TarTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `docker load` reads `/l/layer.tar` from the archive's root, skopeo finds
+    /// no such member: an absolute name in the image's JSON is refused, in an
+    /// archive and in a layout directory alike; relative names still resolve.
+    #[test]
+    fn absolute_member_names_are_refused_as_loaders_disagree() {
+        use crate::image::tarread::build::{cat, end, file};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, cat(&[file("l/layer.tar", b"bytes"), end()])).unwrap();
+        let t = TarTree::open(&path).unwrap();
+        assert!(t.open("l/layer.tar").unwrap().is_some());
+        assert!(t.open("./x/../l/layer.tar").unwrap().is_some());
+        let err = t.open("/l/layer.tar").err().unwrap().to_string();
+        assert!(
+            err.contains("absolute path") && err.contains("skopeo"),
+            "{err}"
+        );
+        std::fs::create_dir(dir.path().join("l")).unwrap();
+        std::fs::write(dir.path().join("l/layer.tar"), b"bytes").unwrap();
+        let d = DirTree::open(dir.path()).unwrap();
+        assert!(d.open("l/layer.tar").unwrap().is_some());
+        let err = d.open("/l/layer.tar").err().unwrap().to_string();
+        assert!(err.contains("absolute path"), "{err}");
+    }
 
     #[test]
     fn archive_links_skopeo_readers_disagree_on_are_refused() {
