@@ -571,11 +571,15 @@ fn a_registry_that_never_answers_ends_at_the_timeout() {
         "{}",
         out.stderr
     );
-    // Nothing listening at all is said as such.
+    // Nothing listening at all is said as such, at once: no retries for a
+    // registry that never answered (they would outlast this 2s timeout and
+    // end in the timeout's message instead).
     let closed = crate::support::pg::free_port();
     let out = run(
         &[
             "--insecure-http",
+            "--timeout",
+            "2s",
             &format!("docker://127.0.0.1:{closed}/app:v1"),
         ],
         &[],

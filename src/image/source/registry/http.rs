@@ -68,6 +68,11 @@ pub struct Http {
     /// The `--timeout` as the user gave it, for messages.
     pub timeout: Duration,
     pub retries: u32,
+    /// Whether any server answered in this run: a connection refused (or a
+    /// host name that does not resolve) before that means nothing is there,
+    /// and retrying for seconds would only delay saying so; after it, the
+    /// same failure is a blip worth retrying.
+    answered: std::sync::atomic::AtomicBool,
 }
 
 /// Roots for the registry: the system's (rustls-native-certs reads
@@ -129,6 +134,7 @@ impl Http {
             deadline: Instant::now() + timeout,
             timeout,
             retries,
+            answered: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -169,7 +175,11 @@ impl Http {
         match tokio::time::timeout_at(self.deadline, self.client.request(req)).await {
             Err(_) => Err(SendError::Deadline),
             Ok(Err(e)) => Err(SendError::Connect(classify(&e))),
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok(r)) => {
+                self.answered
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(r)
+            }
         }
     }
 
@@ -269,8 +279,11 @@ impl Http {
                     ))
                 }
                 Err(SendError::Connect(c)) => {
-                    // TLS failures do not heal by retrying; connection failures may.
-                    if c.tls.is_some() || attempt >= self.retries {
+                    // TLS failures do not heal by retrying; connection failures
+                    // may, once the registry has been seen to be there.
+                    let absent = (c.dns || c.io == Some(io::ErrorKind::ConnectionRefused))
+                        && !self.answered.load(std::sync::atomic::Ordering::Relaxed);
+                    if c.tls.is_some() || absent || attempt >= self.retries {
                         return Err(c.into_error(&host, what, self.deadline));
                     }
                     backoff(attempt)
