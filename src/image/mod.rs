@@ -82,8 +82,12 @@ impl Selected {
     }
 }
 
-fn config_platform(source: &dyn ImageSource, c: &Candidate) -> Result<Platform> {
-    let cfg = parse_config(&source.read_blob(&c.config)?, &c.config.name())?;
+/// The platform the config states; its bytes are kept in the candidate for
+/// the load.
+fn config_platform(source: &dyn ImageSource, c: &mut Candidate) -> Result<Platform> {
+    let bytes: std::sync::Arc<[u8]> = source.read_blob(&c.config)?.into();
+    let cfg = parse_config(&bytes, &c.config.name())?;
+    c.config_bytes = Some(bytes);
     Ok(Platform {
         os: cfg.os().to_string(),
         arch: cfg.architecture().to_string(),
@@ -159,7 +163,7 @@ pub fn select(source: &dyn ImageSource, sel: &PlatformSel) -> Result<Vec<Selecte
                 state: Err(walk::resolve(leaf, &fetch)),
             },
             None => match walk::resolve(leaf, &fetch) {
-                Ok(c) => match config_platform(source, &c) {
+                Ok(mut c) => match config_platform(source, &mut c) {
                     Ok(p) => Reached {
                         platform: Some(p),
                         state: Err(Ok(c)),
@@ -253,7 +257,10 @@ pub fn load(
     platform: Option<Platform>,
     want: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Loaded> {
-    let config = parse_config(&source.read_blob(&c.config)?, &c.config.name())?;
+    let config = match &c.config_bytes {
+        Some(b) => parse_config(b, &c.config.name())?,
+        None => parse_config(&source.read_blob(&c.config)?, &c.config.name())?,
+    };
     let diff_ids = config.rootfs().diff_ids();
     if diff_ids.len() != c.layers.len() {
         return Err(ImageError::LayerCountMismatch {
@@ -445,6 +452,64 @@ mod tests {
         let all = select(&f, &PlatformSel::All).unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(f.fetched.lock().unwrap().len(), 3);
+    }
+
+    /// A single manifest states no platform: selection reads its config to
+    /// learn it, and the load uses those bytes instead of fetching the config
+    /// again (one more request against a registry's rate limit).
+    #[test]
+    fn a_config_read_for_selection_is_not_fetched_again_to_load() {
+        struct One {
+            manifest: Vec<u8>,
+            config: Vec<u8>,
+            opened: Mutex<usize>,
+        }
+        impl ImageSource for One {
+            fn describe(&self) -> String {
+                "one".into()
+            }
+            fn roots(&self) -> Result<Vec<Root>> {
+                Ok(vec![Root::Fetched {
+                    desc: BlobDesc {
+                        digest: Some(digest::sha256_of(&self.manifest)),
+                        size: Some(self.manifest.len() as u64),
+                        media_type: Some(source::walk::OCI_MANIFEST.into()),
+                        member: None,
+                    },
+                    bytes: self.manifest.clone(),
+                }])
+            }
+            fn fetch_manifest(&self, _: &BlobDesc) -> Result<Vec<u8>> {
+                unreachable!("the root is the manifest")
+            }
+            fn open_blob(&self, _: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
+                *self.opened.lock().unwrap() += 1;
+                Ok(Box::new(std::io::Cursor::new(self.config.clone())))
+            }
+        }
+        let config = br#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": source::walk::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest::sha256_of(&config).to_string(), "size": config.len()},
+            "layers": []
+        }))
+        .unwrap();
+        let one = One {
+            manifest,
+            config,
+            opened: Mutex::new(0),
+        };
+        let sel = select(&one, &PlatformSel::Default).unwrap();
+        assert_eq!(*one.opened.lock().unwrap(), 1, "selection reads the config");
+        let loaded = sel[0].load(&one, &|_| false).unwrap();
+        assert_eq!(loaded.config.architecture().to_string(), "amd64");
+        assert_eq!(
+            *one.opened.lock().unwrap(),
+            1,
+            "the load does not read it again"
+        );
     }
 
     #[test]

@@ -128,6 +128,7 @@ impl ImageSource for DockerArchive {
             manifest_digest: None,
             config: self.blob(&self.entry.config),
             layers: self.entry.layers.iter().map(|l| self.blob(l)).collect(),
+            config_bytes: None,
         })])
     }
 

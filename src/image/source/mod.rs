@@ -152,6 +152,9 @@ pub struct Candidate {
     pub manifest_digest: Option<Digest>,
     pub config: BlobDesc,
     pub layers: Vec<BlobDesc>,
+    /// The config's bytes, when platform selection already read (and verified)
+    /// them: loading does not fetch the blob a second time.
+    pub config_bytes: Option<std::sync::Arc<[u8]>>,
 }
 
 /// An index entry that could not be turned into a candidate (corrupt manifest, …).

@@ -299,5 +299,6 @@ pub fn resolve(leaf: Leaf, fetch: Fetch<'_>) -> Result<Candidate> {
         manifest_digest: desc.digest.clone(),
         config: blob_of(manifest.config())?,
         layers,
+        config_bytes: None,
     })
 }
