@@ -527,6 +527,45 @@ fn ecr_token_from_moto_authenticates_a_bare_reference() {
     );
 }
 
+/// ECR answering 403 to a valid token means the principal lacks a pull
+/// permission: the message names the principal (from STS, at moto) and the
+/// permission, and never the token.
+#[test]
+fn an_ecr_403_names_the_principal_and_the_missing_permission() {
+    let moto = Moto::start();
+    let (port, _) = crate::support::registry::canned("403 Forbidden", "", 20);
+    let ep = moto.endpoint();
+    let aws: Vec<(&str, &str)> = vec![
+        ("AWS_ENDPOINT_URL", &ep),
+        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
+        ("AWS_SECRET_ACCESS_KEY", "testing-secret"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let out = run(
+        &[
+            "--registry",
+            &format!("127.0.0.1:{port}"),
+            "--insecure-http",
+            "scalemap-api:healthy",
+        ],
+        &aws,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("denied")
+            && out.stderr.contains("principal `arn:aws:")
+            && out.stderr.contains("lacks `ecr:BatchGetImage`")
+            && out.stderr.contains("on `scalemap-api`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("123456789012-auth-token") && !out.stderr.contains("testing-secret"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn rate_limits_and_failures_are_retried_then_named() {
     use std::sync::atomic::Ordering;
