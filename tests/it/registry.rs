@@ -627,6 +627,44 @@ fn a_registry_that_never_answers_ends_at_the_timeout() {
     assert!(out.stderr.contains("connection refused"), "{}", out.stderr);
 }
 
+/// A registry (or a proxy) that sends wrong bytes for a blob: the digest
+/// catches it, in the config and in a layer alike, and the check could not run
+/// (exit 2), never a verdict on bytes the image does not hold.
+#[test]
+fn wrong_bytes_for_a_digest_are_caught_mid_stream() {
+    let (storage, _work) = storage_with(&["healthy"]);
+    let reg = Registry::start(storage.path(), Auth::Open, None);
+    let manifest = crate::support::registry::manifest(&reg, "scalemap-api", "healthy");
+    let config = manifest["config"]["size"].as_u64().unwrap() as usize;
+    let biggest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap() as usize)
+        .max()
+        .unwrap();
+    assert!(config >= 500 && biggest > config + 600, "{manifest}");
+    // 600 bytes into a response lands in the config's body; past the config's
+    // whole response, only a layer is long enough to be hit.
+    for after in [600, config + 600] {
+        let proxy = crate::support::registry::ResetProxy::corrupting(reg.port, after);
+        let r = format!("docker://127.0.0.1:{}/scalemap-api:healthy", proxy.port);
+        let out = run(&["--insecure-http", &r], &[]);
+        assert!(
+            proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+            "the proxy flipped a byte: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert_eq!(out.code, 2, "{after}: {said}");
+        assert!(
+            said.contains("hash to") || said.contains("hashes to"),
+            "{after}: {said}"
+        );
+    }
+}
+
 #[test]
 fn a_blob_broken_mid_stream_resumes_with_range_and_is_still_verified() {
     let (storage, _work) = storage_with(&["healthy", "empty-dist"]);

@@ -321,6 +321,16 @@ pub struct ResetProxy {
 
 impl ResetProxy {
     pub fn start(upstream: u16, cut_after: usize) -> ResetProxy {
+        Self::with_fault(upstream, cut_after, false)
+    }
+
+    /// The same proxy, but instead of breaking the connection it flips one
+    /// byte of the blob and lets the rest through: wrong bytes for a digest.
+    pub fn corrupting(upstream: u16, after: usize) -> ResetProxy {
+        Self::with_fault(upstream, after, true)
+    }
+
+    fn with_fault(upstream: u16, cut_after: usize, flip: bool) -> ResetProxy {
         use std::sync::atomic::AtomicBool;
         use std::sync::Mutex;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -364,7 +374,10 @@ impl ResetProxy {
                             s.1 += n;
                             s.0 && s.1 > cut_after && !done.load(Ordering::SeqCst)
                         };
-                        if fire {
+                        if fire && flip {
+                            done.store(true, Ordering::SeqCst);
+                            buf[n - 1] ^= 0x55;
+                        } else if fire {
                             done.store(true, Ordering::SeqCst);
                             let _ = c_out.write_all(&buf[..n / 2]);
                             let _ = c_out.shutdown(std::net::Shutdown::Both);
