@@ -406,3 +406,65 @@ fn a_registry_tag_differing_in_its_top_layer_fetches_only_that_layer() {
         "only the new top layer is fetched"
     );
 }
+
+/// Cached layers are position-free: an image holding the same layers in reverse
+/// order, each at another depth, reads none of them and reports each finding
+/// with its new layer number, as an uncached check of it does.
+#[test]
+fn the_same_layer_at_another_depth_is_a_hit() {
+    let work = TempDir::new().unwrap();
+    let cache = TempDir::new().unwrap();
+    let (dir, r) = layout(work.path(), "path-escape");
+    assert_ne!(check(&r, "json", Some(cache.path()), &[]).code, 2);
+    // The reversed image: new config (diff_ids and history reversed), new
+    // manifest (layers reversed), the same layer blobs.
+    let blobs = dir.join("blobs/sha256");
+    let read = |d: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(blobs.join(&d[7..])).unwrap()).unwrap()
+    };
+    let write = |v: &serde_json::Value| -> (String, usize) {
+        let b = serde_json::to_vec(v).unwrap();
+        let d = crate::support::fixture::sha256(&b);
+        std::fs::write(blobs.join(&d[7..]), &b).unwrap();
+        (d, b.len())
+    };
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    let mut config = read(manifest["config"]["digest"].as_str().unwrap());
+    let reverse = |v: &mut serde_json::Value| {
+        if let Some(a) = v.as_array_mut() {
+            a.reverse();
+        }
+    };
+    reverse(&mut config["rootfs"]["diff_ids"]);
+    reverse(&mut config["history"]);
+    reverse(&mut manifest["layers"]);
+    assert!(manifest["layers"].as_array().unwrap().len() >= 3);
+    let (cd, cn) = write(&config);
+    manifest["config"]["digest"] = cd.into();
+    manifest["config"]["size"] = cn.into();
+    let (md, mn) = write(&manifest);
+    index["manifests"][0]["digest"] = md.into();
+    index["manifests"][0]["size"] = mn.into();
+    index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = "rev".into();
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let r = format!("oci:{}:rev", dir.display());
+    let expected = check(&r, "json", None, &[]);
+    assert_ne!(expected.code, 2, "{}", expected.stderr);
+    assert!(
+        expected.stdout.contains("\"provenance\":\"layer 1\""),
+        "{}",
+        expected.stdout
+    );
+    for l in manifest["layers"].as_array().unwrap() {
+        std::fs::remove_file(blobs.join(&l["digest"].as_str().unwrap()[7..])).unwrap();
+    }
+    let warm = check(&r, "json", Some(cache.path()), &[]);
+    assert_eq!(
+        (warm.code, &warm.stdout),
+        (expected.code, &expected.stdout),
+        "{}",
+        warm.stderr
+    );
+}
