@@ -3,6 +3,8 @@
 //! Reports go to stdout, errors to stderr; exit codes are 0 (passed), 1 (findings),
 //! 2 (could not check).
 
+use super::cache::LayerCache;
+use super::contents::ContentSet;
 use super::error::ImageError;
 use super::inspect;
 use super::run::{self, CheckOptions, RunError};
@@ -46,6 +48,8 @@ struct CheckArgs {
     strict: bool,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG],
     /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG] (ECR)
     image: Option<String>,
@@ -74,13 +78,61 @@ struct RegistryArgs {
     timeout: Option<std::time::Duration>,
 }
 
+/// Where layers learned once are kept (every source uses it).
+#[derive(Args, Debug, Clone)]
+struct CacheArgs {
+    /// Layer cache directory (default: $XDG_CACHE_HOME/shipcheck, else ~/.cache/shipcheck)
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+    /// Read every layer; neither use nor fill the layer cache
+    #[arg(long)]
+    no_cache: bool,
+    /// Size bound of the layer cache, e.g. 512M, 2G (least recently used entries go first)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512M")]
+    cache_max: u64,
+}
+
+impl CacheArgs {
+    /// The cache to use: none with `--no-cache`, or when no directory is named
+    /// and neither `XDG_CACHE_HOME` nor `HOME` is set to an absolute path.
+    fn cache(&self) -> Option<LayerCache> {
+        if self.no_cache {
+            return None;
+        }
+        let root = match &self.cache_dir {
+            Some(d) => d.clone(),
+            None => LayerCache::default_root(|k| std::env::var_os(k))?,
+        };
+        Some(LayerCache::new(&root, self.cache_max))
+    }
+}
+
+/// `512M`, `2G`, `1GiB`, `100000` (bytes): binary multiples.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("`{s}` is not a size; use e.g. `512M` or `2G`")),
+    };
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("`{s}` is not a size; use e.g. `512M` or `2G`"))
+}
+
 fn secret_arg(s: &str) -> Result<Secret<String>, String> {
     Ok(Secret::new(s.to_string()))
 }
 
 impl RegistryArgs {
     /// The options every source is opened with; reading `--creds-file` may fail.
-    fn options(&self) -> Result<OpenOptions, ImageError> {
+    fn options(&self, cache: &CacheArgs) -> Result<OpenOptions, ImageError> {
         use crate::image::source::registry::auth::{parse_user_pass, read_small_file, Source};
         let bad = |what: String, why: String| {
             ImageError::registry(
@@ -120,7 +172,10 @@ impl RegistryArgs {
         if let Some(t) = self.timeout {
             reg.timeout = t;
         }
-        Ok(OpenOptions { registry: reg })
+        Ok(OpenOptions {
+            registry: reg,
+            cache: cache.cache(),
+        })
     }
 }
 
@@ -134,6 +189,8 @@ enum Verb {
         platform: Option<PlatformSel>,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Write a file's bytes to stdout
     Cat {
@@ -143,6 +200,8 @@ enum Verb {
         platform: Option<PlatformSel>,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Every layer that wrote, replaced or deleted PATH, in order
     Why {
@@ -152,6 +211,8 @@ enum Verb {
         platform: Option<PlatformSel>,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
 }
 
@@ -177,12 +238,13 @@ fn load_for_verb(
     image: &str,
     platform: Option<PlatformSel>,
     registry: &RegistryArgs,
+    cache: &CacheArgs,
 ) -> Result<super::Loaded, u8> {
-    let opts = registry.options().map_err(|e| fail(&e, e.hint()))?;
+    let opts = registry.options(cache).map_err(|e| fail(&e, e.hint()))?;
     run::load_one_with(
         image,
         &platform.unwrap_or(PlatformSel::Default),
-        &|_| false,
+        &ContentSet::none(),
         &opts,
     )
     .map_err(|e| fail(&e, e.hint()))
@@ -195,9 +257,10 @@ pub fn main(cli: Cli) -> u8 {
             path,
             platform,
             registry,
+            cache,
         }) => {
             let path = path.unwrap_or_else(|| "/".into());
-            let img = match load_for_verb(&image, platform, &registry) {
+            let img = match load_for_verb(&image, platform, &registry, &cache) {
                 Ok(img) => img,
                 Err(code) => return code,
             };
@@ -218,8 +281,9 @@ pub fn main(cli: Cli) -> u8 {
             path,
             platform,
             registry,
+            cache,
         }) => {
-            let img = match load_for_verb(&image, platform, &registry) {
+            let img = match load_for_verb(&image, platform, &registry, &cache) {
                 Ok(img) => img,
                 Err(code) => return code,
             };
@@ -233,7 +297,8 @@ pub fn main(cli: Cli) -> u8 {
             path,
             platform,
             registry,
-        }) => match registry.options() {
+            cache,
+        }) => match registry.options(&cache) {
             Ok(opts) => cat(
                 &image,
                 &path,
@@ -254,6 +319,7 @@ pub fn main(cli: Cli) -> u8 {
                 cli.check.format,
                 cli.check.strict,
                 &cli.check.registry,
+                &cli.check.cache,
             )
         }
     }
@@ -264,7 +330,8 @@ fn cat(image: &str, path: &str, platform: &PlatformSel, opts: &OpenOptions) -> u
     // Twice at most: the second time for the target of a symlink.
     for _ in 0..2 {
         let w = want.clone();
-        let img = match run::load_one_with(image, platform, &move |p| p == w, opts) {
+        let img = match run::load_one_with(image, platform, &ContentSet::none().with_path(&w), opts)
+        {
             Ok(img) => img,
             Err(e) => return fail(&e, e.hint()),
         };
@@ -304,8 +371,9 @@ fn check(
     format: Format,
     strict: bool,
     registry: &RegistryArgs,
+    cache: &CacheArgs,
 ) -> u8 {
-    let opts = registry.options().map(|source| CheckOptions {
+    let opts = registry.options(cache).map(|source| CheckOptions {
         spec,
         platform: platform.unwrap_or(PlatformSel::Default),
         spec_dir: PathBuf::new(),
@@ -368,6 +436,25 @@ fn check(
 mod tests {
     use super::*;
 
+    fn cache_off() -> CacheArgs {
+        CacheArgs {
+            cache_dir: None,
+            no_cache: true,
+            cache_max: 0,
+        }
+    }
+
+    #[test]
+    fn cache_sizes_parse_in_binary_multiples() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("100000"), Ok(100000));
+        for bad in ["", "M", "12Q", "-1", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
     /// The parsed command line is `Debug` (clap needs it): `--creds` must not
     /// show there, nor in the options it becomes.
     #[test]
@@ -380,14 +467,14 @@ mod tests {
         ])
         .unwrap();
         assert!(!format!("{cli:?}").contains("CANARY"));
-        let opts = cli.check.registry.options().unwrap();
+        let opts = cli.check.registry.options(&cli.check.cache).unwrap();
         let shown = format!("{opts:?}");
         assert!(!shown.contains("CANARY") && shown.contains("ci"), "{shown}");
         let err = Cli::try_parse_from(["image-check", "--creds", "nocolonCANARY", "x"])
             .unwrap()
             .check
             .registry
-            .options()
+            .options(&cache_off())
             .err()
             .unwrap();
         assert!(!crate::cli::chain(&err).contains("CANARY"));

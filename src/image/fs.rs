@@ -697,7 +697,10 @@ impl FlatFs {
             left_out,
             ..
         } = idx;
-        for w in warnings {
+        for mut w in warnings {
+            // The layer's findings are position-free (a cached layer serves any
+            // depth); here they learn which layer of this image they are about.
+            w.provenance.get_or_insert_with(|| format!("layer {layer}"));
             self.push_finding(w);
         }
         for (code, severity, n) in left_out {

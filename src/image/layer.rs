@@ -3,8 +3,14 @@
 //! The blob is read once: its raw bytes are hashed against the descriptor, the
 //! compression is sniffed from magic bytes (the media type is only a hint), the
 //! decompressed stream is hashed against the config's diff_id, and tar entries are
-//! parsed on the fly. Only files the caller asks for keep their contents.
+//! parsed on the fly. Only files in the checks' [`ContentSet`] keep their contents.
+//!
+//! What a layer yields ([`LayerIndex`]) is position-free: the same layer at
+//! another depth of another image gives the same index, so the layer cache can
+//! store it by digest. The position is attached when the tree applies the layer
+//! (findings' `layer N` provenance) and only errors name it here.
 
+use super::contents::ContentSet;
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result};
 use super::packed::Entries;
@@ -55,8 +61,15 @@ impl Listings {
     }
 
     /// Counts `n` more bytes; false once the total is past the limit.
-    fn add(&self, n: usize) -> bool {
+    pub(crate) fn add(&self, n: usize) -> bool {
         self.used.fetch_add(n, Ordering::Relaxed) + n <= self.limit
+    }
+
+    /// Takes back bytes counted for a listing that will not be held after all
+    /// (a cached listing over the limit: the layer is read instead, so the
+    /// refusal names the entry where the limit was passed, as a cold run does).
+    pub(crate) fn release(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
@@ -167,7 +180,9 @@ pub struct RawEntry {
     pub content: Option<Arc<[u8]>>,
 }
 
-/// A change a layer makes, in the order the OCI spec applies them.
+/// A change a layer makes, in the order the OCI spec applies them: the layer's
+/// facts, with nothing about where it sits in an image (its findings carry no
+/// provenance until [`super::fs::FlatFs::apply`] gives them the layer's number).
 #[derive(Debug, Default)]
 pub struct LayerIndex {
     /// Entries, whiteouts and opaque markers in archive order: runtimes that
@@ -257,13 +272,15 @@ fn split_parent(path: &str) -> (&str, &str) {
     }
 }
 
-/// Reads, verifies and indexes one layer. `index` is 1-based, as reports show it.
+/// Reads, verifies and indexes one layer, keeping the contents of the files in
+/// `want`. `index` (1-based, as reports show it) only names the layer in errors:
+/// the index returned does not depend on it.
 pub fn read_layer(
     blob: Box<dyn Read + Send + '_>,
     desc: &BlobDesc,
     diff_id: &Digest,
     index: usize,
-    want: &(dyn Fn(&str) -> bool + Sync),
+    want: &ContentSet,
     listings: &Listings,
 ) -> Result<LayerIndex> {
     let algo = desc
@@ -285,12 +302,11 @@ pub fn read_layer(
             flate2::bufread::MultiGzDecoder::new(&mut raw),
             diff_id,
             want,
-            index,
             listings,
         ),
         Compression::Zstd => zstd::stream::read::Decoder::with_buffer(&mut raw)
-            .and_then(|d| parse_tar(d, diff_id, want, index, listings)),
-        Compression::None => parse_tar(&mut raw, diff_id, want, index, listings),
+            .and_then(|d| parse_tar(d, diff_id, want, listings)),
+        Compression::None => parse_tar(&mut raw, diff_id, want, listings),
     };
     // Drain whatever the decoder left so the blob digest covers every byte; a digest
     // mismatch explains a decode error better than the decode error does.
@@ -343,7 +359,7 @@ pub fn read_layer(
     Ok(layer)
 }
 
-fn escapes(subject: &str, what: &str, clamped: &str, index: usize) -> Finding {
+fn escapes(subject: &str, what: &str, clamped: &str) -> Finding {
     Finding::error(
         Code::PathEscapesRoot,
         subject.to_string(),
@@ -351,7 +367,6 @@ fn escapes(subject: &str, what: &str, clamped: &str, index: usize) -> Finding {
             "{what} climbs out of the image root; runtimes disagree: Docker refuses the layer, containerd and umoci write it at `/{clamped}`"
         ),
     )
-    .provenance(Some(format!("layer {index}")))
     .hint("rebuild the layer with a standard builder; image-check shows the tree at the clamped path, as containerd would unpack it")
 }
 
@@ -368,8 +383,7 @@ fn refuse(name: &str, typeflag: u8, why: &str) -> io::Error {
 fn parse_tar(
     reader: impl Read,
     diff_id: &Digest,
-    want: &(dyn Fn(&str) -> bool + Sync),
-    index: usize,
+    want: &ContentSet,
     listings: &Listings,
 ) -> io::Result<(LayerIndex, Digest)> {
     let mut hashing = HashingReader::new(reader, diff_id.algorithm);
@@ -405,7 +419,6 @@ fn parse_tar(
                         raw,
                         "PAX global header: containerd and Docker skip it, umoci refuses the layer (`unknown typeflag`)",
                     )
-                    .provenance(Some(format!("layer {index}")))
                     .hint("rebuild the layer without global headers (`git archive` writes one; re-tar its output)"),
                 );
                 continue;
@@ -441,7 +454,7 @@ fn parse_tar(
         };
         let (path, climbed) = clamp(&raw);
         if climbed {
-            found.push(escapes(&raw, &format!("entry `{raw}`"), &path, index));
+            found.push(escapes(&raw, &format!("entry `{raw}`"), &path));
         }
         let (dir, name) = split_parent(&path);
         let marker = |kind: EntryKind, path: &str| RawEntry {
@@ -504,7 +517,6 @@ fn parse_tar(
                         &format!("/{path}"),
                         &format!("hard link to `{target}`"),
                         &t,
-                        index,
                     ));
                 }
                 EntryKind::Hardlink(t)
@@ -517,7 +529,7 @@ fn parse_tar(
         } else {
             0
         };
-        let content = if kind == EntryKind::File && size <= MAX_CONTENT && want(&path) {
+        let content = if kind == EntryKind::File && size <= MAX_CONTENT && want.contains(&path) {
             kept += size;
             if kept > MAX_KEPT_PER_LAYER {
                 return Err(Refusal::error(
@@ -605,7 +617,7 @@ fn read_bytes(blob: &[u8], diff_id: &Digest) -> Result<LayerIndex> {
         &desc,
         diff_id,
         1,
-        &|_| true,
+        &ContentSet::all(),
         &Listings::default(),
     )
 }
@@ -842,7 +854,7 @@ mod tests {
         };
         let read = |t: &[u8], index: usize, l: &Listings| {
             let diff_id = crate::image::digest::sha256_of(t);
-            read_layer(Box::new(t), &desc, &diff_id, index, &|_| false, l)
+            read_layer(Box::new(t), &desc, &diff_id, index, &ContentSet::none(), l)
         };
         // Two layers share the limit: each fits alone, together they do not.
         let (a, b) = (tar("a"), tar("b"));

@@ -7,7 +7,9 @@
 
 #[cfg(feature = "registry")]
 pub mod app;
+pub mod cache;
 pub mod checks;
+pub mod contents;
 pub mod digest;
 pub mod error;
 #[doc(hidden)]
@@ -24,6 +26,8 @@ mod store;
 pub mod tarread;
 
 use crate::report::{Code, Finding};
+use cache::LayerCache;
+use contents::ContentSet;
 use digest::Digest;
 use error::{ImageError, Result};
 use fs::{FlatFs, LayerInfo};
@@ -66,10 +70,11 @@ impl Selected {
     pub fn load(
         &self,
         source: &dyn ImageSource,
-        want: &(dyn Fn(&str) -> bool + Sync),
+        want: &ContentSet,
+        cache: Option<&LayerCache>,
     ) -> Result<Loaded> {
         match &self.candidate {
-            Ok(c) => load(source, c, self.platform.clone(), want),
+            Ok(c) => load(source, c, self.platform.clone(), want, cache),
             Err(e) => Err(ImageError::Invalid(crate::cli::chain(e))),
         }
     }
@@ -250,12 +255,14 @@ fn too_large(layer: usize, layers: usize, paths: usize) -> ImageError {
 }
 
 /// Reads config and layers (in parallel, bounded by cores) and flattens them.
-/// `want` names the paths whose contents the checks will read.
+/// `want` names the paths whose contents the checks will read. A layer found in
+/// `cache` is neither opened nor fetched; a layer read is stored there.
 pub fn load(
     source: &dyn ImageSource,
     c: &Candidate,
     platform: Option<Platform>,
-    want: &(dyn Fn(&str) -> bool + Sync),
+    want: &ContentSet,
+    cache: Option<&LayerCache>,
 ) -> Result<Loaded> {
     let config = match &c.config_bytes {
         Some(b) => parse_config(b, &c.config.name())?,
@@ -310,9 +317,15 @@ pub fn load(
                 if i >= n || failed.load(Ordering::Relaxed) {
                     break;
                 }
-                let r = source.open_blob(&c.layers[i]).and_then(|blob| {
-                    layer::read_layer(blob, &c.layers[i], &diff_ids[i], i + 1, want, &listings)
-                });
+                let r = read_one(
+                    source,
+                    &c.layers[i],
+                    &diff_ids[i],
+                    i + 1,
+                    want,
+                    cache,
+                    &listings,
+                );
                 if r.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }
@@ -345,6 +358,38 @@ pub fn load(
         config,
         fs,
     })
+}
+
+/// One layer: from the cache when it has it (the blob is then never opened),
+/// else read from the source, verified, and stored.
+fn read_one(
+    source: &dyn ImageSource,
+    desc: &source::BlobDesc,
+    diff_id: &Digest,
+    index: usize,
+    want: &ContentSet,
+    cache: Option<&LayerCache>,
+    listings: &layer::Listings,
+) -> Result<layer::LayerIndex> {
+    let key = cache.map(|_| cache::Key::new(diff_id, desc.digest.as_ref(), want));
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        if let Some(idx) = cache.get(key) {
+            let n = idx.entries.bytes();
+            if listings.add(n) {
+                return Ok(idx);
+            }
+            // Over the image's listing limit: read the layer after all, so the
+            // refusal names the entry where the limit was passed, as a cold run's.
+            listings.release(n);
+        }
+    }
+    let idx = source
+        .open_blob(desc)
+        .and_then(|blob| layer::read_layer(blob, desc, diff_id, index, want, listings))?;
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        cache.put(key, &idx);
+    }
+    Ok(idx)
 }
 
 #[cfg(test)]

@@ -268,6 +268,189 @@ impl From<Vec<RawEntry>> for Entries {
     }
 }
 
+/// A checked reader over bytes that did not come from this process (a layer
+/// cache file): every read is bounds-checked and says `None` instead of
+/// panicking or reading past the end.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    pub(crate) fn byte(&mut self) -> Option<u8> {
+        let b = *self.buf.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    /// A LEB128 varint of at most ten bytes that fits in a `u64`.
+    pub(crate) fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            let part = u64::from(b & 0x7f);
+            if shift == 63 && part > 1 {
+                return None;
+            }
+            v |= part << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    /// A varint length, then that many bytes.
+    pub(crate) fn blob(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        self.bytes(n)
+    }
+
+    pub(crate) fn text(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.blob()?).ok()
+    }
+}
+
+pub(crate) fn put_blob(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
+    put_varint(out, v);
+}
+
+/// The names of `Other` kinds the reader makes: a decoded listing may only
+/// name these (the kind holds a `&'static str`).
+const OTHER_KINDS: [&str; 3] = ["char-device", "block-device", "fifo"];
+
+impl Entries {
+    /// Appends the listing to `out`, for [`Entries::decode`] to read back.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.len as u64);
+        put_blob(out, &self.meta);
+        put_blob(out, self.text.as_bytes());
+        put_u64(out, self.others.len() as u64);
+        for o in &self.others {
+            put_blob(out, o.as_bytes());
+        }
+        put_u64(out, self.contents.len() as u64);
+        for c in &self.contents {
+            put_blob(out, c);
+        }
+    }
+
+    /// Reads a listing [`Entries::encode`] wrote, checking all of it first: the
+    /// cursor trusts its buffers, so anything that could make it read out of
+    /// bounds, split a character, or hand the tree a path the reader never
+    /// makes (empty components, `.`, `..`) is refused here as `None`.
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Option<Entries> {
+        let len = usize::try_from(r.varint()?).ok()?;
+        let meta = r.blob()?.to_vec();
+        let text = r.text()?.to_string();
+        let n_others = r.varint()?;
+        let mut others = Vec::new();
+        for _ in 0..n_others {
+            let o = r.text()?;
+            others.push(*OTHER_KINDS.iter().find(|k| **k == o)?);
+        }
+        let n_contents = r.varint()?;
+        let mut contents: Vec<Arc<[u8]>> = Vec::new();
+        let mut content_bytes = 0usize;
+        for _ in 0..n_contents {
+            let c = r.blob()?;
+            content_bytes += c.len();
+            contents.push(Arc::from(c));
+        }
+        let last = validate(len, &meta, &text, &others, &contents)?;
+        Some(Entries {
+            meta,
+            text,
+            contents,
+            content_bytes,
+            others,
+            last,
+            len,
+        })
+    }
+}
+
+/// Walks a packed listing as the cursor would, with every bound checked; gives
+/// the last path (what `push` front-codes against next).
+fn validate(
+    len: usize,
+    meta: &[u8],
+    text: &str,
+    others: &[&str],
+    contents: &[Arc<[u8]>],
+) -> Option<String> {
+    let mut m = Reader::new(meta);
+    let mut t = 0usize;
+    let mut c = 0usize;
+    let mut path = String::new();
+    let slice = |n: u64, t: &mut usize| -> Option<&str> {
+        let n = usize::try_from(n).ok()?;
+        let end = t.checked_add(n)?;
+        let s = text.get(*t..end)?;
+        *t = end;
+        Some(s)
+    };
+    for _ in 0..len {
+        let tag = m.byte()?;
+        let kind = tag & 0x0f;
+        if tag & !(0x0f | F_CONTENT) != 0 || kind > T_OPAQUE {
+            return None;
+        }
+        let shared = usize::try_from(m.varint()?).ok()?;
+        let n = m.varint()?;
+        u32::try_from(m.varint()?).ok()?;
+        m.varint()?;
+        m.varint()?;
+        let size = m.varint()?;
+        if !path.is_char_boundary(shared) || shared > path.len() {
+            return None;
+        }
+        path.truncate(shared);
+        path.push_str(slice(n, &mut t)?);
+        let normal = path.split('/').all(|p| !matches!(p, "" | "." | ".."));
+        if !(normal || kind == T_OPAQUE && path.is_empty()) {
+            return None;
+        }
+        match kind {
+            T_SYMLINK | T_HARDLINK => {
+                let n = m.varint()?;
+                slice(n, &mut t)?;
+            }
+            T_OTHER => {
+                others.get(usize::try_from(m.varint()?).ok()?)?;
+            }
+            _ => {}
+        }
+        if tag & F_CONTENT != 0 {
+            if kind != T_FILE || contents.get(c)?.len() as u64 != size {
+                return None;
+            }
+            c += 1;
+        }
+    }
+    (m.done() && t == text.len() && c == contents.len()).then_some(path)
+}
+
 /// Reads [`Entries`] in order into one reused `RawEntry`.
 pub struct EntryCursor<'a> {
     entries: &'a Entries,
@@ -379,6 +562,88 @@ mod tests {
             assert_eq!(a.content.as_deref(), b.content.as_deref());
         }
         assert_eq!(got.len(), v.len());
+    }
+
+    fn sample() -> Vec<RawEntry> {
+        vec![
+            e("usr/share/caf\u{e9}/a", EntryKind::File, 3, Some(b"abc")),
+            e("usr/share/caf\u{e8}/b", EntryKind::Dir, 0, None),
+            e("usr/share/l", EntryKind::Symlink("../x".into()), 0, None),
+            e("usr/h", EntryKind::Hardlink("usr/share/l".into()), 0, None),
+            e("dev/null", EntryKind::Other("char-device"), 0, None),
+            e("usr/share", EntryKind::Whiteout, 0, None),
+            e("", EntryKind::Opaque, 0, None),
+            e("z", EntryKind::File, 2, Some(b"hi")),
+        ]
+    }
+
+    #[test]
+    fn encoded_entries_decode_to_the_same_listing() {
+        let v = sample();
+        let packed: Entries = v.clone().into();
+        let mut buf = Vec::new();
+        packed.encode(&mut buf);
+        let mut r = Reader::new(&buf);
+        let back = Entries::decode(&mut r).unwrap();
+        assert!(r.done());
+        assert_eq!(back.bytes(), packed.bytes());
+        let got = back.to_vec();
+        assert_eq!(got.len(), v.len());
+        for (a, b) in got.iter().zip(&v) {
+            assert_eq!(
+                (&a.path, &a.kind, a.size, a.mode, a.uid, a.gid),
+                (&b.path, &b.kind, b.size, b.mode, b.uid, b.gid)
+            );
+            assert_eq!(a.content.as_deref(), b.content.as_deref());
+        }
+    }
+
+    /// Every truncation and every single-byte change of an encoded listing
+    /// either decodes to something the cursor walks without panicking or is
+    /// refused: the checksum in front of a cache entry is not what keeps the
+    /// cursor in bounds.
+    #[test]
+    fn decoding_damaged_listings_never_panics() {
+        let packed: Entries = sample().into();
+        let mut buf = Vec::new();
+        packed.encode(&mut buf);
+        for cut in 0..buf.len() {
+            assert!(
+                Entries::decode(&mut Reader::new(&buf[..cut])).is_none(),
+                "{cut}"
+            );
+        }
+        for i in 0..buf.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut b = buf.clone();
+                b[i] ^= flip;
+                if let Some(es) = Entries::decode(&mut Reader::new(&b)) {
+                    let _ = es.to_vec();
+                }
+            }
+        }
+        // A path that climbs out, or a name the reader never makes, is refused.
+        for bad in ["a/../b", "a//b", "./a", "", "a/"] {
+            let mut es = Entries::default();
+            es.push(e(bad, EntryKind::File, 0, None));
+            let mut b = Vec::new();
+            es.encode(&mut b);
+            assert!(Entries::decode(&mut Reader::new(&b)).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn varints_past_u64_are_refused() {
+        assert_eq!(
+            Reader::new(&[0xff; 9].iter().chain(&[1]).copied().collect::<Vec<_>>()).varint(),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            Reader::new(&[0xff; 9].iter().chain(&[2]).copied().collect::<Vec<_>>()).varint(),
+            None
+        );
+        assert_eq!(Reader::new(&[0x80; 11]).varint(), None);
+        assert_eq!(Reader::new(&[0x80]).varint(), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! A platform that cannot be read becomes a check that could not run (exit 2), so
 //! `--platform all` still reports every other platform.
 
+use super::cache::LayerCache;
 use super::checks;
+use super::contents::ContentSet;
 use super::error::ImageError;
 use super::reference::ImageRef;
 use super::spec::{self, Spec, SpecError};
@@ -41,11 +43,6 @@ pub struct CheckOptions {
 pub struct Outcome {
     pub report: Report,
     pub spec_path: Option<PathBuf>,
-}
-
-/// Paths whose contents the checks read.
-pub fn wanted(path: &str) -> bool {
-    path == checks::user::PASSWD
 }
 
 /// The spec `images/<repository>.toml` names, or the automatic checks and a note
@@ -130,7 +127,7 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             None => notes.extend(note.clone()),
         }
         let target = format!("{reference} ({})", sel.label());
-        let checks = match load_for_checks(sel, src.as_ref()) {
+        let checks = match load_for_checks(sel, src.as_ref(), opts.source.cache.as_ref()) {
             Ok(img) => {
                 if let Some(d) = &img.manifest_digest {
                     notes.push(format!("manifest `{d}`"));
@@ -165,24 +162,25 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
 fn load_for_checks(
     sel: &super::Selected,
     src: &dyn source::ImageSource,
+    cache: Option<&LayerCache>,
 ) -> Result<Loaded, ImageError> {
-    let img = sel.load(src, &wanted)?;
+    let declared = checks::contents();
+    let img = sel.load(src, &declared, cache)?;
     let more = checks::user::content_sources(&img.fs);
     if more.is_empty() {
         return Ok(img);
     }
     // One tree at a time: the first one is not needed any more.
     drop(img);
-    sel.load(src, &move |p: &str| {
-        wanted(p) || more.iter().any(|m| m == p)
-    })
+    let all = more.iter().fold(declared, |set, p| set.with_path(p));
+    sel.load(src, &all, cache)
 }
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.
 pub fn load_one(
     reference: &str,
     platform: &PlatformSel,
-    want: &(dyn Fn(&str) -> bool + Sync),
+    want: &ContentSet,
 ) -> Result<Loaded, ImageError> {
     load_one_with(reference, platform, want, &source::OpenOptions::default())
 }
@@ -191,7 +189,7 @@ pub fn load_one(
 pub fn load_one_with(
     reference: &str,
     platform: &PlatformSel,
-    want: &(dyn Fn(&str) -> bool + Sync),
+    want: &ContentSet,
     opts: &source::OpenOptions,
 ) -> Result<Loaded, ImageError> {
     if *platform == PlatformSel::All {
@@ -214,5 +212,5 @@ pub fn load_one_with(
             crate::report::render::escape_line(&w.message)
         );
     }
-    sel.load(src.as_ref(), want)
+    sel.load(src.as_ref(), want, opts.cache.as_ref())
 }

@@ -2,6 +2,7 @@
 //! `support::fixture`, and preflight against real peers on loopback.
 
 mod aws_chain;
+mod cache;
 mod canary;
 mod flatten_hardening;
 mod hostile_preflight;

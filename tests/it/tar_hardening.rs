@@ -65,7 +65,12 @@ fn layout(dir: &Path, layers: &[Vec<u8>], how: &str) -> String {
 }
 
 fn load(reference: &str) -> Result<shipcheck::image::Loaded, String> {
-    shipcheck::image::run::load_one(reference, &PlatformSel::Default, &|_| true).map_err(|e| {
+    shipcheck::image::run::load_one(
+        reference,
+        &PlatformSel::Default,
+        &shipcheck::image::contents::ContentSet::all(),
+    )
+    .map_err(|e| {
         let mut s = e.to_string();
         let mut src = std::error::Error::source(&e);
         while let Some(c) = src {

@@ -7,7 +7,16 @@ pub mod divergence;
 pub mod files;
 pub mod user;
 
+use super::contents::ContentSet;
 use super::fs::{display, key, FlatFs, Kind, ResolveError, MAX_HOPS};
+
+/// The files whose contents the checks read, declared before any layer streams:
+/// the layer reader keeps exactly these, and the layer cache keys its entries
+/// by this set. A check that reads a file adds it here (the user check reads
+/// `/etc/passwd`).
+pub fn contents() -> ContentSet {
+    ContentSet::none().union(&user::contents())
+}
 use crate::report::{Code, Finding};
 
 /// A finding for a path that could not be resolved, naming the broken link when the

@@ -10,6 +10,12 @@ use crate::report::{CheckOutcome, Code, Finding};
 
 pub const PASSWD: &str = "etc/passwd";
 
+/// What this check reads: `/etc/passwd` (and, on a second read, whatever it
+/// turned out to be linked to: [`content_sources`]).
+pub fn contents() -> crate::image::contents::ContentSet {
+    crate::image::contents::ContentSet::none().with_path(PASSWD)
+}
+
 /// The layer paths whose contents the check needs but the first read could not
 /// name: `/etc/passwd` behind a symlink or hard link, in either runtime reading.
 /// Reading the image again keeping these makes the check able to run.

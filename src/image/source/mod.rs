@@ -203,12 +203,14 @@ pub trait ImageSource: Send + Sync {
     }
 }
 
-/// How sources reach what they read: only the registry source uses these today,
-/// but every source is opened with them so a new setting reaches all of them.
+/// How sources reach what they read, and the layer cache that spares reading
+/// layers at all (used by [`super::load`] for every source alike).
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     #[cfg(feature = "registry")]
     pub registry: registry::RegistryOptions,
+    /// `None`: every layer is read (`--no-cache`, or no cache directory known).
+    pub cache: Option<super::cache::LayerCache>,
 }
 
 /// Opens the source a reference names.

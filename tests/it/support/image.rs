@@ -67,7 +67,7 @@ pub fn tree_of_ours(reference: &str) -> BTreeSet<String> {
     let img = shipcheck::image::run::load_one(
         reference,
         &shipcheck::image::PlatformSel::Default,
-        &|_| false,
+        &shipcheck::image::contents::ContentSet::none(),
     )
     .unwrap();
     loaded_tree(&img)

@@ -313,10 +313,13 @@ pub fn blackhole(hold: Duration) -> u16 {
 /// A loopback TCP proxy to `upstream` that breaks one blob download: the first
 /// time more than `cut_after` bytes of a response to a `GET …/blobs/…` have
 /// passed, both sides of that connection are shut. `cut` says whether it
-/// happened, so a test cannot pass without the fault.
+/// happened, so a test cannot pass without the fault. `blob_gets` lists the
+/// digest of every blob GET that passed (`cut_after` of `usize::MAX`: a proxy
+/// that only counts, for the layer cache's tests).
 pub struct ResetProxy {
     pub port: u16,
     pub cut: Arc<std::sync::atomic::AtomicBool>,
+    pub blob_gets: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ResetProxy {
@@ -337,6 +340,8 @@ impl ResetProxy {
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
         let done = cut.clone();
+        let blob_gets = Arc::new(Mutex::new(Vec::new()));
+        let gets = blob_gets.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().take(200) {
                 let Ok(client) = client else { break };
@@ -348,6 +353,7 @@ impl ResetProxy {
                 let (mut c_in, mut s_out) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let st = state.clone();
+                let gets = gets.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 16384];
                     while let Ok(n) = c_in.read(&mut buf) {
@@ -356,7 +362,12 @@ impl ResetProxy {
                         }
                         let text = String::from_utf8_lossy(&buf[..n]);
                         if text.starts_with("GET ") {
-                            *st.lock().unwrap() = (text.contains("/blobs/"), 0);
+                            let target = text.split(' ').nth(1).unwrap_or_default();
+                            let blob = target.split_once("/blobs/").map(|(_, d)| d);
+                            if let Some(d) = blob {
+                                gets.lock().unwrap().push(d.to_string());
+                            }
+                            *st.lock().unwrap() = (blob.is_some(), 0);
                         }
                     }
                     let _ = s_out.shutdown(std::net::Shutdown::Write);
@@ -392,7 +403,11 @@ impl ResetProxy {
                 });
             }
         });
-        ResetProxy { port, cut }
+        ResetProxy {
+            port,
+            cut,
+            blob_gets,
+        }
     }
 }
 

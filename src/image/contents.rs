@@ -1,0 +1,117 @@
+//! The files whose contents the checks read, declared by the checks before any
+//! layer streams: the layer reader keeps exactly these (every other file is only
+//! listed), and the layer cache keys what it stores by this set's fingerprint, so
+//! a check that starts reading another file (`package.json`, `*.html`) makes the
+//! entries stored without it miss instead of answering with contents they lack.
+
+use super::digest::{sha256_of, Digest};
+use std::collections::BTreeSet;
+
+/// Paths (keys: no leading `/`) and name suffixes whose contents are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContentSet {
+    all: bool,
+    paths: BTreeSet<String>,
+    suffixes: BTreeSet<String>,
+}
+
+impl ContentSet {
+    /// No contents: the listing alone (`ls`, `why`).
+    pub fn none() -> Self {
+        ContentSet::default()
+    }
+
+    /// Every file's contents (up to the reader's limits): tests and fuzzing.
+    pub fn all() -> Self {
+        ContentSet {
+            all: true,
+            ..ContentSet::default()
+        }
+    }
+
+    /// Adds one path; a leading `/` is dropped, as tree keys have none.
+    pub fn with_path(mut self, path: &str) -> Self {
+        self.paths.insert(path.trim_start_matches('/').to_string());
+        self
+    }
+
+    /// Adds every file whose name ends in `suffix` (`.html`).
+    pub fn with_suffix(mut self, suffix: &str) -> Self {
+        self.suffixes.insert(suffix.to_string());
+        self
+    }
+
+    /// This set and `other`'s.
+    pub fn union(mut self, other: &ContentSet) -> Self {
+        self.all |= other.all;
+        self.paths.extend(other.paths.iter().cloned());
+        self.suffixes.extend(other.suffixes.iter().cloned());
+        self
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        self.all
+            || self.paths.contains(path)
+            || self.suffixes.iter().any(|s| path.ends_with(s.as_str()))
+    }
+
+    /// A digest of the set that two sets share only when they keep the same
+    /// files: each member is length-prefixed, so no two lists collide.
+    pub fn fingerprint(&self) -> Digest {
+        let mut s = String::from("shipcheck content set 1\n");
+        if self.all {
+            s.push_str("all\n");
+        }
+        for (tag, set) in [("path", &self.paths), ("suffix", &self.suffixes)] {
+            for m in set {
+                s.push_str(&format!("{tag} {}:{m}\n", m.len()));
+            }
+        }
+        sha256_of(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_and_fingerprints() {
+        let passwd = ContentSet::none().with_path("/etc/passwd");
+        assert!(passwd.contains("etc/passwd"));
+        assert!(!passwd.contains("etc/group"));
+        let html = passwd.clone().with_suffix(".html");
+        assert!(html.contains("srv/www/index.html"));
+        assert!(ContentSet::all().contains("anything"));
+        assert!(!ContentSet::none().contains("etc/passwd"));
+        let prints: Vec<Digest> = [
+            ContentSet::none(),
+            ContentSet::all(),
+            passwd.clone(),
+            html.clone(),
+            ContentSet::none().with_suffix("etc/passwd"),
+            ContentSet::none().with_path("a").with_path("b"),
+            ContentSet::none().with_path("a\n").with_path("b"),
+            ContentSet::none().with_path("a\npath 1:b"),
+        ]
+        .iter()
+        .map(ContentSet::fingerprint)
+        .collect();
+        for (i, a) in prints.iter().enumerate() {
+            for b in &prints[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // Order of declaration does not matter.
+        assert_eq!(
+            ContentSet::none()
+                .with_path("b")
+                .with_path("a")
+                .fingerprint(),
+            ContentSet::none()
+                .with_path("a")
+                .with_path("b")
+                .fingerprint()
+        );
+    }
+}
