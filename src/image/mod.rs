@@ -548,7 +548,9 @@ mod tests {
         };
         let sel = select(&one, &PlatformSel::Default).unwrap();
         assert_eq!(*one.opened.lock().unwrap(), 1, "selection reads the config");
-        let loaded = sel[0].load(&one, &|_| false).unwrap();
+        let loaded = sel[0]
+            .load(&one, &contents::ContentSet::none(), None)
+            .unwrap();
         assert_eq!(loaded.config.architecture().to_string(), "amd64");
         assert_eq!(
             *one.opened.lock().unwrap(),
