@@ -78,9 +78,13 @@ struct RegistryArgs {
     timeout: Option<std::time::Duration>,
 }
 
-/// Where layers learned once are kept (every source uses it).
+/// How layers are read: where layers learned once are kept (every source uses
+/// it), and whether their progress is drawn.
 #[derive(Args, Debug, Clone)]
 struct CacheArgs {
+    /// No progress bars on stderr (they are drawn only when stderr is a terminal)
+    #[arg(long, short)]
+    quiet: bool,
     /// Layer cache directory (default: $XDG_CACHE_HOME/shipcheck, else ~/.cache/shipcheck)
     #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
     cache_dir: Option<PathBuf>,
@@ -175,6 +179,7 @@ impl RegistryArgs {
         Ok(OpenOptions {
             registry: reg,
             cache: cache.cache(),
+            progress: super::bars::Bars::for_stderr(cache.quiet),
         })
     }
 }

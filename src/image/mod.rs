@@ -7,6 +7,8 @@
 
 #[cfg(feature = "registry")]
 pub mod app;
+#[cfg(feature = "registry")]
+pub mod bars;
 pub mod cache;
 pub mod checks;
 pub mod contents;
@@ -18,6 +20,7 @@ pub mod fs;
 pub mod inspect;
 pub mod layer;
 pub mod packed;
+pub mod progress;
 pub mod reference;
 pub mod run;
 pub mod source;
@@ -35,7 +38,7 @@ use oci_spec::image::ImageConfiguration;
 use source::walk::{self, Leaf};
 use source::{Candidate, ImageSource, Platform};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Which platforms of a multi-platform image to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,10 +74,10 @@ impl Selected {
         &self,
         source: &dyn ImageSource,
         want: &ContentSet,
-        cache: Option<&LayerCache>,
+        opts: &source::OpenOptions,
     ) -> Result<Loaded> {
         match &self.candidate {
-            Ok(c) => load(source, c, self.platform.clone(), want, cache),
+            Ok(c) => load(source, c, self.platform.clone(), want, opts),
             Err(e) => Err(ImageError::Invalid(crate::cli::chain(e))),
         }
     }
@@ -256,14 +259,17 @@ fn too_large(layer: usize, layers: usize, paths: usize) -> ImageError {
 
 /// Reads config and layers (in parallel, bounded by cores) and flattens them.
 /// `want` names the paths whose contents the checks will read. A layer found in
-/// `cache` is neither opened nor fetched; a layer read is stored there.
+/// `opts.cache` is neither opened nor fetched; a layer read is stored there.
+/// `opts.progress` sees every layer's bytes as they are read.
 pub fn load(
     source: &dyn ImageSource,
     c: &Candidate,
     platform: Option<Platform>,
     want: &ContentSet,
-    cache: Option<&LayerCache>,
+    opts: &source::OpenOptions,
 ) -> Result<Loaded> {
+    let cache = opts.cache.as_ref();
+    let progress = opts.progress.as_deref();
     let config = match &c.config_bytes {
         Some(b) => parse_config(b, &c.config.name())?,
         None => parse_config(&source.read_blob(&c.config)?, &c.config.name())?,
@@ -317,6 +323,11 @@ pub fn load(
                 if i >= n || failed.load(Ordering::Relaxed) {
                     break;
                 }
+                let bar = progress.map(|p| {
+                    let d = &c.layers[i];
+                    let name = d.digest.as_ref().unwrap_or(&diff_ids[i]).short();
+                    p.layer(i + 1, n, &name, d.size)
+                });
                 let r = read_one(
                     source,
                     &c.layers[i],
@@ -325,7 +336,13 @@ pub fn load(
                     want,
                     cache,
                     &listings,
+                    bar.as_ref(),
                 );
+                if let Some(b) = &bar {
+                    if r.is_err() {
+                        b.failed();
+                    }
+                }
                 if r.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }
@@ -370,12 +387,16 @@ fn read_one(
     want: &ContentSet,
     cache: Option<&LayerCache>,
     listings: &layer::Listings,
+    bar: Option<&Arc<dyn progress::LayerProgress>>,
 ) -> Result<layer::LayerIndex> {
     let key = cache.map(|_| cache::Key::new(diff_id, desc.digest.as_ref(), want));
     if let (Some(cache), Some(key)) = (cache, &key) {
         if let Some(idx) = cache.get(key) {
             let n = idx.entries.bytes();
             if listings.add(n) {
+                if let Some(b) = bar {
+                    b.cached();
+                }
                 return Ok(idx);
             }
             // Over the image's listing limit: read the layer after all, so the
@@ -383,9 +404,16 @@ fn read_one(
             listings.release(n);
         }
     }
-    let idx = source
-        .open_blob(desc)
-        .and_then(|blob| layer::read_layer(blob, desc, diff_id, index, want, listings))?;
+    let idx = source.open_blob(desc).and_then(|blob| {
+        let blob: Box<dyn std::io::Read + Send + '_> = match bar {
+            Some(b) => Box::new(progress::Counting::new(blob, b.clone())),
+            None => blob,
+        };
+        layer::read_layer(blob, desc, diff_id, index, want, listings)
+    })?;
+    if let Some(b) = bar {
+        b.done();
+    }
     if let (Some(cache), Some(key)) = (cache, &key) {
         cache.put(key, &idx);
     }
@@ -549,7 +577,11 @@ mod tests {
         let sel = select(&one, &PlatformSel::Default).unwrap();
         assert_eq!(*one.opened.lock().unwrap(), 1, "selection reads the config");
         let loaded = sel[0]
-            .load(&one, &contents::ContentSet::none(), None)
+            .load(
+                &one,
+                &contents::ContentSet::none(),
+                &source::OpenOptions::default(),
+            )
             .unwrap();
         assert_eq!(loaded.config.architecture().to_string(), "amd64");
         assert_eq!(

@@ -4,7 +4,6 @@
 //! A platform that cannot be read becomes a check that could not run (exit 2), so
 //! `--platform all` still reports every other platform.
 
-use super::cache::LayerCache;
 use super::checks;
 use super::contents::ContentSet;
 use super::error::ImageError;
@@ -127,7 +126,7 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             None => notes.extend(note.clone()),
         }
         let target = format!("{reference} ({})", sel.label());
-        let checks = match load_for_checks(sel, src.as_ref(), opts.source.cache.as_ref()) {
+        let checks = match load_for_checks(sel, src.as_ref(), &opts.source) {
             Ok(img) => {
                 if let Some(d) = &img.manifest_digest {
                     notes.push(format!("manifest `{d}`"));
@@ -162,10 +161,10 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
 fn load_for_checks(
     sel: &super::Selected,
     src: &dyn source::ImageSource,
-    cache: Option<&LayerCache>,
+    opts: &source::OpenOptions,
 ) -> Result<Loaded, ImageError> {
     let declared = checks::contents();
-    let img = sel.load(src, &declared, cache)?;
+    let img = sel.load(src, &declared, opts)?;
     let more = checks::user::content_sources(&img.fs);
     if more.is_empty() {
         return Ok(img);
@@ -173,7 +172,7 @@ fn load_for_checks(
     // One tree at a time: the first one is not needed any more.
     drop(img);
     let all = more.iter().fold(declared, |set, p| set.with_path(p));
-    sel.load(src, &all, cache)
+    sel.load(src, &all, opts)
 }
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.
@@ -212,5 +211,5 @@ pub fn load_one_with(
             crate::report::render::escape_line(&w.message)
         );
     }
-    sel.load(src.as_ref(), want, opts.cache.as_ref())
+    sel.load(src.as_ref(), want, opts)
 }

@@ -736,3 +736,47 @@ fn reads_what_skopeo_writes() {
         "skopeo recompressed the layers with zstd ({zstd_blobs})"
     );
 }
+
+/// Runs image-check under a pseudo-terminal (`script`), as a person at a
+/// terminal would, and returns what the terminal showed.
+fn on_a_terminal(args: &[&str], home: &std::path::Path) -> String {
+    let mut cmd = String::from(env!("CARGO_BIN_EXE_image-check"));
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(a);
+    }
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .current_dir(project_root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("`script` (util-linux) runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// On a terminal each layer gets a progress line (digest, bytes, rate), and a
+/// layer from the cache says so; `--quiet` draws none, and without a terminal
+/// (every other test) nothing but the report is written.
+#[test]
+fn layer_progress_is_drawn_on_a_terminal_only() {
+    let (_t, r) = oci("healthy");
+    let home = TempDir::new().unwrap();
+    let shown = on_a_terminal(&[&r], home.path());
+    assert!(shown.contains("layer   1/3 sha256:"), "{shown}");
+    assert!(shown.contains("layer   3/3 sha256:"), "{shown}");
+    assert!(shown.contains("B/s"), "{shown}");
+    assert!(shown.contains("summary:"), "{shown}");
+    let again = on_a_terminal(&[&r], home.path());
+    assert!(again.contains(" cached"), "{again}");
+    let quiet = on_a_terminal(&["--quiet", &r], home.path());
+    assert!(!quiet.contains("layer   1/3"), "{quiet}");
+    assert!(quiet.contains("summary:"), "{quiet}");
+    let piped = image_check(&[&r], project_root());
+    assert!(piped.stderr.is_empty(), "{}", piped.stderr);
+    assert!(!piped.stdout.contains("B/s"), "{}", piped.stdout);
+}

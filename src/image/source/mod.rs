@@ -205,12 +205,25 @@ pub trait ImageSource: Send + Sync {
 
 /// How sources reach what they read, and the layer cache that spares reading
 /// layers at all (used by [`super::load`] for every source alike).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct OpenOptions {
     #[cfg(feature = "registry")]
     pub registry: registry::RegistryOptions,
     /// `None`: every layer is read (`--no-cache`, or no cache directory known).
     pub cache: Option<super::cache::LayerCache>,
+    /// Where layer reads are shown as they happen (a TTY's bars), if anywhere.
+    pub progress: Option<std::sync::Arc<dyn super::progress::Progress>>,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("OpenOptions");
+        #[cfg(feature = "registry")]
+        d.field("registry", &self.registry);
+        d.field("cache", &self.cache)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// Opens the source a reference names.
