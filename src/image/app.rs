@@ -443,6 +443,7 @@ mod tests {
 
     fn cache_off() -> CacheArgs {
         CacheArgs {
+            quiet: true,
             cache_dir: None,
             no_cache: true,
             cache_max: 0,

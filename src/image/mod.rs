@@ -330,9 +330,7 @@ pub fn load(
                 });
                 let r = read_one(
                     source,
-                    &c.layers[i],
-                    &diff_ids[i],
-                    i + 1,
+                    (&c.layers[i], &diff_ids[i], i + 1),
                     want,
                     cache,
                     &listings,
@@ -379,11 +377,10 @@ pub fn load(
 
 /// One layer: from the cache when it has it (the blob is then never opened),
 /// else read from the source, verified, and stored.
+/// `layer`: its blob, its DiffID and its 1-based position.
 fn read_one(
     source: &dyn ImageSource,
-    desc: &source::BlobDesc,
-    diff_id: &Digest,
-    index: usize,
+    (desc, diff_id, index): (&source::BlobDesc, &Digest, usize),
     want: &ContentSet,
     cache: Option<&LayerCache>,
     listings: &layer::Listings,
