@@ -241,6 +241,11 @@ impl Model {
                             continue;
                         }
                     };
+                    if (t == at || is_below(&t, &at)) && self.nodes.contains_key(&at) {
+                        // The link's path is removed first, and the target with it.
+                        self.errors.insert(Code::HardlinkDangling);
+                        continue;
+                    }
                     match self.nodes.get(&t) {
                         None
                         | Some(MNode {

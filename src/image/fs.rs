@@ -1156,7 +1156,7 @@ impl FlatFs {
             }
             EntryKind::Other(o) => (p.kind, p.aux) = (store::K_OTHER, self.store.other_index(o)),
             EntryKind::Hardlink(target) => {
-                let Some(l) = self.link_target(layer, &e.path, target) else {
+                let Some(l) = self.link_target(layer, &e.path, &at, target) else {
                     return;
                 };
                 (p.kind, p.aux, p.size) = (l.payload.kind, l.payload.aux, l.payload.size);
@@ -1217,7 +1217,7 @@ impl FlatFs {
     /// this point of the layers (a symlink stays a symlink: link(2) does not
     /// follow), with its contents and the layer path that holds its data.
     /// `None`, with an error, when runtimes fail to unpack it.
-    fn link_target(&mut self, layer: usize, path: &str, target: &str) -> Option<Linked> {
+    fn link_target(&mut self, layer: usize, path: &str, at: &str, target: &str) -> Option<Linked> {
         let t = self.place(layer, target, "hard link", false)?;
         let label = self.layer_label(layer);
         let fail = |why: String| {
@@ -1232,6 +1232,15 @@ impl FlatFs {
             .provenance(Some(label.clone()))
             .hint("link to a file an earlier entry of the same layer writes, or copy the file")
         };
+        if is_under(&t, at) && self.store.find(at, false).is_some() {
+            // Runtimes remove what is at the link's path before they link
+            // (umoci, containerd and Docker alike): the target goes with it.
+            self.push_finding(fail(format!(
+                "which is `{}` itself or below it: runtimes remove that path before linking, and the target with it",
+                display(at)
+            )));
+            return None;
+        }
         let Some(tid) = self.store.find(&t, false) else {
             self.push_finding(fail(
                 "which does not exist at this point (missing, or only written later)".into(),

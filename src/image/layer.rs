@@ -360,11 +360,17 @@ pub fn read_layer(
 }
 
 fn escapes(subject: &str, what: &str, clamped: &str) -> Finding {
+    // A clamped whiteout or opaque marker deletes rather than writes.
+    let does = match clamped.rsplit('/').next().unwrap_or(clamped) {
+        ".wh..wh..opq" => "apply it as an opaque marker at",
+        n if n.starts_with(".wh.") => "apply it as a whiteout at",
+        _ => "write it at",
+    };
     Finding::error(
         Code::PathEscapesRoot,
         subject.to_string(),
         format!(
-            "{what} climbs out of the image root; runtimes disagree: Docker refuses the layer, containerd and umoci write it at `/{clamped}`"
+            "{what} climbs out of the image root; runtimes disagree: Docker refuses the layer, containerd and umoci {does} `/{clamped}`"
         ),
     )
     .hint("rebuild the layer with a standard builder; image-check shows the tree at the clamped path, as containerd would unpack it")

@@ -145,7 +145,7 @@ fn hardlink_through_lower_symlink_to_a_lower_layer_fails_on_overlay_runtimes() {
 
 #[test]
 fn hardlink_to_missing_or_later_entry_is_an_error_as_runtimes_fail() {
-    for recipe in ["hardlink-missing", "hardlink-later"] {
+    for recipe in ["hardlink-missing", "hardlink-later", "hardlink-to-itself"] {
         let (t, reference, image) = layout(recipe);
         assert!(
             umoci(&image, t.path()).is_err(),

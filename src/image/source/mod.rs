@@ -244,7 +244,7 @@ pub fn open(reference: &ImageRef, opts: &OpenOptions) -> Result<Box<dyn ImageSou
             Box::new({
                 // A FIFO or device must neither hang nor be read as an archive.
                 open_regular_file(path)?;
-                TarTree::open(path)?
+                TarTree::open_exact(path)?
             }),
             name.clone(),
         )?)),

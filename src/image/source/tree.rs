@@ -72,7 +72,7 @@ fn clean_name(name: &str) -> Option<String> {
 fn named_member(name: &str, container: &str) -> Result<String> {
     if name.starts_with('/') {
         return Err(ImageError::Invalid(format!(
-            "`{name}` is an absolute path: `docker load` reads it from the {container}'s root, skopeo finds no such member and fails; name it relative to the {container}"
+            "`{name}` is an absolute path: `docker load` reads it from the {container}'s root, skopeo only as a member with exactly that name; name it relative to the {container}"
         )));
     }
     clean_name(name).ok_or_else(|| {
@@ -250,11 +250,17 @@ struct Member {
     /// as written); hard links: the target as written.
     link: Option<String>,
     hard: bool,
+    /// Named with a leading `/` in the archive.
+    absolute: bool,
 }
 
 pub struct TarTree {
     path: PathBuf,
     members: HashMap<String, Member>,
+    /// Members are found by their exact names, as skopeo's docker-archive
+    /// reader finds them (its oci-archive reader extracts the tar instead,
+    /// where a leading `/` is dropped).
+    exact: bool,
 }
 
 impl TarTree {
@@ -282,6 +288,18 @@ impl TarTree {
         Ok(TarTree {
             path: path.to_path_buf(),
             members,
+            exact: false,
+        })
+    }
+
+    /// A `docker save` archive: a member named with a leading `/` is refused
+    /// when the manifest names it, since `docker load` reads it from the
+    /// archive's root and skopeo, matching names exactly, finds it only when the
+    /// manifest names it with the `/` too.
+    pub fn open_exact(path: &Path) -> Result<TarTree> {
+        Ok(TarTree {
+            exact: true,
+            ..Self::open(path)?
         })
     }
 
@@ -290,6 +308,11 @@ impl TarTree {
         let Some(m) = self.members.get(&name) else {
             return Ok(None);
         };
+        if self.exact && m.absolute {
+            return Err(ImageError::Invalid(format!(
+                "the archive's member `/{name}` has an absolute name: `docker load` reads it as `{name}`, skopeo finds it only by its exact name; rebuild the archive with relative names"
+            )));
+        }
         let Some(target) = &m.link else {
             return Ok(Some(m.clone()));
         };
@@ -366,6 +389,7 @@ fn index_members(r: impl Read + Seek) -> std::result::Result<HashMap<String, Mem
             size: h.size as u64,
             link,
             hard: h.typeflag == b'1',
+            absolute: raw.starts_with('/'),
         };
         // skopeo's docker-archive reader takes the first member of a name, its
         // oci-archive reader (which extracts the tar) the last: refuse rather
