@@ -33,6 +33,8 @@ pub enum SpecError {
     Invalid {
         path: PathBuf,
         line: usize,
+        /// 1-based, in characters.
+        column: usize,
         message: String,
     },
 }
@@ -78,6 +80,49 @@ pub fn stat_refusal(path: &Path, cap: u64) -> Option<String> {
     }
 }
 
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+/// Counted on bytes up to the offset: an offset inside a multi-byte character
+/// (or past the end) must not panic.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let upto = offset.min(text.len());
+    let before = &text.as_bytes()[..upto];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    // Characters are counted by their first bytes, so a cut character counts once.
+    let column = before[line_start..]
+        .iter()
+        .filter(|&&b| (b & 0xC0) != 0x80)
+        .count()
+        + 1;
+    (line, column)
+}
+
+impl SpecError {
+    /// Where in the spec the error is, when it is about the spec's text.
+    pub fn location(&self) -> Option<crate::report::Location> {
+        match self {
+            SpecError::Invalid {
+                path, line, column, ..
+            } => Some(crate::report::Location {
+                file: path.display().to_string(),
+                line: Some(*line),
+                column: Some(*column),
+            }),
+            SpecError::Read { path, .. }
+            | SpecError::NotAFile { path, .. }
+            | SpecError::TooLarge { path }
+            | SpecError::NotText { path } => Some(crate::report::Location {
+                file: path.display().to_string(),
+                line: None,
+                column: None,
+            }),
+        }
+    }
+}
+
 impl SpecText<'_> {
     /// Reads at most [`MAX_SPEC_BYTES`] from a regular file. `O_NONBLOCK` keeps the
     /// open of a FIFO with no writer from hanging; the type is checked on the open
@@ -115,17 +160,18 @@ impl SpecText<'_> {
 
     /// An error at byte `offset` of the text.
     pub fn invalid(&self, offset: usize, message: impl Into<String>) -> SpecError {
-        // Counted on bytes: an offset inside a multi-byte character must not panic.
-        let upto = offset.min(self.text.len());
+        let (line, column) = line_col(self.text, offset);
         SpecError::Invalid {
             path: self.path.to_path_buf(),
-            line: self.text.as_bytes()[..upto]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1,
+            line,
+            column,
             message: message.into(),
         }
+    }
+
+    /// The 1-based line of byte `offset`.
+    pub fn line_of(&self, offset: usize) -> usize {
+        line_col(self.text, offset).0
     }
 
     /// Deserializes the whole file; syntax errors and unknown keys point at their line.

@@ -343,6 +343,9 @@ fn check(
                 };
                 let mut f = Finding::error(code, image, crate::cli::chain(&e));
                 f.hint = hint.clone();
+                if let RunError::Spec(s) = &e {
+                    f.location = s.location().map(Box::new);
+                }
                 let report = Report::not_run("image-check", image, "read", f);
                 let opts = Options {
                     color: false,
