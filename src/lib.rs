@@ -21,3 +21,4 @@ pub mod redact;
 pub mod report;
 pub mod spec;
 pub mod specfile;
+pub mod taskdef;

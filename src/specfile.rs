@@ -123,6 +123,29 @@ impl SpecError {
     }
 }
 
+/// Reads at most `cap` bytes of a regular file, opened as [`SpecText::read`]
+/// opens a spec (no blocking on a FIFO, the type checked on the open
+/// descriptor). The error is one clause, to follow the file's name.
+pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let ft = file.metadata().map_err(|e| e.to_string())?.file_type();
+    if !ft.is_file() {
+        return Err(format!("it is {}, not a regular file", kind_of(ft)));
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > cap {
+        return Err(format!("it is larger than {} KiB", cap / 1024));
+    }
+    Ok(bytes)
+}
+
 impl SpecText<'_> {
     /// Reads at most [`MAX_SPEC_BYTES`] from a regular file. `O_NONBLOCK` keeps the
     /// open of a FIFO with no writer from hanging; the type is checked on the open

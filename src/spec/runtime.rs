@@ -117,6 +117,7 @@ pub(crate) struct RawRuntime {
     secret: Vec<RawSecret>,
     postgres: Option<Spanned<RawPostgres>>,
     s3: Option<Spanned<RawS3>>,
+    health_path: Option<Spanned<String>>,
 }
 
 /// A validated runtime spec.
@@ -130,6 +131,9 @@ pub struct RuntimeSpec {
     pub secrets: Vec<SecretRule>,
     pub postgres: Option<PostgresRule>,
     pub s3: Option<S3Rule>,
+    /// The path the server answers health checks on (`/api/health`); the
+    /// task-definition lint checks the container health check calls it.
+    pub health_path: Option<String>,
     /// Where each variable the spec names is named (1-based line), for findings
     /// that point at the spec.
     pub lines: Vec<(String, usize)>,
@@ -177,6 +181,15 @@ impl RawRuntime {
                 return Err(st.invalid(k.span().start, "`fingerprint_key` is empty"));
             }
             k => k.map(Spanned::into_inner),
+        };
+        let health_path = match self.health_path {
+            Some(h) if !h.get_ref().starts_with('/') || h.get_ref().chars().any(char::is_whitespace) => {
+                return Err(st.invalid(
+                    h.span().start,
+                    "`health_path` must be a URL path starting with `/`, like `/api/health`",
+                ));
+            }
+            h => h.map(Spanned::into_inner),
         };
         let mut lines = Vec::new();
         let name = |lines: &mut Vec<(String, usize)>,
@@ -259,6 +272,7 @@ impl RawRuntime {
             secrets,
             postgres,
             s3,
+            health_path,
             lines,
         })
     }
