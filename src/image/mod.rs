@@ -15,6 +15,7 @@ pub mod flatten_model;
 pub mod fs;
 pub mod inspect;
 pub mod layer;
+pub mod lint;
 pub mod packed;
 pub mod reference;
 pub mod run;

@@ -100,6 +100,22 @@ mod tests {
             .iter()
             .any(|e| e.name == "S3_BUCKET_NAME" && e.kind == EnvKind::S3Bucket));
         assert!(s.postgres.is_some() && s.s3.is_some());
+        // Exactly what the app reads: its task's four variables and four secrets.
+        let mut env: Vec<&str> = s.env.iter().map(|e| e.name.as_str()).collect();
+        env.sort();
+        assert_eq!(env, ["AWS_REGION", "NODE_ENV", "PORT", "S3_BUCKET_NAME"]);
+        assert!(s.env.iter().all(|e| !e.optional));
+        let mut secrets: Vec<&str> = s.secrets.iter().map(|e| e.name.as_str()).collect();
+        secrets.sort();
+        assert_eq!(
+            secrets,
+            [
+                "COGNITO_CONFIG",
+                "DATABASE_URL",
+                "OPENAI_API_KEY",
+                "STRIPE_SECRET_KEY"
+            ]
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@ codes! {
     UserUnknown => "user-unknown", "USER names a user that is not in the image's `/etc/passwd`; the container cannot start";
     // image-check: task-definition lint
     TaskdefInvalid => "taskdef-invalid", "the task-definition file could not be read, parsed, or has no task definition or container to check (the message names its line); nothing was checked";
+    TaskdefNoSpec => "taskdef-no-spec", "no spec with a `[preflight]` table was given or found, so what the container needs could not be checked (exit 2)";
     TaskdefEnvMissing => "taskdef-env-missing", "a variable the runtime spec requires is in neither the container's `environment`, its `secrets`, nor the image's ENV; preflight would exit at container start";
     TaskdefEnvMaybe => "taskdef-env-maybe", "a note: a required variable may come from `environmentFiles` (S3, not read) or a list known only at deploy time";
     TaskdefEnvDuplicate => "taskdef-env-duplicate", "a variable is in both `environment` and `secrets`; which one the container sees is not documented";

@@ -183,7 +183,10 @@ impl RawRuntime {
             k => k.map(Spanned::into_inner),
         };
         let health_path = match self.health_path {
-            Some(h) if !h.get_ref().starts_with('/') || h.get_ref().chars().any(char::is_whitespace) => {
+            Some(h)
+                if !h.get_ref().starts_with('/')
+                    || h.get_ref().chars().any(char::is_whitespace) =>
+            {
                 return Err(st.invalid(
                     h.span().start,
                     "`health_path` must be a URL path starting with `/`, like `/api/health`",

@@ -95,7 +95,11 @@ impl Node {
     /// A CloudFormation intrinsic function (`{"Ref": …}`, `{"Fn::Sub": …}`, a
     /// `!Ref` tag): provided, but its value is only known at deploy time.
     pub fn is_intrinsic(&self) -> bool {
-        if self.tag.as_deref().is_some_and(|t| t.starts_with('!') && !t.starts_with("!!")) {
+        if self
+            .tag
+            .as_deref()
+            .is_some_and(|t| t.starts_with('!') && !t.starts_with("!!"))
+        {
             return true;
         }
         match &self.value {
@@ -429,17 +433,19 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
             Event::DocumentStart(_) => {
                 docs += 1;
                 if docs > 1 {
-                    return Err(perr(line, col, "the file holds more than one YAML document"));
+                    return Err(perr(
+                        line,
+                        col,
+                        "the file holds more than one YAML document",
+                    ));
                 }
                 None
             }
-            Event::Alias(_) => {
-                return Err(perr(
-                    line,
-                    col,
-                    "YAML aliases (`*name`) are not read (CloudFormation does not take them either)",
-                ))
-            }
+            Event::Alias(_) => return Err(perr(
+                line,
+                col,
+                "YAML aliases (`*name`) are not read (CloudFormation does not take them either)",
+            )),
             Event::Scalar(v, style, anchor, tag) => {
                 if anchor != 0 {
                     return Err(perr(line, col, "YAML anchors (`&name`) are not read (CloudFormation does not take them either)"));
@@ -457,13 +463,18 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
                     value,
                 })
             }
-            Event::SequenceStart(ref anchor, ref tag) | Event::MappingStart(ref anchor, ref tag) => {
+            Event::SequenceStart(ref anchor, ref tag)
+            | Event::MappingStart(ref anchor, ref tag) => {
                 let anchor = *anchor;
                 if anchor != 0 {
                     return Err(perr(line, col, "YAML anchors (`&name`) are not read (CloudFormation does not take them either)"));
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(perr(line, col, format!("nested deeper than {MAX_DEPTH} levels")));
+                    return Err(perr(
+                        line,
+                        col,
+                        format!("nested deeper than {MAX_DEPTH} levels"),
+                    ));
                 }
                 let value = if matches!(ev, Event::SequenceStart(..)) {
                     Value::Seq(Vec::new())
@@ -522,7 +533,10 @@ mod tests {
         let (k, v) = n.entry("A").unwrap();
         assert_eq!((k.line, k.col), (2, 3));
         assert_eq!(v.as_seq().unwrap()[1].as_str(), Some("xé"));
-        assert_eq!((v.as_seq().unwrap()[1].line, v.as_seq().unwrap()[1].col), (2, 12));
+        assert_eq!(
+            (v.as_seq().unwrap()[1].line, v.as_seq().unwrap()[1].col),
+            (2, 12)
+        );
         assert_eq!(n.get("b").unwrap().get("c").unwrap().as_bool(), Some(true));
         assert_eq!(n.get("b").unwrap().line, 3);
     }
@@ -554,7 +568,13 @@ mod tests {
             "Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      TaskRoleArn: !GetAtt Role.Arn\n      Family: !Sub '${AWS::StackName}-api'\n      Cpu: 256\n      Ok: \"true\"\n",
         )
         .unwrap();
-        let p = n.get("Resources").unwrap().get("T").unwrap().get("Properties").unwrap();
+        let p = n
+            .get("Resources")
+            .unwrap()
+            .get("T")
+            .unwrap()
+            .get("Properties")
+            .unwrap();
         let role = p.get("TaskRoleArn").unwrap();
         assert_eq!(role.tag.as_deref(), Some("!GetAtt"));
         assert!(role.is_intrinsic() && role.as_str().is_none());
@@ -566,8 +586,14 @@ mod tests {
 
     #[test]
     fn yaml_anchors_aliases_and_many_documents_are_refused() {
-        assert!(parse("a: &x [1]\nb: *x\n").unwrap_err().message.contains("anchors"));
-        assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("more than one"));
+        assert!(parse("a: &x [1]\nb: *x\n")
+            .unwrap_err()
+            .message
+            .contains("anchors"));
+        assert!(parse("a: 1\n---\nb: 2\n")
+            .unwrap_err()
+            .message
+            .contains("more than one"));
         assert!(parse("a: [\n").is_err());
     }
 }

@@ -74,12 +74,11 @@ impl LintError {
 /// Reads and parses FILE (a regular file, at most [`doc::MAX_FILE_BYTES`]).
 pub fn read(path: &Path) -> Result<Node, LintError> {
     let shown = path.display().to_string();
-    let bytes = crate::specfile::read_capped(path, doc::MAX_FILE_BYTES).map_err(|why| {
-        LintError::Read {
+    let bytes =
+        crate::specfile::read_capped(path, doc::MAX_FILE_BYTES).map_err(|why| LintError::Read {
             path: shown.clone(),
             why,
-        }
-    })?;
+        })?;
     let text = String::from_utf8(bytes).map_err(|_| LintError::Read {
         path: shown.clone(),
         why: "it is not UTF-8 text".into(),
@@ -134,18 +133,32 @@ impl Lint<'_> {
                 Some(p) => format!("runtime spec: `{}` `[preflight]`", p.display()),
                 None => "runtime spec: `[preflight]`".into(),
             }),
-            None => notes.push("no runtime spec (`[preflight]`): required variables were not checked".into()),
+            None => notes.push(
+                "no runtime spec (`[preflight]`): required variables were not checked".into(),
+            ),
         }
         if self.image.is_none() {
-            notes.push(
-                "no `--image`: the image's ENV, EXPOSE and WORKDIR were not read".into(),
-            );
+            notes.push("no `--image`: the image's ENV, EXPOSE and WORKDIR were not read".into());
         }
         if task.props.is_none() {
             notes.push("a bare `containerDefinitions` array has no task-level fields: `executionRoleArn` and `taskRoleArn` were not checked".into());
         }
+        // Without a runtime part, the lint cannot know what the container needs:
+        // that check could not run, and is never a pass.
+        let env = match self.runtime {
+            Some(_) => CheckOutcome::from_findings("env", self.env(c)),
+            None => CheckOutcome::not_run(
+                "env",
+                Finding::error(
+                    Code::TaskdefNoSpec,
+                    &c.name,
+                    "no spec with a `[preflight]` table was given or found, so the variables the container needs were not checked",
+                )
+                .hint("pass `--spec images/<repo>.toml`, or run from the directory holding `images/<repo>.toml` for the container's image"),
+            ),
+        };
         let mut checks = vec![
-            CheckOutcome::from_findings("env", self.env(c)),
+            env,
             CheckOutcome::from_findings("secrets", self.secrets(task, c)),
         ];
         if task.props.is_some() {
@@ -197,7 +210,8 @@ impl Lint<'_> {
         let mut out = Vec::new();
         let env_at = c.env_key.or(Some(c.node)).and_then(|n| self.at(n));
         for (name, why) in self.required() {
-            let given = c.env.iter().any(|e| e.name == name) || c.secrets.iter().any(|s| s.name == name);
+            let given =
+                c.env.iter().any(|e| e.name == name) || c.secrets.iter().any(|s| s.name == name);
             if given || self.in_image(&name) {
                 continue;
             }
@@ -288,7 +302,10 @@ impl Lint<'_> {
                     Finding::error(
                         Code::TaskdefSecretRefInvalid,
                         &s.name,
-                        format!("`valueFrom` of secret `{}` in container `{}` {msg}", s.name, c.name),
+                        format!(
+                            "`valueFrom` of secret `{}` in container `{}` {msg}",
+                            s.name, c.name
+                        ),
                     )
                     .hint(hint)
                     .at(self.at(s.value_node.unwrap_or(s.node))),
@@ -347,7 +364,12 @@ impl Lint<'_> {
             .runtime
             .and_then(|r| r.s3.as_ref())
             .filter(|s| s.required);
-        let static_keys = c.env.iter().map(|e| &e.name).chain(c.secrets.iter().map(|s| &s.name)).any(|n| n == "AWS_ACCESS_KEY_ID");
+        let static_keys = c
+            .env
+            .iter()
+            .map(|e| &e.name)
+            .chain(c.secrets.iter().map(|s| &s.name))
+            .any(|n| n == "AWS_ACCESS_KEY_ID");
         if s3.is_some() && !has("taskRoleArn") && !static_keys {
             out.push(
                 Finding::error(
@@ -451,8 +473,14 @@ impl Lint<'_> {
                 .at(self.at(n)),
             );
         }
-        if let (Some(n), Some(wd)) = (c.readonly_root, self.image.and_then(|i| i.workdir.as_deref())) {
-            let mounted = c.mounts.iter().any(|m| wd == m || wd.starts_with(&format!("{}/", m.trim_end_matches('/'))));
+        if let (Some(n), Some(wd)) = (
+            c.readonly_root,
+            self.image.and_then(|i| i.workdir.as_deref()),
+        ) {
+            let mounted = c
+                .mounts
+                .iter()
+                .any(|m| wd == m || wd.starts_with(&format!("{}/", m.trim_end_matches('/'))));
             if !mounted && wd != "/" {
                 out.push(
                     Finding::note(
@@ -537,16 +565,21 @@ pub fn check_value_from(v: &str) -> Result<Option<String>, (String, String)> {
         let ok_region = |r: &str| {
             !r.is_empty()
                 && r.split('-').count() >= 3
-                && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         };
         let ok_account = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
         if parts.len() < 5 || parts[0].is_empty() {
-            return Err(("is a partial ARN (too few `:`-separated fields)".into(), full.into()));
+            return Err((
+                "is a partial ARN (too few `:`-separated fields)".into(),
+                full.into(),
+            ));
         }
         let (service, region, account) = (parts[1], parts[2], parts[3]);
         if !ok_region(region) || !ok_account(account) {
             return Err((
-                "is an ARN without a valid region or 12-digit account; ECS rejects partial ARNs".into(),
+                "is an ARN without a valid region or 12-digit account; ECS rejects partial ARNs"
+                    .into(),
                 full.into(),
             ));
         }
@@ -571,7 +604,11 @@ pub fn check_value_from(v: &str) -> Result<Option<String>, (String, String)> {
                 }
             }
             "ssm" => {
-                if parts.len() == 5 && parts[4].strip_prefix("parameter").is_some_and(|p| p.starts_with('/') && p.len() > 1) {
+                if parts.len() == 5
+                    && parts[4]
+                        .strip_prefix("parameter")
+                        .is_some_and(|p| p.starts_with('/') && p.len() > 1)
+                {
                     Ok(Some(region.to_string()))
                 } else {
                     Err((
@@ -606,10 +643,22 @@ mod tests {
     #[test]
     fn value_from_is_read_as_ecs_reads_it() {
         let ok = [
-            ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf", Some("eu-west-1")),
-            ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf:url::", Some("eu-west-1")),
-            ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db:url:AWSCURRENT:", Some("eu-west-1")),
-            ("arn:aws:ssm:us-east-1:123456789012:parameter/app/db", Some("us-east-1")),
+            (
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf",
+                Some("eu-west-1"),
+            ),
+            (
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf:url::",
+                Some("eu-west-1"),
+            ),
+            (
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db:url:AWSCURRENT:",
+                Some("eu-west-1"),
+            ),
+            (
+                "arn:aws:ssm:us-east-1:123456789012:parameter/app/db",
+                Some("us-east-1"),
+            ),
             ("/app/db", None),
             ("db_url", None),
         ];
@@ -639,7 +688,10 @@ mod tests {
             ("STRIPE_SECRET_KEY", "sk_live_CANARY0000"),
             ("DATABASE_URL", "postgres://app:CANARY@db.internal:5432/app"),
             ("DATABASE_URL", "host=db password=CANARY"),
-            ("KEY", "-----BEGIN PRIVATE KEY-----\nCANARY\n-----END PRIVATE KEY-----"),
+            (
+                "KEY",
+                "-----BEGIN PRIVATE KEY-----\nCANARY\n-----END PRIVATE KEY-----",
+            ),
             ("X", "{{resolve:secretsmanager:db:SecretString:password}}"),
         ] {
             let s = secret_shape(n, v).unwrap();

@@ -92,7 +92,10 @@ pub fn tasks(root: &Node) -> Result<Vec<Task<'_>>, String> {
                 .filter(|p| p.as_map().is_some())
                 .ok_or_else(|| format!("resource `{id}` (line {}) has no `Properties`", k.line))?;
             let defs = props.get("ContainerDefinitions").ok_or_else(|| {
-                format!("resource `{id}` (line {}) has no `ContainerDefinitions`", k.line)
+                format!(
+                    "resource `{id}` (line {}) has no `ContainerDefinitions`",
+                    k.line
+                )
             })?;
             out.push(Task {
                 label: id,
@@ -103,7 +106,9 @@ pub fn tasks(root: &Node) -> Result<Vec<Task<'_>>, String> {
             });
         }
         if out.is_empty() {
-            return Err("the CloudFormation template has no `AWS::ECS::TaskDefinition` resource".into());
+            return Err(
+                "the CloudFormation template has no `AWS::ECS::TaskDefinition` resource".into(),
+            );
         }
         return Ok(out);
     }
@@ -143,12 +148,37 @@ pub fn repository_of(image: &str) -> Option<String> {
     (!repo.is_empty()).then(|| repo.to_string())
 }
 
+/// An image's text with what CloudFormation fills in left out: a `!Sub`/`Fn::Sub`
+/// template as written, an `Fn::Join`'s literal parts joined. Only for finding
+/// the spec; a repository name that is itself a substitution is not guessed.
+fn image_text(n: &Node) -> Option<String> {
+    if let Some(s) = n.as_str() {
+        return Some(s.to_string());
+    }
+    if let (Some(_), Value::String(s)) = (&n.tag, &n.value) {
+        return Some(s.clone());
+    }
+    if let Some(sub) = n.get("Fn::Sub") {
+        return sub
+            .as_str()
+            .or_else(|| sub.as_seq().and_then(|v| v.first()).and_then(Node::as_str))
+            .map(String::from);
+    }
+    let parts = n.get("Fn::Join")?.as_seq()?.get(1)?.as_seq()?;
+    Some(parts.iter().filter_map(Node::as_str).collect())
+}
+
 /// The repositories the file's containers run, for finding `images/<repo>.toml`.
 pub fn image_repositories(root: &Node) -> Vec<String> {
     let mut out = Vec::new();
     for t in tasks(root).unwrap_or_default() {
         for c in t.containers {
-            if let Some(r) = c.get("image").and_then(Node::as_str).and_then(repository_of) {
+            let repo = c
+                .get("image")
+                .and_then(image_text)
+                .and_then(|i| repository_of(&i))
+                .filter(|r| !r.contains(['$', '{', '}']));
+            if let Some(r) = repo {
                 if !out.contains(&r) {
                     out.push(r);
                 }
@@ -176,7 +206,11 @@ pub fn pick<'a>(
     container: Option<&str>,
     repository: Option<&str>,
 ) -> Result<Vec<(&'a Task<'a>, Container<'a>)>, String> {
-    let all = || tasks.iter().flat_map(|t| t.containers.iter().map(move |c| (t, *c)));
+    let all = || {
+        tasks
+            .iter()
+            .flat_map(|t| t.containers.iter().map(move |c| (t, *c)))
+    };
     let names = || {
         all()
             .map(|(_, c)| format!("`{}`", crate::report::render::escape_line(&name_of(c))))
@@ -213,7 +247,11 @@ pub fn pick<'a>(
         let pool: Vec<&Node> = if t.containers.len() == 1 {
             t.containers.clone()
         } else {
-            t.containers.iter().copied().filter(|c| essential(c)).collect()
+            t.containers
+                .iter()
+                .copied()
+                .filter(|c| essential(c))
+                .collect()
         };
         match pool.as_slice() {
             [one] => out.push((t, read(one))),
@@ -243,7 +281,9 @@ fn read(c: &Node) -> Container<'_> {
         match list.as_seq() {
             Some(items) => {
                 for e in items {
-                    let (Some(name), Some(v)) = (e.get("name").and_then(Node::as_str), e.get("value")) else {
+                    let (Some(name), Some(v)) =
+                        (e.get("name").and_then(Node::as_str), e.get("value"))
+                    else {
                         continue;
                     };
                     env.push(EnvEntry {
@@ -254,7 +294,9 @@ fn read(c: &Node) -> Container<'_> {
                     });
                 }
             }
-            None if list.is_intrinsic() => maybe_from = Some("an `environment` list known only at deploy time"),
+            None if list.is_intrinsic() => {
+                maybe_from = Some("an `environment` list known only at deploy time")
+            }
             None => {}
         }
     }
@@ -271,8 +313,7 @@ fn read(c: &Node) -> Container<'_> {
             value_from: vf.and_then(Node::as_str).map(String::from),
         });
     }
-    if c
-        .get("environmentFiles")
+    if c.get("environmentFiles")
         .is_some_and(|f| f.is_intrinsic() || f.as_seq().is_some_and(|s| !s.is_empty()))
     {
         maybe_from = Some("`environmentFiles`, whose contents (in S3) are not read");
@@ -297,17 +338,22 @@ fn read(c: &Node) -> Container<'_> {
                 .collect(),
         ),
     };
-    let health = c.get("healthCheck").filter(|h| !matches!(h.value, Value::Null)).map(|h| {
-        let cmd = h.get("command").and_then(|cmd| {
-            cmd.as_seq()?
-                .iter()
-                .map(text)
-                .collect::<Option<Vec<_>>>()
-                .map(|v| v.join(" "))
+    let health = c
+        .get("healthCheck")
+        .filter(|h| !matches!(h.value, Value::Null))
+        .map(|h| {
+            let cmd = h.get("command").and_then(|cmd| {
+                cmd.as_seq()?
+                    .iter()
+                    .map(text)
+                    .collect::<Option<Vec<_>>>()
+                    .map(|v| v.join(" "))
+            });
+            (h, cmd)
         });
-        (h, cmd)
-    });
-    let log = c.get("logConfiguration").filter(|l| !matches!(l.value, Value::Null));
+    let log = c
+        .get("logConfiguration")
+        .filter(|l| !matches!(l.value, Value::Null));
     Container {
         node: c,
         name: name_of(c),
@@ -319,9 +365,7 @@ fn read(c: &Node) -> Container<'_> {
         ports_key,
         ports,
         health,
-        essential: c
-            .get("essential")
-            .and_then(|n| n.as_bool().map(|b| (n, b))),
+        essential: c.get("essential").and_then(|n| n.as_bool().map(|b| (n, b))),
         readonly_root: c
             .get("readonlyRootFilesystem")
             .filter(|n| n.as_bool() == Some(true)),
@@ -330,7 +374,11 @@ fn read(c: &Node) -> Container<'_> {
             .and_then(Node::as_seq)
             .unwrap_or_default()
             .iter()
-            .filter_map(|m| m.get("containerPath").and_then(Node::as_str).map(String::from))
+            .filter_map(|m| {
+                m.get("containerPath")
+                    .and_then(Node::as_str)
+                    .map(String::from)
+            })
             .collect(),
         log_config: log.is_some(),
         log_driver: log
