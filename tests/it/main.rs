@@ -14,3 +14,4 @@ mod preflight_hardening;
 mod registry;
 mod support;
 mod tar_hardening;
+mod taskdef;
