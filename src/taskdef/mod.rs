@@ -682,6 +682,60 @@ mod tests {
         }
     }
 
+    /// The checks the fixtures' healthy tasks pass silently, each made to fire.
+    #[test]
+    fn ports_health_essential_region_and_readonly_checks_fire() {
+        let spec = crate::spec::SpecFile::parse(
+            Path::new("s.toml"),
+            "[config]\nports = [\"3000\"]\n[preflight]\nhealth_path = \"/api/health\"\n[[preflight.env]]\nname = \"PORT\"\n",
+        )
+        .unwrap();
+        let doc = doc::parse(
+            r#"{"taskDefinitionArn": "arn:aws:ecs:eu-west-1:123456789012:task-definition/x:1",
+  "executionRoleArn": "arn:aws:iam::123456789012:role/e",
+  "containerDefinitions": [{
+    "name": "api", "essential": false, "readonlyRootFilesystem": true,
+    "portMappings": [{"containerPort": 8080}],
+    "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost:3000/ || exit 1"]},
+    "logConfiguration": {"logDriver": "awslogs"},
+    "environment": [{"name": "PORT", "value": "3000"}],
+    "secrets": [{"name": "K", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k-AbCdEf"},
+                {"name": "PORT", "valueFrom": "/app/port"}]
+  }]}"#,
+        )
+        .unwrap();
+        let facts = ImageFacts {
+            workdir: Some("/app".into()),
+            ..ImageFacts::default()
+        };
+        let ports = spec.image.config.as_ref().unwrap().ports.clone();
+        let lint = Lint {
+            file: "td.json",
+            container: None,
+            runtime: spec.runtime.as_ref(),
+            spec_ports: &ports,
+            image: Some(&facts),
+        };
+        let sections = lint.run(&doc).unwrap();
+        let got: Vec<(Code, usize)> = sections[0]
+            .checks
+            .iter()
+            .flat_map(|c| &c.findings)
+            .map(|f| (f.code, f.location.as_ref().unwrap().line.unwrap()))
+            .collect();
+        for want in [
+            (Code::TaskdefEnvDuplicate, 10),
+            (Code::TaskdefSecretRegion, 9),
+            (Code::TaskdefPortMissing, 5),
+            (Code::TaskdefHealthcheckPath, 6),
+            (Code::TaskdefNotEssential, 4),
+            (Code::TaskdefReadonlyWorkdir, 4),
+        ] {
+            assert!(got.contains(&want), "{want:?} in {got:?}");
+        }
+        assert_eq!(got.len(), 6, "{got:?}");
+    }
+
     #[test]
     fn secret_shapes_are_named_never_returned() {
         for (n, v) in [
