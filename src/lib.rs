@@ -19,4 +19,6 @@ pub mod image;
 pub mod preflight;
 pub mod redact;
 pub mod report;
+pub mod spec;
 pub mod specfile;
+pub mod taskdef;

@@ -33,6 +33,8 @@ pub enum SpecError {
     Invalid {
         path: PathBuf,
         line: usize,
+        /// 1-based, in characters.
+        column: usize,
         message: String,
     },
 }
@@ -78,6 +80,72 @@ pub fn stat_refusal(path: &Path, cap: u64) -> Option<String> {
     }
 }
 
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+/// Counted on bytes up to the offset: an offset inside a multi-byte character
+/// (or past the end) must not panic.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let upto = offset.min(text.len());
+    let before = &text.as_bytes()[..upto];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    // Characters are counted by their first bytes, so a cut character counts once.
+    let column = before[line_start..]
+        .iter()
+        .filter(|&&b| (b & 0xC0) != 0x80)
+        .count()
+        + 1;
+    (line, column)
+}
+
+impl SpecError {
+    /// Where in the spec the error is, when it is about the spec's text.
+    pub fn location(&self) -> Option<crate::report::Location> {
+        match self {
+            SpecError::Invalid {
+                path, line, column, ..
+            } => Some(crate::report::Location {
+                file: path.display().to_string(),
+                line: Some(*line),
+                column: Some(*column),
+            }),
+            SpecError::Read { path, .. }
+            | SpecError::NotAFile { path, .. }
+            | SpecError::TooLarge { path }
+            | SpecError::NotText { path } => Some(crate::report::Location {
+                file: path.display().to_string(),
+                line: None,
+                column: None,
+            }),
+        }
+    }
+}
+
+/// Reads at most `cap` bytes of a regular file, opened as [`SpecText::read`]
+/// opens a spec (no blocking on a FIFO, the type checked on the open
+/// descriptor). The error is one clause, to follow the file's name.
+pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let ft = file.metadata().map_err(|e| e.to_string())?.file_type();
+    if !ft.is_file() {
+        return Err(format!("it is {}, not a regular file", kind_of(ft)));
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > cap {
+        return Err(format!("it is larger than {} KiB", cap / 1024));
+    }
+    Ok(bytes)
+}
+
 impl SpecText<'_> {
     /// Reads at most [`MAX_SPEC_BYTES`] from a regular file. `O_NONBLOCK` keeps the
     /// open of a FIFO with no writer from hanging; the type is checked on the open
@@ -115,17 +183,18 @@ impl SpecText<'_> {
 
     /// An error at byte `offset` of the text.
     pub fn invalid(&self, offset: usize, message: impl Into<String>) -> SpecError {
-        // Counted on bytes: an offset inside a multi-byte character must not panic.
-        let upto = offset.min(self.text.len());
+        let (line, column) = line_col(self.text, offset);
         SpecError::Invalid {
             path: self.path.to_path_buf(),
-            line: self.text.as_bytes()[..upto]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1,
+            line,
+            column,
             message: message.into(),
         }
+    }
+
+    /// The 1-based line of byte `offset`.
+    pub fn line_of(&self, offset: usize) -> usize {
+        line_col(self.text, offset).0
     }
 
     /// Deserializes the whole file; syntax errors and unknown keys point at their line.

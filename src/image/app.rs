@@ -50,6 +50,9 @@ struct CheckArgs {
     registry: RegistryArgs,
     #[command(flatten)]
     cache: CacheArgs,
+    /// Also lint this ECS task definition against the image and its spec
+    #[arg(long, value_name = "FILE")]
+    taskdef: Option<PathBuf>,
     /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG],
     /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG] (ECR)
     image: Option<String>,
@@ -208,6 +211,28 @@ enum Verb {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Lint an ECS task definition (JSON, CloudFormation JSON/YAML) against the spec and image
+    Taskdef {
+        file: PathBuf,
+        /// The image the task runs: its ENV, EXPOSE and WORKDIR count too
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+        /// Spec file; default: images/<repository>.toml for --image or the task's images
+        #[arg(long, value_name = "FILE")]
+        spec: Option<PathBuf>,
+        /// The container to check; default: the one running --image, else the only essential one
+        #[arg(long, value_name = "NAME")]
+        container: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Warnings fail the check too
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Every layer that wrote, replaced or deleted PATH, in order
     Why {
         image: String,
@@ -312,20 +337,30 @@ pub fn main(cli: Cli) -> u8 {
             ),
             Err(e) => fail(&e, e.hint()),
         },
+        Some(Verb::Taskdef {
+            file,
+            image,
+            spec,
+            container,
+            format,
+            strict,
+            registry,
+            cache,
+        }) => taskdef(
+            &file,
+            image.as_deref(),
+            spec.as_deref(),
+            container.as_deref(),
+            (format, strict),
+            &registry,
+            &cache,
+        ),
         None => {
-            let Some(image) = cli.check.image else {
+            let Some(image) = cli.check.image.clone() else {
                 eprintln!("error: IMAGE is required\n  hint: image-check [--spec FILE] IMAGE, e.g. `image-check oci-archive:image.tar`");
                 return 2;
             };
-            check(
-                &image,
-                cli.check.spec,
-                cli.check.platform,
-                cli.check.format,
-                cli.check.strict,
-                &cli.check.registry,
-                &cli.check.cache,
-            )
+            check(&image, cli.check)
         }
     }
 }
@@ -369,16 +404,19 @@ fn cat(image: &str, path: &str, platform: &PlatformSel, opts: &OpenOptions) -> u
     2
 }
 
-fn check(
-    image: &str,
-    spec: Option<PathBuf>,
-    platform: Option<PlatformSel>,
-    format: Format,
-    strict: bool,
-    registry: &RegistryArgs,
-    cache: &CacheArgs,
-) -> u8 {
-    let opts = registry.options(cache).map(|source| CheckOptions {
+fn check(image: &str, args: CheckArgs) -> u8 {
+    let CheckArgs {
+        spec,
+        platform,
+        format,
+        strict,
+        registry,
+        cache,
+        taskdef,
+        ..
+    } = args;
+    let taskdef = taskdef.as_deref();
+    let opts = registry.options(&cache).map(|source| CheckOptions {
         spec,
         platform: platform.unwrap_or(PlatformSel::Default),
         spec_dir: PathBuf::new(),
@@ -388,7 +426,16 @@ fn check(
         .map_err(RunError::Image)
         .and_then(|o| run::check(image, &o))
     {
-        Ok(outcome) => {
+        Ok(mut outcome) => {
+            if let Some(file) = taskdef {
+                let sections = super::lint::taskdef_sections(
+                    file,
+                    outcome.runtime.as_ref(),
+                    &outcome.spec_ports,
+                    outcome.facts.as_ref(),
+                );
+                outcome.report.sections.extend(sections);
+            }
             let spec = outcome.spec_path.as_ref().map(|p| p.display().to_string());
             let ropts = Options {
                 color: stdout_color(),
@@ -416,6 +463,9 @@ fn check(
                 };
                 let mut f = Finding::error(code, image, crate::cli::chain(&e));
                 f.hint = hint.clone();
+                if let RunError::Spec(s) = &e {
+                    f.location = s.location().map(Box::new);
+                }
                 let report = Report::not_run("image-check", image, "read", f);
                 let opts = Options {
                     color: false,
@@ -434,6 +484,61 @@ fn check(
                 RunError::Spec(inner) => fail(inner, hint),
             }
         }
+    }
+}
+
+/// `image-check taskdef FILE …`: the report, or exit 2 with the reason (also as
+/// a check that could not run in machine formats).
+fn taskdef(
+    file: &std::path::Path,
+    image: Option<&str>,
+    spec: Option<&std::path::Path>,
+    container: Option<&str>,
+    (format, strict): (Format, bool),
+    registry: &RegistryArgs,
+    cache: &CacheArgs,
+) -> u8 {
+    use super::lint::{TaskdefError, TaskdefOptions};
+    let result = registry
+        .options(cache)
+        .map_err(TaskdefError::Image)
+        .and_then(|source| {
+            super::lint::taskdef(&TaskdefOptions {
+                file,
+                image,
+                spec,
+                container,
+                source: &source,
+                spec_dir: std::path::Path::new(""),
+            })
+        });
+    let shown = file.display().to_string();
+    let (report, code) = match result {
+        Ok(r) => {
+            let code = r.exit_code(strict);
+            (r, code)
+        }
+        Err(e) => {
+            let hint = e.hint();
+            if format == Format::Human {
+                return fail(&e, hint);
+            }
+            let report = Report::not_run("image-check", &shown, "taskdef", e.finding(&shown));
+            print_error(&e, hint.as_deref());
+            (report, 2)
+        }
+    };
+    let ropts = Options {
+        color: stdout_color(),
+        annotation_file: Some(&shown),
+    };
+    let mut out = std::io::stdout().lock();
+    match render::render_strict(&report, format, &ropts, strict, &mut out)
+        .and_then(|()| out.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => write_failed(&e),
+        Ok(()) => code,
     }
 }
 

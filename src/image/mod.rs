@@ -19,6 +19,7 @@ pub mod flatten_model;
 pub mod fs;
 pub mod inspect;
 pub mod layer;
+pub mod lint;
 pub mod packed;
 pub mod progress;
 pub mod reference;

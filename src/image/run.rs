@@ -12,6 +12,9 @@ use super::spec::{self, Spec, SpecError};
 use super::{select, source, Loaded, PlatformSel};
 use crate::cli::chain;
 use crate::report::{CheckOutcome, Code, Finding, Report, Section};
+use crate::spec::runtime::RuntimeSpec;
+use crate::spec::SpecFile;
+use crate::taskdef::ImageFacts;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +45,41 @@ pub struct CheckOptions {
 pub struct Outcome {
     pub report: Report,
     pub spec_path: Option<PathBuf>,
+    /// The spec's runtime part, for the task-definition lint (`--taskdef`).
+    pub runtime: Option<RuntimeSpec>,
+    /// The first platform's config as the lint reads it, when one was read.
+    pub facts: Option<ImageFacts>,
+    /// The ports the spec's `[config]` requires, normalised.
+    pub spec_ports: Vec<String>,
+}
+
+/// What the task-definition lint reads from an image's config.
+pub fn facts_of(
+    config: &oci_spec::image::ImageConfiguration,
+    repository: Option<String>,
+) -> ImageFacts {
+    let c = config.config().as_ref();
+    ImageFacts {
+        repository,
+        env: c
+            .and_then(|c| c.env().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (e, String::new()),
+            })
+            .collect(),
+        ports: c
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| spec::normalize_port(p))
+            .collect(),
+        workdir: c
+            .and_then(|c| c.working_dir().clone())
+            .filter(|w| !w.is_empty()),
+    }
 }
 
 /// The spec `images/<repository>.toml` names, or the automatic checks and a note
@@ -49,17 +87,23 @@ pub struct Outcome {
 fn find_spec(
     repository: Option<String>,
     spec_dir: &Path,
-) -> Result<(Spec, Option<String>), RunError> {
+) -> Result<(SpecFile, Option<String>), RunError> {
+    let automatic = || SpecFile {
+        path: PathBuf::new(),
+        image: Spec::automatic(),
+        runtime: None,
+        runtime_line: None,
+    };
     match repository {
         Some(repo) => match spec::lookup(spec_dir, &repo) {
-            Some(p) => Ok((Spec::load(&p)?, None)),
+            Some(p) => Ok((SpecFile::load(&p)?, None)),
             None => Ok((
-                Spec::automatic(),
+                automatic(),
                 Some(format!("no spec found (looked for `images/{repo}.toml`); only the automatic checks ran")),
             )),
         },
         None => Ok((
-            Spec::automatic(),
+            automatic(),
             Some("no spec given (`--spec FILE`); only the automatic checks ran".into()),
         )),
     }
@@ -110,12 +154,16 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
     let r = ImageRef::parse(reference)?;
     // A bad `--spec` is reported before the image is read; a spec named only by
     // the archive's own tags is found once the archive is open.
-    let given = opts.spec.as_deref().map(Spec::load).transpose()?;
+    let given = opts.spec.as_deref().map(SpecFile::load).transpose()?;
     let src = source::open(&r, &opts.source)?;
-    let (spec, note) = match given {
+    let repository = r.repository().or_else(|| src.repository());
+    let (file, note) = match given {
         Some(s) => (s, None),
-        None => find_spec(r.repository().or_else(|| src.repository()), &opts.spec_dir)?,
+        None => find_spec(repository.clone(), &opts.spec_dir)?,
     };
+    let runtime = file.runtime;
+    let spec = file.image;
+    let mut facts = None;
     let spec_path = (!spec.path.as_os_str().is_empty()).then(|| spec.path.clone());
     let selected = select(src.as_ref(), &opts.platform)?;
     let mut report = Report::new("image-check");
@@ -130,6 +178,9 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             Ok(img) => {
                 if let Some(d) = &img.manifest_digest {
                     notes.push(format!("manifest `{d}`"));
+                }
+                if facts.is_none() {
+                    facts = Some(facts_of(&img.config, repository.clone()));
                 }
                 let mut checks = run_checks(&img, &spec);
                 if let Some(w) = &sel.platform_warning {
@@ -153,7 +204,13 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             checks,
         });
     }
-    Ok(Outcome { report, spec_path })
+    Ok(Outcome {
+        report,
+        spec_path,
+        runtime,
+        facts,
+        spec_ports: spec.config.map(|c| c.ports).unwrap_or_default(),
+    })
 }
 
 /// Loads a platform keeping the contents the checks read; when one of them sits

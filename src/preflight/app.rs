@@ -373,7 +373,8 @@ pub fn main(cli: Cli) -> u8 {
                     print_error(&e, Some(hint));
                 }
                 let f = Finding::error(Code::SpecInvalid, p.display().to_string(), chain(&e))
-                    .hint(hint);
+                    .hint(hint)
+                    .at(e.location());
                 let report = Report::not_run("preflight", "preflight", "spec", f);
                 if cli.fingerprint {
                     out.report(&report, 2, false);

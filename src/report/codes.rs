@@ -68,6 +68,23 @@ codes! {
     CmdTargetNotExecutable => "cmd-target-not-executable", "the program ENTRYPOINT+CMD would exec directly has no execute bit";
     InterpreterMissing => "interpreter-missing", "the interpreter or program of the command is not on the image's PATH";
     UserUnknown => "user-unknown", "USER names a user that is not in the image's `/etc/passwd`; the container cannot start";
+    // image-check: task-definition lint
+    TaskdefInvalid => "taskdef-invalid", "the task-definition file could not be read, parsed, or has no task definition or container to check (the message names its line); nothing was checked";
+    TaskdefNoSpec => "taskdef-no-spec", "no spec with a `[preflight]` table was given or found, so what the container needs could not be checked (exit 2)";
+    TaskdefEnvMissing => "taskdef-env-missing", "a variable the runtime spec requires is in neither the container's `environment`, its `secrets`, nor the image's ENV; preflight would exit at container start";
+    TaskdefEnvMaybe => "taskdef-env-maybe", "a note: a required variable may come from `environmentFiles` (S3, not read) or a list known only at deploy time";
+    TaskdefEnvDuplicate => "taskdef-env-duplicate", "a variable is in both `environment` and `secrets`; which one the container sees is not documented";
+    TaskdefSecretInEnvironment => "taskdef-secret-in-environment", "a plain `environment` value is secret-shaped (a Stripe or `sk-` key, a URL or connection string with a password, a PEM private key, a CloudFormation secret dynamic reference) or is a secret in the spec; the value is never shown";
+    TaskdefSecretRefInvalid => "taskdef-secret-ref-invalid", "a `secrets[].valueFrom` is not an ARN or parameter name ECS accepts (a wildcard, a partial ARN, a JSON key without its three fields, another service)";
+    TaskdefSecretRegion => "taskdef-secret-region", "a secret's ARN is in another region than the task";
+    TaskdefExecutionRoleMissing => "taskdef-execution-role-missing", "the task has no `executionRoleArn` but uses `secrets`, an ECR image or `awslogs`, which ECS fetches with it; the task cannot start";
+    TaskdefTaskRoleMissing => "taskdef-task-role-missing", "the runtime spec requires the S3 probe but the task has no `taskRoleArn` (nor static keys), so the SDK finds no credentials";
+    TaskdefLogsMissing => "taskdef-logs-missing", "the container has no `logConfiguration`, so preflight's report is lost";
+    TaskdefPortMissing => "taskdef-port-missing", "a port the spec names or the image EXPOSEs is not in the container's `portMappings`";
+    TaskdefHealthcheckMissing => "taskdef-healthcheck-missing", "the container has no `healthCheck`";
+    TaskdefHealthcheckPath => "taskdef-healthcheck-path", "the container's `healthCheck` does not call the spec's `health_path`";
+    TaskdefNotEssential => "taskdef-not-essential", "the app container has `essential: false`, so the task outlives the server";
+    TaskdefReadonlyWorkdir => "taskdef-readonly-workdir", "a note: `readonlyRootFilesystem` is on and no volume is mounted at the image's WORKDIR, where apps often write";
     // preflight: environment and secrets
     EnvMissing => "env-missing", "a required environment variable is not set or empty";
     EnvMalformed => "env-malformed", "a required environment variable does not have the expected shape";

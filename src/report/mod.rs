@@ -29,6 +29,41 @@ impl Severity {
     }
 }
 
+/// Where in a file a finding points: the task definition's line for a lint
+/// finding, the spec's line for a spec error. Lines and columns are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+impl Location {
+    pub fn at(file: impl Into<String>, line: usize, column: usize) -> Self {
+        Location {
+            file: file.into(),
+            line: Some(line),
+            column: Some(column),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// `FILE:LINE:COLUMN`, as compilers write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One problem (or fact worth telling), in a shape every renderer understands.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -43,6 +78,10 @@ pub struct Finding {
     /// Where the subject came from, e.g. the layer that wrote or deleted it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<String>,
+    /// The file and line the finding is about, when it is about a file's text.
+    /// Boxed: most findings have none, and `Result<_, Finding>` stays small.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Box<Location>>,
 }
 
 impl Finding {
@@ -59,6 +98,7 @@ impl Finding {
             message: message.into(),
             hint: None,
             provenance: None,
+            location: None,
         }
     }
 
@@ -81,6 +121,11 @@ impl Finding {
 
     pub fn provenance(mut self, p: Option<String>) -> Self {
         self.provenance = p;
+        self
+    }
+
+    pub fn at(mut self, location: Option<Location>) -> Self {
+        self.location = location.map(Box::new);
         self
     }
 }

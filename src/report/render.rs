@@ -161,6 +161,9 @@ fn human_check(p: &Paint, c: &CheckOutcome, width: usize, w: &mut dyn Write) -> 
             escape_line(&f.subject),
             escape_line(&f.message)
         )?;
+        if let Some(loc) = &f.location {
+            writeln!(w, "          --> {}", escape_line(&loc.to_string()))?;
+        }
         if let Some(prov) = &f.provenance {
             writeln!(w, "          --> {}", escape_line(prov))?;
         }
@@ -258,9 +261,18 @@ fn xml_escape(s: &str) -> String {
     o
 }
 
+/// `FILE:LINE:COLUMN: ` before a finding's text, when it has a location.
+fn located(f: &Finding) -> String {
+    f.location
+        .as_ref()
+        .map(|l| format!("{}: ", escape_line(&l.to_string())))
+        .unwrap_or_default()
+}
+
 fn finding_text(f: &Finding) -> String {
     let mut s = format!(
-        "{}[{}] {}: {}",
+        "{}{}[{}] {}: {}",
+        located(f),
         f.severity.as_str(),
         f.code,
         escape_line(&f.subject),
@@ -319,10 +331,14 @@ pub fn junit(report: &Report, strict: bool, w: &mut dyn Write) -> io::Result<()>
                 xml_escape(&c.name)
             )?;
             let text: Vec<String> = c.findings.iter().map(finding_text).collect();
-            let first = c
-                .findings
-                .first()
-                .map(|f| format!("{}: {}", escape_line(&f.subject), escape_line(&f.message)));
+            let first = c.findings.first().map(|f| {
+                format!(
+                    "{}{}: {}",
+                    located(f),
+                    escape_line(&f.subject),
+                    escape_line(&f.message)
+                )
+            });
             match c.status {
                 _ if c.status == Status::Passed && failed(c) => writeln!(
                     w,
@@ -376,8 +392,19 @@ pub fn github(report: &Report, file: Option<&str>, w: &mut dyn Write) -> io::Res
                     Severity::Note => "notice",
                 };
                 let mut props = Vec::new();
-                if let Some(file) = file {
-                    props.push(format!("file={}", gh_prop(file)));
+                // A finding's own location wins over the report's file (the spec).
+                match (&f.location, file) {
+                    (Some(loc), _) => {
+                        props.push(format!("file={}", gh_prop(&escape_line(&loc.file))));
+                        if let Some(l) = loc.line {
+                            props.push(format!("line={l}"));
+                            if let Some(c) = loc.column {
+                                props.push(format!("col={c}"));
+                            }
+                        }
+                    }
+                    (None, Some(file)) => props.push(format!("file={}", gh_prop(file))),
+                    (None, None) => {}
                 }
                 props.push(format!(
                     "title={}",
@@ -422,6 +449,46 @@ mod tests {
         assert_eq!(x, "a\\x01b\\u{fffe}c\nd&amp;");
         assert!(!x.contains("&#1;"));
         assert_eq!(gh_prop("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    }
+
+    #[test]
+    fn every_format_carries_a_findings_location() {
+        let mut r = crate::report::tests::report_with(&[(Status::Failed, Some(Severity::Error))]);
+        r.sections[0].checks[0].findings[0].location =
+            Some(Box::new(crate::report::Location::at("td.json", 12, 7)));
+        let out = |r: &Report, fmt| {
+            let mut o = Vec::new();
+            let opts = Options {
+                color: false,
+                annotation_file: Some("spec.toml"),
+            };
+            render(r, fmt, &opts, &mut o).unwrap();
+            String::from_utf8(o).unwrap()
+        };
+        assert!(
+            out(&r, Format::Human).contains("--> td.json:12:7"),
+            "{}",
+            out(&r, Format::Human)
+        );
+        let json = out(&r, Format::Json);
+        let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            first["findings"][0]["location"],
+            serde_json::json!({"file": "td.json", "line": 12, "column": 7})
+        );
+        let gh = out(&r, Format::Github);
+        assert!(
+            gh.starts_with("::error file=td.json,line=12,col=7,title="),
+            "{gh}"
+        );
+        assert!(
+            out(&r, Format::Junit).contains("message=\"td.json:12:7: /x: m\""),
+            "{}",
+            out(&r, Format::Junit)
+        );
+        // Without a location, annotations still point at the spec, with no line.
+        r.sections[0].checks[0].findings[0].location = None;
+        assert!(out(&r, Format::Github).starts_with("::error file=spec.toml,title="));
     }
 
     /// `--strict --format junit` on an image with only a warning exited 1 while the

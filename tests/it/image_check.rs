@@ -461,6 +461,38 @@ fn spec_errors_point_at_the_line_and_exit_2() {
     assert!(run.stderr.contains("cannot read spec"), "{}", run.stderr);
 }
 
+/// image-check used to treat `[preflight]` as opaque TOML: a table that made
+/// preflight exit 2 at container start passed the CI gate.
+#[test]
+fn an_invalid_preflight_table_fails_image_check_as_spec_invalid_with_its_line() {
+    let t = TempDir::new().unwrap();
+    let p = t.path().join("both.toml");
+    std::fs::write(
+        &p,
+        "[config]\nuser = \"non-root\"\n\n[preflight]\n[[preflight.env]]\nname = \"NODE_ENV\"\nkind = \"one-of\"\n",
+    )
+    .unwrap();
+    let (_t, r) = oci("healthy");
+    let ps = p.to_str().unwrap();
+    let run = image_check(&["--spec", ps, &r], t.path());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("both.toml:6: `NODE_ENV` is `one-of` but lists no `values`"),
+        "{}",
+        run.stderr
+    );
+    for (format, want) in [
+        ("json", "\"location\":{\"column\":8,\"file\":\""),
+        ("github", "both.toml,line=6,col=8,title=spec-invalid"),
+    ] {
+        let run = image_check(&["--format", format, "--spec", ps, &r], t.path());
+        assert_eq!(run.code, 2);
+        assert!(run.stdout.contains("spec-invalid"), "{}", run.stdout);
+        assert!(run.stdout.contains(want), "{format}: {}", run.stdout);
+    }
+}
+
 #[test]
 fn spec_is_found_by_repository_name_or_the_report_says_none_was_used() {
     let t = TempDir::new().unwrap();

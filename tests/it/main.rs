@@ -15,3 +15,4 @@ mod preflight_hardening;
 mod registry;
 mod support;
 mod tar_hardening;
+mod taskdef;

@@ -1,0 +1,145 @@
+//! One spec file, read the same way by both tools.
+//!
+//! `images/<repo>.toml` holds the image part (`[config]`, `[[file]]`, `[[glob]]`,
+//! `[checks]`: what image-check checks in the image) and the runtime part
+//! (`[preflight]`: what the container needs at start, which preflight enforces).
+//! It is parsed once, into [`SpecFile`], and both parts are validated whichever
+//! tool reads it: a `[preflight]` table that would make preflight exit 2 at
+//! container start fails image-check's CI gate first. Errors carry the file and
+//! line ([`crate::specfile`] reads the text and turns spans into lines).
+//!
+//! `image` and `preflight` both use this module and never each other.
+
+pub mod image;
+pub mod runtime;
+
+pub use crate::specfile::SpecError;
+use crate::specfile::SpecText;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpecFile {
+    #[serde(default)]
+    config: Option<image::RawConfig>,
+    #[serde(default)]
+    file: Vec<image::RawFile>,
+    #[serde(default)]
+    glob: Vec<image::RawGlob>,
+    #[serde(default)]
+    checks: Option<image::RawChecks>,
+    #[serde(default)]
+    preflight: Option<toml::Spanned<runtime::RawRuntime>>,
+}
+
+/// A validated spec file: both parts, and where the runtime part starts.
+#[derive(Debug, Clone)]
+pub struct SpecFile {
+    pub path: PathBuf,
+    pub image: image::Spec,
+    /// The `[preflight]` table, when the file has one.
+    pub runtime: Option<runtime::RuntimeSpec>,
+    /// The line of the `[preflight]` header.
+    pub runtime_line: Option<usize>,
+}
+
+impl SpecFile {
+    pub fn load(path: &Path) -> Result<SpecFile, SpecError> {
+        SpecFile::parse(path, &SpecText::read(path)?)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<SpecFile, SpecError> {
+        let st = SpecText { path, text };
+        let raw: RawSpecFile = st.parse()?;
+        let image = image::Spec::validate(
+            image::RawImage {
+                config: raw.config,
+                file: raw.file,
+                glob: raw.glob,
+                checks: raw.checks,
+            },
+            &st,
+        )?;
+        let (runtime, runtime_line) = match raw.preflight {
+            None => (None, None),
+            Some(p) => {
+                let line = st.line_of(p.span().start);
+                (Some(p.into_inner().validate(&st)?), Some(line))
+            }
+        };
+        Ok(SpecFile {
+            path: path.to_path_buf(),
+            image,
+            runtime,
+            runtime_line,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<SpecFile, SpecError> {
+        SpecFile::parse(Path::new("spec.toml"), s)
+    }
+
+    /// The shipped spec is read whole, both parts, by the one parser.
+    #[test]
+    fn the_shipped_spec_parses_whole() {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/images/scalemap-api.toml");
+        let f = SpecFile::load(Path::new(p)).unwrap();
+        assert!(f.image.config.is_some());
+        let r = f.runtime.unwrap();
+        assert!(r.s3.is_some() && r.postgres.is_some());
+        assert!(r.line_of("S3_BUCKET_NAME").is_some());
+    }
+
+    /// image-check used to accept any `[preflight]` table; the same file then made
+    /// preflight exit 2 when the container started.
+    #[test]
+    fn an_invalid_runtime_part_fails_whoever_reads_the_file() {
+        let e = parse("[config]\nuser = \"node\"\n\n[preflight]\nrequire = [\"X\"]\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("spec.toml:5: `preflight`: unknown key"),
+            "{e}"
+        );
+        let e = parse("[preflight]\n\n[[preflight.env]]\nname = \"A-B\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("spec.toml:4: a `env` rule: the variable name is not"),
+            "{e}"
+        );
+        let e =
+            parse("[preflight]\n[[preflight.env]]\nname = \"N\"\nkind = \"one-of\"\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("spec.toml:3: `N` is `one-of`"),
+            "{e}"
+        );
+        // And an invalid image part fails a preflight-only reader the same way.
+        let e =
+            parse("[[file]]\npath = \"relative\"\n[preflight]\ntimeout = \"5s\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("spec.toml:2: `path` must be absolute"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_runtime_part_knows_where_each_variable_is_named() {
+        let f = parse(
+            "[preflight]\n[[preflight.env]]\nname = \"PORT\"\n[[preflight.secret]]\nname = \"K\"\n\
+             [preflight.s3]\nrequired = true\n",
+        )
+        .unwrap();
+        assert_eq!(f.runtime_line, Some(1));
+        let r = f.runtime.unwrap();
+        assert_eq!(r.line_of("PORT"), Some(3));
+        assert_eq!(r.line_of("K"), Some(5));
+        assert_eq!(r.line_of("S3_BUCKET_NAME"), Some(6));
+        assert!(parse("[config]\nuser = \"x\"\n").unwrap().runtime.is_none());
+    }
+}
