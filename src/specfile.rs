@@ -367,6 +367,14 @@ fn describe(message: &str) -> (ErrorKind, String) {
             ),
         );
     }
+    if message.starts_with("invalid escape sequence") {
+        // The README shows non-UTF-8 names as `\xNN`, which a double-quoted
+        // TOML string cannot hold.
+        return (
+            ErrorKind::Syntax,
+            "invalid escape sequence in a double-quoted string (TOML allows `\\b \\t \\n \\f \\r \\\" \\\\ \\uXXXX \\UXXXXXXXX`); write a name holding `\\xNN` in single quotes ('/app/caf\\xe9') or double its backslash".to_string(),
+        );
+    }
     // toml names the key itself in these; the line number says where.
     if message.contains("duplicate key `") {
         return (
@@ -584,6 +592,24 @@ mod tests {
         let e = st.parse::<toml::Value>().unwrap_err().to_string();
         assert!(e.starts_with("p.toml:2: invalid string; expected"), "{e}");
         assert!(!e.contains('\n'), "{e}");
+    }
+
+    /// The README spells non-UTF-8 names `\xNN`; in a double-quoted TOML string
+    /// that is an invalid escape, and the error says how to write it instead.
+    #[test]
+    fn an_invalid_escape_says_how_to_write_a_byte_name() {
+        let st = SpecText {
+            path: Path::new("p.toml"),
+            text: "[[file]]\npath = \"/x/\\xfe\"\n",
+        };
+        let e = st.parse::<toml::Value>().unwrap_err().to_string();
+        assert!(e.starts_with("p.toml:2: invalid escape sequence"), "{e}");
+        assert!(e.contains("single quotes"), "{e}");
+        let st = SpecText {
+            path: Path::new("p.toml"),
+            text: "[[file]]\npath = '/x/\\xfe'\n",
+        };
+        assert!(st.parse::<toml::Value>().is_ok());
     }
 
     /// Found by the `spec` fuzz target: toml gives an empty message for a NUL in
