@@ -149,6 +149,22 @@ impl ResolvedRegion {
     }
 }
 
+/// A region name for a message: shown only when it has a region's shape (one DNS
+/// label, as the SDKs' endpoint rules require), since `AWS_REGION` is an input like
+/// any other and a pasted value must not come back out in a report line.
+pub fn display_region(r: &str) -> String {
+    let label = !r.is_empty()
+        && r.len() <= 63
+        && !r.starts_with('-')
+        && !r.ends_with('-')
+        && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if label {
+        format!("`{r}`")
+    } else {
+        "(not a region name; not shown)".to_string()
+    }
+}
+
 /// The profile the SDKs select: `AWS_PROFILE`, else `default`.
 pub fn profile_name(lookup: Lookup<'_>) -> String {
     var(lookup, "AWS_PROFILE").unwrap_or_else(|| "default".into())
@@ -360,6 +376,15 @@ fn source_problem(
     for _ in 0..16 {
         let p = set.get_profile(&current)?;
         p.get("role_arn")?;
+        // The Rust SDK ignores `mfa_serial` and assumes the role without a code, so
+        // preflight would pass where the app cannot start: boto3 prompts for the code
+        // and the JavaScript SDK fails without an `mfaCodeProvider`.
+        if p.get("mfa_serial").is_some() {
+            return Some(format!(
+                "the profile `{}` sets `mfa_serial`: assuming its role needs an MFA code typed at a prompt, which a container cannot give (boto3 asks for it on the terminal, the JavaScript SDK fails without an `mfaCodeProvider`)",
+                printable(&current)
+            ));
+        }
         let src = p.get("source_profile")?.to_string();
         let Some(sp) = set.get_profile(&src) else {
             return Some(format!(

@@ -97,6 +97,8 @@ pub struct ConnParams {
     pub options: Option<String>,
     pub passfile: Option<String>,
     pub replication: Option<Replication>,
+    /// `gssencmode` as the string set it (already checked against libpq's choices).
+    pub gssencmode: Option<String>,
     /// libpq's raw comma-separated `host`, `hostaddr` and `port` values as the string
     /// set them (URI hosts and ports are joined with commas, as libpq does).
     pub host_list: Option<String>,
@@ -280,6 +282,9 @@ pub struct Target {
     /// What `replication` asks for; preflight's driver can open only ordinary
     /// sessions, so the probe says when this is not [`Replication::Off`].
     pub replication: Replication,
+    /// `gssencmode=require` (string or `PGGSSENCMODE`): libpq then insists on GSSAPI
+    /// encryption, which preflight's driver cannot do, so the probe refuses.
+    pub gss_required: bool,
 }
 
 /// Why a connection string cannot be used. The text names positions and kinds only,
@@ -961,7 +966,10 @@ fn set_keyword(
         "ssl_max_protocol_version" => p.ssl_max_protocol_version = parse_tls(&v, &what)?,
         "target_session_attrs" => p.target_session_attrs = Some(parse_session_attrs(&v, &what)?),
         "channel_binding" => check_choice(&v, &what, &["disable", "prefer", "require"])?,
-        "gssencmode" => check_choice(&v, &what, &["disable", "prefer", "require"])?,
+        "gssencmode" => {
+            check_choice(&v, &what, &["disable", "prefer", "require"])?;
+            p.gssencmode = Some(v);
+        }
         // libpq 15 reads these as integers when it opens the socket and fails the
         // connection on anything else.
         "keepalives"
@@ -1339,6 +1347,11 @@ pub fn resolve(p: ConnParams, env: &Env, os_user: &OsUser) -> Result<Target, Url
             check_choice(&v, &format!("`{var}`"), &["disable", "prefer", "require"])?;
         }
     }
+    let gss_required = p
+        .gssencmode
+        .clone()
+        .or_else(|| from_env("gssencmode", "PGGSSENCMODE"))
+        .is_some_and(|v| v == "require");
     let host_env = from_env("host", "PGHOST");
     let addr_env = from_env("hostaddr", "PGHOSTADDR");
     let port_env = from_env("port", "PGPORT");
@@ -1405,6 +1418,7 @@ pub fn resolve(p: ConnParams, env: &Env, os_user: &OsUser) -> Result<Target, Url
         options: or_env(p.options, "options", "PGOPTIONS"),
         application_name: or_env(p.application_name, "application_name", "PGAPPNAME"),
         replication: p.replication.unwrap_or_default(),
+        gss_required,
     })
 }
 
@@ -1996,6 +2010,28 @@ mod tests {
         let t = target("host=h", &[("NODE_ENV", "production")]).unwrap();
         assert_eq!(t.sslmode, SslMode::VerifyFull);
         assert_eq!(target("host=h", &[]).unwrap().sslmode, SslMode::Prefer);
+    }
+
+    #[test]
+    fn gssencmode_require_from_the_string_or_pggssencmode_is_kept_for_the_probe() {
+        assert!(
+            target("host=h gssencmode=require", &[])
+                .unwrap()
+                .gss_required
+        );
+        assert!(
+            target("postgresql://h/db", &[("PGGSSENCMODE", "require")])
+                .unwrap()
+                .gss_required
+        );
+        // The string wins over the environment, as everywhere in libpq.
+        let t = target("host=h gssencmode=disable", &[("PGGSSENCMODE", "require")]).unwrap();
+        assert!(!t.gss_required);
+        assert!(
+            !target("host=h gssencmode=prefer", &[])
+                .unwrap()
+                .gss_required
+        );
     }
 
     #[test]

@@ -327,6 +327,33 @@ fn source_profile_problems_name_the_profile_as_boto3_does() {
             assert!(err.contains(boto3_says), "{profile}: {err}");
         }
     }
+    // Regression: a role profile with `mfa_serial` passed (the Rust SDK assumes the
+    // role without a code, and moto does not ask for one), though boto3 stops to
+    // prompt for the code and the JavaScript SDK throws without an `mfaCodeProvider`.
+    // boto3 is not run on this row: with a terminal it would wait at the prompt.
+    let mfa_config = write(
+        t.path(),
+        "config-mfa",
+        "[profile m]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = keys\n\
+         mfa_serial = arn:aws:iam::123456789012:mfa/u\n\
+         [profile keys]\naws_access_key_id = AKIDKEYS\naws_secret_access_key = keys-secret\n",
+    );
+    let env = [
+        ("HOME", home.as_str()),
+        ("AWS_CONFIG_FILE", mfa_config.as_str()),
+        ("AWS_PROFILE", "m"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ("S3_BUCKET_NAME", "profile-bucket"),
+    ];
+    let run = preflight(&["--format", "json"], &env);
+    assert_eq!(run.code, 1, "mfa: {}", run.stderr);
+    let f = s3_findings(&run);
+    assert_eq!(f[0].0, "s3-no-credentials", "mfa: {f:?}");
+    assert!(
+        f[0].2.contains("the profile `m` sets `mfa_serial`"),
+        "mfa: {f:?}"
+    );
     // Keys in the environment come first in the chain, as in boto3: no error.
     let env = [
         ("HOME", home.as_str()),
@@ -587,6 +614,31 @@ fn endpoint_userinfo_and_aws_secrets_are_never_printed() {
             if *code == "s3-unreachable" {
                 assert!(all.contains("http://***@127.0.0.1:"), "{all}");
             }
+        }
+    }
+    // Regression: `AWS_REGION` was printed as it was, so a value pasted there (or
+    // a `;`-joined line) came back in the pass line. A region is shown only when it
+    // has a region's shape; the SDK still signs with it, and moto accepts it.
+    const REGION: &str = "CANARY-region-5d1e";
+    for format in ["json", "human"] {
+        for region in [format!("eu-west-1;secret={REGION}"), format!("{REGION} x")] {
+            let env = [
+                ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+                ("AWS_REGION", region.as_str()),
+                ("AWS_ENDPOINT_URL", &with_userinfo(moto.port)),
+                ("S3_BUCKET_NAME", "canary-bucket"),
+            ];
+            let run = preflight(&["--format", format], &env);
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(
+                !all.contains("CANARY"),
+                "{region} {format}: printed:\n{all}"
+            );
+            assert!(
+                all.contains("not a region name"),
+                "{region} {format}:\n{all}"
+            );
         }
     }
 }

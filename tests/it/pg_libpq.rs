@@ -625,6 +625,26 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
             u("localhost", pp, "sslmode=disable&options=-c%20search_path%3Dpublic"),
             None,
         ),
+        // Regression: `gssencmode=require` used to pass, though libpq (no Kerberos
+        // ticket here, as in a container) never connects and preflight cannot do GSSAPI.
+        row(
+            "gssencmode=require is refused as libpq refuses it",
+            u("localhost", pp, "gssencmode=require"),
+            Some("pg-gss-required"),
+        ),
+        Row {
+            env: vec![("PGGSSENCMODE", "require".into())],
+            ..row(
+                "PGGSSENCMODE=require is refused too",
+                u("localhost", pp, "sslmode=disable"),
+                Some("pg-gss-required"),
+            )
+        },
+        row(
+            "gssencmode=prefer falls back as libpq does",
+            u("localhost", pp, "gssencmode=prefer"),
+            None,
+        ),
         Row {
             says: Some("no password was supplied".into()),
             ..row(

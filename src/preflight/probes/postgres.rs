@@ -340,6 +340,17 @@ fn check_settings(t: &Target, var: &str) -> Result<(), Finding> {
         )
         .hint("with the system's CA store, only `sslmode=verify-full` proves who the server is"));
     }
+    // libpq with `gssencmode=require` refuses to fall back to TLS or plaintext, and
+    // without a Kerberos ticket it never even connects; preflight's driver has no
+    // GSSAPI at all, so a pass here would be a pass for a connection it never made.
+    if t.gss_required {
+        return Err(Finding::error(
+            Code::PgGssRequired,
+            var,
+            "`gssencmode=require` asks for GSSAPI (Kerberos) encryption, which preflight cannot check; libpq fails the connection without a Kerberos credential cache (`GSSAPI encryption required but was impossible`)",
+        )
+        .hint("for an encrypted connection to RDS use `sslmode=verify-full` with `sslrootcert`, and drop `gssencmode=require` (or `PGGSSENCMODE=require`)"));
+    }
     Ok(())
 }
 
