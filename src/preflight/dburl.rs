@@ -99,6 +99,8 @@ pub struct ConnParams {
     pub replication: Option<Replication>,
     /// `gssencmode` as the string set it (already checked against libpq's choices).
     pub gssencmode: Option<String>,
+    /// `client_encoding` as the string set it; libpq sends it at startup.
+    pub client_encoding: Option<String>,
     /// libpq's raw comma-separated `host`, `hostaddr` and `port` values as the string
     /// set them (URI hosts and ports are joined with commas, as libpq does).
     pub host_list: Option<String>,
@@ -285,6 +287,10 @@ pub struct Target {
     /// `gssencmode=require` (string or `PGGSSENCMODE`): libpq then insists on GSSAPI
     /// encryption, which preflight's driver cannot do, so the probe refuses.
     pub gss_required: bool,
+    /// `client_encoding` / `PGCLIENTENCODING` unless empty or libpq's `auto` (exactly
+    /// so, in lowercase: libpq turns it into the locale's encoding): the server refuses the connection
+    /// when it knows no such encoding, so the probe asks it.
+    pub client_encoding: Option<String>,
 }
 
 /// Why a connection string cannot be used. The text names positions and kinds only,
@@ -970,6 +976,7 @@ fn set_keyword(
             check_choice(&v, &what, &["disable", "prefer", "require"])?;
             p.gssencmode = Some(v);
         }
+        "client_encoding" => p.client_encoding = Some(v),
         // libpq 15 reads these as integers when it opens the socket and fails the
         // connection on anything else.
         "keepalives"
@@ -1419,6 +1426,8 @@ pub fn resolve(p: ConnParams, env: &Env, os_user: &OsUser) -> Result<Target, Url
         application_name: or_env(p.application_name, "application_name", "PGAPPNAME"),
         replication: p.replication.unwrap_or_default(),
         gss_required,
+        client_encoding: or_env(p.client_encoding, "client_encoding", "PGCLIENTENCODING")
+            .filter(|e| e != "auto"),
     })
 }
 
@@ -2010,6 +2019,29 @@ mod tests {
         let t = target("host=h", &[("NODE_ENV", "production")]).unwrap();
         assert_eq!(t.sslmode, SslMode::VerifyFull);
         assert_eq!(target("host=h", &[]).unwrap().sslmode, SslMode::Prefer);
+    }
+
+    #[test]
+    fn client_encoding_is_kept_for_the_server_to_judge_except_libpqs_auto() {
+        let enc = |s: &str, e: &[(&str, &str)]| target(s, e).unwrap().client_encoding;
+        assert_eq!(
+            enc("host=h client_encoding=bogus", &[]).as_deref(),
+            Some("bogus")
+        );
+        assert_eq!(
+            enc("host=h", &[("PGCLIENTENCODING", "LATIN1")]).as_deref(),
+            Some("LATIN1")
+        );
+        assert_eq!(enc("host=h client_encoding=auto", &[]), None);
+        // libpq compares with `strcmp`: `AUTO` is a name the server must know.
+        assert_eq!(
+            enc("host=h client_encoding=AUTO", &[]).as_deref(),
+            Some("AUTO")
+        );
+        assert_eq!(
+            enc("host=h client_encoding=''", &[("PGCLIENTENCODING", "x")]),
+            None
+        );
     }
 
     #[test]

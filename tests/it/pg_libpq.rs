@@ -645,6 +645,39 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
             u("localhost", pp, "gssencmode=prefer"),
             None,
         ),
+        // Regression: `client_encoding` was accepted and ignored, so a typo passed
+        // here and failed the app's first connection (the server refuses it).
+        row(
+            "a client_encoding the server does not know",
+            u("localhost", pp, &format!("sslmode=disable&client_encoding={OPT_CANARY}")),
+            Some("pg-error"),
+        ),
+        Row {
+            env: vec![("PGCLIENTENCODING", "AUTO".into())],
+            ..row(
+                "PGCLIENTENCODING=AUTO is not libpq's `auto`",
+                u("localhost", pp, "sslmode=disable"),
+                Some("pg-error"),
+            )
+        },
+        row(
+            "a client_encoding with no conversion to the database's",
+            u("localhost", pp, "sslmode=disable&client_encoding=MULE_INTERNAL"),
+            Some("pg-error"),
+        ),
+        row(
+            "client_encoding=auto and another spelling of an encoding",
+            u("localhost", pp, "sslmode=disable&client_encoding=auto"),
+            None,
+        ),
+        Row {
+            env: vec![("PGCLIENTENCODING", "latin-1".into())],
+            ..row(
+                "PGCLIENTENCODING with a name the server knows",
+                u("localhost", pp, "sslmode=disable"),
+                None,
+            )
+        },
         Row {
             says: Some("no password was supplied".into()),
             ..row(

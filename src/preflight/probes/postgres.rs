@@ -1066,9 +1066,47 @@ where
             }
         }
     };
+    // libpq sends `client_encoding` at startup and the server ends the connection
+    // when it knows no such encoding (or cannot convert to it); the driver here
+    // always speaks UTF-8, so the server is asked the same question instead.
+    let result = match (result, t.client_encoding.as_deref()) {
+        (Ok(session), Some(enc)) => match client_encoding_problem(&client, enc).await {
+            Some(why) => Err(ServerErr(Fail {
+                finding: Finding::error(Code::PgError, s, why).hint(
+                    "fix `client_encoding` / `PGCLIENTENCODING` (`UTF8` for a UTF-8 database), or remove it",
+                ),
+                next: Next::Stop,
+                server_said: true,
+            })),
+            None => Ok(session),
+        },
+        (r, _) => r,
+    };
     drop(client);
     conn.abort();
     result
+}
+
+/// Whether the server would refuse `enc` as the startup `client_encoding`, as its
+/// own check does: an encoding name it knows, and (unless either side is
+/// `SQL_ASCII` or they are the same) a default conversion both ways. The value is
+/// never quoted back: it is input, and it goes to the server only as a parameter.
+async fn client_encoding_problem(client: &tokio_postgres::Client, enc: &str) -> Option<String> {
+    let q = "SELECT e >= 0, e < 0 OR e = d OR e = 0 OR d = 0 OR (\
+             EXISTS (SELECT 1 FROM pg_catalog.pg_conversion WHERE condefault AND conforencoding = d AND contoencoding = e) \
+             AND EXISTS (SELECT 1 FROM pg_catalog.pg_conversion WHERE condefault AND conforencoding = e AND contoencoding = d)) \
+             FROM (SELECT pg_catalog.pg_char_to_encoding($1::text::name) AS e, \
+             pg_catalog.pg_char_to_encoding(pg_catalog.getdatabaseencoding()) AS d) x";
+    let row = client.query_opt(q, &[&enc]).await.ok()??;
+    let known: bool = row.try_get(0).ok()?;
+    let convertible: bool = row.try_get(1).ok()?;
+    if !known {
+        Some("the server knows no encoding named by `client_encoding`/`PGCLIENTENCODING`: libpq sends it at startup and the server refuses the connection (SQLSTATE 22023, `invalid value for parameter \"client_encoding\"`)".into())
+    } else if !convertible {
+        Some("the server cannot convert between the database's encoding and the one `client_encoding`/`PGCLIENTENCODING` names: libpq sends it at startup and the server refuses the connection (`conversion between … is not supported`)".into())
+    } else {
+        None
+    }
 }
 
 fn classify_db(
