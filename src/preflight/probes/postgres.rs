@@ -708,7 +708,12 @@ async fn secure(
                     .hint("turn on `ssl` on the server (RDS always supports it: check the host is really the database), or, for local development only, use `sslmode=disable`"),
             ))
         }
-        Ok(b'E') => return Err(refuse(ssl_request_error(&mut stream, s).await)),
+        Ok(b'E') => {
+            // A host earlier in the list (or an earlier attempt on this one) may have
+            // had the password in cleartext: this text is checked like any other.
+            let withheld = Withheld::new(ctx.t.password.as_ref(), ctx.t.options.as_deref());
+            return Err(refuse(ssl_request_error(&mut stream, s, &withheld).await));
+        }
         Ok(other) => {
             return Err(refuse(
                 Finding::error(Code::PgError, s, format!("`{s}` answered the SSLRequest with byte {other:#04x}; it does not speak PostgreSQL's protocol"))
@@ -795,7 +800,11 @@ async fn sent_chain_top(stream: TcpStream, host: &str) -> Option<(String, String
 /// Reads the ErrorResponse a server sends instead of `S`/`N` (a failure to start a
 /// backend, usually), in the v3 format or the older bare-string one, within
 /// libpq's length limit. Only the server's own text is shown.
-async fn ssl_request_error<S: AsyncRead + Unpin>(stream: &mut S, s: &str) -> Finding {
+async fn ssl_request_error<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    s: &str,
+    withheld: &Withheld,
+) -> Finding {
     let mut head = [0u8; 4];
     let read = async {
         stream.read_exact(&mut head).await?;
@@ -825,11 +834,11 @@ async fn ssl_request_error<S: AsyncRead + Unpin>(stream: &mut S, s: &str) -> Fin
     };
     let (code, msg) = read.await.unwrap_or((None, None));
     let msg = msg
-        .map(|m| server_text(&m))
+        .map(|m| withheld.shown(&m))
         .unwrap_or_else(|| "(no readable message)".into());
     let code_part = code
         .as_ref()
-        .map(|c| format!("SQLSTATE {} ", server_text(c)))
+        .map(|c| format!("SQLSTATE {} ", sqlstate(c)))
         .unwrap_or_default();
     let finding_code = match code.as_deref() {
         Some("53300") => Code::PgTooManyConnections,
@@ -893,21 +902,36 @@ fn server_text(s: &str) -> String {
 /// when it is UTF-8) and the `options` value, whole, unescaped as the server
 /// unescapes it (`pg_split_opts`: whitespace separates, `\\` escapes), per word,
 /// and per `name=value` value. Shorter than 3 bytes is too common to withhold on.
-struct Withheld(Vec<(Vec<u8>, &'static str)>);
+///
+/// A server that asked for the password in cleartext can also quote a piece of it,
+/// or change its case: any [`PW_PIECE`] bytes of the password in a row, compared
+/// without regard to ASCII case, withhold the text too (the password's own bytes and
+/// their lossy UTF-8 reading both count).
+struct Withheld {
+    values: Vec<(Vec<u8>, &'static str)>,
+    /// Every `PW_PIECE`-byte window of the password, ASCII-lowercased.
+    pw_pieces: Vec<Vec<u8>>,
+}
+
+/// The shortest run of the password's bytes that withholds server text. Shorter
+/// runs are too common in ordinary messages (`pass`, `user`) to be telling.
+const PW_PIECE: usize = 6;
 
 impl Withheld {
     fn new(password: Option<&Secret<Vec<u8>>>, options: Option<&str>) -> Withheld {
         const PW: &str = "the password";
         const OPT: &str = "a value from `options`/`PGOPTIONS`";
         let mut v: Vec<(Vec<u8>, &'static str)> = Vec::new();
+        let mut pw_pieces = Vec::new();
         if let Some(p) = password {
+            let lossy = String::from_utf8_lossy(p.expose())
+                .into_owned()
+                .into_bytes();
+            for form in [p.expose().as_slice(), lossy.as_slice()] {
+                pw_pieces.extend(form.windows(PW_PIECE).map(|w| w.to_ascii_lowercase()));
+            }
             v.push((p.expose().clone(), PW));
-            v.push((
-                String::from_utf8_lossy(p.expose())
-                    .into_owned()
-                    .into_bytes(),
-                PW,
-            ));
+            v.push((lossy, PW));
         }
         if let Some(o) = options {
             v.push((o.as_bytes().to_vec(), OPT));
@@ -921,15 +945,36 @@ impl Withheld {
             }
         }
         v.retain(|(c, _)| c.len() >= 3);
-        Withheld(v)
+        Withheld {
+            values: v,
+            pw_pieces,
+        }
     }
 
     fn found_in(&self, text: &str) -> Option<&'static str> {
         let text = text.as_bytes();
-        self.0
+        if let Some(what) = self
+            .values
             .iter()
             .find(|(c, _)| text.windows(c.len()).any(|w| w == c.as_slice()))
             .map(|(_, what)| *what)
+        {
+            return Some(what);
+        }
+        let lower = text.to_ascii_lowercase();
+        lower
+            .windows(PW_PIECE)
+            .any(|w| self.pw_pieces.iter().any(|p| p.as_slice() == w))
+            .then_some("part of the password")
+    }
+
+    /// Server text that is not an error (the version string a server reports) as
+    /// the pass line shows it: escaped and cut, or withheld as [`Self::shown`] does.
+    fn shown_value(&self, raw: &str) -> String {
+        match self.found_in(raw) {
+            Some(what) => format!("(the server's text contained {what}, so it is not shown)"),
+            None => server_text(raw),
+        }
     }
 
     /// Server text as a finding shows it: escaped and cut by [`server_text`], or,
@@ -942,6 +987,20 @@ impl Withheld {
             Some(what) => format!("the server's error text contained {what}, so it is not shown"),
             None => server_text(raw),
         }
+    }
+}
+
+/// A SQLSTATE as the server sent it, when it has a SQLSTATE's shape (five digits or
+/// capital letters); any other text in that field is the server's, shown nowhere,
+/// since a hostile server that had the password could put a piece of it there.
+fn sqlstate(c: &str) -> String {
+    if c.len() == 5
+        && c.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        c.to_string()
+    } else {
+        "(not a SQLSTATE; not shown)".to_string()
     }
 }
 
@@ -1055,8 +1114,8 @@ where
                     Next::Stop,
                 ))),
                 Some(version) => Ok(Session {
-                    version: server_text(&version),
-                    tls_version: tls_version.or_else(|| col(1).map(|v| server_text(&v))),
+                    version: withheld.shown_value(&version),
+                    tls_version: tls_version.or_else(|| col(1).map(|v| withheld.shown_value(&v))),
                     read_only: col(2).as_deref() == Some("on"),
                     in_recovery: col(3).as_deref() == Some("true"),
                     warnings: binary_passfile_note(from_file.as_deref(), password.as_ref())
@@ -1191,7 +1250,7 @@ fn classify_db(
         finding: Finding::error(
             c,
             subject,
-            format!("SQLSTATE {}: {msg}{from}", withheld.shown(code.code())),
+            format!("SQLSTATE {}: {msg}{from}", sqlstate(code.code())),
         )
         .hint(hint),
         next,
@@ -2249,6 +2308,33 @@ mod tests {
         // Short words are too common to withhold on.
         let w = Withheld::new(None, Some("-c a=on"));
         assert_eq!(w.shown("a is on"), "a is on");
+    }
+
+    #[test]
+    fn server_text_quoting_part_of_the_password_is_withheld() {
+        let pw = Secret::new(b"Kx9QzCANARYv4W".to_vec());
+        let w = Withheld::new(Some(&pw), None);
+        for raw in [
+            "bad password starting Kx9QzC",
+            "bad password ending ARYv4W",
+            "x9QzCANARYvy",
+            "bad password KX9QZCANARYV4W",
+        ] {
+            let shown = w.shown(raw);
+            assert!(
+                shown.contains("part of the password") || shown.contains("contained the password"),
+                "{raw}: {shown}"
+            );
+        }
+        // Five bytes in a row and ordinary words are not enough.
+        assert_eq!(
+            w.shown("password authentication failed for user \"Kx9Qz\""),
+            "password authentication failed for user \"Kx9Qz\""
+        );
+        assert!(w
+            .shown_value("PostgreSQL Kx9QzCANARYv4W")
+            .contains("not shown"));
+        assert_eq!(w.shown_value("15.4"), "15.4");
     }
 
     #[test]
