@@ -612,6 +612,12 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
         0o644,
     );
     let wrong_pass = write(d, "pgpass-wrong", b"*:*:*:app:not-it\n", 0o600);
+    let services = write(
+        d,
+        "pg_service.conf",
+        format!("[app]\nhost=localhost\nport={pp}\ndbname=app\nuser=app\npassword={PASSWORD}\nsslmode=disable\n[spaced]\nhost = localhost\n").as_bytes(),
+        0o644,
+    );
     let dead: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let nopw = |q: &str| format!("postgresql://app@localhost:{pp}/app?sslmode=disable{q}");
     let rows = vec![
@@ -645,6 +651,37 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
             u("localhost", pp, "gssencmode=prefer"),
             None,
         ),
+        // Regression: `service` was accepted and ignored, so preflight checked the
+        // URL alone where libpq takes the host, user and password from the file (or
+        // fails on a service the file does not define).
+        Row {
+            env: vec![("PGSERVICEFILE", services.clone())],
+            ..row("a service from the service file", "service=app".into(), None)
+        },
+        Row {
+            env: vec![("PGSERVICEFILE", services.clone()), ("PGPORT", "1".into())],
+            ..row(
+                "the service file beats the environment",
+                "postgresql:///?service=app".into(),
+                None,
+            )
+        },
+        Row {
+            env: vec![("PGSERVICEFILE", services.clone())],
+            ..row(
+                "a service the file does not define",
+                "service=absent host=localhost".into(),
+                Some("pg-url-invalid"),
+            )
+        },
+        Row {
+            env: vec![("PGSERVICEFILE", services.clone())],
+            ..row(
+                "a service line with spaces around `=`",
+                "service=spaced".into(),
+                Some("pg-url-invalid"),
+            )
+        },
         // Regression: `client_encoding` was accepted and ignored, so a typo passed
         // here and failed the app's first connection (the server refuses it).
         row(

@@ -144,6 +144,30 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
             )
         }
     };
+    // libpq reads the service file before the environment; `read_small` keeps a
+    // FIFO or device there from blocking or filling memory.
+    let home = env.plain("HOME");
+    let read = |path: &str| -> Result<Option<Vec<u8>>, String> {
+        let p = Path::new(path);
+        // libpq `stat`s the file (following links): nothing there is no file.
+        if std::fs::metadata(p).is_err() {
+            return Ok(None);
+        }
+        read_small(p).map(Some)
+    };
+    let params = match dburl::apply_service(params, env, home.as_deref(), &read) {
+        Ok(p) => p,
+        Err(e) => {
+            return CheckOutcome::from_findings(
+                name,
+                vec![
+                    Finding::error(Code::PgUrlInvalid, &rule.url_env, e.to_string()).hint(
+                        "fix the service file, or put the connection settings in the URL itself",
+                    ),
+                ],
+            )
+        }
+    };
     let t = match dburl::resolve(params, env, &os_user()) {
         Ok(t) => t,
         Err(e) => {
