@@ -1582,6 +1582,7 @@ pub fn fuzz_one(data: &[u8]) {
         Some((s, t)) => (*s, t),
         None => (0, &[][..]),
     };
+    check_service_file(raw_tail);
     let tail = String::from_utf8_lossy(raw_tail).into_owned();
     let c = CANARY;
     let mut env: Vec<(String, String)> = vec![("PGPASSWORD".into(), c.into())];
@@ -1655,6 +1656,23 @@ pub fn fuzz_one(data: &[u8]) {
         _ => tail.clone(),
     };
     check_bytes(input.as_bytes(), &Env::from_pairs(env), &os_user);
+}
+
+/// The bytes as a service file for `service=s`: its `[s]` section is applied to a
+/// string that holds the canary, and no error may show the canary or a
+/// `password=` value of the file.
+fn check_service_file(file: &[u8]) {
+    let input = format!("service=s password={FUZZ_CANARY}");
+    let env = Env::from_pairs([("PGSERVICEFILE".to_string(), "/f".to_string())]);
+    let read =
+        |p: &str| -> Result<Option<Vec<u8>>, String> { Ok((p == "/f").then(|| file.to_vec())) };
+    let outcome = parse(&input)
+        .and_then(|p| apply_service(p, &env, None, &read))
+        .and_then(|p| resolve(p, &env, &OsUser::named("fuzzuser")));
+    let Err(e) = outcome else { return };
+    let shown = format!("{e} {e:?}");
+    assert_not_shown(&input, FUZZ_CANARY, &shown);
+    assert_not_shown(&String::from_utf8_lossy(file), FUZZ_CANARY, &shown);
 }
 
 /// Parses and resolves `input`; panics if an error shows the canary or a password.
