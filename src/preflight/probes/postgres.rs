@@ -155,7 +155,7 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
         }
         read_small(p).map(Some)
     };
-    let params = match dburl::apply_service(params, env, home.as_deref(), &read) {
+    let params = match dburl::apply_service(params, env, home, &read) {
         Ok(p) => p,
         Err(e) => {
             return CheckOutcome::from_findings(
