@@ -305,6 +305,22 @@ pub enum CredsOutcome {
         name: String,
         files: Vec<String>,
     },
+    /// The region (`region: true`) or the credentials hold a character no HTTP
+    /// header can carry (a trailing newline from a pasted secret, usually). The
+    /// SDK's signer unwraps that conversion, so signing would panic (abort, in the
+    /// release build) instead of failing: nothing is signed, and the message says
+    /// which value it is, never the value.
+    Unsendable {
+        region: bool,
+        message: String,
+    },
+}
+
+/// True when `s` has a byte an HTTP header cannot carry: a control character other
+/// than tab, or DEL. The signer puts the access key ID, the region and the session
+/// token into headers.
+pub fn unsendable(s: &str) -> bool {
+    s.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
 fn profile_files_shown(lookup: Lookup<'_>) -> Vec<String> {
@@ -393,6 +409,18 @@ fn source_problem(
                 printable(&current)
             ));
         };
+        // The SDK signs AssumeRole with the source profile's keys inside the chain,
+        // where a control character in them would panic its signer (see
+        // [`unsendable`]); nothing outside the chain could catch that.
+        if ["aws_access_key_id", "aws_session_token"]
+            .iter()
+            .any(|k| sp.get(k).is_some_and(unsendable))
+        {
+            return Some(format!(
+                "the access key ID or session token of profile `{}` holds a control character, which cannot go into a signed request's headers",
+                printable(&src)
+            ));
+        }
         if src == current || seen.contains(&src) {
             return None;
         }
@@ -432,6 +460,28 @@ pub async fn resolve_credentials(
         imds::credentials::ImdsCredentialsProvider, profile::ProfileFileCredentialsProvider,
         web_identity_token::WebIdentityTokenCredentialsProvider,
     };
+    if unsendable(&region.name) {
+        let from = match &region.source {
+            RegionSource::Variable(v) => format!("`{v}`"),
+            RegionSource::Profile(p) => format!("the `region` of profile `{}`", printable(p)),
+            RegionSource::InstanceMetadata => "instance metadata".into(),
+            RegionSource::Assumed => "the assumed region".into(),
+        };
+        return CredsOutcome::Unsendable {
+            region: true,
+            message: format!("the region from {from} holds a control character (a trailing newline?), which cannot go into a signed request's headers"),
+        };
+    }
+    // Environment keys are signed with by the environment provider and by
+    // `credential_source = Environment`; the session token rides in a header too.
+    for v in ["AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN"] {
+        if var(lookup, v).is_some_and(|k| unsendable(&k)) {
+            return CredsOutcome::Unsendable {
+                region: false,
+                message: format!("`{v}` holds a control character (a trailing newline from the secret?), which cannot go into a signed request's headers"),
+            };
+        }
+    }
     let (profile, kind, problem) = selected_profile(lookup).await;
     if var(lookup, "AWS_PROFILE").is_some() && kind.is_none() {
         return CredsOutcome::ProfileMissing {
@@ -460,6 +510,14 @@ pub async fn resolve_credentials(
             let who: Provider = $who;
             tried.push(who.clone());
             match $p.provide_credentials().await {
+                Ok(c) if unsendable(c.access_key_id())
+                    || c.session_token().is_some_and(unsendable) =>
+                {
+                    return CredsOutcome::Unsendable {
+                        region: false,
+                        message: format!("the access key ID or session token from {} holds a control character, which cannot go into a signed request's headers", who.describe()),
+                    }
+                }
                 Ok(c) => return CredsOutcome::Found(c, who),
                 Err(CredentialsError::CredentialsNotLoaded(_)) => {}
                 Err(e) => {

@@ -736,3 +736,110 @@ fn web_identity_failures_name_the_provider_and_never_print_the_token() {
         }
     }
 }
+
+/// Regression: a control character in the access key ID, session token or region
+/// (a trailing newline from a pasted secret, usually) made the SDK's signer panic,
+/// which the release build turns into an abort with no report at all. Each fails
+/// by name now (Node's HTTP client refuses such a header too), without the value.
+#[test]
+fn control_characters_in_keys_or_region_fail_by_name_instead_of_aborting() {
+    const KEY: &str = "AKIDCANARYCTRL";
+    let moto = Moto::start();
+    moto.create_bucket("ctrl-bucket");
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let t = TempDir::new().unwrap();
+    let process = write(
+        t.path(),
+        "nl.sh",
+        &format!(
+            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{KEY}\\\\n\", \"SecretAccessKey\": \"s\"}}'\n"
+        ),
+    );
+    std::fs::set_permissions(
+        &process,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = write(
+        t.path(),
+        "config",
+        &format!(
+            "[profile proc]\ncredential_process = {process}\n\
+             [profile role]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/r\nsource_profile = src\n\
+             [profile src]\naws_access_key_id = {KEY}\u{2}\naws_secret_access_key = s\n"
+        ),
+    );
+    let key_nl = format!("{KEY}\n");
+    let rows: Vec<FailRow> = vec![
+        (
+            "access key with a newline",
+            vec![
+                ("AWS_ACCESS_KEY_ID", key_nl.as_str()),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+            ],
+            "s3-bad-credentials",
+            vec!["`AWS_ACCESS_KEY_ID` holds a control character"],
+        ),
+        (
+            "session token with a newline",
+            vec![
+                ("AWS_ACCESS_KEY_ID", KEY),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+                ("AWS_SESSION_TOKEN", "tok\nen"),
+            ],
+            "s3-bad-credentials",
+            vec!["`AWS_SESSION_TOKEN` holds a control character"],
+        ),
+        (
+            "region with a newline",
+            vec![
+                ("AWS_ACCESS_KEY_ID", KEY),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+                ("AWS_REGION", "eu-west-1\n"),
+            ],
+            "s3-error",
+            vec!["the region from `AWS_REGION` holds a control character"],
+        ),
+        (
+            "credential_process key with a newline",
+            vec![
+                ("AWS_CONFIG_FILE", config.as_str()),
+                ("AWS_PROFILE", "proc"),
+            ],
+            "s3-bad-credentials",
+            vec!["from shared profile `proc`"],
+        ),
+        (
+            "source profile key signed inside the chain",
+            vec![
+                ("AWS_CONFIG_FILE", config.as_str()),
+                ("AWS_PROFILE", "role"),
+            ],
+            "s3-no-credentials",
+            vec!["of profile `src` holds a control character"],
+        ),
+    ];
+    for (what, vars, code, says) in rows {
+        for format in ["json", "human"] {
+            let mut env = vec![
+                ("AWS_ENDPOINT_URL", endpoint.as_str()),
+                ("S3_BUCKET_NAME", "ctrl-bucket"),
+            ];
+            if !vars.iter().any(|(k, _)| *k == "AWS_REGION") {
+                env.push(("AWS_REGION", "eu-west-1"));
+            }
+            env.extend(vars.iter().copied());
+            let run = preflight(&["--format", format], &env);
+            assert_eq!(run.code, 1, "{what} {format}: {}", run.stderr);
+            assert!(!run.stderr.contains("panicked"), "{what}: {}", run.stderr);
+            assert!(!run.stderr.contains("CANARY"), "{what}: {}", run.stderr);
+            if format == "json" {
+                let f = s3_findings(&run);
+                assert_eq!(f[0].0, code, "{what}: {f:?}");
+                for s in &says {
+                    assert!(f[0].2.contains(s), "{what}: {f:?}");
+                }
+            }
+        }
+    }
+}

@@ -197,6 +197,14 @@ async fn probe_unscrubbed(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckO
             return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3NoCredentials, &bucket, format!("the {} provider failed: {e}", p.describe()))
                 .hint("check the role's trust policy, the profile's settings and that the credentials endpoint (STS, ECS) is reachable")])
         }
+        Ok((_, aws::CredsOutcome::Unsendable { region, message })) => {
+            let (code, hint) = if region {
+                (Code::S3Error, "set the region without surrounding whitespace (`AWS_REGION=eu-west-1`)")
+            } else {
+                (Code::S3BadCredentials, "store the key without a trailing newline (Secrets Manager keeps what was pasted), or strip it where the task reads it")
+            };
+            return CheckOutcome::from_findings(name, vec![Finding::error(code, &bucket, message).hint(hint)]);
+        }
         Ok((r, aws::CredsOutcome::Found(c, p))) => (r, (c, p)),
     };
     if resolved_region.source == aws::RegionSource::Assumed {
