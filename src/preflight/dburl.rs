@@ -104,6 +104,8 @@ pub struct ConnParams {
     /// `service` as the string set it (even to the empty string); see
     /// [`apply_service`].
     pub service: Option<String>,
+    /// `requirepeer` as the string set it.
+    pub requirepeer: Option<String>,
     /// libpq's raw comma-separated `host`, `hostaddr` and `port` values as the string
     /// set them (URI hosts and ports are joined with commas, as libpq does).
     pub host_list: Option<String>,
@@ -294,6 +296,9 @@ pub struct Target {
     /// so, in lowercase: libpq turns it into the locale's encoding): the server refuses the connection
     /// when it knows no such encoding, so the probe asks it.
     pub client_encoding: Option<String>,
+    /// `requirepeer` / `PGREQUIREPEER` unless empty: over a Unix socket, the OS user
+    /// that must own the server process (libpq asks the kernel, `SO_PEERCRED`).
+    pub requirepeer: Option<String>,
 }
 
 /// Why a connection string cannot be used. The text names positions and kinds only,
@@ -981,6 +986,7 @@ fn set_keyword(
         }
         "client_encoding" => p.client_encoding = Some(v),
         "service" => p.service = Some(v),
+        "requirepeer" => p.requirepeer = Some(v),
         // libpq 15 reads these as integers when it opens the socket and fails the
         // connection on anything else.
         "keepalives"
@@ -1561,6 +1567,7 @@ pub fn resolve(p: ConnParams, env: &Env, os_user: &OsUser) -> Result<Target, Url
         gss_required,
         client_encoding: or_env(p.client_encoding, "client_encoding", "PGCLIENTENCODING")
             .filter(|e| e != "auto"),
+        requirepeer: or_env(p.requirepeer, "requirepeer", "PGREQUIREPEER"),
     })
 }
 
@@ -2256,6 +2263,23 @@ mod tests {
         let none =
             |_: &str| -> Result<Option<Vec<u8>>, String> { panic!("read without a service") };
         assert!(apply_service(parse("host=h").unwrap(), &env(&[]), None, &none).is_ok());
+    }
+
+    #[test]
+    fn requirepeer_from_the_string_or_pgrequirepeer_unless_empty() {
+        let rp = |s: &str, e: &[(&str, &str)]| target(s, e).unwrap().requirepeer;
+        assert_eq!(
+            rp("host=/s requirepeer=postgres", &[]).as_deref(),
+            Some("postgres")
+        );
+        assert_eq!(
+            rp("host=/s", &[("PGREQUIREPEER", "pg")]).as_deref(),
+            Some("pg")
+        );
+        assert_eq!(
+            rp("host=/s requirepeer=''", &[("PGREQUIREPEER", "pg")]),
+            None
+        );
     }
 
     #[test]

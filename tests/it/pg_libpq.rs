@@ -612,6 +612,13 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
         0o644,
     );
     let wrong_pass = write(d, "pgpass-wrong", b"*:*:*:app:not-it\n", 0o600);
+    // The OS user the test clusters run as: `postgres` under root (CI).
+    let server_os_user = if is_root() {
+        "postgres".to_string()
+    } else {
+        let out = Command::new("id").arg("-un").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
     let services = write(
         d,
         "pg_service.conf",
@@ -651,6 +658,32 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
             u("localhost", pp, "gssencmode=prefer"),
             None,
         ),
+        // Regression: `requirepeer` was accepted and ignored, so a socket served by
+        // another OS user passed here and failed libpq before a byte was sent.
+        row(
+            "requirepeer naming another OS user than the server's",
+            format!(
+                "postgresql://app:{PASSWORD}@/app?host={}&port={pp}&requirepeer=shipcheck-nobody",
+                plain.data().display()
+            ),
+            Some("pg-error"),
+        ),
+        row(
+            "requirepeer naming the server's OS user",
+            format!(
+                "postgresql://app:{PASSWORD}@/app?host={}&port={pp}&requirepeer={server_os_user}",
+                plain.data().display()
+            ),
+            None,
+        ),
+        Row {
+            env: vec![("PGREQUIREPEER", "shipcheck-nobody".into())],
+            ..row(
+                "PGREQUIREPEER, and only over a Unix socket",
+                u("localhost", pp, "sslmode=disable"),
+                None,
+            )
+        },
         // Regression: `service` was accepted and ignored, so preflight checked the
         // URL alone where libpq takes the host, user and password from the file (or
         // fails on a service the file does not define).

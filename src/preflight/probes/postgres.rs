@@ -226,17 +226,47 @@ pub async fn probe_target(t: &Target, env: &Env, var: &str, timeout: Duration) -
     }
 }
 
-/// libpq 15's default user: the effective user's name from the password database
-/// (`getpwuid(geteuid())`), never `$USER`.
-pub fn os_user() -> dburl::OsUser {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+/// libpq's `requirepeer` check over a Unix socket: the kernel's record of the
+/// server process's user (`SO_PEERCRED`) must be the named OS user, before a byte is
+/// sent; libpq ends the connection attempt otherwise.
+fn peer_is(stream: &tokio::net::UnixStream, want: &str, s: &str) -> Result<(), Fail> {
+    let fail = |msg: String| {
+        Fail::new(
+            Finding::error(Code::PgError, s, msg).hint(
+                "`requirepeer` (or `PGREQUIREPEER`) must name the OS user the server runs as (usually `postgres`), or be removed",
+            ),
+            Next::Stop,
+        )
+    };
+    let uid = stream
+        .peer_cred()
+        .map_err(|e| {
+            fail(format!(
+                "could not get the socket peer's credentials for `requirepeer`: {e}"
+            ))
+        })?
+        .uid();
+    match user_name(uid) {
+        None => Err(fail(format!(
+            "`requirepeer` is set, and the server's OS user ID {uid} has no name here (libpq: local user with ID {uid} does not exist)"
+        ))),
+        Some(name) if name != want => Err(fail(format!(
+            "`requirepeer` names `{}`, but the server runs as OS user `{}` (libpq refuses the connection)",
+            server_text(want),
+            server_text(&name)
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The name the password database gives `uid` (`getpwuid_r`), if any.
+fn user_name(uid: libc::uid_t) -> Option<String> {
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call and `buf` outlives its use below.
     let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) };
-    let name = (rc == 0 && !found.is_null() && !pw.pw_name.is_null())
+    (rc == 0 && !found.is_null() && !pw.pw_name.is_null())
         .then(|| {
             // SAFETY: getpwuid_r succeeded, so pw_name points at a NUL-terminated
             // string inside `buf`.
@@ -245,8 +275,18 @@ pub fn os_user() -> dburl::OsUser {
                 .ok()
                 .map(String::from)
         })
-        .flatten();
-    dburl::OsUser { uid, name }
+        .flatten()
+}
+
+/// libpq 15's default user: the effective user's name from the password database
+/// (`getpwuid(geteuid())`), never `$USER`.
+pub fn os_user() -> dburl::OsUser {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    dburl::OsUser {
+        uid,
+        name: user_name(uid),
+    }
 }
 
 /// Notes and warnings about what preflight checked that the app's driver may do
@@ -599,6 +639,9 @@ async fn attempt(ctx: &Ctx<'_>, h: &Host, addr: &Addr, step: &mut Step) -> Resul
                     Next::Addr,
                 )
             })?;
+            if let Some(want) = ctx.t.requirepeer.as_deref() {
+                peer_is(&stream, want, &s)?;
+            }
             return startup(ctx, h, stream, None, &s, step)
                 .await
                 .map_err(|f| f.0);
