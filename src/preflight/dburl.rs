@@ -106,6 +106,8 @@ pub struct ConnParams {
     pub service: Option<String>,
     /// `requirepeer` as the string set it.
     pub requirepeer: Option<String>,
+    /// `channel_binding` as the string set it (checked against libpq's choices).
+    pub channel_binding: Option<String>,
     /// libpq's raw comma-separated `host`, `hostaddr` and `port` values as the string
     /// set them (URI hosts and ports are joined with commas, as libpq does).
     pub host_list: Option<String>,
@@ -299,6 +301,9 @@ pub struct Target {
     /// `requirepeer` / `PGREQUIREPEER` unless empty: over a Unix socket, the OS user
     /// that must own the server process (libpq asks the kernel, `SO_PEERCRED`).
     pub requirepeer: Option<String>,
+    /// `channel_binding=require` (string or `PGCHANNELBINDING`): libpq then accepts
+    /// only SCRAM with channel binding, which needs TLS.
+    pub channel_binding_required: bool,
 }
 
 /// Why a connection string cannot be used. The text names positions and kinds only,
@@ -979,7 +984,10 @@ fn set_keyword(
         "ssl_min_protocol_version" => p.ssl_min_protocol_version = parse_tls(&v, &what)?,
         "ssl_max_protocol_version" => p.ssl_max_protocol_version = parse_tls(&v, &what)?,
         "target_session_attrs" => p.target_session_attrs = Some(parse_session_attrs(&v, &what)?),
-        "channel_binding" => check_choice(&v, &what, &["disable", "prefer", "require"])?,
+        "channel_binding" => {
+            check_choice(&v, &what, &["disable", "prefer", "require"])?;
+            p.channel_binding = Some(v);
+        }
         "gssencmode" => {
             check_choice(&v, &what, &["disable", "prefer", "require"])?;
             p.gssencmode = Some(v);
@@ -1568,6 +1576,10 @@ pub fn resolve(p: ConnParams, env: &Env, os_user: &OsUser) -> Result<Target, Url
         client_encoding: or_env(p.client_encoding, "client_encoding", "PGCLIENTENCODING")
             .filter(|e| e != "auto"),
         requirepeer: or_env(p.requirepeer, "requirepeer", "PGREQUIREPEER"),
+        channel_binding_required: p
+            .channel_binding
+            .or_else(|| from_env("channel_binding", "PGCHANNELBINDING"))
+            .is_some_and(|v| v == "require"),
     })
 }
 
@@ -2263,6 +2275,17 @@ mod tests {
         let none =
             |_: &str| -> Result<Option<Vec<u8>>, String> { panic!("read without a service") };
         assert!(apply_service(parse("host=h").unwrap(), &env(&[]), None, &none).is_ok());
+    }
+
+    #[test]
+    fn channel_binding_require_from_the_string_or_pgchannelbinding() {
+        let cb = |s: &str, e: &[(&str, &str)]| target(s, e).unwrap().channel_binding_required;
+        assert!(cb("host=h channel_binding=require", &[]));
+        assert!(cb("host=h", &[("PGCHANNELBINDING", "require")]));
+        assert!(!cb(
+            "host=h channel_binding=prefer",
+            &[("PGCHANNELBINDING", "require")]
+        ));
     }
 
     #[test]

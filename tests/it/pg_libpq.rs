@@ -658,6 +658,25 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
             u("localhost", pp, "gssencmode=prefer"),
             None,
         ),
+        // Regression: `channel_binding=require` was accepted and ignored, so a
+        // plaintext connection passed here; libpq refuses it before any password
+        // goes out (SCRAM-SHA-256-PLUS needs TLS).
+        row(
+            "channel_binding=require without TLS",
+            u("localhost", pp, "sslmode=disable&channel_binding=require"),
+            Some("pg-error"),
+        ),
+        Row {
+            env: vec![("PGCHANNELBINDING", "require".into())],
+            ..row(
+                "PGCHANNELBINDING=require over a Unix socket",
+                format!(
+                    "postgresql://app:{PASSWORD}@/app?host={}&port={pp}",
+                    plain.data().display()
+                ),
+                Some("pg-error"),
+            )
+        },
         // Regression: `requirepeer` was accepted and ignored, so a socket served by
         // another OS user passed here and failed libpq before a byte was sent.
         row(

@@ -1115,6 +1115,20 @@ where
 {
     *step = Step::Auth;
     let t = ctx.t;
+    // libpq with `channel_binding=require` accepts only SCRAM-SHA-256-PLUS, which
+    // exists only over TLS: without TLS it fails before any password goes out, and
+    // so does this (the driver here cannot bind to a stream it did not encrypt).
+    if t.channel_binding_required && tls_version.is_none() {
+        return Err(ServerErr(Fail::new(
+            Finding::error(
+                Code::PgError,
+                s,
+                "`channel_binding=require` needs TLS, and this connection has none (libpq: `channel binding required, but SSL not in use`)",
+            )
+            .hint("use `sslmode=require` or stronger with `channel_binding=require`, or drop `channel_binding=require` (or `PGCHANNELBINDING`)"),
+            Next::Stop,
+        )));
+    }
     let mut cfg = tokio_postgres::Config::new();
     cfg.user(&t.user).dbname(&t.dbname).application_name(
         t.application_name
