@@ -149,6 +149,22 @@ impl ResolvedRegion {
     }
 }
 
+/// A region name for a message: shown only when it has a region's shape (one DNS
+/// label, as the SDKs' endpoint rules require), since `AWS_REGION` is an input like
+/// any other and a pasted value must not come back out in a report line.
+pub fn display_region(r: &str) -> String {
+    let label = !r.is_empty()
+        && r.len() <= 63
+        && !r.starts_with('-')
+        && !r.ends_with('-')
+        && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if label {
+        format!("`{r}`")
+    } else {
+        "(not a region name; not shown)".to_string()
+    }
+}
+
 /// The profile the SDKs select: `AWS_PROFILE`, else `default`.
 pub fn profile_name(lookup: Lookup<'_>) -> String {
     var(lookup, "AWS_PROFILE").unwrap_or_else(|| "default".into())
@@ -289,6 +305,22 @@ pub enum CredsOutcome {
         name: String,
         files: Vec<String>,
     },
+    /// The region (`region: true`) or the credentials hold a character no HTTP
+    /// header can carry (a trailing newline from a pasted secret, usually). The
+    /// SDK's signer unwraps that conversion, so signing would panic (abort, in the
+    /// release build) instead of failing: nothing is signed, and the message says
+    /// which value it is, never the value.
+    Unsendable {
+        region: bool,
+        message: String,
+    },
+}
+
+/// True when `s` has a byte an HTTP header cannot carry: a control character other
+/// than tab, or DEL. The signer puts the access key ID, the region and the session
+/// token into headers.
+pub fn unsendable(s: &str) -> bool {
+    s.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
 fn profile_files_shown(lookup: Lookup<'_>) -> Vec<String> {
@@ -360,6 +392,15 @@ fn source_problem(
     for _ in 0..16 {
         let p = set.get_profile(&current)?;
         p.get("role_arn")?;
+        // The Rust SDK ignores `mfa_serial` and assumes the role without a code, so
+        // preflight would pass where the app cannot start: boto3 prompts for the code
+        // and the JavaScript SDK fails without an `mfaCodeProvider`.
+        if p.get("mfa_serial").is_some() {
+            return Some(format!(
+                "the profile `{}` sets `mfa_serial`: assuming its role needs an MFA code typed at a prompt, which a container cannot give (boto3 asks for it on the terminal, the JavaScript SDK fails without an `mfaCodeProvider`)",
+                printable(&current)
+            ));
+        }
         let src = p.get("source_profile")?.to_string();
         let Some(sp) = set.get_profile(&src) else {
             return Some(format!(
@@ -368,6 +409,18 @@ fn source_problem(
                 printable(&current)
             ));
         };
+        // The SDK signs AssumeRole with the source profile's keys inside the chain,
+        // where a control character in them would panic its signer (see
+        // [`unsendable`]); nothing outside the chain could catch that.
+        if ["aws_access_key_id", "aws_session_token"]
+            .iter()
+            .any(|k| sp.get(k).is_some_and(unsendable))
+        {
+            return Some(format!(
+                "the access key ID or session token of profile `{}` holds a control character, which cannot go into a signed request's headers",
+                printable(&src)
+            ));
+        }
         if src == current || seen.contains(&src) {
             return None;
         }
@@ -407,6 +460,28 @@ pub async fn resolve_credentials(
         imds::credentials::ImdsCredentialsProvider, profile::ProfileFileCredentialsProvider,
         web_identity_token::WebIdentityTokenCredentialsProvider,
     };
+    if unsendable(&region.name) {
+        let from = match &region.source {
+            RegionSource::Variable(v) => format!("`{v}`"),
+            RegionSource::Profile(p) => format!("the `region` of profile `{}`", printable(p)),
+            RegionSource::InstanceMetadata => "instance metadata".into(),
+            RegionSource::Assumed => "the assumed region".into(),
+        };
+        return CredsOutcome::Unsendable {
+            region: true,
+            message: format!("the region from {from} holds a control character (a trailing newline?), which cannot go into a signed request's headers"),
+        };
+    }
+    // Environment keys are signed with by the environment provider and by
+    // `credential_source = Environment`; the session token rides in a header too.
+    for v in ["AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN"] {
+        if var(lookup, v).is_some_and(|k| unsendable(&k)) {
+            return CredsOutcome::Unsendable {
+                region: false,
+                message: format!("`{v}` holds a control character (a trailing newline from the secret?), which cannot go into a signed request's headers"),
+            };
+        }
+    }
     let (profile, kind, problem) = selected_profile(lookup).await;
     if var(lookup, "AWS_PROFILE").is_some() && kind.is_none() {
         return CredsOutcome::ProfileMissing {
@@ -435,6 +510,14 @@ pub async fn resolve_credentials(
             let who: Provider = $who;
             tried.push(who.clone());
             match $p.provide_credentials().await {
+                Ok(c) if unsendable(c.access_key_id())
+                    || c.session_token().is_some_and(unsendable) =>
+                {
+                    return CredsOutcome::Unsendable {
+                        region: false,
+                        message: format!("the access key ID or session token from {} holds a control character, which cannot go into a signed request's headers", who.describe()),
+                    }
+                }
                 Ok(c) => return CredsOutcome::Found(c, who),
                 Err(CredentialsError::CredentialsNotLoaded(_)) => {}
                 Err(e) => {

@@ -97,6 +97,17 @@ pub struct ConnParams {
     pub options: Option<String>,
     pub passfile: Option<String>,
     pub replication: Option<Replication>,
+    /// `gssencmode` as the string set it (already checked against libpq's choices).
+    pub gssencmode: Option<String>,
+    /// `client_encoding` as the string set it; libpq sends it at startup.
+    pub client_encoding: Option<String>,
+    /// `service` as the string set it (even to the empty string); see
+    /// [`apply_service`].
+    pub service: Option<String>,
+    /// `requirepeer` as the string set it.
+    pub requirepeer: Option<String>,
+    /// `channel_binding` as the string set it (checked against libpq's choices).
+    pub channel_binding: Option<String>,
     /// libpq's raw comma-separated `host`, `hostaddr` and `port` values as the string
     /// set them (URI hosts and ports are joined with commas, as libpq does).
     pub host_list: Option<String>,
@@ -280,6 +291,19 @@ pub struct Target {
     /// What `replication` asks for; preflight's driver can open only ordinary
     /// sessions, so the probe says when this is not [`Replication::Off`].
     pub replication: Replication,
+    /// `gssencmode=require` (string or `PGGSSENCMODE`): libpq then insists on GSSAPI
+    /// encryption, which preflight's driver cannot do, so the probe refuses.
+    pub gss_required: bool,
+    /// `client_encoding` / `PGCLIENTENCODING` unless empty or libpq's `auto` (exactly
+    /// so, in lowercase: libpq turns it into the locale's encoding): the server refuses the connection
+    /// when it knows no such encoding, so the probe asks it.
+    pub client_encoding: Option<String>,
+    /// `requirepeer` / `PGREQUIREPEER` unless empty: over a Unix socket, the OS user
+    /// that must own the server process (libpq asks the kernel, `SO_PEERCRED`).
+    pub requirepeer: Option<String>,
+    /// `channel_binding=require` (string or `PGCHANNELBINDING`): libpq then accepts
+    /// only SCRAM with channel binding, which needs TLS.
+    pub channel_binding_required: bool,
 }
 
 /// Why a connection string cannot be used. The text names positions and kinds only,
@@ -512,8 +536,8 @@ fn foreign_parameter(k: &str) -> Option<String> {
 /// containing `@`; leading or trailing whitespace around a URI; an empty or blank
 /// string; a numeric `hostaddr` that Rust's `IpAddr` does not read (`127.1`); and
 /// a value that is not UTF-8 where preflight needs text (see [`why_text`]; the
-/// password and `sslpassword` are bytes, as in libpq). `service` is accepted and not
-/// expanded.
+/// password and `sslpassword` are bytes, as in libpq). `service` is recorded here and
+/// expanded by [`apply_service`], which reads files.
 pub fn parse(s: &str) -> Result<ConnParams, UrlError> {
     parse_bytes(s.as_bytes())
 }
@@ -960,8 +984,17 @@ fn set_keyword(
         "ssl_min_protocol_version" => p.ssl_min_protocol_version = parse_tls(&v, &what)?,
         "ssl_max_protocol_version" => p.ssl_max_protocol_version = parse_tls(&v, &what)?,
         "target_session_attrs" => p.target_session_attrs = Some(parse_session_attrs(&v, &what)?),
-        "channel_binding" => check_choice(&v, &what, &["disable", "prefer", "require"])?,
-        "gssencmode" => check_choice(&v, &what, &["disable", "prefer", "require"])?,
+        "channel_binding" => {
+            check_choice(&v, &what, &["disable", "prefer", "require"])?;
+            p.channel_binding = Some(v);
+        }
+        "gssencmode" => {
+            check_choice(&v, &what, &["disable", "prefer", "require"])?;
+            p.gssencmode = Some(v);
+        }
+        "client_encoding" => p.client_encoding = Some(v),
+        "service" => p.service = Some(v),
+        "requirepeer" => p.requirepeer = Some(v),
         // libpq 15 reads these as integers when it opens the socket and fails the
         // connection on anything else.
         "keepalives"
@@ -1249,6 +1282,135 @@ fn build_hosts(
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 const DEFAULT_PORT: u16 = 5432;
 
+/// Debian's libpq looks for `pg_service.conf` here when `PGSYSCONFDIR` is unset.
+pub const DEFAULT_SYSCONFDIR: &str = "/etc/postgresql-common";
+
+/// How [`apply_service`] reads a service file: `Ok(None)` when there is none at
+/// that path, `Err(why)` when it cannot be used (not a regular file, too large).
+pub type ReadServiceFile<'a> = &'a dyn Fn(&str) -> Result<Option<Vec<u8>>, String>;
+
+/// libpq 15's service step (`parseServiceInfo`): with `service` in the string (or
+/// `PGSERVICE`), the named `[section]` of `PGSERVICEFILE` (which must exist when
+/// set), else `~/.pg_service.conf`, else `PGSYSCONFDIR/pg_service.conf`, supplies
+/// the keywords the string left unset, ahead of the environment. A service found
+/// nowhere, a line without `=`, a keyword libpq does not know (exactly spelled, no
+/// spaces around `=`) and a nested `service` are errors, as in libpq. Errors name
+/// the file and line, never a value or the service's name.
+pub fn apply_service(
+    mut p: ConnParams,
+    env: &Env,
+    home: Option<&str>,
+    read: ReadServiceFile,
+) -> Result<ConnParams, UrlError> {
+    let name = match p.service.clone() {
+        Some(n) => n.into_bytes(),
+        None => match env.raw("PGSERVICE") {
+            Some(v) => v.expose().clone().into_bytes(),
+            None => return Ok(p),
+        },
+    };
+    let mut files: Vec<(String, bool)> = Vec::new();
+    match env.raw("PGSERVICEFILE") {
+        Some(f) => files.push((f.expose().clone(), true)),
+        None => {
+            if let Some(h) = home.filter(|h| !h.is_empty()) {
+                files.push((format!("{h}/.pg_service.conf"), false));
+            }
+        }
+    }
+    let sysconf = env
+        .raw("PGSYSCONFDIR")
+        .map(|v| v.expose().clone())
+        .unwrap_or_else(|| DEFAULT_SYSCONFDIR.to_string());
+    files.push((format!("{sysconf}/pg_service.conf"), false));
+    // libpq reads the system file only when the user's file does not define the
+    // service.
+    for (path, must_exist) in &files {
+        let bytes = match read(path) {
+            Ok(Some(b)) => b,
+            Ok(None) if *must_exist => {
+                return err(format!(
+                    "`PGSERVICEFILE` names `{path}`, which does not exist (libpq fails here)"
+                ))
+            }
+            Ok(None) => continue,
+            Err(why) => return err(format!("the service file `{path}` cannot be used: {why}")),
+        };
+        if service_section(&mut p, &bytes, &name, path)? {
+            return Ok(p);
+        }
+    }
+    err("`service` (or `PGSERVICE`) names a service that no service file defines (libpq: `definition of service … not found`)")
+}
+
+/// Applies the `[name]` section of one service file; `Ok(false)` when the file has
+/// no such section.
+fn service_section(
+    p: &mut ConnParams,
+    file: &[u8],
+    name: &[u8],
+    path: &str,
+) -> Result<bool, UrlError> {
+    let mut in_group = false;
+    let mut found = false;
+    for (n, raw) in file.split(|&b| b == b'\n').enumerate() {
+        let line_no = n + 1;
+        let mut line = raw;
+        while line.last().is_some_and(|b| b.is_ascii_whitespace()) {
+            line = &line[..line.len() - 1];
+        }
+        while line.first().is_some_and(|b| b.is_ascii_whitespace()) {
+            line = &line[1..];
+        }
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        if line[0] == b'[' {
+            if in_group {
+                break;
+            }
+            // libpq compares the name's bytes and wants `]` right after them.
+            in_group = line.len() > name.len() + 1
+                && &line[1..=name.len()] == name
+                && line[name.len() + 1] == b']';
+            found |= in_group;
+            continue;
+        }
+        if !in_group {
+            continue;
+        }
+        let at = format!("service file `{path}`, line {line_no}");
+        let Some(eq) = line.iter().position(|&b| b == b'=') else {
+            return err(format!(
+                "{at} has no `=` (libpq: syntax error in service file)"
+            ));
+        };
+        let (key, value) = (&line[..eq], &line[eq + 1..]);
+        if key == b"service" {
+            return err(format!(
+                "{at} names another service; libpq does not support nested service specifications"
+            ));
+        }
+        let key = std::str::from_utf8(key).ok().and_then(|k| {
+            LIBPQ15
+                .iter()
+                .map(|(k, _)| *k)
+                .chain(LIBPQ16_PLUS.iter().copied())
+                .find(|known| *known == k)
+        });
+        let Some(key) = key else {
+            return err(format!("{at} sets a keyword libpq does not know, spelled exactly and without spaces around `=` (libpq: syntax error in service file)"));
+        };
+        let canon = canonical(key).unwrap_or(key);
+        if p.set.contains(canon) {
+            continue;
+        }
+        set_keyword(p, key, value.to_vec(), &at, false)
+            .map_err(|e| UrlError(format!("{at}: {e}")))?;
+    }
+    Ok(found)
+}
+
 /// libpq's `conninfo_add_defaults` and `pqConnectOptions2`: the environment fills
 /// every keyword the string did not set, then libpq's defaults (the OS user
 /// `os_user`, the socket directory) fill the rest, and the combined values are
@@ -1339,6 +1501,11 @@ pub fn resolve(p: ConnParams, env: &Env, os_user: &OsUser) -> Result<Target, Url
             check_choice(&v, &format!("`{var}`"), &["disable", "prefer", "require"])?;
         }
     }
+    let gss_required = p
+        .gssencmode
+        .clone()
+        .or_else(|| from_env("gssencmode", "PGGSSENCMODE"))
+        .is_some_and(|v| v == "require");
     let host_env = from_env("host", "PGHOST");
     let addr_env = from_env("hostaddr", "PGHOSTADDR");
     let port_env = from_env("port", "PGPORT");
@@ -1405,6 +1572,14 @@ pub fn resolve(p: ConnParams, env: &Env, os_user: &OsUser) -> Result<Target, Url
         options: or_env(p.options, "options", "PGOPTIONS"),
         application_name: or_env(p.application_name, "application_name", "PGAPPNAME"),
         replication: p.replication.unwrap_or_default(),
+        gss_required,
+        client_encoding: or_env(p.client_encoding, "client_encoding", "PGCLIENTENCODING")
+            .filter(|e| e != "auto"),
+        requirepeer: or_env(p.requirepeer, "requirepeer", "PGREQUIREPEER"),
+        channel_binding_required: p
+            .channel_binding
+            .or_else(|| from_env("channel_binding", "PGCHANNELBINDING"))
+            .is_some_and(|v| v == "require"),
     })
 }
 
@@ -1426,6 +1601,7 @@ pub fn fuzz_one(data: &[u8]) {
         Some((s, t)) => (*s, t),
         None => (0, &[][..]),
     };
+    check_service_file(raw_tail);
     let tail = String::from_utf8_lossy(raw_tail).into_owned();
     let c = CANARY;
     let mut env: Vec<(String, String)> = vec![("PGPASSWORD".into(), c.into())];
@@ -1499,6 +1675,23 @@ pub fn fuzz_one(data: &[u8]) {
         _ => tail.clone(),
     };
     check_bytes(input.as_bytes(), &Env::from_pairs(env), &os_user);
+}
+
+/// The bytes as a service file for `service=s`: its `[s]` section is applied to a
+/// string that holds the canary, and no error may show the canary or a
+/// `password=` value of the file.
+fn check_service_file(file: &[u8]) {
+    let input = format!("service=s password={FUZZ_CANARY}");
+    let env = Env::from_pairs([("PGSERVICEFILE".to_string(), "/f".to_string())]);
+    let read =
+        |p: &str| -> Result<Option<Vec<u8>>, String> { Ok((p == "/f").then(|| file.to_vec())) };
+    let outcome = parse(&input)
+        .and_then(|p| apply_service(p, &env, None, &read))
+        .and_then(|p| resolve(p, &env, &OsUser::named("fuzzuser")));
+    let Err(e) = outcome else { return };
+    let shown = format!("{e} {e:?}");
+    assert_not_shown(&input, FUZZ_CANARY, &shown);
+    assert_not_shown(&String::from_utf8_lossy(file), FUZZ_CANARY, &shown);
 }
 
 /// Parses and resolves `input`; panics if an error shows the canary or a password.
@@ -1996,6 +2189,165 @@ mod tests {
         let t = target("host=h", &[("NODE_ENV", "production")]).unwrap();
         assert_eq!(t.sslmode, SslMode::VerifyFull);
         assert_eq!(target("host=h", &[]).unwrap().sslmode, SslMode::Prefer);
+    }
+
+    #[test]
+    fn service_files_fill_what_the_string_left_unset_as_libpq_15_does() {
+        let files: std::collections::HashMap<&str, &[u8]> = [
+            (
+                "/svc",
+                &b"# c\n[other]\nhost=o\n[app]   \n  host=db \nport=6432\npassword=Kx9Q@z=\nport=1\n[next]\nhost=n\n"[..],
+            ),
+            ("/home/u/.pg_service.conf", &b"[mine]\nhost=home\n"[..]),
+            ("/etc/postgresql-common/pg_service.conf", &b"[app]\nhost=sys\n[mine]\nhost=sys\n"[..]),
+            ("/bad", &b"[app]\nhost = db\n[nest]\nservice=app\n[noeq]\nhost\n[mode]\nsslmode=nope\n"[..]),
+        ]
+        .into_iter()
+        .collect();
+        let read =
+            |p: &str| -> Result<Option<Vec<u8>>, String> { Ok(files.get(p).map(|b| b.to_vec())) };
+        let svc = |s: &str, pairs: &[(&str, &str)]| {
+            let e = env(pairs);
+            apply_service(parse(s).unwrap(), &e, Some("/home/u"), &read)
+                .and_then(|p| resolve(p, &e, &OsUser::named("u")))
+        };
+        let t = svc(
+            "service=app port=5433",
+            &[("PGSERVICEFILE", "/svc"), ("PGHOST", "env")],
+        )
+        .unwrap();
+        // The string wins, the file beats the environment, the first line wins.
+        assert_eq!(hp(&t), vec![h("db", 5433)]);
+        assert_eq!(t.password.unwrap().expose(), b"Kx9Q@z=");
+        let t = svc("postgresql:///db?service=app", &[("PGSERVICEFILE", "/svc")]).unwrap();
+        assert_eq!(hp(&t), vec![h("db", 6432)]);
+        // `PGSERVICE`, then the user's file, then the system's.
+        let t = svc("dbname=d", &[("PGSERVICE", "mine")]).unwrap();
+        assert_eq!(hp(&t), vec![h("home", 5432)]);
+        let t = svc("service=app", &[]).unwrap();
+        assert_eq!(hp(&t), vec![h("sys", 5432)]);
+        for (s, pairs, says) in [
+            (
+                "service=nope",
+                vec![("PGSERVICEFILE", "/svc")],
+                "no service file defines",
+            ),
+            (
+                "service=''",
+                vec![("PGSERVICEFILE", "/svc")],
+                "no service file defines",
+            ),
+            ("host=h", vec![("PGSERVICE", "")], "no service file defines"),
+            (
+                "service=app",
+                vec![("PGSERVICEFILE", "/missing")],
+                "`PGSERVICEFILE` names `/missing`, which does not exist",
+            ),
+            (
+                "service=app",
+                vec![("PGSERVICEFILE", "/bad")],
+                "line 2 sets a keyword libpq does not know",
+            ),
+            (
+                "service=nest",
+                vec![("PGSERVICEFILE", "/bad")],
+                "line 4 names another service",
+            ),
+            (
+                "service=noeq",
+                vec![("PGSERVICEFILE", "/bad")],
+                "line 6 has no `=`",
+            ),
+            (
+                "service=mode",
+                vec![("PGSERVICEFILE", "/bad")],
+                "line 8: the value of `sslmode` is not one of",
+            ),
+        ] {
+            let e = svc(s, &pairs).unwrap_err().to_string();
+            assert!(e.contains(says), "{s} {pairs:?}: {e}");
+            assert!(
+                !e.contains("Kx9Q") && !e.contains("nope") && !e.contains("mine"),
+                "{e}"
+            );
+        }
+        // No service named: nothing is read.
+        let none =
+            |_: &str| -> Result<Option<Vec<u8>>, String> { panic!("read without a service") };
+        assert!(apply_service(parse("host=h").unwrap(), &env(&[]), None, &none).is_ok());
+    }
+
+    #[test]
+    fn channel_binding_require_from_the_string_or_pgchannelbinding() {
+        let cb = |s: &str, e: &[(&str, &str)]| target(s, e).unwrap().channel_binding_required;
+        assert!(cb("host=h channel_binding=require", &[]));
+        assert!(cb("host=h", &[("PGCHANNELBINDING", "require")]));
+        assert!(!cb(
+            "host=h channel_binding=prefer",
+            &[("PGCHANNELBINDING", "require")]
+        ));
+    }
+
+    #[test]
+    fn requirepeer_from_the_string_or_pgrequirepeer_unless_empty() {
+        let rp = |s: &str, e: &[(&str, &str)]| target(s, e).unwrap().requirepeer;
+        assert_eq!(
+            rp("host=/s requirepeer=postgres", &[]).as_deref(),
+            Some("postgres")
+        );
+        assert_eq!(
+            rp("host=/s", &[("PGREQUIREPEER", "pg")]).as_deref(),
+            Some("pg")
+        );
+        assert_eq!(
+            rp("host=/s requirepeer=''", &[("PGREQUIREPEER", "pg")]),
+            None
+        );
+    }
+
+    #[test]
+    fn client_encoding_is_kept_for_the_server_to_judge_except_libpqs_auto() {
+        let enc = |s: &str, e: &[(&str, &str)]| target(s, e).unwrap().client_encoding;
+        assert_eq!(
+            enc("host=h client_encoding=bogus", &[]).as_deref(),
+            Some("bogus")
+        );
+        assert_eq!(
+            enc("host=h", &[("PGCLIENTENCODING", "LATIN1")]).as_deref(),
+            Some("LATIN1")
+        );
+        assert_eq!(enc("host=h client_encoding=auto", &[]), None);
+        // libpq compares with `strcmp`: `AUTO` is a name the server must know.
+        assert_eq!(
+            enc("host=h client_encoding=AUTO", &[]).as_deref(),
+            Some("AUTO")
+        );
+        assert_eq!(
+            enc("host=h client_encoding=''", &[("PGCLIENTENCODING", "x")]),
+            None
+        );
+    }
+
+    #[test]
+    fn gssencmode_require_from_the_string_or_pggssencmode_is_kept_for_the_probe() {
+        assert!(
+            target("host=h gssencmode=require", &[])
+                .unwrap()
+                .gss_required
+        );
+        assert!(
+            target("postgresql://h/db", &[("PGGSSENCMODE", "require")])
+                .unwrap()
+                .gss_required
+        );
+        // The string wins over the environment, as everywhere in libpq.
+        let t = target("host=h gssencmode=disable", &[("PGGSSENCMODE", "require")]).unwrap();
+        assert!(!t.gss_required);
+        assert!(
+            !target("host=h gssencmode=prefer", &[])
+                .unwrap()
+                .gss_required
+        );
     }
 
     #[test]

@@ -119,6 +119,7 @@ codes! {
     PgError => "pg-error", "the database returned another error";
     PgDriverDiffers => "pg-driver-differs", "a note: libpq and node-postgres read this connection differently (a default libpq applied, a password that is not UTF-8), so the app's driver may not connect where preflight did";
     PgReplicationNotChecked => "pg-replication-not-checked", "`replication` asks for a replication connection, which preflight cannot open: it checked an ordinary session instead";
+    PgGssRequired => "pg-gss-required", "`gssencmode=require` asks for GSSAPI encryption, which preflight cannot check and libpq cannot start without a Kerberos credential cache";
     // preflight: s3
     S3NoCredentials => "s3-no-credentials", "no AWS credentials provider supplied credentials";
     S3NoSuchBucket => "s3-no-such-bucket", "the bucket does not exist";

@@ -327,6 +327,33 @@ fn source_profile_problems_name_the_profile_as_boto3_does() {
             assert!(err.contains(boto3_says), "{profile}: {err}");
         }
     }
+    // Regression: a role profile with `mfa_serial` passed (the Rust SDK assumes the
+    // role without a code, and moto does not ask for one), though boto3 stops to
+    // prompt for the code and the JavaScript SDK throws without an `mfaCodeProvider`.
+    // boto3 is not run on this row: with a terminal it would wait at the prompt.
+    let mfa_config = write(
+        t.path(),
+        "config-mfa",
+        "[profile m]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = keys\n\
+         mfa_serial = arn:aws:iam::123456789012:mfa/u\n\
+         [profile keys]\naws_access_key_id = AKIDKEYS\naws_secret_access_key = keys-secret\n",
+    );
+    let env = [
+        ("HOME", home.as_str()),
+        ("AWS_CONFIG_FILE", mfa_config.as_str()),
+        ("AWS_PROFILE", "m"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ("S3_BUCKET_NAME", "profile-bucket"),
+    ];
+    let run = preflight(&["--format", "json"], &env);
+    assert_eq!(run.code, 1, "mfa: {}", run.stderr);
+    let f = s3_findings(&run);
+    assert_eq!(f[0].0, "s3-no-credentials", "mfa: {f:?}");
+    assert!(
+        f[0].2.contains("the profile `m` sets `mfa_serial`"),
+        "mfa: {f:?}"
+    );
     // Keys in the environment come first in the chain, as in boto3: no error.
     let env = [
         ("HOME", home.as_str()),
@@ -589,6 +616,31 @@ fn endpoint_userinfo_and_aws_secrets_are_never_printed() {
             }
         }
     }
+    // Regression: `AWS_REGION` was printed as it was, so a value pasted there (or
+    // a `;`-joined line) came back in the pass line. A region is shown only when it
+    // has a region's shape; the SDK still signs with it, and moto accepts it.
+    const REGION: &str = "CANARY-region-5d1e";
+    for format in ["json", "human"] {
+        for region in [format!("eu-west-1;secret={REGION}"), format!("{REGION} x")] {
+            let env = [
+                ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+                ("AWS_REGION", region.as_str()),
+                ("AWS_ENDPOINT_URL", &with_userinfo(moto.port)),
+                ("S3_BUCKET_NAME", "canary-bucket"),
+            ];
+            let run = preflight(&["--format", format], &env);
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(
+                !all.contains("CANARY"),
+                "{region} {format}: printed:\n{all}"
+            );
+            assert!(
+                all.contains("not a region name"),
+                "{region} {format}:\n{all}"
+            );
+        }
+    }
 }
 
 /// A `credential_process` that fails, or prints something that is not credentials
@@ -679,6 +731,113 @@ fn web_identity_failures_name_the_provider_and_never_print_the_token() {
                 if file == missing {
                     let named = format!("`AWS_WEB_IDENTITY_TOKEN_FILE` names `{missing}`");
                     assert!(f[0].2.contains(&named), "{f:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Regression: a control character in the access key ID, session token or region
+/// (a trailing newline from a pasted secret, usually) made the SDK's signer panic,
+/// which the release build turns into an abort with no report at all. Each fails
+/// by name now (Node's HTTP client refuses such a header too), without the value.
+#[test]
+fn control_characters_in_keys_or_region_fail_by_name_instead_of_aborting() {
+    const KEY: &str = "AKIDCANARYCTRL";
+    let moto = Moto::start();
+    moto.create_bucket("ctrl-bucket");
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let t = TempDir::new().unwrap();
+    let process = write(
+        t.path(),
+        "nl.sh",
+        &format!(
+            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{KEY}\\\\n\", \"SecretAccessKey\": \"s\"}}'\n"
+        ),
+    );
+    std::fs::set_permissions(
+        &process,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = write(
+        t.path(),
+        "config",
+        &format!(
+            "[profile proc]\ncredential_process = {process}\n\
+             [profile role]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/r\nsource_profile = src\n\
+             [profile src]\naws_access_key_id = {KEY}\u{2}\naws_secret_access_key = s\n"
+        ),
+    );
+    let key_nl = format!("{KEY}\n");
+    let rows: Vec<FailRow> = vec![
+        (
+            "access key with a newline",
+            vec![
+                ("AWS_ACCESS_KEY_ID", key_nl.as_str()),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+            ],
+            "s3-bad-credentials",
+            vec!["`AWS_ACCESS_KEY_ID` holds a control character"],
+        ),
+        (
+            "session token with a newline",
+            vec![
+                ("AWS_ACCESS_KEY_ID", KEY),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+                ("AWS_SESSION_TOKEN", "tok\nen"),
+            ],
+            "s3-bad-credentials",
+            vec!["`AWS_SESSION_TOKEN` holds a control character"],
+        ),
+        (
+            "region with a newline",
+            vec![
+                ("AWS_ACCESS_KEY_ID", KEY),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+                ("AWS_REGION", "eu-west-1\n"),
+            ],
+            "s3-error",
+            vec!["the region from `AWS_REGION` holds a control character"],
+        ),
+        (
+            "credential_process key with a newline",
+            vec![
+                ("AWS_CONFIG_FILE", config.as_str()),
+                ("AWS_PROFILE", "proc"),
+            ],
+            "s3-bad-credentials",
+            vec!["from shared profile `proc`"],
+        ),
+        (
+            "source profile key signed inside the chain",
+            vec![
+                ("AWS_CONFIG_FILE", config.as_str()),
+                ("AWS_PROFILE", "role"),
+            ],
+            "s3-no-credentials",
+            vec!["of profile `src` holds a control character"],
+        ),
+    ];
+    for (what, vars, code, says) in rows {
+        for format in ["json", "human"] {
+            let mut env = vec![
+                ("AWS_ENDPOINT_URL", endpoint.as_str()),
+                ("S3_BUCKET_NAME", "ctrl-bucket"),
+            ];
+            if !vars.iter().any(|(k, _)| *k == "AWS_REGION") {
+                env.push(("AWS_REGION", "eu-west-1"));
+            }
+            env.extend(vars.iter().copied());
+            let run = preflight(&["--format", format], &env);
+            assert_eq!(run.code, 1, "{what} {format}: {}", run.stderr);
+            assert!(!run.stderr.contains("panicked"), "{what}: {}", run.stderr);
+            assert!(!run.stderr.contains("CANARY"), "{what}: {}", run.stderr);
+            if format == "json" {
+                let f = s3_findings(&run);
+                assert_eq!(f[0].0, code, "{what}: {f:?}");
+                for s in &says {
+                    assert!(f[0].2.contains(s), "{what}: {f:?}");
                 }
             }
         }

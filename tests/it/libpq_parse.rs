@@ -50,7 +50,10 @@ fn libpq_accepts(s: &str, env: &[(&str, &str)], home: &std::path::Path) -> (bool
 
 fn preflight_accepts(s: &str, env: &[(&str, &str)]) -> bool {
     let env = Env::from_pairs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    // As the probe does: the service file step, then libpq's environment.
+    let read = |p: &str| -> Result<Option<Vec<u8>>, String> { Ok(std::fs::read(p).ok()) };
     dburl::parse(s)
+        .and_then(|p| dburl::apply_service(p, &env, None, &read))
         .and_then(|p| dburl::resolve(p, &env, &postgres::os_user()))
         .is_ok()
 }
@@ -161,7 +164,7 @@ fn libpq_parse_verdicts_agree_with_psql() {
         (format!("{t} sslrootcert=system sslmode=require"), vec![], Differ("libpq 16 refuses a weak sslmode with sslrootcert=system; libpq 15 reads a file named `system`")),
         ("host=a&b=c hostaddr=127.0.0.1 port=1".into(), vec![], Differ("an implausible host name is a parse error, never a name to look up or print")),
         ("postgresql://u:p@s@s/db?hostaddr=127.0.0.1&port=1".into(), vec![], Differ("a host containing `@` is the tail of an unencoded password")),
-        (format!("{t} service=nosuch"), vec![], Differ("pg_service.conf is not read; `service` is accepted and ignored")),
+        (format!("{t} service=nosuch"), vec![], Agree),
         ("postgresql://127.0.0.1:1/db\n".into(), vec![], Differ("trailing whitespace after a URI is an error; libpq keeps it in the last field")),
         (format!("{t} replication=bogus"), vec![], Differ("libpq sends any `replication` value and the server refuses this one; preflight cannot send it, so it refuses it first")),
         ("postgresql://127.0.0.1:1/db?user=%FF".into(), vec![], Differ("libpq sends a user name that is not UTF-8 and the server finds no such role in a UTF8 database; preflight's driver takes names as text, so it refuses it first")),

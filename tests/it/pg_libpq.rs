@@ -612,6 +612,19 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
         0o644,
     );
     let wrong_pass = write(d, "pgpass-wrong", b"*:*:*:app:not-it\n", 0o600);
+    // The OS user the test clusters run as: `postgres` under root (CI).
+    let server_os_user = if is_root() {
+        "postgres".to_string()
+    } else {
+        let out = Command::new("id").arg("-un").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let services = write(
+        d,
+        "pg_service.conf",
+        format!("[app]\nhost=localhost\nport={pp}\ndbname=app\nuser=app\npassword={PASSWORD}\nsslmode=disable\n[spaced]\nhost = localhost\n").as_bytes(),
+        0o644,
+    );
     let dead: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let nopw = |q: &str| format!("postgresql://app@localhost:{pp}/app?sslmode=disable{q}");
     let rows = vec![
@@ -625,6 +638,135 @@ fn options_passwords_timeouts_and_many_hosts_agree_with_libpq() {
             u("localhost", pp, "sslmode=disable&options=-c%20search_path%3Dpublic"),
             None,
         ),
+        // Regression: `gssencmode=require` used to pass, though libpq (no Kerberos
+        // ticket here, as in a container) never connects and preflight cannot do GSSAPI.
+        row(
+            "gssencmode=require is refused as libpq refuses it",
+            u("localhost", pp, "gssencmode=require"),
+            Some("pg-gss-required"),
+        ),
+        Row {
+            env: vec![("PGGSSENCMODE", "require".into())],
+            ..row(
+                "PGGSSENCMODE=require is refused too",
+                u("localhost", pp, "sslmode=disable"),
+                Some("pg-gss-required"),
+            )
+        },
+        row(
+            "gssencmode=prefer falls back as libpq does",
+            u("localhost", pp, "gssencmode=prefer"),
+            None,
+        ),
+        // Regression: `channel_binding=require` was accepted and ignored, so a
+        // plaintext connection passed here; libpq refuses it before any password
+        // goes out (SCRAM-SHA-256-PLUS needs TLS).
+        row(
+            "channel_binding=require without TLS",
+            u("localhost", pp, "sslmode=disable&channel_binding=require"),
+            Some("pg-error"),
+        ),
+        Row {
+            env: vec![("PGCHANNELBINDING", "require".into())],
+            ..row(
+                "PGCHANNELBINDING=require over a Unix socket",
+                format!(
+                    "postgresql://app:{PASSWORD}@/app?host={}&port={pp}",
+                    plain.data().display()
+                ),
+                Some("pg-error"),
+            )
+        },
+        // Regression: `requirepeer` was accepted and ignored, so a socket served by
+        // another OS user passed here and failed libpq before a byte was sent.
+        row(
+            "requirepeer naming another OS user than the server's",
+            format!(
+                "postgresql://app:{PASSWORD}@/app?host={}&port={pp}&requirepeer=shipcheck-nobody",
+                plain.data().display()
+            ),
+            Some("pg-error"),
+        ),
+        row(
+            "requirepeer naming the server's OS user",
+            format!(
+                "postgresql://app:{PASSWORD}@/app?host={}&port={pp}&requirepeer={server_os_user}",
+                plain.data().display()
+            ),
+            None,
+        ),
+        Row {
+            env: vec![("PGREQUIREPEER", "shipcheck-nobody".into())],
+            ..row(
+                "PGREQUIREPEER, and only over a Unix socket",
+                u("localhost", pp, "sslmode=disable"),
+                None,
+            )
+        },
+        // Regression: `service` was accepted and ignored, so preflight checked the
+        // URL alone where libpq takes the host, user and password from the file (or
+        // fails on a service the file does not define).
+        Row {
+            env: vec![("PGSERVICEFILE", services.clone())],
+            ..row("a service from the service file", "service=app".into(), None)
+        },
+        Row {
+            env: vec![("PGSERVICEFILE", services.clone()), ("PGPORT", "1".into())],
+            ..row(
+                "the service file beats the environment",
+                "postgresql:///?service=app".into(),
+                None,
+            )
+        },
+        Row {
+            env: vec![("PGSERVICEFILE", services.clone())],
+            ..row(
+                "a service the file does not define",
+                "service=absent host=localhost".into(),
+                Some("pg-url-invalid"),
+            )
+        },
+        Row {
+            env: vec![("PGSERVICEFILE", services.clone())],
+            ..row(
+                "a service line with spaces around `=`",
+                "service=spaced".into(),
+                Some("pg-url-invalid"),
+            )
+        },
+        // Regression: `client_encoding` was accepted and ignored, so a typo passed
+        // here and failed the app's first connection (the server refuses it).
+        row(
+            "a client_encoding the server does not know",
+            u("localhost", pp, &format!("sslmode=disable&client_encoding={OPT_CANARY}")),
+            Some("pg-error"),
+        ),
+        Row {
+            env: vec![("PGCLIENTENCODING", "AUTO".into())],
+            ..row(
+                "PGCLIENTENCODING=AUTO is not libpq's `auto`",
+                u("localhost", pp, "sslmode=disable"),
+                Some("pg-error"),
+            )
+        },
+        row(
+            "a client_encoding with no conversion to the database's",
+            u("localhost", pp, "sslmode=disable&client_encoding=MULE_INTERNAL"),
+            Some("pg-error"),
+        ),
+        row(
+            "client_encoding=auto and another spelling of an encoding",
+            u("localhost", pp, "sslmode=disable&client_encoding=auto"),
+            None,
+        ),
+        Row {
+            env: vec![("PGCLIENTENCODING", "latin-1".into())],
+            ..row(
+                "PGCLIENTENCODING with a name the server knows",
+                u("localhost", pp, "sslmode=disable"),
+                None,
+            )
+        },
         Row {
             says: Some("no password was supplied".into()),
             ..row(
@@ -886,6 +1028,96 @@ fn a_server_echoing_the_cleartext_password_is_scrubbed() {
         "{text}"
     );
     assert!(!text.contains(PASSWORD), "{text}");
+}
+
+/// Writes one protocol message: type byte, length, body.
+fn pg_msg(s: &mut std::net::TcpStream, t: u8, body: &[u8]) {
+    let mut m = vec![t];
+    m.extend(((body.len() + 4) as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    let _ = s.write_all(&m);
+}
+
+/// Regression: only a server message quoting the whole password was withheld. A
+/// hostile server that asks for the password in cleartext can quote a piece of it,
+/// change its case, or report it as its version on a pass; none of it may reach
+/// the report, in either format.
+#[test]
+fn a_server_quoting_part_of_the_cleartext_password_is_scrubbed() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (i, s) in l.incoming().take(3).enumerate() {
+            let Ok(mut s) = s else { continue };
+            let mut len = [0u8; 4];
+            if s.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut startup = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+            let _ = s.read_exact(&mut startup);
+            let _ = s.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
+            let mut head = [0u8; 5];
+            if s.read_exact(&mut head).is_err() {
+                continue;
+            }
+            let mut pw =
+                vec![0u8; u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize - 4];
+            let _ = s.read_exact(&mut pw);
+            let pw = String::from_utf8_lossy(&pw)
+                .trim_end_matches('\0')
+                .to_string();
+            let fail = |s: &mut std::net::TcpStream, text: String| {
+                let body = format!("SFATAL\0C28P01\0M{text}\0\0");
+                pg_msg(s, b'E', body.as_bytes());
+            };
+            match i {
+                0 => fail(&mut s, format!("no: it starts {}", &pw[..8])),
+                1 => fail(&mut s, format!("no: {}", pw.to_uppercase())),
+                _ => {
+                    pg_msg(&mut s, b'R', &0u32.to_be_bytes());
+                    pg_msg(&mut s, b'K', &[0, 0, 0, 1, 0, 0, 0, 2]);
+                    pg_msg(&mut s, b'Z', b"I");
+                    let mut q = [0u8; 5];
+                    if s.read_exact(&mut q).is_err() {
+                        continue;
+                    }
+                    let mut rest =
+                        vec![0u8; u32::from_be_bytes([q[1], q[2], q[3], q[4]]) as usize - 4];
+                    let _ = s.read_exact(&mut rest);
+                    let mut t = 1u16.to_be_bytes().to_vec();
+                    t.extend_from_slice(b"v\0");
+                    t.extend(0u32.to_be_bytes());
+                    t.extend(0u16.to_be_bytes());
+                    t.extend(25u32.to_be_bytes());
+                    t.extend((-1i16).to_be_bytes());
+                    t.extend((-1i32).to_be_bytes());
+                    t.extend(0u16.to_be_bytes());
+                    pg_msg(&mut s, b'T', &t);
+                    let version = format!("15.0 {pw}");
+                    let mut d = 1u16.to_be_bytes().to_vec();
+                    d.extend((version.len() as u32).to_be_bytes());
+                    d.extend_from_slice(version.as_bytes());
+                    pg_msg(&mut s, b'D', &d);
+                    pg_msg(&mut s, b'C', b"SELECT 1\0");
+                    pg_msg(&mut s, b'Z', b"I");
+                    let _ = s.read(&mut [0u8; 64]);
+                }
+            }
+        }
+    });
+    let p = Probe::new();
+    for round in 0..3 {
+        let out = p.check(&u("127.0.0.1", port, "sslmode=disable"), &[]);
+        let text = format!("{:?} {:?}", out.detail, out.findings);
+        for i in 0..PASSWORD.len() - 5 {
+            let piece = &PASSWORD[i..i + 6];
+            assert!(
+                !text.to_uppercase().contains(&piece.to_uppercase()),
+                "round {round}: `{piece}` shown: {text}"
+            );
+        }
+        assert!(text.contains("not shown"), "round {round}: {text}");
+    }
 }
 
 /// `sslrootcert=system` (libpq 16+): the system store (here `SSL_CERT_FILE`), and

@@ -144,6 +144,30 @@ pub async fn probe(env: &Env, rule: &PostgresRule, timeout: Duration) -> CheckOu
             )
         }
     };
+    // libpq reads the service file before the environment; `read_small` keeps a
+    // FIFO or device there from blocking or filling memory.
+    let home = env.plain("HOME");
+    let read = |path: &str| -> Result<Option<Vec<u8>>, String> {
+        let p = Path::new(path);
+        // libpq `stat`s the file (following links): nothing there is no file.
+        if std::fs::metadata(p).is_err() {
+            return Ok(None);
+        }
+        read_small(p).map(Some)
+    };
+    let params = match dburl::apply_service(params, env, home, &read) {
+        Ok(p) => p,
+        Err(e) => {
+            return CheckOutcome::from_findings(
+                name,
+                vec![
+                    Finding::error(Code::PgUrlInvalid, &rule.url_env, e.to_string()).hint(
+                        "fix the service file, or put the connection settings in the URL itself",
+                    ),
+                ],
+            )
+        }
+    };
     let t = match dburl::resolve(params, env, &os_user()) {
         Ok(t) => t,
         Err(e) => {
@@ -202,17 +226,47 @@ pub async fn probe_target(t: &Target, env: &Env, var: &str, timeout: Duration) -
     }
 }
 
-/// libpq 15's default user: the effective user's name from the password database
-/// (`getpwuid(geteuid())`), never `$USER`.
-pub fn os_user() -> dburl::OsUser {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+/// libpq's `requirepeer` check over a Unix socket: the kernel's record of the
+/// server process's user (`SO_PEERCRED`) must be the named OS user, before a byte is
+/// sent; libpq ends the connection attempt otherwise.
+fn peer_is(stream: &tokio::net::UnixStream, want: &str, s: &str) -> Result<(), Fail> {
+    let fail = |msg: String| {
+        Fail::new(
+            Finding::error(Code::PgError, s, msg).hint(
+                "`requirepeer` (or `PGREQUIREPEER`) must name the OS user the server runs as (usually `postgres`), or be removed",
+            ),
+            Next::Stop,
+        )
+    };
+    let uid = stream
+        .peer_cred()
+        .map_err(|e| {
+            fail(format!(
+                "could not get the socket peer's credentials for `requirepeer`: {e}"
+            ))
+        })?
+        .uid();
+    match user_name(uid) {
+        None => Err(fail(format!(
+            "`requirepeer` is set, and the server's OS user ID {uid} has no name here (libpq: local user with ID {uid} does not exist)"
+        ))),
+        Some(name) if name != want => Err(fail(format!(
+            "`requirepeer` names `{}`, but the server runs as OS user `{}` (libpq refuses the connection)",
+            server_text(want),
+            server_text(&name)
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The name the password database gives `uid` (`getpwuid_r`), if any.
+fn user_name(uid: libc::uid_t) -> Option<String> {
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call and `buf` outlives its use below.
     let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) };
-    let name = (rc == 0 && !found.is_null() && !pw.pw_name.is_null())
+    (rc == 0 && !found.is_null() && !pw.pw_name.is_null())
         .then(|| {
             // SAFETY: getpwuid_r succeeded, so pw_name points at a NUL-terminated
             // string inside `buf`.
@@ -221,8 +275,18 @@ pub fn os_user() -> dburl::OsUser {
                 .ok()
                 .map(String::from)
         })
-        .flatten();
-    dburl::OsUser { uid, name }
+        .flatten()
+}
+
+/// libpq 15's default user: the effective user's name from the password database
+/// (`getpwuid(geteuid())`), never `$USER`.
+pub fn os_user() -> dburl::OsUser {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    dburl::OsUser {
+        uid,
+        name: user_name(uid),
+    }
 }
 
 /// Notes and warnings about what preflight checked that the app's driver may do
@@ -339,6 +403,17 @@ fn check_settings(t: &Target, var: &str) -> Result<(), Finding> {
             ),
         )
         .hint("with the system's CA store, only `sslmode=verify-full` proves who the server is"));
+    }
+    // libpq with `gssencmode=require` refuses to fall back to TLS or plaintext, and
+    // without a Kerberos ticket it never even connects; preflight's driver has no
+    // GSSAPI at all, so a pass here would be a pass for a connection it never made.
+    if t.gss_required {
+        return Err(Finding::error(
+            Code::PgGssRequired,
+            var,
+            "`gssencmode=require` asks for GSSAPI (Kerberos) encryption, which preflight cannot check; libpq fails the connection without a Kerberos credential cache (`GSSAPI encryption required but was impossible`)",
+        )
+        .hint("for an encrypted connection to RDS use `sslmode=verify-full` with `sslrootcert`, and drop `gssencmode=require` (or `PGGSSENCMODE=require`)"));
     }
     Ok(())
 }
@@ -564,6 +639,9 @@ async fn attempt(ctx: &Ctx<'_>, h: &Host, addr: &Addr, step: &mut Step) -> Resul
                     Next::Addr,
                 )
             })?;
+            if let Some(want) = ctx.t.requirepeer.as_deref() {
+                peer_is(&stream, want, &s)?;
+            }
             return startup(ctx, h, stream, None, &s, step)
                 .await
                 .map_err(|f| f.0);
@@ -697,7 +775,12 @@ async fn secure(
                     .hint("turn on `ssl` on the server (RDS always supports it: check the host is really the database), or, for local development only, use `sslmode=disable`"),
             ))
         }
-        Ok(b'E') => return Err(refuse(ssl_request_error(&mut stream, s).await)),
+        Ok(b'E') => {
+            // A host earlier in the list (or an earlier attempt on this one) may have
+            // had the password in cleartext: this text is checked like any other.
+            let withheld = Withheld::new(ctx.t.password.as_ref(), ctx.t.options.as_deref());
+            return Err(refuse(ssl_request_error(&mut stream, s, &withheld).await));
+        }
         Ok(other) => {
             return Err(refuse(
                 Finding::error(Code::PgError, s, format!("`{s}` answered the SSLRequest with byte {other:#04x}; it does not speak PostgreSQL's protocol"))
@@ -784,7 +867,11 @@ async fn sent_chain_top(stream: TcpStream, host: &str) -> Option<(String, String
 /// Reads the ErrorResponse a server sends instead of `S`/`N` (a failure to start a
 /// backend, usually), in the v3 format or the older bare-string one, within
 /// libpq's length limit. Only the server's own text is shown.
-async fn ssl_request_error<S: AsyncRead + Unpin>(stream: &mut S, s: &str) -> Finding {
+async fn ssl_request_error<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    s: &str,
+    withheld: &Withheld,
+) -> Finding {
     let mut head = [0u8; 4];
     let read = async {
         stream.read_exact(&mut head).await?;
@@ -814,11 +901,11 @@ async fn ssl_request_error<S: AsyncRead + Unpin>(stream: &mut S, s: &str) -> Fin
     };
     let (code, msg) = read.await.unwrap_or((None, None));
     let msg = msg
-        .map(|m| server_text(&m))
+        .map(|m| withheld.shown(&m))
         .unwrap_or_else(|| "(no readable message)".into());
     let code_part = code
         .as_ref()
-        .map(|c| format!("SQLSTATE {} ", server_text(c)))
+        .map(|c| format!("SQLSTATE {} ", sqlstate(c)))
         .unwrap_or_default();
     let finding_code = match code.as_deref() {
         Some("53300") => Code::PgTooManyConnections,
@@ -882,21 +969,36 @@ fn server_text(s: &str) -> String {
 /// when it is UTF-8) and the `options` value, whole, unescaped as the server
 /// unescapes it (`pg_split_opts`: whitespace separates, `\\` escapes), per word,
 /// and per `name=value` value. Shorter than 3 bytes is too common to withhold on.
-struct Withheld(Vec<(Vec<u8>, &'static str)>);
+///
+/// A server that asked for the password in cleartext can also quote a piece of it,
+/// or change its case: any [`PW_PIECE`] bytes of the password in a row, compared
+/// without regard to ASCII case, withhold the text too (the password's own bytes and
+/// their lossy UTF-8 reading both count).
+struct Withheld {
+    values: Vec<(Vec<u8>, &'static str)>,
+    /// Every `PW_PIECE`-byte window of the password, ASCII-lowercased.
+    pw_pieces: Vec<Vec<u8>>,
+}
+
+/// The shortest run of the password's bytes that withholds server text. Shorter
+/// runs are too common in ordinary messages (`pass`, `user`) to be telling.
+const PW_PIECE: usize = 6;
 
 impl Withheld {
     fn new(password: Option<&Secret<Vec<u8>>>, options: Option<&str>) -> Withheld {
         const PW: &str = "the password";
         const OPT: &str = "a value from `options`/`PGOPTIONS`";
         let mut v: Vec<(Vec<u8>, &'static str)> = Vec::new();
+        let mut pw_pieces = Vec::new();
         if let Some(p) = password {
+            let lossy = String::from_utf8_lossy(p.expose())
+                .into_owned()
+                .into_bytes();
+            for form in [p.expose().as_slice(), lossy.as_slice()] {
+                pw_pieces.extend(form.windows(PW_PIECE).map(|w| w.to_ascii_lowercase()));
+            }
             v.push((p.expose().clone(), PW));
-            v.push((
-                String::from_utf8_lossy(p.expose())
-                    .into_owned()
-                    .into_bytes(),
-                PW,
-            ));
+            v.push((lossy, PW));
         }
         if let Some(o) = options {
             v.push((o.as_bytes().to_vec(), OPT));
@@ -910,15 +1012,36 @@ impl Withheld {
             }
         }
         v.retain(|(c, _)| c.len() >= 3);
-        Withheld(v)
+        Withheld {
+            values: v,
+            pw_pieces,
+        }
     }
 
     fn found_in(&self, text: &str) -> Option<&'static str> {
         let text = text.as_bytes();
-        self.0
+        if let Some(what) = self
+            .values
             .iter()
             .find(|(c, _)| text.windows(c.len()).any(|w| w == c.as_slice()))
             .map(|(_, what)| *what)
+        {
+            return Some(what);
+        }
+        let lower = text.to_ascii_lowercase();
+        lower
+            .windows(PW_PIECE)
+            .any(|w| self.pw_pieces.iter().any(|p| p.as_slice() == w))
+            .then_some("part of the password")
+    }
+
+    /// Server text that is not an error (the version string a server reports) as
+    /// the pass line shows it: escaped and cut, or withheld as [`Self::shown`] does.
+    fn shown_value(&self, raw: &str) -> String {
+        match self.found_in(raw) {
+            Some(what) => format!("(the server's text contained {what}, so it is not shown)"),
+            None => server_text(raw),
+        }
     }
 
     /// Server text as a finding shows it: escaped and cut by [`server_text`], or,
@@ -931,6 +1054,20 @@ impl Withheld {
             Some(what) => format!("the server's error text contained {what}, so it is not shown"),
             None => server_text(raw),
         }
+    }
+}
+
+/// A SQLSTATE as the server sent it, when it has a SQLSTATE's shape (five digits or
+/// capital letters); any other text in that field is the server's, shown nowhere,
+/// since a hostile server that had the password could put a piece of it there.
+fn sqlstate(c: &str) -> String {
+    if c.len() == 5
+        && c.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        c.to_string()
+    } else {
+        "(not a SQLSTATE; not shown)".to_string()
     }
 }
 
@@ -978,6 +1115,20 @@ where
 {
     *step = Step::Auth;
     let t = ctx.t;
+    // libpq with `channel_binding=require` accepts only SCRAM-SHA-256-PLUS, which
+    // exists only over TLS: without TLS it fails before any password goes out, and
+    // so does this (the driver here cannot bind to a stream it did not encrypt).
+    if t.channel_binding_required && tls_version.is_none() {
+        return Err(ServerErr(Fail::new(
+            Finding::error(
+                Code::PgError,
+                s,
+                "`channel_binding=require` needs TLS, and this connection has none (libpq: `channel binding required, but SSL not in use`)",
+            )
+            .hint("use `sslmode=require` or stronger with `channel_binding=require`, or drop `channel_binding=require` (or `PGCHANNELBINDING`)"),
+            Next::Stop,
+        )));
+    }
     let mut cfg = tokio_postgres::Config::new();
     cfg.user(&t.user).dbname(&t.dbname).application_name(
         t.application_name
@@ -1044,8 +1195,8 @@ where
                     Next::Stop,
                 ))),
                 Some(version) => Ok(Session {
-                    version: server_text(&version),
-                    tls_version: tls_version.or_else(|| col(1).map(|v| server_text(&v))),
+                    version: withheld.shown_value(&version),
+                    tls_version: tls_version.or_else(|| col(1).map(|v| withheld.shown_value(&v))),
                     read_only: col(2).as_deref() == Some("on"),
                     in_recovery: col(3).as_deref() == Some("true"),
                     warnings: binary_passfile_note(from_file.as_deref(), password.as_ref())
@@ -1055,9 +1206,47 @@ where
             }
         }
     };
+    // libpq sends `client_encoding` at startup and the server ends the connection
+    // when it knows no such encoding (or cannot convert to it); the driver here
+    // always speaks UTF-8, so the server is asked the same question instead.
+    let result = match (result, t.client_encoding.as_deref()) {
+        (Ok(session), Some(enc)) => match client_encoding_problem(&client, enc).await {
+            Some(why) => Err(ServerErr(Fail {
+                finding: Finding::error(Code::PgError, s, why).hint(
+                    "fix `client_encoding` / `PGCLIENTENCODING` (`UTF8` for a UTF-8 database), or remove it",
+                ),
+                next: Next::Stop,
+                server_said: true,
+            })),
+            None => Ok(session),
+        },
+        (r, _) => r,
+    };
     drop(client);
     conn.abort();
     result
+}
+
+/// Whether the server would refuse `enc` as the startup `client_encoding`, as its
+/// own check does: an encoding name it knows, and (unless either side is
+/// `SQL_ASCII` or they are the same) a default conversion both ways. The value is
+/// never quoted back: it is input, and it goes to the server only as a parameter.
+async fn client_encoding_problem(client: &tokio_postgres::Client, enc: &str) -> Option<String> {
+    let q = "SELECT e >= 0, e < 0 OR e = d OR e = 0 OR d = 0 OR (\
+             EXISTS (SELECT 1 FROM pg_catalog.pg_conversion WHERE condefault AND conforencoding = d AND contoencoding = e) \
+             AND EXISTS (SELECT 1 FROM pg_catalog.pg_conversion WHERE condefault AND conforencoding = e AND contoencoding = d)) \
+             FROM (SELECT pg_catalog.pg_char_to_encoding($1::text::name) AS e, \
+             pg_catalog.pg_char_to_encoding(pg_catalog.getdatabaseencoding()) AS d) x";
+    let row = client.query_opt(q, &[&enc]).await.ok()??;
+    let known: bool = row.try_get(0).ok()?;
+    let convertible: bool = row.try_get(1).ok()?;
+    if !known {
+        Some("the server knows no encoding named by `client_encoding`/`PGCLIENTENCODING`: libpq sends it at startup and the server refuses the connection (SQLSTATE 22023, `invalid value for parameter \"client_encoding\"`)".into())
+    } else if !convertible {
+        Some("the server cannot convert between the database's encoding and the one `client_encoding`/`PGCLIENTENCODING` names: libpq sends it at startup and the server refuses the connection (`conversion between … is not supported`)".into())
+    } else {
+        None
+    }
 }
 
 fn classify_db(
@@ -1142,7 +1331,7 @@ fn classify_db(
         finding: Finding::error(
             c,
             subject,
-            format!("SQLSTATE {}: {msg}{from}", withheld.shown(code.code())),
+            format!("SQLSTATE {}: {msg}{from}", sqlstate(code.code())),
         )
         .hint(hint),
         next,
@@ -2200,6 +2389,33 @@ mod tests {
         // Short words are too common to withhold on.
         let w = Withheld::new(None, Some("-c a=on"));
         assert_eq!(w.shown("a is on"), "a is on");
+    }
+
+    #[test]
+    fn server_text_quoting_part_of_the_password_is_withheld() {
+        let pw = Secret::new(b"Kx9QzCANARYv4W".to_vec());
+        let w = Withheld::new(Some(&pw), None);
+        for raw in [
+            "bad password starting Kx9QzC",
+            "bad password ending ARYv4W",
+            "x9QzCANARYvy",
+            "bad password KX9QZCANARYV4W",
+        ] {
+            let shown = w.shown(raw);
+            assert!(
+                shown.contains("part of the password") || shown.contains("contained the password"),
+                "{raw}: {shown}"
+            );
+        }
+        // Five bytes in a row and ordinary words are not enough.
+        assert_eq!(
+            w.shown("password authentication failed for user \"Kx9Qz\""),
+            "password authentication failed for user \"Kx9Qz\""
+        );
+        assert!(w
+            .shown_value("PostgreSQL Kx9QzCANARYv4W")
+            .contains("not shown"));
+        assert_eq!(w.shown_value("15.4"), "15.4");
     }
 
     #[test]

@@ -47,9 +47,20 @@ pub fn classify_status(
         (301 | 307 | 400, Some(r)) if r != client_region => Finding::error(
             Code::S3WrongRegion,
             bucket,
-            format!("bucket `{bucket}` is in `{r}`, but the client uses `{client_region}`"),
+            format!(
+                "bucket `{bucket}` is in {}, but the client uses {}",
+                aws::display_region(r),
+                aws::display_region(client_region)
+            ),
         )
-        .hint(format!("set `AWS_REGION={r}` in the task definition (or create the bucket in `{client_region}`)")),
+        .hint(if aws::display_region(r).starts_with('`') {
+            format!(
+                "set `AWS_REGION={r}` in the task definition (or create the bucket in {})",
+                aws::display_region(client_region)
+            )
+        } else {
+            "set `AWS_REGION` to the bucket's region in the task definition".to_string()
+        }),
         (404, _) => Finding::error(Code::S3NoSuchBucket, bucket, format!("bucket `{bucket}` does not exist"))
             .hint("check `S3_BUCKET_NAME` against the stack's outputs; the bucket may not be created yet or was deleted"),
         (403, _) => Finding::error(
@@ -186,6 +197,14 @@ async fn probe_unscrubbed(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckO
             return CheckOutcome::from_findings(name, vec![Finding::error(Code::S3NoCredentials, &bucket, format!("the {} provider failed: {e}", p.describe()))
                 .hint("check the role's trust policy, the profile's settings and that the credentials endpoint (STS, ECS) is reachable")])
         }
+        Ok((_, aws::CredsOutcome::Unsendable { region, message })) => {
+            let (code, hint) = if region {
+                (Code::S3Error, "set the region without surrounding whitespace (`AWS_REGION=eu-west-1`)")
+            } else {
+                (Code::S3BadCredentials, "store the key without a trailing newline (Secrets Manager keeps what was pasted), or strip it where the task reads it")
+            };
+            return CheckOutcome::from_findings(name, vec![Finding::error(code, &bucket, message).hint(hint)]);
+        }
         Ok((r, aws::CredsOutcome::Found(c, p))) => (r, (c, p)),
     };
     if resolved_region.source == aws::RegionSource::Assumed {
@@ -293,7 +312,9 @@ async fn probe_unscrubbed(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckO
     let mut out = CheckOutcome::from_findings(name, findings);
     if let Some(r) = bucket_region {
         let mut d = format!(
-            "bucket `{bucket}` reachable in `{r}`, {via}, client region `{region}` {}",
+            "bucket `{bucket}` reachable in {}, {via}, client region {} {}",
+            aws::display_region(&r),
+            aws::display_region(&region),
             resolved_region.source.describe()
         );
         if let Some(e) = &ep {
@@ -405,6 +426,34 @@ impl Failures<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_region_that_is_not_a_region_name_is_never_shown() {
+        assert_eq!(aws::display_region("eu-west-1"), "`eu-west-1`");
+        for bad in [
+            "us-east-1;secret=hunter22",
+            "a b",
+            "",
+            "-x",
+            "x\u{1b}[31m",
+            &"a".repeat(64),
+        ] {
+            assert_eq!(
+                aws::display_region(bad),
+                "(not a region name; not shown)",
+                "{bad:?}"
+            );
+        }
+        let f = classify_status(
+            301,
+            Some("us-east-2"),
+            "eu-west-1;hunter22",
+            "b",
+            None,
+            "s3:ListBucket",
+        );
+        assert!(!f.message.contains("hunter22") && !f.hint.unwrap().contains("hunter22"));
+    }
 
     #[test]
     fn maps_literal_responses() {

@@ -103,6 +103,12 @@ pub async fn login(
                 "fix that credential source; ECR tokens are obtained with it",
             ))
         }
+        aws::CredsOutcome::Unsendable { message, .. } => {
+            return Err(fail(
+                message,
+                "remove the control character (a trailing newline, usually) from that value",
+            ))
+        }
         aws::CredsOutcome::ProfileMissing { name, files } => {
             return Err(fail(
                 format!(
