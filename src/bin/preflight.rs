@@ -3,5 +3,12 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A panic's message can quote the value that caused it (a credential, a
+    // URL): say only where one happened. The probe that panicked is reported
+    // as `probe-crashed`; a panic anywhere else still exits nonzero.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| (l.file(), l.line()));
+        eprintln!("{}", shipcheck::preflight::app::internal_error_line(at));
+    }));
     ExitCode::from(shipcheck::preflight::app::main_args(std::env::args_os()))
 }

@@ -194,10 +194,30 @@ fn usage_message(e: &clap::Error) -> (String, String) {
     }
 }
 
+/// Whether stderr carries JSON lines (`--format json`), for the panic hook.
+static JSON_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The line the binary's panic hook writes: a JSON object under `--format
+/// json`, so every stderr line still parses; never the panic's message, which
+/// may quote the value that caused it.
+pub fn internal_error_line(location: Option<(&str, u32)>) -> String {
+    let at = location
+        .map(|(f, l)| format!(" at {f}:{l}"))
+        .unwrap_or_default();
+    let message = format!("internal error{at} (its message is withheld: it may quote a secret)");
+    if JSON_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+        serde_json::json!({"type": "internal-error", "tool": "preflight", "message": message})
+            .to_string()
+    } else {
+        format!("preflight: {message}")
+    }
+}
+
 /// Parses `args` (the process's, program name first) and runs; the exit status.
 pub fn main_args<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
     let args: Vec<OsString> = args.into_iter().collect();
     let json = wants_json(&args);
+    JSON_STDERR.store(json, std::sync::atomic::Ordering::Relaxed);
     match Cli::try_parse_from(&args) {
         Ok(cli) => main(cli),
         Err(e) if !e.use_stderr() => {

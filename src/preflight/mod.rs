@@ -92,9 +92,27 @@ pub async fn run(spec: &Spec, env: &Env, timeout: Duration) -> Report {
         .into_iter()
         .map(|(name, fut)| {
             let started = Instant::now();
+            // A library that panics (the AWS SDK's signer does on a credential
+            // holding a control character, deep inside a role chain where we
+            // cannot check it first) costs that probe, never the report.
+            let fut = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut));
             async move {
                 match tokio::time::timeout(per_probe, fut).await {
-                    Ok(outcome) => outcome.duration(started.elapsed()),
+                    Ok(Ok(outcome)) => outcome.duration(started.elapsed()),
+                    Ok(Err(_)) => CheckOutcome::not_run(
+                        name,
+                        Finding::error(
+                            Code::ProbeCrashed,
+                            name,
+                            format!("the `{name}` probe failed inside a library and could not check"),
+                        )
+                        .hint(if name == "s3" {
+                            "look for a control character (a pasted newline) in the AWS credentials each profile of the chain yields, `credential_process` output included"
+                        } else {
+                            "please report it; run with `--format json` for the rest of the report"
+                        }),
+                    )
+                    .duration(started.elapsed()),
                     Err(_) => CheckOutcome::from_findings(
                         name,
                         vec![Finding::error(Code::ProbeTimeout, name, format!("the probe did not finish within {:.1}s", timeout.as_secs_f64()))

@@ -141,6 +141,7 @@ codes! {
     UsageInvalid => "usage-invalid", "the command line could not be used (unknown flag, bad value); nothing was checked";
     NothingToCheck => "nothing-to-check", "no spec, flag or variable asked for any probe; nothing was checked";
     RuntimeFailed => "runtime-failed", "preflight could not start its async runtime (out of threads or file descriptors); nothing was checked";
+    ProbeCrashed => "probe-crashed", "a library inside a probe failed unexpectedly (the AWS SDK does on credentials holding a control character); that probe could not check";
     StoppedBySignal => "stopped-by-signal", "SIGTERM, SIGINT or SIGQUIT arrived during the probes; preflight stopped and did not start the server";
 }
 

@@ -843,3 +843,55 @@ fn control_characters_in_keys_or_region_fail_by_name_instead_of_aborting() {
         }
     }
 }
+
+/// A `credential_process` of a role chain's source profile yields a key with a
+/// newline: the AWS SDK's signer panics inside the chain, where preflight cannot
+/// look first. The panic costs the s3 probe (`probe-crashed`, could not check,
+/// exit 2), never the report, and its message (which may quote the key) is
+/// withheld.
+#[test]
+fn a_panic_inside_the_sdks_role_chain_is_a_probe_that_could_not_check() {
+    const KEY: &str = "AKIDCANARYCHAIN";
+    let moto = Moto::start();
+    moto.create_bucket("chain-bucket");
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let t = TempDir::new().unwrap();
+    let process = write(
+        t.path(),
+        "nl.sh",
+        &format!(
+            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{KEY}\\\\n\", \"SecretAccessKey\": \"s\"}}'\n"
+        ),
+    );
+    std::fs::set_permissions(
+        &process,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = write(
+        t.path(),
+        "config",
+        &format!(
+            "[profile proc]\ncredential_process = {process}\n\
+             [profile chain]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/r\nsource_profile = proc\n"
+        ),
+    );
+    for format in ["json", "human"] {
+        let env = vec![
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("S3_BUCKET_NAME", "chain-bucket"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_CONFIG_FILE", config.as_str()),
+            ("AWS_PROFILE", "chain"),
+        ];
+        let run = preflight(&["--format", format], &env);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 2, "{format}: {all}");
+        assert!(!all.contains("CANARY"), "{format}: {all}");
+        assert!(all.contains("probe-crashed"), "{format}: {all}");
+        if format == "json" {
+            let f = s3_findings(&run);
+            assert_eq!(f[0].0, "probe-crashed", "{f:?}");
+        }
+    }
+}

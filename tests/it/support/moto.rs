@@ -60,12 +60,30 @@ impl Moto {
     }
 
     /// Creates a bucket with a plain path-style PUT (moto does not check signatures).
+    /// moto's development server can reset a connection while a loaded machine
+    /// starts it up; the PUT is idempotent, so it is tried a few times.
     pub fn create_bucket(&self, name: &str) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(s, "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
+        let put = || -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+            write!(s, "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port)?;
+            let mut resp = String::new();
+            s.read_to_string(&mut resp)?;
+            Ok(resp)
+        };
+        let mut last = None;
+        for _ in 0..5 {
+            match put() {
+                Ok(resp) => {
+                    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
+                    return;
+                }
+                Err(e) => {
+                    last = Some(e);
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            }
+        }
+        panic!("create bucket `{name}` at moto: {last:?}");
     }
 }
 
