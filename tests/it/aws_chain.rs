@@ -737,6 +737,24 @@ fn web_identity_failures_name_the_provider_and_never_print_the_token() {
     }
 }
 
+/// An executable `credential_process` that prints `key` with a trailing newline
+/// escaped into its JSON (`"AKID\n"`), as a pasted secret carries one.
+fn process_printing_key_with_newline(dir: &Path, key: &str) -> String {
+    let process = write(
+        dir,
+        "nl.sh",
+        &format!(
+            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{key}\\\\n\", \"SecretAccessKey\": \"s\"}}'\n"
+        ),
+    );
+    std::fs::set_permissions(
+        &process,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    process
+}
+
 /// Regression: a control character in the access key ID, session token or region
 /// (a trailing newline from a pasted secret, usually) made the SDK's signer panic,
 /// which the release build turns into an abort with no report at all. Each fails
@@ -748,18 +766,7 @@ fn control_characters_in_keys_or_region_fail_by_name_instead_of_aborting() {
     moto.create_bucket("ctrl-bucket");
     let endpoint = format!("http://127.0.0.1:{}", moto.port);
     let t = TempDir::new().unwrap();
-    let process = write(
-        t.path(),
-        "nl.sh",
-        &format!(
-            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{KEY}\\\\n\", \"SecretAccessKey\": \"s\"}}'\n"
-        ),
-    );
-    std::fs::set_permissions(
-        &process,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let process = process_printing_key_with_newline(t.path(), KEY);
     let config = write(
         t.path(),
         "config",
@@ -856,18 +863,7 @@ fn a_panic_inside_the_sdks_role_chain_is_a_probe_that_could_not_check() {
     moto.create_bucket("chain-bucket");
     let endpoint = format!("http://127.0.0.1:{}", moto.port);
     let t = TempDir::new().unwrap();
-    let process = write(
-        t.path(),
-        "nl.sh",
-        &format!(
-            "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"{KEY}\\\\n\", \"SecretAccessKey\": \"s\"}}'\n"
-        ),
-    );
-    std::fs::set_permissions(
-        &process,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let process = process_printing_key_with_newline(t.path(), KEY);
     let config = write(
         t.path(),
         "config",

@@ -984,35 +984,9 @@ fn target_session_attrs_against_a_hot_standby_agree_with_libpq() {
 /// the finding must not carry it.
 #[test]
 fn a_server_echoing_the_cleartext_password_is_scrubbed() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(2) {
-            let Ok(mut s) = s else { continue };
-            let mut len = [0u8; 4];
-            if s.read_exact(&mut len).is_err() {
-                continue;
-            }
-            let mut startup = vec![0u8; u32::from_be_bytes(len) as usize - 4];
-            let _ = s.read_exact(&mut startup);
-            let _ = s.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
-            let mut head = [0u8; 5];
-            if s.read_exact(&mut head).is_err() {
-                continue;
-            }
-            let mut pw =
-                vec![0u8; u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize - 4];
-            let _ = s.read_exact(&mut pw);
-            let pw = String::from_utf8_lossy(&pw)
-                .trim_end_matches('\0')
-                .to_string();
-            let body =
-                format!("SFATAL\0C28P01\0Mpassword authentication failed: you sent {pw}\0\0");
-            let mut msg = vec![b'E'];
-            msg.extend(((body.len() + 4) as u32).to_be_bytes());
-            msg.extend_from_slice(body.as_bytes());
-            let _ = s.write_all(&msg);
-        }
+    let port = cleartext_server(2, |_, s, pw| {
+        let body = format!("SFATAL\0C28P01\0Mpassword authentication failed: you sent {pw}\0\0");
+        pg_msg(s, b'E', body.as_bytes());
     });
     let p = Probe::new();
     let out = p.check(&u("127.0.0.1", port, "sslmode=disable"), &[]);
@@ -1030,24 +1004,17 @@ fn a_server_echoing_the_cleartext_password_is_scrubbed() {
     assert!(!text.contains(PASSWORD), "{text}");
 }
 
-/// Writes one protocol message: type byte, length, body.
-fn pg_msg(s: &mut std::net::TcpStream, t: u8, body: &[u8]) {
-    let mut m = vec![t];
-    m.extend(((body.len() + 4) as u32).to_be_bytes());
-    m.extend_from_slice(body);
-    let _ = s.write_all(&m);
-}
-
-/// Regression: only a server message quoting the whole password was withheld. A
-/// hostile server that asks for the password in cleartext can quote a piece of it,
-/// change its case, or report it as its version on a pass; none of it may reach
-/// the report, in either format.
-#[test]
-fn a_server_quoting_part_of_the_cleartext_password_is_scrubbed() {
+/// A hostile server on loopback for `rounds` connections: it takes the startup
+/// message, asks for the password in cleartext, and hands the connection, its
+/// round and the password it was sent to `reply`. Its port.
+fn cleartext_server(
+    rounds: usize,
+    reply: impl Fn(usize, &mut std::net::TcpStream, String) + Send + 'static,
+) -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for (i, s) in l.incoming().take(3).enumerate() {
+        for (i, s) in l.incoming().take(rounds).enumerate() {
             let Ok(mut s) = s else { continue };
             let mut len = [0u8; 4];
             if s.read_exact(&mut len).is_err() {
@@ -1066,42 +1033,61 @@ fn a_server_quoting_part_of_the_cleartext_password_is_scrubbed() {
             let pw = String::from_utf8_lossy(&pw)
                 .trim_end_matches('\0')
                 .to_string();
-            let fail = |s: &mut std::net::TcpStream, text: String| {
-                let body = format!("SFATAL\0C28P01\0M{text}\0\0");
-                pg_msg(s, b'E', body.as_bytes());
-            };
-            match i {
-                0 => fail(&mut s, format!("no: it starts {}", &pw[..8])),
-                1 => fail(&mut s, format!("no: {}", pw.to_uppercase())),
-                _ => {
-                    pg_msg(&mut s, b'R', &0u32.to_be_bytes());
-                    pg_msg(&mut s, b'K', &[0, 0, 0, 1, 0, 0, 0, 2]);
-                    pg_msg(&mut s, b'Z', b"I");
-                    let mut q = [0u8; 5];
-                    if s.read_exact(&mut q).is_err() {
-                        continue;
-                    }
-                    let mut rest =
-                        vec![0u8; u32::from_be_bytes([q[1], q[2], q[3], q[4]]) as usize - 4];
-                    let _ = s.read_exact(&mut rest);
-                    let mut t = 1u16.to_be_bytes().to_vec();
-                    t.extend_from_slice(b"v\0");
-                    t.extend(0u32.to_be_bytes());
-                    t.extend(0u16.to_be_bytes());
-                    t.extend(25u32.to_be_bytes());
-                    t.extend((-1i16).to_be_bytes());
-                    t.extend((-1i32).to_be_bytes());
-                    t.extend(0u16.to_be_bytes());
-                    pg_msg(&mut s, b'T', &t);
-                    let version = format!("15.0 {pw}");
-                    let mut d = 1u16.to_be_bytes().to_vec();
-                    d.extend((version.len() as u32).to_be_bytes());
-                    d.extend_from_slice(version.as_bytes());
-                    pg_msg(&mut s, b'D', &d);
-                    pg_msg(&mut s, b'C', b"SELECT 1\0");
-                    pg_msg(&mut s, b'Z', b"I");
-                    let _ = s.read(&mut [0u8; 64]);
+            reply(i, &mut s, pw);
+        }
+    });
+    port
+}
+
+/// Writes one protocol message: type byte, length, body.
+fn pg_msg(s: &mut std::net::TcpStream, t: u8, body: &[u8]) {
+    let mut m = vec![t];
+    m.extend(((body.len() + 4) as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    let _ = s.write_all(&m);
+}
+
+/// Regression: only a server message quoting the whole password was withheld. A
+/// hostile server that asks for the password in cleartext can quote a piece of it,
+/// change its case, or report it as its version on a pass; none of it may reach
+/// the report, in either format.
+#[test]
+fn a_server_quoting_part_of_the_cleartext_password_is_scrubbed() {
+    let port = cleartext_server(3, |i, s, pw| {
+        let fail = |s: &mut std::net::TcpStream, text: String| {
+            let body = format!("SFATAL\0C28P01\0M{text}\0\0");
+            pg_msg(s, b'E', body.as_bytes());
+        };
+        match i {
+            0 => fail(s, format!("no: it starts {}", &pw[..8])),
+            1 => fail(s, format!("no: {}", pw.to_uppercase())),
+            _ => {
+                pg_msg(s, b'R', &0u32.to_be_bytes());
+                pg_msg(s, b'K', &[0, 0, 0, 1, 0, 0, 0, 2]);
+                pg_msg(s, b'Z', b"I");
+                let mut q = [0u8; 5];
+                if s.read_exact(&mut q).is_err() {
+                    return;
                 }
+                let mut rest = vec![0u8; u32::from_be_bytes([q[1], q[2], q[3], q[4]]) as usize - 4];
+                let _ = s.read_exact(&mut rest);
+                let mut t = 1u16.to_be_bytes().to_vec();
+                t.extend_from_slice(b"v\0");
+                t.extend(0u32.to_be_bytes());
+                t.extend(0u16.to_be_bytes());
+                t.extend(25u32.to_be_bytes());
+                t.extend((-1i16).to_be_bytes());
+                t.extend((-1i32).to_be_bytes());
+                t.extend(0u16.to_be_bytes());
+                pg_msg(s, b'T', &t);
+                let version = format!("15.0 {pw}");
+                let mut d = 1u16.to_be_bytes().to_vec();
+                d.extend((version.len() as u32).to_be_bytes());
+                d.extend_from_slice(version.as_bytes());
+                pg_msg(s, b'D', &d);
+                pg_msg(s, b'C', b"SELECT 1\0");
+                pg_msg(s, b'Z', b"I");
+                let _ = s.read(&mut [0u8; 64]);
             }
         }
     });

@@ -453,6 +453,16 @@ fn bearer_tokens_from_the_challenge_realm() {
     );
 }
 
+/// The AWS environment of an ECR test: moto's endpoint and fake keys.
+fn moto_aws(endpoint: &str) -> Vec<(&'static str, &str)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
+        ("AWS_SECRET_ACCESS_KEY", "testing-secret"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+}
+
 #[test]
 fn ecr_token_from_moto_authenticates_a_bare_reference() {
     let (storage, _work) = storage_with(&["healthy"]);
@@ -464,12 +474,7 @@ fn ecr_token_from_moto_authenticates_a_bare_reference() {
         None,
     );
     let ep = moto.endpoint();
-    let aws: Vec<(&str, &str)> = vec![
-        ("AWS_ENDPOINT_URL", &ep),
-        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
-        ("AWS_SECRET_ACCESS_KEY", "testing-secret"),
-        ("AWS_REGION", "us-east-1"),
-    ];
+    let aws = moto_aws(&ep);
     let h = reg.host();
     let out = run(
         &["--registry", &h, "--insecure-http", "scalemap-api:healthy"],
@@ -535,12 +540,7 @@ fn an_ecr_403_names_the_principal_and_the_missing_permission() {
     let moto = Moto::start();
     let (port, _) = crate::support::registry::canned("403 Forbidden", "", 20);
     let ep = moto.endpoint();
-    let aws: Vec<(&str, &str)> = vec![
-        ("AWS_ENDPOINT_URL", &ep),
-        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
-        ("AWS_SECRET_ACCESS_KEY", "testing-secret"),
-        ("AWS_REGION", "us-east-1"),
-    ];
+    let aws = moto_aws(&ep);
     let out = run(
         &[
             "--registry",

@@ -4,6 +4,7 @@
 //! of the fixture's text that it must point at, found by searching the text.
 
 use crate::support::fixture::{build_layout, write_oci_dir};
+use crate::support::image::findings_at as findings;
 use crate::support::{image_check, json_lines, project_root, Run};
 use tempfile::TempDir;
 
@@ -28,23 +29,6 @@ fn lint(name: &str, extra: &[&str]) -> (Run, Vec<serde_json::Value>) {
     let run = image_check(&args, project_root());
     let lines = json_lines(&run.stdout);
     (run, lines)
-}
-
-/// Every finding as (code, severity, subject, line).
-fn findings(lines: &[serde_json::Value]) -> Vec<(String, String, String, Option<u64>)> {
-    lines
-        .iter()
-        .filter(|l| l["type"] == "check")
-        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-                f["subject"].as_str().unwrap().to_string(),
-                f["location"]["line"].as_u64(),
-            )
-        })
-        .collect()
 }
 
 /// The 1-based line of the first line of the fixture that `pred` accepts.

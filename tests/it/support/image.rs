@@ -9,6 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// `(code, severity, subject)` of every finding.
 pub fn findings(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
+    findings_at(lines)
+        .into_iter()
+        .map(|(code, severity, subject, _)| (code, severity, subject))
+        .collect()
+}
+
+/// `(code, severity, subject, line)` of every finding; the line from its location.
+pub fn findings_at(lines: &[serde_json::Value]) -> Vec<(String, String, String, Option<u64>)> {
     lines
         .iter()
         .filter(|l| l["type"] == "check")
@@ -18,6 +26,7 @@ pub fn findings(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
                 f["code"].as_str().unwrap().to_string(),
                 f["severity"].as_str().unwrap().to_string(),
                 f["subject"].as_str().unwrap().to_string(),
+                f["location"]["line"].as_u64(),
             )
         })
         .collect()
