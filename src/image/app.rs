@@ -41,11 +41,8 @@ struct CheckArgs {
     /// OS/ARCH[/VARIANT], or `all` to check every platform (default linux/amd64)
     #[arg(long, value_name = "PLATFORM", value_parser = PlatformSel::parse)]
     platform: Option<PlatformSel>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
-    /// Warnings fail the check too
-    #[arg(long)]
-    strict: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -56,6 +53,16 @@ struct CheckArgs {
     /// oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG],
     /// docker://HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG] (ECR)
     image: Option<String>,
+}
+
+/// How the report is written and judged.
+#[derive(Args, Debug, Clone, Copy)]
+struct ReportArgs {
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Warnings fail the check too
+    #[arg(long)]
+    strict: bool,
 }
 
 /// How a registry is reached; offline references ignore these.
@@ -223,11 +230,8 @@ enum Verb {
         /// The container to check; default: the one running --image, else the only essential one
         #[arg(long, value_name = "NAME")]
         container: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Warnings fail the check too
-        #[arg(long)]
-        strict: bool,
+        #[command(flatten)]
+        report: ReportArgs,
         #[command(flatten)]
         registry: RegistryArgs,
         #[command(flatten)]
@@ -342,8 +346,7 @@ pub fn main(cli: Cli) -> u8 {
             image,
             spec,
             container,
-            format,
-            strict,
+            report,
             registry,
             cache,
         }) => taskdef(
@@ -351,7 +354,7 @@ pub fn main(cli: Cli) -> u8 {
             image.as_deref(),
             spec.as_deref(),
             container.as_deref(),
-            (format, strict),
+            report,
             &registry,
             &cache,
         ),
@@ -408,8 +411,7 @@ fn check(image: &str, args: CheckArgs) -> u8 {
     let CheckArgs {
         spec,
         platform,
-        format,
-        strict,
+        report: ReportArgs { format, strict },
         registry,
         cache,
         taskdef,
@@ -494,7 +496,7 @@ fn taskdef(
     image: Option<&str>,
     spec: Option<&std::path::Path>,
     container: Option<&str>,
-    (format, strict): (Format, bool),
+    ReportArgs { format, strict }: ReportArgs,
     registry: &RegistryArgs,
     cache: &CacheArgs,
 ) -> u8 {
