@@ -45,7 +45,7 @@ pub struct Outcome {
 
 /// Paths whose contents the checks read.
 pub fn wanted(path: &str) -> bool {
-    path == checks::user::PASSWD
+    path == checks::user::PASSWD || checks::node::wants(path) || checks::web::wants(path)
 }
 
 /// The spec `images/<repository>.toml` names, or the automatic checks and a note
@@ -106,6 +106,12 @@ fn checks_on(img: &Loaded, fs: &super::fs::FlatFs, spec: &Spec) -> Vec<CheckOutc
     }
     if !spec.files.is_empty() || !spec.globs.is_empty() {
         out.push(checks::files::check(fs, &spec.files, &spec.globs));
+    }
+    if spec.node.enabled != Some(false) {
+        out.push(checks::node::check(fs, &img.config, &spec.node));
+    }
+    if spec.web.enabled != Some(false) {
+        out.push(checks::web::check(fs, &img.config, &spec.web));
     }
     out
 }

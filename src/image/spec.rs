@@ -22,6 +22,10 @@ struct RawSpec {
     glob: Vec<RawGlob>,
     #[serde(default)]
     checks: Option<RawChecks>,
+    #[serde(default)]
+    node: Option<NodeRule>,
+    #[serde(default)]
+    web: Option<WebRule>,
     /// Read by preflight; accepted and ignored here.
     #[serde(default)]
     #[allow(dead_code)]
@@ -64,6 +68,32 @@ struct RawGlob {
 struct RawChecks {
     cmd_target: Option<bool>,
     user_exists: Option<bool>,
+}
+
+/// `[node]`: the module-resolution check (on by default when the command runs a
+/// Node script).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeRule {
+    /// `false` turns the check off.
+    pub enabled: Option<bool>,
+    /// The script to start from (absolute, or relative to WORKDIR) instead of the
+    /// one ENTRYPOINT+CMD runs.
+    pub entry: Option<String>,
+    /// Specifiers or package names whose resolution is not checked.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// `[web]`: the frontend-assets check (on by default when a web root is found).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebRule {
+    pub enabled: Option<bool>,
+    /// The directory served at `/` (absolute, or relative to WORKDIR).
+    pub root: Option<String>,
+    /// The page to read, relative to the root (`index.html`).
+    pub index: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +156,8 @@ pub struct Spec {
     pub globs: Vec<GlobRule>,
     pub cmd_target: bool,
     pub user_exists: bool,
+    pub node: NodeRule,
+    pub web: WebRule,
 }
 
 impl Spec {
@@ -138,6 +170,8 @@ impl Spec {
             globs: vec![],
             cmd_target: true,
             user_exists: true,
+            node: NodeRule::default(),
+            web: WebRule::default(),
         }
     }
 
@@ -267,6 +301,8 @@ impl Spec {
             globs,
             cmd_target: checks.as_ref().and_then(|c| c.cmd_target).unwrap_or(true),
             user_exists: checks.as_ref().and_then(|c| c.user_exists).unwrap_or(true),
+            node: raw.node.unwrap_or_default(),
+            web: raw.web.unwrap_or_default(),
         })
     }
 }

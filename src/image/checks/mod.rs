@@ -5,7 +5,9 @@ pub mod cmd;
 pub mod config;
 pub mod divergence;
 pub mod files;
+pub mod node;
 pub mod user;
+pub mod web;
 
 use super::fs::{display, key, FlatFs, Kind, ResolveError, MAX_HOPS};
 use crate::report::{Code, Finding};
