@@ -1,0 +1,251 @@
+//! The app-aware checks end to end: will the Node server's modules load, will the
+//! page's assets load. Each fixture (`fixtures/recipes/node-*`, `web-*`) is one
+//! way a deploy broke, beside `node-app`, the same app healthy.
+
+use crate::support::fixture::{build_layout, write_oci_dir};
+use crate::support::{image_check, json_lines, project_root, Run};
+use tempfile::TempDir;
+
+#[derive(Debug)]
+struct F {
+    code: String,
+    severity: String,
+    subject: String,
+    message: String,
+    hint: String,
+}
+
+/// Checks `recipe` (no spec unless `spec` is given: only the automatic checks).
+fn check(recipe: &str, spec: Option<&str>) -> (Run, Vec<F>) {
+    let t = TempDir::new().unwrap();
+    write_oci_dir(&build_layout(recipe, "v1"), &t.path().join("img"));
+    let r = format!("oci:{}:v1", t.path().join("img").display());
+    let spec_path = t.path().join("spec.toml");
+    let mut args = vec!["--format", "json"];
+    let sp = spec_path.display().to_string();
+    if let Some(s) = spec {
+        std::fs::write(&spec_path, s).unwrap();
+        args.extend(["--spec", &sp]);
+    }
+    args.push(&r);
+    let run = image_check(&args, project_root());
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let found = json_lines(&run.stdout)
+        .iter()
+        .filter(|l| l["type"] == "check")
+        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| F {
+            code: s(&f["code"]),
+            severity: s(&f["severity"]),
+            subject: s(&f["subject"]),
+            message: s(&f["message"]),
+            hint: s(&f["hint"]),
+        })
+        .collect();
+    (run, found)
+}
+
+fn only<'a>(found: &'a [F], code: &str) -> Vec<&'a F> {
+    found.iter().filter(|f| f.code == code).collect()
+}
+
+#[test]
+fn healthy_app_loads_and_its_page_is_complete() {
+    let (run, found) = check("node-app", None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(found.is_empty(), "{found:#?}");
+    // The check did read the app: both app files, the four packages reached.
+    assert!(
+        run.stdout
+            .contains("`/app/dist/index.js`: 2 app files, 6 imports, 4 packages"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("`/app/dist/public/index.html`: 7 references, 2 stylesheets"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// `import "ghost"` in a comment and a template literal, and `<img src=/ghost.png>`
+/// inside a script's string: a scanner reports them, Node and browsers do not.
+#[test]
+fn ghost_imports_in_comments_and_templates_are_not_imports() {
+    let (run, found) = check("node-app", None);
+    assert!(!run.stdout.contains("ghost"), "{}", run.stdout);
+    assert!(found.is_empty());
+}
+
+#[test]
+fn vite_imported_at_top_level_and_missing_fails_with_file_and_line() {
+    let (run, found) = check("node-vite-static", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert_eq!(f[0].subject, "/app/dist/index.js:2");
+    assert!(
+        f[0].message.contains("`import` of `vite`"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].message.contains("ERR_MODULE_NOT_FOUND"));
+    assert!(f[0].message.contains("at start"));
+    // The app lists vite as a dev dependency: the hint says what to move.
+    assert!(
+        f[0].hint
+            .contains("`vite` is in the `devDependencies` of `/app/package.json`"),
+        "{}",
+        f[0].hint
+    );
+}
+
+#[test]
+fn vite_imported_dynamically_behind_node_env_is_a_warning_in_production() {
+    let (run, found) = check("node-vite-dynamic", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert_eq!(f[0].subject, "/app/dist/index.js:4");
+    assert!(
+        f[0].message
+            .contains("`process.env.NODE_ENV !== \"production\"`"),
+        "{}",
+        f[0].message
+    );
+    assert!(
+        f[0].message.contains("`NODE_ENV=production`") && f[0].message.contains("does not select")
+    );
+}
+
+/// The ScaleMap server: no NODE_ENV in the image, so `!== "production"` holds and
+/// the development branch imports vite at start.
+#[test]
+fn vite_behind_node_env_is_an_error_when_the_image_sets_no_node_env() {
+    let (run, found) = check("node-vite-dynamic-no-env", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert!(f[0].message.contains("no `NODE_ENV`") && f[0].message.contains("selects"));
+}
+
+#[test]
+fn require_inside_a_function_is_a_warning() {
+    let (run, found) = check("node-require-in-function", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert_eq!(f[0].subject, "/app/dist/index.js:4");
+    assert!(f[0].message.contains("`require(\"stripe\")`"));
+    assert!(f[0].message.contains("MODULE_NOT_FOUND") && !f[0].message.contains("ERR_MODULE"));
+    assert!(f[0]
+        .message
+        .contains("when the function that calls it runs"));
+}
+
+#[test]
+fn a_subpath_the_exports_map_lacks_fails() {
+    let (run, found) = check("node-exports-subpath", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    // `featurekit/feature/a` matches `./feature/*`; `./internal/*` maps to null.
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/index.js:2");
+    assert!(f[0].message.contains("`featurekit/internal/hidden`"));
+    assert!(f[0].message.contains("ERR_PACKAGE_PATH_NOT_EXPORTED"));
+    assert!(f[0].message.contains(
+        "`/app/node_modules/featurekit/package.json` has no entry for `./internal/hidden`"
+    ));
+}
+
+#[test]
+fn a_missing_scoped_package_fails() {
+    let (run, found) = check("node-scoped-missing", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/index.js:2");
+    assert!(f[0]
+        .message
+        .contains("no `node_modules/@aws-sdk/client-s3` in `/app/dist` or any directory above it"));
+}
+
+#[test]
+fn a_dependency_missing_from_a_packages_own_chain_fails() {
+    let (run, found) = check("node-transitive-missing", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert_eq!(f[0].subject, "/app/node_modules/express/package.json");
+    assert!(f[0]
+        .message
+        .contains("`express` declares the dependency `body-parser`"));
+}
+
+#[test]
+fn ignore_in_the_spec_drops_a_specifier() {
+    let (run, found) = check(
+        "node-vite-static",
+        Some("[checks]\nuser_exists = true\n\n[node]\nignore = [\"vite\"]\n"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(only(&found, "import-unresolved").is_empty(), "{found:#?}");
+    let (run, found) = check("node-vite-static", Some("[node]\nenabled = false\n"));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn a_stylesheet_the_page_links_is_missing() {
+    let (run, found) = check("web-css-missing", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "asset-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/public/index.html:6");
+    assert!(f[0]
+        .message
+        .contains("`/app/dist/public/assets/index.css` does not exist"));
+}
+
+#[test]
+fn a_font_the_stylesheet_loads_is_missing() {
+    let (run, found) = check("web-font-missing", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "asset-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/public/assets/index.css:4");
+    assert!(f[0].message.contains("`url()` loads `/fonts/inter.woff2`"));
+}
+
+#[test]
+fn dist_public_missing_is_an_error_when_the_spec_names_it_and_a_note_otherwise() {
+    let (run, found) = check("web-root-missing", Some("[web]\nroot = \"dist/public\"\n"));
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "asset-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/public");
+    let (run, found) = check("web-root-missing", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = only(&found, "web-not-checked");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "note");
+    assert!(
+        f[0].message.contains("`/app/dist/public`"),
+        "{}",
+        f[0].message
+    );
+}
+
+#[test]
+fn an_image_without_a_node_entry_says_the_check_did_not_run() {
+    let (run, found) = check("root-no-node", None);
+    let f = only(&found, "node-not-checked");
+    assert_eq!(f.len(), 1, "{}", run.stdout);
+    assert_eq!(f[0].severity, "note");
+}
