@@ -249,3 +249,22 @@ fn an_image_without_a_node_entry_says_the_check_did_not_run() {
     assert_eq!(f.len(), 1, "{}", run.stdout);
     assert_eq!(f[0].severity, "note");
 }
+
+/// A bundle over the per-file read cap is said, never skipped in silence; app
+/// scripts over the per-layer cap of kept contents do not make the image
+/// unreadable (the image is read again keeping what it kept before).
+#[test]
+fn an_oversized_bundle_is_a_finding_and_a_layer_of_big_chunks_still_checks() {
+    let (run, found) = check("node-oversized", None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let f = only(&found, "node-not-checked");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert_eq!(f[0].subject, "/app/dist/index.js");
+    assert!(
+        f[0].message
+            .contains("is 17825792 bytes, more than the 16 MiB"),
+        "{}",
+        f[0].message
+    );
+}

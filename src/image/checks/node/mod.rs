@@ -111,12 +111,14 @@ struct Walk<'f, 'r> {
     imports: usize,
 }
 
-pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOutcome {
+/// The script the check starts from (a key), or why there is none: the note's
+/// message and the check's detail.
+fn entry(
+    fs: &FlatFs,
+    cfg: &ImageConfiguration,
+    rule: &NodeRule,
+) -> Result<String, (String, &'static str)> {
     let c = cfg.config().clone().unwrap_or_default();
-    let env = c.env().clone().unwrap_or_default();
-    let note = |msg: String| {
-        CheckOutcome::from_findings(NAME, vec![Finding::note(Code::NodeNotChecked, "node", msg)])
-    };
     let entry = match &rule.entry {
         Some(e) => {
             let wd = c.working_dir().clone().unwrap_or_default();
@@ -125,20 +127,98 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
         None => match cmd::resolve(fs, cfg) {
             Ok(t) => match t.node_script() {
                 Some(s) => resolve::join("", s),
-                None => {
-                    return note(format!(
+                None => return Err((
+                    format!(
                         "the command `{}` does not run a Node script, so imports were not checked",
                         t.shown
-                    ))
-                    .detail("did not run: no Node entry")
-                }
+                    ),
+                    "did not run: no Node entry",
+                )),
             },
-            Err(_) => return note(
+            Err(_) => return Err((
                 "the command could not be resolved (see `cmd-target`), so imports were not checked"
                     .into(),
-            )
-            .detail("did not run: no Node entry"),
+                "did not run: no Node entry",
+            )),
         },
+    };
+    // Node finds the entry as `require.resolve` would: `node dist/index` runs
+    // `dist/index.js`.
+    let r = Resolver::new(fs);
+    r.file(&entry)
+        .or_else(|| {
+            [".js", ".mjs", ".cjs"]
+                .iter()
+                .find_map(|x| r.file(&format!("{entry}{x}")))
+        })
+        .ok_or_else(|| {
+            (
+                format!(
+                    "the entry `/{entry}` is not a file in the image, so imports were not checked"
+                ),
+                "did not run: entry missing",
+            )
+        })
+}
+
+/// Bounds on the fallback re-read: app files and their bytes.
+const FALLBACK_FILES: usize = 2_000;
+const FALLBACK_BYTES: u64 = 32 << 20;
+
+/// Layer paths to keep on a second read when the entry's contents were not kept
+/// (an app outside the directories [`wants`] covers): the scripts of the entry's
+/// package outside `node_modules`, bounded.
+pub fn content_sources(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> Vec<String> {
+    let Ok(real) = entry(fs, cfg, rule) else {
+        return vec![];
+    };
+    match fs.lookup(&real) {
+        Ok((_, n)) if n.content.is_none() && n.size <= MAX_CONTENT => {}
+        _ => return vec![],
+    }
+    let mut r = Resolver::new(fs);
+    let dir = r
+        .scope(resolve::parent(&real))
+        .map(|p| p.dir.clone())
+        .unwrap_or_else(|| resolve::parent(&real).to_string());
+    let mut out = vec![fs.source_path(&real)];
+    let mut bytes = 0;
+    for (k, n) in fs.walk(&dir) {
+        if out.len() >= FALLBACK_FILES {
+            break;
+        }
+        if n.kind != Kind::File
+            || n.content.is_some()
+            || n.size > MAX_CONTENT
+            || k.split('/').any(|c| c == "node_modules")
+            || ![".js", ".mjs", ".cjs"].iter().any(|x| k.ends_with(x))
+        {
+            continue;
+        }
+        bytes += n.size;
+        if bytes > FALLBACK_BYTES {
+            break;
+        }
+        let src = fs.source_path(&k);
+        if !out.contains(&src) {
+            out.push(src);
+        }
+    }
+    out
+}
+
+pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOutcome {
+    let c = cfg.config().clone().unwrap_or_default();
+    let env = c.env().clone().unwrap_or_default();
+    let real = match entry(fs, cfg, rule) {
+        Ok(r) => r,
+        Err((msg, detail)) => {
+            return CheckOutcome::from_findings(
+                NAME,
+                vec![Finding::note(Code::NodeNotChecked, "node", msg)],
+            )
+            .detail(detail)
+        }
     };
     let mut w = Walk {
         r: Resolver::new(fs),
@@ -152,18 +232,6 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
         reported: HashSet::new(),
         app: None,
         imports: 0,
-    };
-    // Node finds the entry as `require.resolve` would: `node dist/index` runs
-    // `dist/index.js`.
-    let Some(real) = w.r.file(&entry).or_else(|| {
-        [".js", ".mjs", ".cjs"]
-            .iter()
-            .find_map(|x| w.r.file(&format!("{entry}{x}")))
-    }) else {
-        return note(format!(
-            "the entry `/{entry}` is not a file in the image, so imports were not checked"
-        ))
-        .detail("did not run: entry missing");
     };
     w.app = w.r.scope(resolve::parent(&real));
     w.enqueue(Item::File(real.clone(), true));
