@@ -109,6 +109,8 @@ struct Walk<'f, 'r> {
     reported: HashSet<(String, String)>,
     app: Option<Rc<Package>>,
     imports: usize,
+    /// A bound on files or packages was reached.
+    truncated: bool,
 }
 
 /// The script the check starts from (a key), or why there is none: the note's
@@ -232,6 +234,7 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
         reported: HashSet::new(),
         app: None,
         imports: 0,
+        truncated: false,
     };
     w.app = w.r.scope(resolve::parent(&real));
     w.enqueue(Item::File(real.clone(), true));
@@ -240,6 +243,13 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
             Item::File(k, eager) => w.file(&k, eager),
             Item::Package(d, eager) => w.package(&d, eager),
         }
+    }
+    if w.truncated {
+        w.findings.push(Finding::note(
+            Code::NodeNotChecked,
+            format!("/{real}"),
+            format!("the app reaches more than {MAX_FILES} files or {MAX_PACKAGES} packages; those past the bound were not checked"),
+        ));
     }
     let detail = format!(
         "`/{real}`: {} app files, {} imports, {} packages ({})",
@@ -273,7 +283,10 @@ impl Walk<'_, '_> {
         };
         match map.get(k) {
             Some(&was) if was || !eager => return,
-            None if map.len() >= limit => return,
+            None if map.len() >= limit => {
+                self.truncated = true;
+                return;
+            }
             _ => {}
         }
         map.insert(k.clone(), eager);
