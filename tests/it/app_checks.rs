@@ -2,8 +2,10 @@
 //! page's assets load. Each fixture (`fixtures/recipes/node-*`, `web-*`) is one
 //! way a deploy broke, beside `node-app`, the same app healthy.
 
-use crate::support::fixture::{build_layout, write_oci_dir};
-use crate::support::{image_check, json_lines, project_root, Run};
+use crate::support::fixture::{
+    build_layout, layout_of, load_recipe, write_oci_dir, FileRecipe, LayerRecipe, Layout,
+};
+use crate::support::{image_check, json_lines, npm, project_root, Run};
 use tempfile::TempDir;
 
 #[derive(Debug)]
@@ -17,8 +19,12 @@ struct F {
 
 /// Checks `recipe` (no spec unless `spec` is given: only the automatic checks).
 fn check(recipe: &str, spec: Option<&str>) -> (Run, Vec<F>) {
+    check_layout(&build_layout(recipe, "v1"), spec)
+}
+
+fn check_layout(layout: &Layout, spec: Option<&str>) -> (Run, Vec<F>) {
     let t = TempDir::new().unwrap();
-    write_oci_dir(&build_layout(recipe, "v1"), &t.path().join("img"));
+    write_oci_dir(layout, &t.path().join("img"));
     let r = format!("oci:{}:v1", t.path().join("img").display());
     let spec_path = t.path().join("spec.toml");
     let mut args = vec!["--format", "json"];
@@ -267,4 +273,141 @@ fn an_oversized_bundle_is_a_finding_and_a_layer_of_big_chunks_still_checks() {
         "{}",
         f[0].message
     );
+}
+
+/// The real build (`support::npm`) as an image: the `base` recipe (passwd, a
+/// node stand-in), then the assembled `/app` folder as one layer, then
+/// `remove` whited out.
+fn real_image(script: &str, node_env: Option<&str>, remove: &[&str]) -> Layout {
+    let mut r = load_recipe("base");
+    let mut env =
+        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    env.extend(node_env.map(|v| format!("NODE_ENV={v}")));
+    r.config.env = Some(env);
+    r.config.user = Some("node".into());
+    r.config.workdir = Some("/app".into());
+    r.config.cmd = Some(vec!["node".into(), script.into()]);
+    let layer = |files: Vec<FileRecipe>, tree| LayerRecipe {
+        compression: "gzip".into(),
+        docker_media_types: false,
+        created_by: None,
+        files,
+        tree,
+    };
+    r.layers.push(layer(
+        vec![],
+        Some((npm::app().to_path_buf(), "app".into())),
+    ));
+    if !remove.is_empty() {
+        let wh = remove
+            .iter()
+            .map(|p| {
+                let (dir, name) = p.rsplit_once('/').unwrap();
+                FileRecipe {
+                    path: format!("{dir}/.wh.{name}"),
+                    text: Some(String::new()),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        r.layers.push(layer(wh, None));
+    }
+    layout_of(r, "v1")
+}
+
+/// The real build: image-check's verdict agrees with Node's, started on the
+/// same folder with the same `NODE_ENV`.
+#[test]
+fn real_build_healthy_passes_and_node_starts() {
+    let (run, found) = check_layout(&real_image("dist/index.js", Some("production"), &[]), None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // The guarded dev-server import is the one thing said, as a warning.
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert!(
+        f[0].message.contains("`import(\"vite\")`"),
+        "{}",
+        f[0].message
+    );
+    assert!(only(&found, "asset-missing").is_empty(), "{found:#?}");
+    // It did walk express's whole dependency tree: every package `npm ci` wrote
+    // (its own record of them, nested copies included).
+    let lock: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(npm::app().join("node_modules/.package-lock.json")).unwrap(),
+    )
+    .unwrap();
+    let installed = lock["packages"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("node_modules/"))
+        .count();
+    assert!(
+        run.stdout
+            .contains(&format!("imports, {installed} packages")),
+        "{installed} packages installed: {}",
+        run.stdout
+    );
+    let (ok, err) = npm::start(npm::app(), "dist/index.js", &[("NODE_ENV", "production")]);
+    assert!(ok, "node did not start: {err}");
+}
+
+#[test]
+fn real_build_without_node_env_fails_as_node_does() {
+    let (run, found) = check_layout(&real_image("dist/index.js", None, &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert!(f[0].message.contains("ERR_MODULE_NOT_FOUND"));
+    let (ok, err) = npm::start(npm::app(), "dist/index.js", &[]);
+    assert!(!ok, "node started although image-check said it would not");
+    assert!(
+        err.contains("ERR_MODULE_NOT_FOUND") && err.contains("'vite'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn real_build_with_vite_at_top_level_fails_as_node_does() {
+    let (run, found) = check_layout(&real_image("dist/broken.js", Some("production"), &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert!(
+        f[0].subject.starts_with("/app/dist/broken.js:"),
+        "{}",
+        f[0].subject
+    );
+    assert!(f[0].hint.contains("devDependencies"), "{}", f[0].hint);
+    let (ok, err) = npm::start(npm::app(), "dist/broken.js", &[("NODE_ENV", "production")]);
+    assert!(!ok, "node started although image-check said it would not");
+    assert!(
+        err.contains("ERR_MODULE_NOT_FOUND") && err.contains("'vite'"),
+        "{err}"
+    );
+}
+
+/// vite's build names its stylesheet by hash; dropping it from the image is what
+/// incident 3 was.
+#[test]
+fn real_build_missing_its_stylesheet_fails() {
+    let assets = npm::app().join("dist/public/assets");
+    let css = std::fs::read_dir(&assets)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".css"))
+        .expect("vite wrote a stylesheet");
+    let gone = format!("app/dist/public/assets/{css}");
+    let (run, found) = check_layout(
+        &real_image("dist/index.js", Some("production"), &[&gone]),
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "asset-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert!(f[0].subject.starts_with("/app/dist/public/index.html:"));
+    assert!(f[0].message.contains(&css));
 }

@@ -129,13 +129,15 @@ fn entry(
         None => match cmd::resolve(fs, cfg) {
             Ok(t) => match t.node_script() {
                 Some(s) => resolve::join("", s),
-                None => return Err((
-                    format!(
+                None => {
+                    return Err((
+                        format!(
                         "the command `{}` does not run a Node script, so imports were not checked",
                         t.shown
                     ),
-                    "did not run: no Node entry",
-                )),
+                        "did not run: no Node entry",
+                    ))
+                }
             },
             Err(_) => return Err((
                 "the command could not be resolved (see `cmd-target`), so imports were not checked"
