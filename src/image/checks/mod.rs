@@ -9,6 +9,13 @@ pub mod node;
 pub mod user;
 pub mod web;
 
+/// The `app_files` fuzz target's body: any bytes through the node and web checks'
+/// parsers (scripts, `package.json`, pages, stylesheets).
+pub fn fuzz_app_files(data: &[u8]) {
+    node::fuzz_node(data);
+    web::fuzz_web(data);
+}
+
 use super::fs::{display, key, FlatFs, Kind, ResolveError, MAX_HOPS};
 use crate::report::{Code, Finding};
 
@@ -76,4 +83,18 @@ pub(crate) fn unresolved(
     };
     let message = f.message.trim_start().to_string();
     Finding { message, ..f }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn app_files_fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/app_files");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("fuzz/corpus/app_files exists") {
+            super::fuzz_app_files(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the corpus is empty");
+    }
 }

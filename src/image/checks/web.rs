@@ -33,12 +33,132 @@ pub fn wants(path: &str) -> bool {
             .any(|s| path.starts_with(s) && !path.starts_with("usr/src/"))
 }
 
+/// Line numbers by binary search over line starts: a page of a million tags
+/// costs a million lookups, not a million scans.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &[u8]) -> Lines {
+        Lines(
+            std::iter::once(0)
+                .chain(newlines(text).map(|i| i + 1))
+                .collect(),
+        )
+    }
+
+    fn of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&s| s <= offset)
+    }
+}
+
+fn newlines(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    text.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
 fn line_of(text: &[u8], offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    Lines::new(text).of(offset)
+}
+
+/// One local-or-not reference a page makes, before it is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HtmlRef {
+    pub line: usize,
+    pub url: String,
+    /// How the page loads it, for the message.
+    pub what: String,
+    /// A stylesheet whose own references are followed.
+    pub stylesheet: bool,
+}
+
+/// Every reference the page makes that the check looks at, in document order.
+pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
+    let lines = Lines::new(text);
+    let mut out = Vec::new();
+    let mut push = |line: usize, url: &str, what: String, stylesheet: bool| {
+        out.push(HtmlRef {
+            line,
+            url: url.to_string(),
+            what,
+            stylesheet,
+        })
+    };
+    let mut emitter = DefaultEmitter::<usize>::new_with_span();
+    // `<script>`/`<style>` contents are raw text, not tags.
+    emitter.naively_switch_states(true);
+    let mut in_style = false;
+    for tok in Tokenizer::new_with_emitter(text, emitter).flatten() {
+        match tok {
+            Token::StartTag(t) => {
+                let line = lines.of(t.span.start);
+                let attr = |n: &[u8]| {
+                    t.attributes
+                        .get(n)
+                        .map(|v| String::from_utf8_lossy(&v.value).into_owned())
+                };
+                let name = String::from_utf8_lossy(&t.name).to_ascii_lowercase();
+                in_style = name == "style";
+                match name.as_str() {
+                    "script" => {
+                        if let Some(src) = attr(b"src") {
+                            push(line, &src, "`<script src>` loads".into(), false);
+                        }
+                    }
+                    "link" => {
+                        let rel = attr(b"rel").unwrap_or_default().to_ascii_lowercase();
+                        let rels: Vec<&str> = rel.split_ascii_whitespace().collect();
+                        let wanted = [
+                            "stylesheet",
+                            "modulepreload",
+                            "preload",
+                            "icon",
+                            "apple-touch-icon",
+                            "manifest",
+                        ];
+                        if !rels.iter().any(|r| wanted.contains(r)) {
+                            continue;
+                        }
+                        if let Some(href) = attr(b"href") {
+                            let what = format!("`<link rel=\"{rel}\">` loads");
+                            push(line, &href, what, rels.contains(&"stylesheet"));
+                        }
+                    }
+                    "img" | "source" | "video" | "audio" => {
+                        if let Some(src) = attr(b"src") {
+                            push(line, &src, format!("`<{name} src>` loads"), false);
+                        }
+                        if let Some(set) = attr(b"srcset") {
+                            for cand in set.split(',') {
+                                if let Some(u) = cand.split_ascii_whitespace().next() {
+                                    push(line, u, format!("`<{name} srcset>` lists"), false);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Token::EndTag(_) => in_style = false,
+            Token::String(s) if in_style => {
+                let css = String::from_utf8_lossy(&s.value).into_owned();
+                let css_lines = Lines::new(css.as_bytes());
+                let base = lines.of(s.span.start) - 1;
+                for (off, url, import) in css_refs(&css) {
+                    let what = if import {
+                        "`<style>` `@import`s"
+                    } else {
+                        "`<style>` `url()` loads"
+                    };
+                    push(base + css_lines.of(off), &url, what.into(), import);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A reference the image must hold, or `None` for external URLs, `data:`,
@@ -121,85 +241,10 @@ impl Page<'_> {
     }
 
     fn page(&mut self, key: &str, text: &[u8]) {
-        let mut emitter = DefaultEmitter::<usize>::new_with_span();
-        // `<script>`/`<style>` contents are raw text, not tags.
-        emitter.naively_switch_states(true);
-        let mut in_style = false;
-        for tok in Tokenizer::new_with_emitter(text, emitter).flatten() {
-            match tok {
-                Token::StartTag(t) => {
-                    let line = line_of(text, t.span.start);
-                    let attr = |n: &[u8]| {
-                        t.attributes
-                            .get(n)
-                            .map(|v| String::from_utf8_lossy(&v.value).into_owned())
-                    };
-                    let name = String::from_utf8_lossy(&t.name).to_ascii_lowercase();
-                    in_style = name == "style";
-                    match name.as_str() {
-                        "script" => {
-                            if let Some(src) = attr(b"src") {
-                                self.reference(key, line, &src, "`<script src>` loads");
-                            }
-                        }
-                        "link" => {
-                            let rel = attr(b"rel").unwrap_or_default().to_ascii_lowercase();
-                            let rels: Vec<&str> = rel.split_ascii_whitespace().collect();
-                            let wanted = [
-                                "stylesheet",
-                                "modulepreload",
-                                "preload",
-                                "icon",
-                                "apple-touch-icon",
-                                "manifest",
-                            ];
-                            if !rels.iter().any(|r| wanted.contains(r)) {
-                                continue;
-                            }
-                            if let Some(href) = attr(b"href") {
-                                let what = format!("`<link rel=\"{rel}\">` loads");
-                                let found = self.reference(key, line, &href, &what);
-                                if let Some(css) = found.filter(|_| rels.contains(&"stylesheet")) {
-                                    self.stylesheet(&css);
-                                }
-                            }
-                        }
-                        "img" | "source" | "video" | "audio" => {
-                            if let Some(src) = attr(b"src") {
-                                let what = format!("`<{name} src>` loads");
-                                self.reference(key, line, &src, &what);
-                            }
-                            if let Some(set) = attr(b"srcset") {
-                                let what = format!("`<{name} srcset>` lists");
-                                for cand in set.split(',') {
-                                    if let Some(u) = cand.split_ascii_whitespace().next() {
-                                        self.reference(key, line, u, &what);
-                                    }
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                Token::EndTag(_) => in_style = false,
-                Token::String(s) if in_style => {
-                    let css = String::from_utf8_lossy(&s.value).into_owned();
-                    let base = line_of(text, s.span.start) - 1;
-                    for (off, url, import) in css_refs(&css) {
-                        let line = base + line_of(css.as_bytes(), off);
-                        let what = if import {
-                            "`<style>` `@import`s"
-                        } else {
-                            "`<style>` `url()` loads"
-                        };
-                        if let Some(k) = self.reference(key, line, &url, what) {
-                            if import {
-                                self.stylesheet(&k);
-                            }
-                        }
-                    }
-                }
-                _ => {}
+        for r in html_refs(text) {
+            let found = self.reference(key, r.line, &r.url, &r.what);
+            if let Some(css) = found.filter(|_| r.stylesheet) {
+                self.stylesheet(&css);
             }
         }
     }
@@ -229,8 +274,9 @@ impl Page<'_> {
             return;
         };
         let css = String::from_utf8_lossy(&bytes).into_owned();
+        let lines = Lines::new(css.as_bytes());
         for (off, url, import) in css_refs(&css) {
-            let line = line_of(css.as_bytes(), off);
+            let line = lines.of(off);
             let what = if import {
                 "`@import`s"
             } else {
@@ -277,7 +323,7 @@ fn css_refs(css: &str) -> Vec<(usize, String, bool)> {
                     .unwrap_or(b.len());
             }
             b'"' | b'\'' => i = string_at(i).1,
-            b'@' if css[i..].len() >= 7 && css[i + 1..i + 7].eq_ignore_ascii_case("import") => {
+            b'@' if b.len() >= i + 7 && b[i + 1..i + 7].eq_ignore_ascii_case(b"import") => {
                 let mut j = i + 7;
                 while j < b.len() && b[j].is_ascii_whitespace() {
                     j += 1;
@@ -286,7 +332,7 @@ fn css_refs(css: &str) -> Vec<(usize, String, bool)> {
                     let (s, end) = string_at(j);
                     out.push((i, s, true));
                     i = end;
-                } else if css[j..].len() >= 4 && css[j..j + 4].eq_ignore_ascii_case("url(") {
+                } else if b.len() >= j + 4 && b[j..j + 4].eq_ignore_ascii_case(b"url(") {
                     if let Some((s, end)) = url_at(css, j + 4) {
                         out.push((i, s, true));
                         i = end;
@@ -298,8 +344,8 @@ fn css_refs(css: &str) -> Vec<(usize, String, bool)> {
                 }
             }
             b'u' | b'U'
-                if css[i..].len() >= 4
-                    && css[i..i + 4].eq_ignore_ascii_case("url(")
+                if b.len() >= i + 4
+                    && b[i..i + 4].eq_ignore_ascii_case(b"url(")
                     && (i == 0
                         || !(b[i - 1].is_ascii_alphanumeric()
                             || b[i - 1] == b'-'
@@ -438,6 +484,22 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutc
     CheckOutcome::from_findings(NAME, p.findings).detail(detail)
 }
 
+/// The `app_files` fuzz target's body for pages and stylesheets, also run on its
+/// corpus by `cargo test`: any bytes give references with lines inside the text,
+/// never a panic.
+pub fn fuzz_web(data: &[u8]) {
+    let n = data.iter().filter(|b| **b == b'\n').count() + 1;
+    for r in html_refs(data) {
+        assert!(r.line >= 1 && r.line <= n, "line {} of {n}", r.line);
+        let _ = local(&r.url);
+    }
+    let css = String::from_utf8_lossy(data);
+    for (off, url, _) in css_refs(&css) {
+        assert!(off < css.len());
+        let _ = local(&url);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,6 +523,27 @@ mod tests {
         ] {
             assert_eq!(local(ext), None, "{ext}");
         }
+    }
+
+    /// Byte offsets into non-ASCII text must not split a character.
+    #[test]
+    fn css_scanning_survives_any_text() {
+        for css in [
+            "@é",
+            "@impo",
+            "@importé",
+            "uré",
+            "url(",
+            "url(\"",
+            "url('x",
+            "/*",
+            "\"",
+            "@import url(",
+            "ü@import 'a'",
+        ] {
+            let _ = css_refs(css);
+        }
+        assert_eq!(css_refs("a{b:url(ü.png)}")[0].1, "ü.png");
     }
 
     #[test]

@@ -77,9 +77,60 @@ pub enum Parsed {
     Failed(String),
 }
 
+/// The parser and the visitor recurse once per nesting level: they run on a
+/// thread with this much stack (reserved, touched only as deep as a file goes).
+const STACK: usize = 1 << 30;
+/// Nesting a file may have (brackets, or a run of prefix operators) before it is
+/// refused rather than parsed; 100,000 levels need well under [`STACK`].
+pub const MAX_NESTING: usize = 100_000;
+
+/// An upper bound on the bracket nesting and the longest run of prefix
+/// operators (`!!!!x`), counted over the raw text (strings and comments
+/// included, so it errs on the deep side).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut max, mut run, mut max_run) = (0usize, 0usize, 0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if matches!(b, b'!' | b'~' | b'+' | b'-') {
+            run += 1;
+            max_run = max_run.max(run);
+        } else if !b.is_ascii_whitespace() {
+            run = 0;
+        }
+    }
+    max.max(max_run)
+}
+
 /// `module`: the file is ESM by its name or its package's `"type"`; `None` lets
 /// the parser decide from the syntax, as Node 22 does.
 pub fn parse(text: &str, module: Option<bool>) -> Parsed {
+    let n = nesting(text);
+    if n > MAX_NESTING {
+        return Parsed::Failed(format!(
+            "nested {n} levels deep, more than the {MAX_NESTING} image-check parses"
+        ));
+    }
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("js-parse".into())
+            .stack_size(STACK)
+            .spawn_scoped(s, || parse_here(text, module))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Parsed::Failed("the parser failed".into()))
+            })
+            .unwrap_or_else(|e| Parsed::Failed(format!("no thread to parse on: {e}")))
+    })
+}
+
+fn parse_here(text: &str, module: Option<bool>) -> Parsed {
     let st = match module {
         Some(true) => SourceType::mjs(),
         Some(false) => SourceType::cjs(),
@@ -441,5 +492,24 @@ const x = app.get("env") === "development" ? require("a") : require("b");
         let esm = "import a from 'a';\nexport default a;\n";
         assert!(matches!(parse(esm, None), Parsed::Ok { esm: true, .. }));
         assert!(matches!(parse("const = ;", None), Parsed::Failed(_)));
+    }
+
+    /// A hostile bundle nested as deep as image-check allows parses without
+    /// overflowing the stack; one level deeper is refused, not parsed.
+    #[test]
+    fn deep_nesting_is_parsed_or_refused_never_a_crash() {
+        let n = MAX_NESTING;
+        for src in [
+            format!("x = {}1{};", "(".repeat(n), ")".repeat(n)),
+            format!("x = {}1;", "!".repeat(n)),
+            format!("{}{}", "{".repeat(n), "}".repeat(n)),
+            format!("x = 1{};", "+1".repeat(n)),
+            format!("x = {}0;", "a?1:".repeat(n)),
+            format!("x = {}1;", "()=>".repeat(n)),
+        ] {
+            assert!(matches!(parse(&src, Some(true)), Parsed::Ok { .. }));
+        }
+        let src = format!("x = {}1{};", "[".repeat(n + 1), "]".repeat(n + 1));
+        assert!(matches!(parse(&src, Some(true)), Parsed::Failed(e) if e.contains("nested")));
     }
 }

@@ -593,6 +593,30 @@ impl Walk<'_, '_> {
     }
 }
 
+/// The `app_files` fuzz target's body for scripts and manifests, also run on its
+/// corpus by `cargo test`: any bytes as a `package.json` or a script give a
+/// value or an error, never a panic; an import's line is a line of the file.
+pub fn fuzz_node(data: &[u8]) {
+    let _ = Package::parse("app", data);
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let n = text.split('\n').count();
+    for module in [None, Some(true), Some(false)] {
+        if let Parsed::Ok { imports, .. } = imports::parse(text, module) {
+            for i in imports {
+                assert!(
+                    i.line >= 1 && i.line as usize <= n,
+                    "line {} of {n}",
+                    i.line
+                );
+                let _ = resolve::split_package(&i.spec);
+                let _ = resolve::join("app/dist", &i.spec);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
