@@ -66,6 +66,9 @@ pub struct Import {
     pub at_load: bool,
     /// The guards on the way, each with the truth value its branch needs.
     pub guards: Vec<(Cond, bool)>,
+    /// Inside a `try` block of the same function (with a `catch`): a failure is
+    /// the code's to handle, as `try { require("bufferutil") } catch {}` does.
+    pub caught: bool,
 }
 
 pub enum Parsed {
@@ -155,6 +158,8 @@ fn parse_here(text: &str, module: Option<bool>) -> Parsed {
         guards: Vec::new(),
         awaited: Vec::new(),
         out: Vec::new(),
+        tries: 0,
+        saved_tries: Vec::new(),
     };
     v.visit_program(&ret.program);
     Parsed::Ok {
@@ -184,6 +189,11 @@ struct Collector<'t> {
     /// Start offsets of `import()` expressions that are directly awaited.
     awaited: Vec<u32>,
     out: Vec<Import>,
+    /// `try` blocks (with a `catch`) open in the current function.
+    tries: usize,
+    /// `tries` of the enclosing functions: a function defined in a `try` runs
+    /// later, outside it.
+    saved_tries: Vec<usize>,
 }
 
 impl Collector<'_> {
@@ -198,6 +208,7 @@ impl Collector<'_> {
             how,
             at_load,
             guards: self.guards.clone(),
+            caught: self.tries > 0,
         })
     }
 
@@ -302,11 +313,29 @@ impl<'a> Visit<'a> for Collector<'_> {
         let f = flags.contains(oxc_syntax::scope::ScopeFlags::Function);
         self.functions.push(f);
         self.depth += f as usize;
+        if f {
+            self.saved_tries.push(self.tries);
+            self.tries = 0;
+        }
     }
 
     fn leave_scope(&mut self) {
         if self.functions.pop() == Some(true) {
             self.depth -= 1;
+            self.tries = self.saved_tries.pop().unwrap_or(0);
+        }
+    }
+
+    fn visit_try_statement(&mut self, it: &oxc_ast::ast::TryStatement<'a>) {
+        let catches = it.handler.is_some() as usize;
+        self.tries += catches;
+        self.visit_block_statement(&it.block);
+        self.tries -= catches;
+        if let Some(h) = &it.handler {
+            self.visit_catch_clause(h);
+        }
+        if let Some(f) = &it.finalizer {
+            self.visit_block_statement(f);
         }
     }
 
@@ -445,6 +474,26 @@ const html = `<script>import("ghost")</script>`;
 "#;
         assert!(imports(src, Some(true)).is_empty());
         assert!(imports(src, None).is_empty());
+    }
+
+    /// `ws` and others probe optional native modules this way; Node does not fail.
+    #[test]
+    fn requires_in_try_blocks_are_caught_unless_in_a_later_function() {
+        let src = r#"try { require("bufferutil"); } catch (e) { require("fallback"); }
+try { var f = function () { return require("later"); }; } catch {}
+try { await import("opt"); } finally { }
+"#;
+        let got = imports(src, Some(true));
+        let caught: Vec<(&str, bool)> = got.iter().map(|i| (i.spec.as_str(), i.caught)).collect();
+        assert_eq!(
+            caught,
+            vec![
+                ("bufferutil", true),
+                ("fallback", false),
+                ("later", false),
+                ("opt", false)
+            ]
+        );
     }
 
     #[test]

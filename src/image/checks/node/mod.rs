@@ -238,6 +238,17 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
         imports: 0,
         truncated: false,
     };
+    if !is_script(&real) {
+        return CheckOutcome::from_findings(
+            NAME,
+            vec![Finding::note(
+                Code::NodeNotChecked,
+                format!("/{real}"),
+                "is not a JavaScript file (`.js`, `.mjs`, `.cjs`), so its imports were not checked",
+            )],
+        )
+        .detail("did not run: entry is not JavaScript");
+    }
     w.app = w.r.scope(resolve::parent(&real));
     w.enqueue(Item::File(real.clone(), true));
     while let Some(item) = w.queue.pop_front() {
@@ -432,6 +443,8 @@ impl Walk<'_, '_> {
                 Some(d) => self.enqueue(Item::Package(d, eager)),
                 None => self.enqueue(Item::File(real, eager)),
             },
+            // The code catches the failure itself (an optional module).
+            Err(_) if i.caught => {}
             Err(f) => self.unresolved(key, i, &f, mode, eager, file_eager, guarded, holds),
         }
     }
