@@ -419,6 +419,23 @@ mod tests {
     }
 
     #[test]
+    fn node_and_web_tables() {
+        let s = parse(
+            "[node]\nentry = \"dist/server.js\"\nignore = [\"bufferutil\"]\n\
+             [web]\nenabled = false\nroot = \"/srv/www\"\nindex = \"app.html\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.node.entry.as_deref(), Some("dist/server.js"));
+        assert_eq!(s.node.ignore, ["bufferutil"]);
+        assert_eq!(s.node.enabled, None);
+        assert_eq!(s.web.enabled, Some(false));
+        assert_eq!(s.web.root.as_deref(), Some("/srv/www"));
+        assert_eq!(s.web.index.as_deref(), Some("app.html"));
+        let e = parse("[node]\nentry = \"a.js\"\nignores = [\"x\"]\n").unwrap_err();
+        assert!(e.to_string().starts_with("spec.toml:3:"), "{e}");
+    }
+
+    #[test]
     fn fuzz_corpus_replays() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/spec");
         let mut n = 0;

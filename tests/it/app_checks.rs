@@ -63,7 +63,7 @@ fn healthy_app_loads_and_its_page_is_complete() {
     // The check did read the app: both app files, the four packages reached.
     assert!(
         run.stdout
-            .contains("`/app/dist/index.js`: 2 app files, 6 imports, 4 packages"),
+            .contains("`/app/dist/index.js`: 2 app files, 7 imports, 4 packages"),
         "{}",
         run.stdout
     );
@@ -160,13 +160,64 @@ fn a_subpath_the_exports_map_lacks_fails() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     let f = only(&found, "import-unresolved");
     // `featurekit/feature/a` matches `./feature/*`; `./internal/*` maps to null.
-    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f.len(), 2, "{found:#?}");
+    assert_eq!(f[1].subject, "/app/dist/index.js:3");
+    assert!(
+        f[1].message.contains("ERR_PACKAGE_IMPORT_NOT_DEFINED"),
+        "{}",
+        f[1].message
+    );
+    assert!(f[1]
+        .message
+        .contains("`/app/package.json` has no matching `imports` entry"));
     assert_eq!(f[0].subject, "/app/dist/index.js:2");
     assert!(f[0].message.contains("`featurekit/internal/hidden`"));
     assert!(f[0].message.contains("ERR_PACKAGE_PATH_NOT_EXPORTED"));
     assert!(f[0].message.contains(
         "`/app/node_modules/featurekit/package.json` has no entry for `./internal/hidden`"
     ));
+}
+
+/// Node 20.11 runs a `.js` file of a package without `"type": "module"` as
+/// CommonJS and stops at its first `import`; 22.12 detects the syntax.
+#[test]
+fn esm_in_a_commonjs_package_fails_on_a_node_that_does_not_detect_it() {
+    let (run, found) = check("node-module-format", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "node-module-format");
+    let subjects: Vec<&str> = f.iter().map(|f| f.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        ["/app/dist/index.js", "/app/dist/lib/helper.js"],
+        "{found:#?}"
+    );
+    assert!(f[0].message.contains("Node 20.11.1"));
+    assert!(only(&found, "import-unresolved").is_empty(), "{found:#?}");
+}
+
+/// pnpm links each package into `.pnpm`; its dependencies are found beside its
+/// real directory, as Node's realpath puts them.
+#[test]
+fn a_pnpm_layout_resolves_through_its_links() {
+    let (run, found) = check("node-pnpm", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        found.iter().all(|f| f.code == "web-not-checked"),
+        "{found:#?}"
+    );
+    assert!(
+        run.stdout.contains("1 app files, 1 imports, 2 packages"),
+        "{}",
+        run.stdout
+    );
+    let (run, found) = check("node-pnpm-broken", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(
+        f[0].subject,
+        "/app/node_modules/.pnpm/express@4.21.2/node_modules/express/package.json"
+    );
 }
 
 #[test]
