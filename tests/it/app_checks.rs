@@ -193,6 +193,13 @@ fn esm_in_a_commonjs_package_fails_on_a_node_that_does_not_detect_it() {
     );
     assert!(f[0].message.contains("Node 20.11.1"));
     assert!(only(&found, "import-unresolved").is_empty(), "{found:#?}");
+    let (run, found) = check("node-module-format-detected", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(found.is_empty(), "{found:#?}");
+    // An explicit `"type": "commonjs"` turns detection off on every version.
+    let (run, found) = check("node-module-format-explicit", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(only(&found, "node-module-format").len(), 2, "{found:#?}");
 }
 
 /// pnpm links each package into `.pnpm`; its dependencies are found beside its

@@ -345,11 +345,9 @@ impl Walk<'_, '_> {
             ));
             return;
         };
-        let scope_module = self
-            .r
-            .scope(resolve::parent(key))
-            .map(|p| p.module)
-            .unwrap_or(false);
+        let scope = self.r.scope(resolve::parent(key));
+        let scope_module = scope.as_ref().is_some_and(|p| p.module);
+        let explicit_cjs = scope.as_ref().is_some_and(|p| p.commonjs);
         let module = if key.ends_with(".mjs") {
             Some(true)
         } else if key.ends_with(".cjs") {
@@ -374,7 +372,7 @@ impl Walk<'_, '_> {
             }
         };
         if esm && module.is_none() {
-            self.module_format(key, eager);
+            self.module_format(key, eager, explicit_cjs);
         }
         for i in &imports {
             self.import(key, i, eager);
@@ -382,8 +380,28 @@ impl Walk<'_, '_> {
     }
 
     /// ESM syntax in a `.js` file of a CommonJS package: Node before 22.7 (20.19
-    /// on the 20 line) runs it as CommonJS and stops at the first `import`.
-    fn module_format(&mut self, key: &str, eager: bool) {
+    /// on the 20 line) runs it as CommonJS and stops at the first `import`, and
+    /// so does every Node when the package says `"type": "commonjs"`.
+    fn module_format(&mut self, key: &str, eager: bool, explicit_cjs: bool) {
+        let sev = if eager {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let shown = format!("/{key}");
+        let hint = "add `\"type\": \"module\"` to the nearest `package.json`, name the file `.mjs`, or build with `--format=cjs`";
+        if explicit_cjs {
+            self.findings.push(
+                Finding::new(
+                    Code::NodeModuleFormat,
+                    sev,
+                    &shown,
+                    "uses `import`/`export` but its package says `\"type\": \"commonjs\"`; Node runs it as CommonJS and throws `SyntaxError: Cannot use import statement outside a module`",
+                )
+                .hint(hint),
+            );
+            return;
+        }
         let Some(v) = self.node_version.clone() else {
             return;
         };
@@ -400,12 +418,6 @@ impl Walk<'_, '_> {
         if detects || major == 0 {
             return;
         }
-        let shown = format!("/{key}");
-        let sev = if eager {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
         self.findings.push(
             Finding::new(
                 Code::NodeModuleFormat,
@@ -413,7 +425,7 @@ impl Walk<'_, '_> {
                 &shown,
                 format!("uses `import`/`export` but is a `.js` file of a package without `\"type\": \"module\"`; Node {v} (`NODE_VERSION`) runs it as CommonJS and throws `SyntaxError: Cannot use import statement outside a module`"),
             )
-            .hint("add `\"type\": \"module\"` to the nearest `package.json`, name the file `.mjs`, or build with `--format=cjs`"),
+            .hint(hint),
         );
     }
 

@@ -191,6 +191,8 @@ pub struct Package {
     pub dir: String,
     pub name: Option<String>,
     pub module: bool,
+    /// `"type": "commonjs"` written out: Node then never detects ESM syntax.
+    pub commonjs: bool,
     pub main: Option<String>,
     pub exports: Option<Json>,
     pub imports: Option<Json>,
@@ -217,6 +219,7 @@ impl Package {
             dir: dir.to_string(),
             name: s("name"),
             module: s("type").as_deref() == Some("module"),
+            commonjs: s("type").as_deref() == Some("commonjs"),
             main: s("main").filter(|m| !m.is_empty()),
             exports: j.get("exports").filter(|e| **e != Json::Null).cloned(),
             imports: j.get("imports").cloned(),
