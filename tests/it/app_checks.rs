@@ -469,3 +469,13 @@ fn real_build_missing_its_stylesheet_fails() {
     assert!(f[0].subject.starts_with("/app/dist/public/index.html:"));
     assert!(f[0].message.contains(&css));
 }
+
+#[test]
+fn a_module_reached_lazily_and_at_start_is_judged_once_as_at_start() {
+    let (run, found) = check("node-lazy-then-eager", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert_eq!(f[0].subject, "/app/dist/shared.js:1");
+}

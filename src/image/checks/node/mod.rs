@@ -104,7 +104,10 @@ struct Walk<'f, 'r> {
     rule: &'r NodeRule,
     files: HashMap<String, bool>,
     pkgs: HashMap<String, bool>,
-    queue: VecDeque<Item>,
+    /// Everything reached at start is walked before anything reached lazily, so
+    /// no file is judged twice (once lazily, then again eagerly).
+    eager_queue: VecDeque<Item>,
+    lazy_queue: VecDeque<Item>,
     findings: Vec<Finding>,
     reported: HashSet<(String, String)>,
     app: Option<Rc<Package>>,
@@ -231,7 +234,8 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
         rule,
         files: HashMap::new(),
         pkgs: HashMap::new(),
-        queue: VecDeque::new(),
+        eager_queue: VecDeque::new(),
+        lazy_queue: VecDeque::new(),
         findings: Vec::new(),
         reported: HashSet::new(),
         app: None,
@@ -251,10 +255,18 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
     }
     w.app = w.r.scope(resolve::parent(&real));
     w.enqueue(Item::File(real.clone(), true));
-    while let Some(item) = w.queue.pop_front() {
+    while let Some(item) = w
+        .eager_queue
+        .pop_front()
+        .or_else(|| w.lazy_queue.pop_front())
+    {
         match item {
-            Item::File(k, eager) => w.file(&k, eager),
-            Item::Package(d, eager) => w.package(&d, eager),
+            Item::File(k, eager) if eager || w.files.get(&k) == Some(&false) => w.file(&k, eager),
+            Item::Package(d, eager) if eager || w.pkgs.get(&d) == Some(&false) => {
+                w.package(&d, eager)
+            }
+            // Reached eagerly since it was queued lazily: judged that way instead.
+            _ => {}
         }
     }
     if w.truncated {
@@ -303,7 +315,11 @@ impl Walk<'_, '_> {
             _ => {}
         }
         map.insert(k.clone(), eager);
-        self.queue.push_back(item);
+        if eager {
+            self.eager_queue.push_back(item);
+        } else {
+            self.lazy_queue.push_back(item);
+        }
     }
 
     fn file(&mut self, key: &str, eager: bool) {
