@@ -479,3 +479,25 @@ fn a_module_reached_lazily_and_at_start_is_judged_once_as_at_start() {
     assert_eq!(f[0].severity, "error");
     assert_eq!(f[0].subject, "/app/dist/shared.js:1");
 }
+
+#[test]
+fn relative_imports_follow_esm_and_commonjs_rules() {
+    let (run, found) = check("node-relative", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 2, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/index.js:1");
+    assert!(f[0]
+        .message
+        .contains("`/app/dist/lib/helper` does not exist"));
+    assert!(f[0].hint.contains("exact file name"), "{}", f[0].hint);
+    assert_eq!(f[1].subject, "/app/dist/index.js:3");
+    assert!(f[1].message.contains("ERR_UNSUPPORTED_DIR_IMPORT"));
+    // `legacy.cjs` was read and its three requires resolved (to `util.js`,
+    // `dir/index.js` and `data.json`).
+    assert!(
+        run.stdout.contains("5 app files, 6 imports"),
+        "{}",
+        run.stdout
+    );
+}
