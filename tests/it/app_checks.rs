@@ -213,7 +213,7 @@ fn a_pnpm_layout_resolves_through_its_links() {
         "{found:#?}"
     );
     assert!(
-        run.stdout.contains("1 app files, 1 imports, 2 packages"),
+        run.stdout.contains("1 app file, 1 import, 2 packages"),
         "{}",
         run.stdout
     );
@@ -500,4 +500,18 @@ fn relative_imports_follow_esm_and_commonjs_rules() {
         "{}",
         run.stdout
     );
+}
+
+/// What users see for the ScaleMap incident and a lost font, in every format.
+#[test]
+fn app_checks_report_snapshot() {
+    for recipe in ["node-vite-dynamic-no-env", "web-font-missing"] {
+        let t = TempDir::new().unwrap();
+        write_oci_dir(&build_layout(recipe, "v1"), &t.path().join("img"));
+        for format in ["human", "json", "github"] {
+            let run = image_check(&["--format", format, "oci:img:v1"], t.path());
+            assert_eq!(run.code, 1, "{}", run.stdout);
+            insta::assert_snapshot!(format!("{recipe}_{format}"), run.stdout);
+        }
+    }
 }

@@ -33,6 +33,10 @@ pub fn wants(path: &str) -> bool {
             .any(|s| path.starts_with(s) && !path.starts_with("usr/src/"))
 }
 
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Line numbers by binary search over line starts: a page of a million tags
 /// costs a million lookups, not a million scans.
 struct Lines(Vec<usize>);
@@ -236,7 +240,12 @@ impl Page<'_> {
                         format!("{what} `{url}`, but `/{target}` does not exist in the image; the browser gets a 404"),
                     )
                     .hint("the frontend build's output and the server image disagree: copy the whole build output (`COPY --from=build /app/dist ./dist`) from the same build that wrote the page")
-                    .provenance(self.fs.provenance(&format!("/{from}"))),
+                    // Where the file went, when a layer deleted it; else who wrote the page.
+                    .provenance(
+                        self.fs
+                            .provenance(&format!("/{target}"))
+                            .or_else(|| self.fs.provenance(&format!("/{from}"))),
+                    ),
                 );
                 None
             }
@@ -480,9 +489,9 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutc
     };
     p.page(&page_key, &text);
     let detail = format!(
-        "`/{page_key}`: {} references, {} stylesheets",
-        p.refs,
-        p.css_seen.len()
+        "`/{page_key}`: {}, {}",
+        plural(p.refs, "reference"),
+        plural(p.css_seen.len(), "stylesheet")
     );
     CheckOutcome::from_findings(NAME, p.findings).detail(detail)
 }

@@ -276,11 +276,12 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
             format!("the app reaches more than {MAX_FILES} files or {MAX_PACKAGES} packages; those past the bound were not checked"),
         ));
     }
+    let n = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let detail = format!(
-        "`/{real}`: {} app files, {} imports, {} packages ({})",
-        w.files.len(),
-        w.imports,
-        w.pkgs.len(),
+        "`/{real}`: {}, {}, {} ({})",
+        n(w.files.len(), "app file"),
+        n(w.imports, "import"),
+        n(w.pkgs.len(), "package"),
         env_desc(w.env.as_deref())
     );
     CheckOutcome::from_findings(NAME, w.findings).detail(detail)
