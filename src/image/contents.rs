@@ -5,15 +5,31 @@
 //! entries stored without it miss instead of answering with contents they lack.
 
 use super::digest::{sha256_of, Digest};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Paths (keys: no leading `/`) and name suffixes whose contents are kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Paths (keys: no leading `/`), name suffixes and named rules whose contents
+/// are kept.
+#[derive(Debug, Clone, Default)]
 pub struct ContentSet {
     all: bool,
     paths: BTreeSet<String>,
     suffixes: BTreeSet<String>,
+    /// Rules a check states as code (the app's own scripts: outside
+    /// `node_modules` and the system directories), by name. The name enters the
+    /// fingerprint: a check that changes its rule changes the name.
+    rules: BTreeMap<&'static str, fn(&str) -> bool>,
 }
+
+impl PartialEq for ContentSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.all == other.all
+            && self.paths == other.paths
+            && self.suffixes == other.suffixes
+            && self.rules.keys().eq(other.rules.keys())
+    }
+}
+
+impl Eq for ContentSet {}
 
 impl ContentSet {
     /// No contents: the listing alone (`ls`, `why`).
@@ -41,11 +57,19 @@ impl ContentSet {
         self
     }
 
+    /// Adds the files `rule` accepts, under a name that says what it keeps and
+    /// its version (`"node app scripts 1"`).
+    pub fn with_rule(mut self, name: &'static str, rule: fn(&str) -> bool) -> Self {
+        self.rules.insert(name, rule);
+        self
+    }
+
     /// This set and `other`'s.
     pub fn union(mut self, other: &ContentSet) -> Self {
         self.all |= other.all;
         self.paths.extend(other.paths.iter().cloned());
         self.suffixes.extend(other.suffixes.iter().cloned());
+        self.rules.extend(other.rules.iter().map(|(k, v)| (*k, *v)));
         self
     }
 
@@ -53,6 +77,7 @@ impl ContentSet {
         self.all
             || self.paths.contains(path)
             || self.suffixes.iter().any(|s| path.ends_with(s.as_str()))
+            || self.rules.values().any(|r| r(path))
     }
 
     /// A digest of the set that two sets share only when they keep the same
@@ -66,6 +91,9 @@ impl ContentSet {
             for m in set {
                 s.push_str(&format!("{tag} {}:{m}\n", m.len()));
             }
+        }
+        for m in self.rules.keys() {
+            s.push_str(&format!("rule {}:{m}\n", m.len()));
         }
         sha256_of(s.as_bytes())
     }

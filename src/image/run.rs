@@ -147,6 +147,12 @@ fn checks_on(img: &Loaded, fs: &super::fs::FlatFs, spec: &Spec) -> Vec<CheckOutc
     if !spec.files.is_empty() || !spec.globs.is_empty() {
         out.push(checks::files::check(fs, &spec.files, &spec.globs));
     }
+    if spec.node.enabled != Some(false) {
+        out.push(checks::node::check(fs, &img.config, &spec.node));
+    }
+    if spec.web.enabled != Some(false) {
+        out.push(checks::web::check(fs, &img.config, &spec.web));
+    }
     out
 }
 
@@ -174,7 +180,7 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             None => notes.extend(note.clone()),
         }
         let target = format!("{reference} ({})", sel.label());
-        let checks = match load_for_checks(sel, src.as_ref(), &opts.source) {
+        let checks = match load_for_checks(sel, src.as_ref(), &opts.source, &spec) {
             Ok(img) => {
                 if let Some(d) = &img.manifest_digest {
                     notes.push(format!("manifest `{d}`"));
@@ -213,24 +219,46 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
     })
 }
 
-/// Loads a platform keeping the contents the checks read; when one of them sits
-/// behind a link the first read could not foresee, reads the layers once more.
+/// Loads a platform keeping the contents the checks declared; when one of them
+/// sits behind a link the first read could not foresee, or the app's entry lies
+/// outside what they declared, reads the layers once more.
 fn load_for_checks(
     sel: &super::Selected,
     src: &dyn source::ImageSource,
     opts: &source::OpenOptions,
+    spec: &Spec,
 ) -> Result<Loaded, ImageError> {
     let declared = checks::contents();
-    let img = sel.load(src, &declared, opts)?;
-    let more = checks::user::content_sources(&img.fs);
+    let base = checks::user::contents();
+    let (img, full) = match sel.load(src, &declared, opts) {
+        // A layer holding more app scripts, pages and manifests than the reader
+        // keeps per layer: read the image as before the app checks existed; they
+        // then say which files they could not read instead of the image failing.
+        Err(ImageError::Refused { message, .. }) if message.contains(KEPT_LIMIT) => {
+            (sel.load(src, &base, opts)?, false)
+        }
+        r => (r?, true),
+    };
+    let mut more = checks::user::content_sources(&img.fs);
+    if full && spec.node.enabled != Some(false) {
+        more.extend(checks::node::content_sources(
+            &img.fs,
+            &img.config,
+            &spec.node,
+        ));
+    }
     if more.is_empty() {
         return Ok(img);
     }
     // One tree at a time: the first one is not needed any more.
     drop(img);
-    let all = more.iter().fold(declared, |set, p| set.with_path(p));
+    let set = if full { declared } else { base };
+    let all = more.iter().fold(set, |set, p| set.with_path(p));
     sel.load(src, &all, opts)
 }
+
+/// How the layer reader's refusal of too many kept contents starts.
+const KEPT_LIMIT: &str = "the files checks read from this layer add up to over";
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.
 pub fn load_one(

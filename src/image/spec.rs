@@ -3,7 +3,7 @@
 //! share, so an invalid `[preflight]` table fails here too (as `spec-invalid`).
 
 pub use crate::spec::image::{
-    normalize_port, ConfigRule, FileKind, FileRule, GlobRule, Spec, UserRule,
+    normalize_port, ConfigRule, FileKind, FileRule, GlobRule, NodeRule, Spec, UserRule, WebRule,
 };
 use crate::spec::SpecFile;
 pub use crate::specfile::SpecError;
@@ -73,6 +73,23 @@ mod tests {
 
     fn parse(s: &str) -> Result<Spec, SpecError> {
         Spec::parse(Path::new("spec.toml"), s)
+    }
+
+    #[test]
+    fn node_and_web_tables() {
+        let s = parse(
+            "[node]\nentry = \"dist/server.js\"\nignore = [\"bufferutil\"]\n\
+             [web]\nenabled = false\nroot = \"/srv/www\"\nindex = \"app.html\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.node.entry.as_deref(), Some("dist/server.js"));
+        assert_eq!(s.node.ignore, ["bufferutil"]);
+        assert_eq!(s.node.enabled, None);
+        assert_eq!(s.web.enabled, Some(false));
+        assert_eq!(s.web.root.as_deref(), Some("/srv/www"));
+        assert_eq!(s.web.index.as_deref(), Some("app.html"));
+        let e = parse("[node]\nentry = \"a.js\"\nignores = [\"x\"]\n").unwrap_err();
+        assert!(e.to_string().starts_with("spec.toml:3:"), "{e}");
     }
 
     #[test]

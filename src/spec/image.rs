@@ -22,6 +22,10 @@ pub(crate) struct RawImage {
     pub(crate) glob: Vec<RawGlob>,
     #[serde(default)]
     pub(crate) checks: Option<RawChecks>,
+    #[serde(default)]
+    pub(crate) node: Option<NodeRule>,
+    #[serde(default)]
+    pub(crate) web: Option<WebRule>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +64,32 @@ pub(crate) struct RawGlob {
 pub(crate) struct RawChecks {
     cmd_target: Option<bool>,
     user_exists: Option<bool>,
+}
+
+/// `[node]`: the module-resolution check (on by default when the command runs a
+/// Node script).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeRule {
+    /// `false` turns the check off.
+    pub enabled: Option<bool>,
+    /// The script to start from (absolute, or relative to WORKDIR) instead of the
+    /// one ENTRYPOINT+CMD runs.
+    pub entry: Option<String>,
+    /// Specifiers or package names whose resolution is not checked.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// `[web]`: the frontend-assets check (on by default when a web root is found).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebRule {
+    pub enabled: Option<bool>,
+    /// The directory served at `/` (absolute, or relative to WORKDIR).
+    pub root: Option<String>,
+    /// The page to read, relative to the root (`index.html`).
+    pub index: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +152,8 @@ pub struct Spec {
     pub globs: Vec<GlobRule>,
     pub cmd_target: bool,
     pub user_exists: bool,
+    pub node: NodeRule,
+    pub web: WebRule,
 }
 
 impl Spec {
@@ -134,6 +166,8 @@ impl Spec {
             globs: vec![],
             cmd_target: true,
             user_exists: true,
+            node: NodeRule::default(),
+            web: WebRule::default(),
         }
     }
 
@@ -258,6 +292,8 @@ impl Spec {
             globs,
             cmd_target: checks.as_ref().and_then(|c| c.cmd_target).unwrap_or(true),
             user_exists: checks.as_ref().and_then(|c| c.user_exists).unwrap_or(true),
+            node: raw.node.unwrap_or_default(),
+            web: raw.web.unwrap_or_default(),
         })
     }
 }

@@ -30,6 +30,10 @@ struct RawSpecFile {
     #[serde(default)]
     checks: Option<image::RawChecks>,
     #[serde(default)]
+    node: Option<image::NodeRule>,
+    #[serde(default)]
+    web: Option<image::WebRule>,
+    #[serde(default)]
     preflight: Option<toml::Spanned<runtime::RawRuntime>>,
 }
 
@@ -58,6 +62,8 @@ impl SpecFile {
                 file: raw.file,
                 glob: raw.glob,
                 checks: raw.checks,
+                node: raw.node,
+                web: raw.web,
             },
             &st,
         )?;

@@ -1,6 +1,7 @@
 //! The one integration-test binary: image-check against fixture images built by
 //! `support::fixture`, and preflight against real peers on loopback.
 
+mod app_checks;
 mod aws_chain;
 mod cache;
 mod canary;

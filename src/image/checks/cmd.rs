@@ -96,7 +96,9 @@ fn unwrap(argv: &[String]) -> Vec<String> {
     }
 }
 
-enum Script {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Script {
+    /// The script argument (after [`resolve`], joined with WORKDIR).
     Path(String),
     NotAFile(String),
     None,
@@ -162,21 +164,50 @@ fn find_program(
     Err(candidates)
 }
 
-pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
+/// What ENTRYPOINT+CMD runs, as far as the image says: the program the kernel
+/// execs (wrappers looked through) and, for an interpreter, its script argument.
+/// The script is joined with WORKDIR but not looked up: each check decides what a
+/// missing or odd script means to it.
+#[derive(Debug, Clone)]
+pub struct CmdTarget {
+    /// ENTRYPOINT+CMD as JSON, for messages.
+    pub shown: String,
+    pub workdir: String,
+    /// The real command's program, resolved on PATH (an image path).
+    pub program: String,
+    /// The name that made the program an interpreter (`node`, `python3.11`, or the
+    /// link target that says so), when it is one.
+    pub interpreter: Option<String>,
+    pub script: Script,
+}
+
+impl CmdTarget {
+    /// The script a Node interpreter runs (an absolute image path), if that is what
+    /// the command does.
+    pub fn node_script(&self) -> Option<&str> {
+        let i = self.interpreter.as_deref()?;
+        let b = base(i);
+        match &self.script {
+            Script::Path(p) if versioned(b, "node") || versioned(b, "nodejs") => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Resolves ENTRYPOINT+CMD; the `Err` is the one finding that says why the target
+/// cannot be known (no command, a shell string, a program not on PATH).
+pub fn resolve(fs: &FlatFs, cfg: &ImageConfiguration) -> Result<CmdTarget, Finding> {
     let c = cfg.config().clone().unwrap_or_default();
     let entrypoint = c.entrypoint().clone().unwrap_or_default();
     let cmd = c.cmd().clone().unwrap_or_default();
     let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
-    let finish = |findings: Vec<Finding>| CheckOutcome::from_findings("cmd-target", findings);
     if argv.is_empty() {
-        return finish(vec![Finding::error(
+        return Err(Finding::error(
             Code::CmdMissing,
             "CMD",
             "the image has neither ENTRYPOINT nor CMD, so the container has nothing to run",
         )
-        .hint(
-            "add `CMD [\"node\", \"dist/index.js\"]` (exec form) to the final stage",
-        )]);
+        .hint("add `CMD [\"node\", \"dist/index.js\"]` (exec form) to the final stage"));
     }
     let workdir = c
         .working_dir()
@@ -189,10 +220,9 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
 
     // Every program on the way (wrappers included) must exist.
     let mut argv = argv;
-    let mut findings = Vec::new();
     let outer = argv[0].clone();
     if let Err(tried) = find_program(fs, &outer, &workdir, &path_var) {
-        return finish(vec![missing_program(fs, &outer, &tried, &path_var, &shown)]);
+        return Err(missing_program(fs, &outer, &tried, &path_var, &shown));
     }
     argv = unwrap(&argv);
     if SHELLS.contains(&base(&argv[0])) && argv.get(1).map(String::as_str) == Some("-c") {
@@ -205,16 +235,14 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
             .filter(|w| w != "exec")
             .collect();
         if !simple || words.is_empty() {
-            return finish(vec![Finding::note(Code::CmdNotChecked, "CMD", format!("`{shown}` runs a shell string; its target was not checked"))
-                .hint("use the exec form (`CMD [\"node\", \"dist/index.js\"]`) so signals reach the server and the target can be checked")]);
+            return Err(Finding::note(Code::CmdNotChecked, "CMD", format!("`{shown}` runs a shell string; its target was not checked"))
+                .hint("use the exec form (`CMD [\"node\", \"dist/index.js\"]`) so signals reach the server and the target can be checked"));
         }
         argv = unwrap(&words);
     }
     let prog = argv[0].clone();
-    let resolved = match find_program(fs, &prog, &workdir, &path_var) {
-        Ok(p) => p,
-        Err(tried) => return finish(vec![missing_program(fs, &prog, &tried, &path_var, &shown)]),
-    };
+    let resolved = find_program(fs, &prog, &workdir, &path_var)
+        .map_err(|tried| missing_program(fs, &prog, &tried, &path_var, &shown))?;
     // An interpreter is known by what the command is in the image, not only by its
     // name: `py` may be a link to `python3.11`, and then it runs a script.
     let interp = [prog.clone(), resolved.clone()]
@@ -225,20 +253,46 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
                 .and_then(|(_, n)| n.hardlink_of.map(String::from)),
         )
         .find(|name| interpreter(name).is_some());
-    let Some((interp, takes_value)) = interp.and_then(|i| interpreter(&i).map(|t| (i, t))) else {
-        return finish(findings).detail(format!("runs `{resolved}`"));
+    let script = match interp
+        .as_deref()
+        .and_then(|i| interpreter(i).map(|t| (i, t)))
+    {
+        None => Script::None,
+        Some((i, takes_value)) => match script_of(&argv, i, takes_value) {
+            Script::Path(s) => Script::Path(join(&workdir, &s)),
+            other => other,
+        },
     };
-    let script = match script_of(&argv, &interp, takes_value) {
-        Script::Path(s) => s,
+    Ok(CmdTarget {
+        shown,
+        workdir,
+        program: resolved,
+        interpreter: interp,
+        script,
+    })
+}
+
+pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
+    let finish = |findings: Vec<Finding>| CheckOutcome::from_findings("cmd-target", findings);
+    let t = match resolve(fs, cfg) {
+        Ok(t) => t,
+        Err(f) => return finish(vec![f]),
+    };
+    let (shown, workdir, resolved) = (&t.shown, &t.workdir, &t.program);
+    let mut findings = Vec::new();
+    let target = match &t.script {
+        _ if t.interpreter.is_none() => {
+            return finish(findings).detail(format!("runs `{resolved}`"))
+        }
+        Script::Path(s) => s.clone(),
         Script::NotAFile(why) => {
-            return finish(vec![Finding::note(Code::CmdNotChecked, "CMD", why)])
+            return finish(vec![Finding::note(Code::CmdNotChecked, "CMD", why.clone())])
                 .detail(format!("interpreter `{resolved}`"))
         }
         Script::None => {
             return finish(findings).detail(format!("interpreter `{resolved}` with no script"))
         }
     };
-    let target = join(&workdir, &script);
     let what = format!("`{shown}` (WORKDIR `{workdir}`) runs `{target}`, which");
     match fs.lookup(&target) {
         Err(e) => {

@@ -5,7 +5,16 @@ pub mod cmd;
 pub mod config;
 pub mod divergence;
 pub mod files;
+pub mod node;
 pub mod user;
+pub mod web;
+
+/// The `app_files` fuzz target's body: any bytes through the node and web checks'
+/// parsers (scripts, `package.json`, pages, stylesheets).
+pub fn fuzz_app_files(data: &[u8]) {
+    node::fuzz_node(data);
+    web::fuzz_web(data);
+}
 
 use super::contents::ContentSet;
 use super::fs::{display, key, FlatFs, Kind, ResolveError, MAX_HOPS};
@@ -15,7 +24,10 @@ use super::fs::{display, key, FlatFs, Kind, ResolveError, MAX_HOPS};
 /// by this set. A check that reads a file adds it here (the user check reads
 /// `/etc/passwd`).
 pub fn contents() -> ContentSet {
-    ContentSet::none().union(&user::contents())
+    ContentSet::none()
+        .union(&user::contents())
+        .union(&node::contents())
+        .union(&web::contents())
 }
 use crate::report::{Code, Finding};
 
@@ -83,4 +95,18 @@ pub(crate) fn unresolved(
     };
     let message = f.message.trim_start().to_string();
     Finding { message, ..f }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn app_files_fuzz_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/app_files");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("fuzz/corpus/app_files exists") {
+            super::fuzz_app_files(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "the corpus is empty");
+    }
 }

@@ -62,6 +62,10 @@ pub struct LayerRecipe {
     pub created_by: Option<String>,
     #[serde(default)]
     pub files: Vec<FileRecipe>,
+    /// A host directory written below an image path instead of `files` (tests
+    /// that build a real app set it; recipes cannot).
+    #[serde(skip)]
+    pub tree: Option<(PathBuf, String)>,
 }
 
 fn gzip() -> String {
@@ -186,6 +190,15 @@ pub fn layer_tar(files: &[FileRecipe]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// A host directory as a layer below `at` (GNU long names, symlinks kept).
+pub fn tree_tar(host: &Path, at: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Deterministic);
+    b.append_dir_all(at, host).unwrap();
+    b.into_inner().unwrap()
+}
+
 pub struct Layer {
     pub tar: Vec<u8>,
     pub blob: Vec<u8>,
@@ -219,7 +232,10 @@ pub struct Image {
 pub fn build_image(r: &Recipe) -> Image {
     let mut layers = Vec::new();
     for (i, l) in r.layers.iter().enumerate() {
-        let tar = layer_tar(&l.files);
+        let tar = match &l.tree {
+            Some((host, at)) => tree_tar(host, at),
+            None => layer_tar(&l.files),
+        };
         let compression = if GZIP_ONLY.with(|g| g.get()) && l.compression == "zstd" {
             "gzip"
         } else {
@@ -329,7 +345,11 @@ pub struct Layout {
 /// Builds a recipe into an OCI layout: a single manifest, or for `[[platform]]`
 /// recipes a nested image index (plus an attestation manifest to skip).
 pub fn build_layout(recipe: &str, tag: &str) -> Layout {
-    let r = load_recipe(recipe);
+    layout_of(load_recipe(recipe), tag)
+}
+
+/// [`build_layout`] for a recipe made in code.
+pub fn layout_of(r: Recipe, tag: &str) -> Layout {
     let mut blobs = BTreeMap::new();
     let top = if r.platforms.is_empty() {
         let img = build_image(&r);

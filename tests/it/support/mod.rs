@@ -5,6 +5,7 @@
 pub mod fixture;
 pub mod image;
 pub mod moto;
+pub mod npm;
 pub mod pg;
 pub mod registry;
 

@@ -1,0 +1,697 @@
+//! Will the Node server's modules load? From the script the command runs (or
+//! `[node] entry`), every app file it imports is read and parsed, every specifier
+//! is resolved as Node resolves it, and every package reached has its declared
+//! `dependencies` found from its own directory, so an incomplete `node_modules`
+//! is caught without reading package code.
+//!
+//! Severity follows what Node does at start: what runs while modules load (static
+//! imports, top-level `require`, a top-level awaited `import()`) is an error when
+//! it cannot resolve; a `require` in a function or another `import()` is a warning.
+//! A `NODE_ENV` comparison guarding an import is judged with the image's ENV: the
+//! branch that environment takes is an error, the other a warning.
+
+pub mod imports;
+pub mod resolve;
+
+use crate::image::checks::cmd;
+use crate::image::checks::config::env_value;
+use crate::image::fs::{FlatFs, Kind};
+use crate::image::layer::MAX_CONTENT;
+use crate::image::spec::NodeRule;
+use crate::report::{CheckOutcome, Code, Finding, Severity};
+use imports::{How, Import, Parsed};
+use oci_spec::image::ImageConfiguration;
+use resolve::{Failure, Mode, Package, Resolved, Resolver};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+const NAME: &str = "node";
+/// Bounds on one image's walk: app files parsed and packages visited.
+const MAX_FILES: usize = 5_000;
+const MAX_PACKAGES: usize = 50_000;
+
+/// Directories whose scripts belong to the system or the base image, not the app.
+const SYSTEM: &[&str] = &[
+    "usr/lib/",
+    "usr/share/",
+    "usr/include/",
+    "usr/local/lib/",
+    "usr/local/share/",
+    "usr/local/include/",
+    "lib/",
+    "lib64/",
+    "etc/",
+    "proc/",
+    "sys/",
+    "var/lib/",
+    "opt/yarn",
+];
+
+fn app_path(path: &str) -> bool {
+    !path.split('/').any(|c| c == "node_modules") && !SYSTEM.iter().any(|s| path.starts_with(s))
+}
+
+/// The contents this check reads, declared before the layers stream: see
+/// [`wants`].
+pub fn contents() -> crate::image::contents::ContentSet {
+    crate::image::contents::ContentSet::none()
+        .with_rule("node: package.json and app scripts 1", wants)
+}
+
+/// Contents this check reads: every `package.json`, and the scripts outside
+/// `node_modules` and the system directories (the app's own code). Package code
+/// is never held.
+pub fn wants(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name == "package.json" {
+        return true;
+    }
+    app_path(path) && (name.ends_with(".js") || name.ends_with(".mjs") || name.ends_with(".cjs"))
+}
+
+fn is_script(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    match name.rsplit_once('.') {
+        Some((_, ext)) => matches!(ext, "js" | "mjs" | "cjs"),
+        // `bin/www`: an extension-less entry is CommonJS.
+        None => true,
+    }
+}
+
+/// The package directory (`…/node_modules/NAME` or `…/node_modules/@s/NAME`) a
+/// file inside `node_modules` belongs to.
+fn package_dir(key: &str) -> Option<String> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let i = parts.iter().rposition(|c| *c == "node_modules")?;
+    let n = if parts.get(i + 1)?.starts_with('@') {
+        3
+    } else {
+        2
+    };
+    (parts.len() > i + n).then(|| parts[..i + n].join("/"))
+}
+
+/// The NODE_ENV the container will have, and how messages show it.
+fn env_desc(env: Option<&str>) -> String {
+    match env {
+        Some(v) => format!("`NODE_ENV={v}`"),
+        None => "no `NODE_ENV`".into(),
+    }
+}
+
+enum Item {
+    File(String, bool),
+    Package(String, bool),
+}
+
+struct Walk<'f, 'r> {
+    r: Resolver<'f>,
+    env: Option<String>,
+    node_version: Option<String>,
+    rule: &'r NodeRule,
+    files: HashMap<String, bool>,
+    pkgs: HashMap<String, bool>,
+    /// Everything reached at start is walked before anything reached lazily, so
+    /// no file is judged twice (once lazily, then again eagerly).
+    eager_queue: VecDeque<Item>,
+    lazy_queue: VecDeque<Item>,
+    findings: Vec<Finding>,
+    reported: HashSet<(String, String)>,
+    app: Option<Rc<Package>>,
+    imports: usize,
+    /// A bound on files or packages was reached.
+    truncated: bool,
+}
+
+/// The script the check starts from (a key), or why there is none: the note's
+/// message and the check's detail.
+fn entry(
+    fs: &FlatFs,
+    cfg: &ImageConfiguration,
+    rule: &NodeRule,
+) -> Result<String, (String, &'static str)> {
+    let c = cfg.config().clone().unwrap_or_default();
+    let entry = match &rule.entry {
+        Some(e) => {
+            let wd = c.working_dir().clone().unwrap_or_default();
+            resolve::join(&resolve::join("", &wd), e)
+        }
+        None => match cmd::resolve(fs, cfg) {
+            Ok(t) => match t.node_script() {
+                Some(s) => resolve::join("", s),
+                None => {
+                    return Err((
+                        format!(
+                        "the command `{}` does not run a Node script, so imports were not checked",
+                        t.shown
+                    ),
+                        "did not run: no Node entry",
+                    ))
+                }
+            },
+            Err(_) => return Err((
+                "the command could not be resolved (see `cmd-target`), so imports were not checked"
+                    .into(),
+                "did not run: no Node entry",
+            )),
+        },
+    };
+    // Node finds the entry as `require.resolve` would: `node dist/index` runs
+    // `dist/index.js`.
+    let r = Resolver::new(fs);
+    r.file(&entry)
+        .or_else(|| {
+            [".js", ".mjs", ".cjs"]
+                .iter()
+                .find_map(|x| r.file(&format!("{entry}{x}")))
+        })
+        .ok_or_else(|| {
+            (
+                format!(
+                    "the entry `/{entry}` is not a file in the image, so imports were not checked"
+                ),
+                "did not run: entry missing",
+            )
+        })
+}
+
+/// Bounds on the fallback re-read: app files and their bytes.
+const FALLBACK_FILES: usize = 2_000;
+const FALLBACK_BYTES: u64 = 32 << 20;
+
+/// Layer paths to keep on a second read when the entry's contents were not kept
+/// (an app outside the directories [`wants`] covers): the scripts of the entry's
+/// package outside `node_modules`, bounded.
+pub fn content_sources(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> Vec<String> {
+    let Ok(real) = entry(fs, cfg, rule) else {
+        return vec![];
+    };
+    match fs.lookup(&real) {
+        Ok((_, n)) if n.content.is_none() && n.size <= MAX_CONTENT => {}
+        _ => return vec![],
+    }
+    let mut r = Resolver::new(fs);
+    let dir = r
+        .scope(resolve::parent(&real))
+        .map(|p| p.dir.clone())
+        .unwrap_or_else(|| resolve::parent(&real).to_string());
+    let mut out = vec![fs.source_path(&real)];
+    let mut bytes = 0;
+    for (k, n) in fs.walk(&dir) {
+        if out.len() >= FALLBACK_FILES {
+            break;
+        }
+        if n.kind != Kind::File
+            || n.content.is_some()
+            || n.size > MAX_CONTENT
+            || k.split('/').any(|c| c == "node_modules")
+            || ![".js", ".mjs", ".cjs"].iter().any(|x| k.ends_with(x))
+        {
+            continue;
+        }
+        bytes += n.size;
+        if bytes > FALLBACK_BYTES {
+            break;
+        }
+        let src = fs.source_path(&k);
+        if !out.contains(&src) {
+            out.push(src);
+        }
+    }
+    out
+}
+
+pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOutcome {
+    let c = cfg.config().clone().unwrap_or_default();
+    let env = c.env().clone().unwrap_or_default();
+    let real = match entry(fs, cfg, rule) {
+        Ok(r) => r,
+        Err((msg, detail)) => {
+            return CheckOutcome::from_findings(
+                NAME,
+                vec![Finding::note(Code::NodeNotChecked, "node", msg)],
+            )
+            .detail(detail)
+        }
+    };
+    let mut w = Walk {
+        r: Resolver::new(fs),
+        env: env_value(&env, "NODE_ENV").map(String::from),
+        node_version: env_value(&env, "NODE_VERSION").map(String::from),
+        rule,
+        files: HashMap::new(),
+        pkgs: HashMap::new(),
+        eager_queue: VecDeque::new(),
+        lazy_queue: VecDeque::new(),
+        findings: Vec::new(),
+        reported: HashSet::new(),
+        app: None,
+        imports: 0,
+        truncated: false,
+    };
+    if !is_script(&real) {
+        return CheckOutcome::from_findings(
+            NAME,
+            vec![Finding::note(
+                Code::NodeNotChecked,
+                format!("/{real}"),
+                "is not a JavaScript file (`.js`, `.mjs`, `.cjs`), so its imports were not checked",
+            )],
+        )
+        .detail("did not run: entry is not JavaScript");
+    }
+    w.app = w.r.scope(resolve::parent(&real));
+    w.enqueue(Item::File(real.clone(), true));
+    while let Some(item) = w
+        .eager_queue
+        .pop_front()
+        .or_else(|| w.lazy_queue.pop_front())
+    {
+        match item {
+            Item::File(k, eager) if eager || w.files.get(&k) == Some(&false) => w.file(&k, eager),
+            Item::Package(d, eager) if eager || w.pkgs.get(&d) == Some(&false) => {
+                w.package(&d, eager)
+            }
+            // Reached eagerly since it was queued lazily: judged that way instead.
+            _ => {}
+        }
+    }
+    if w.truncated {
+        w.findings.push(Finding::note(
+            Code::NodeNotChecked,
+            format!("/{real}"),
+            format!("the app reaches more than {MAX_FILES} files or {MAX_PACKAGES} packages; those past the bound were not checked"),
+        ));
+    }
+    let n = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let detail = format!(
+        "`/{real}`: {}, {}, {} ({})",
+        n(w.files.len(), "app file"),
+        n(w.imports, "import"),
+        n(w.pkgs.len(), "package"),
+        env_desc(w.env.as_deref())
+    );
+    CheckOutcome::from_findings(NAME, w.findings).detail(detail)
+}
+
+impl Walk<'_, '_> {
+    fn ignored(&self, spec: &str) -> bool {
+        let pkg = resolve::split_package(spec).map(|(n, _)| n);
+        self.rule
+            .ignore
+            .iter()
+            .any(|i| i == spec || Some(i.as_str()) == pkg)
+    }
+
+    /// Queues `k` unless it was already reached at least as eagerly.
+    fn enqueue(&mut self, item: Item) {
+        let (map, k, eager) = match &item {
+            Item::File(k, e) => (&mut self.files, k, *e),
+            Item::Package(k, e) => (&mut self.pkgs, k, *e),
+        };
+        let limit = if matches!(item, Item::File(..)) {
+            MAX_FILES
+        } else {
+            MAX_PACKAGES
+        };
+        match map.get(k) {
+            Some(&was) if was || !eager => return,
+            None if map.len() >= limit => {
+                self.truncated = true;
+                return;
+            }
+            _ => {}
+        }
+        map.insert(k.clone(), eager);
+        if eager {
+            self.eager_queue.push_back(item);
+        } else {
+            self.lazy_queue.push_back(item);
+        }
+    }
+
+    fn file(&mut self, key: &str, eager: bool) {
+        let shown = format!("/{key}");
+        let Ok((_, node)) = self.r.fs.lookup(key) else {
+            return;
+        };
+        if !is_script(key) || node.kind != Kind::File {
+            return;
+        }
+        let Some(bytes) = node.content.clone() else {
+            let f = if node.size > MAX_CONTENT {
+                Finding::warning(
+                    Code::NodeNotChecked,
+                    &shown,
+                    format!(
+                        "is {} bytes, more than the {} MiB image-check reads, so its imports were not checked",
+                        node.size,
+                        MAX_CONTENT >> 20
+                    ),
+                )
+                .hint("split the bundle (esbuild `--splitting`, or leave packages external) or check its imports with `node --check` in the build")
+            } else {
+                Finding::note(
+                    Code::NodeNotChecked,
+                    &shown,
+                    "its contents were not read (a system directory, or over the per-layer limit), so its imports were not checked",
+                )
+            };
+            self.findings
+                .push(f.provenance(self.r.fs.provenance(&shown)));
+            return;
+        };
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            self.findings.push(Finding::note(
+                Code::NodeNotChecked,
+                &shown,
+                "is not UTF-8 text, so its imports were not checked",
+            ));
+            return;
+        };
+        let scope = self.r.scope(resolve::parent(key));
+        let scope_module = scope.as_ref().is_some_and(|p| p.module);
+        let explicit_cjs = scope.as_ref().is_some_and(|p| p.commonjs);
+        let module = if key.ends_with(".mjs") {
+            Some(true)
+        } else if key.ends_with(".cjs") {
+            Some(false)
+        } else if scope_module {
+            Some(true)
+        } else {
+            None
+        };
+        let (imports, esm) = match imports::parse(text, module) {
+            Parsed::Ok { imports, esm } => (imports, esm),
+            Parsed::Failed(why) => {
+                self.findings.push(
+                    Finding::note(
+                        Code::NodeNotChecked,
+                        &shown,
+                        format!("could not be parsed ({why}), so its imports were not checked"),
+                    )
+                    .provenance(self.r.fs.provenance(&shown)),
+                );
+                return;
+            }
+        };
+        if esm && module.is_none() {
+            self.module_format(key, eager, explicit_cjs);
+        }
+        for i in &imports {
+            self.import(key, i, eager);
+        }
+    }
+
+    /// ESM syntax in a `.js` file of a CommonJS package: Node before 22.7 (20.19
+    /// on the 20 line) runs it as CommonJS and stops at the first `import`, and
+    /// so does every Node when the package says `"type": "commonjs"`.
+    fn module_format(&mut self, key: &str, eager: bool, explicit_cjs: bool) {
+        let sev = if eager {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let shown = format!("/{key}");
+        let hint = "add `\"type\": \"module\"` to the nearest `package.json`, name the file `.mjs`, or build with `--format=cjs`";
+        if explicit_cjs {
+            self.findings.push(
+                Finding::new(
+                    Code::NodeModuleFormat,
+                    sev,
+                    &shown,
+                    "uses `import`/`export` but its package says `\"type\": \"commonjs\"`; Node runs it as CommonJS and throws `SyntaxError: Cannot use import statement outside a module`",
+                )
+                .hint(hint),
+            );
+            return;
+        }
+        let Some(v) = self.node_version.clone() else {
+            return;
+        };
+        let nums: Vec<u32> = v
+            .trim_start_matches('v')
+            .split('.')
+            .map(|p| p.parse().unwrap_or(0))
+            .collect();
+        let (major, minor) = (
+            nums.first().copied().unwrap_or(0),
+            nums.get(1).copied().unwrap_or(0),
+        );
+        let detects = major > 22 || (major == 22 && minor >= 7) || (major == 20 && minor >= 19);
+        if detects || major == 0 {
+            return;
+        }
+        self.findings.push(
+            Finding::new(
+                Code::NodeModuleFormat,
+                sev,
+                &shown,
+                format!("uses `import`/`export` but is a `.js` file of a package without `\"type\": \"module\"`; Node {v} (`NODE_VERSION`) runs it as CommonJS and throws `SyntaxError: Cannot use import statement outside a module`"),
+            )
+            .hint(hint),
+        );
+    }
+
+    fn import(&mut self, key: &str, i: &Import, file_eager: bool) {
+        self.imports += 1;
+        if self.ignored(&i.spec) {
+            return;
+        }
+        let holds = i
+            .guards
+            .iter()
+            .all(|(c, truth)| c.holds(self.env.as_deref()) == *truth);
+        let guarded = !i.guards.is_empty();
+        let runs_at_start = match i.how {
+            How::Static => true,
+            _ if guarded => holds,
+            _ => i.at_load,
+        };
+        let eager = file_eager && runs_at_start;
+        let mode = match i.how {
+            How::Require => Mode::Cjs,
+            _ => Mode::Esm,
+        };
+        match self.r.resolve(&i.spec, key, mode) {
+            Ok(Resolved::Builtin) => {}
+            Ok(Resolved::File(real)) => match package_dir(&real) {
+                Some(d) => self.enqueue(Item::Package(d, eager)),
+                None => self.enqueue(Item::File(real, eager)),
+            },
+            // The code catches the failure itself (an optional module).
+            Err(_) if i.caught => {}
+            Err(f) => self.unresolved(key, i, &f, mode, eager, file_eager, guarded, holds),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn unresolved(
+        &mut self,
+        key: &str,
+        i: &Import,
+        f: &Failure,
+        mode: Mode,
+        eager: bool,
+        file_eager: bool,
+        guarded: bool,
+        holds: bool,
+    ) {
+        let what = match i.how {
+            How::Static => format!("`import` of `{}`", i.spec),
+            How::Require => format!("`require(\"{}\")`", i.spec),
+            How::Dynamic => format!("`import(\"{}\")`", i.spec),
+        };
+        let env = env_desc(self.env.as_deref());
+        let conds = i
+            .guards
+            .iter()
+            .map(|(c, t)| {
+                if *t {
+                    format!("`{}`", c.text)
+                } else {
+                    format!("not `{}`", c.text)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let when = if !file_eager {
+            "when the module that imports it is loaded (itself loaded only lazily)".to_string()
+        } else if guarded && holds {
+            format!(
+                "when the server takes the branch {conds}, which the image's ENV ({env}) selects"
+            )
+        } else if guarded {
+            format!(
+                "only if the branch {conds} runs, which the image's ENV ({env}) does not select"
+            )
+        } else if eager {
+            "at start".to_string()
+        } else if i.how == How::Require {
+            "when the function that calls it runs".to_string()
+        } else {
+            "when that `import()` runs".to_string()
+        };
+        let message = format!(
+            "{what} cannot be resolved: {}; Node throws `{}` {when}",
+            f.describe(),
+            f.node_code(mode)
+        );
+        let pkg = resolve::split_package(&i.spec).map(|(n, _)| n.to_string());
+        let dev = pkg.as_ref().filter(|p| {
+            self.app.as_ref().is_some_and(|a| {
+                a.dev_dependencies.iter().any(|d| d == *p)
+                    && !a.dependencies.iter().any(|d| d == *p)
+            })
+        });
+        let hint = match (f, dev) {
+            (_, Some(p)) => format!(
+                "`{p}` is in the `devDependencies` of `/{}/package.json`, which `npm ci --omit=dev` leaves out: move it to `dependencies`, or import it with `import()` behind a `NODE_ENV` check",
+                self.app.as_ref().map(|a| a.dir.as_str()).unwrap_or("")
+            ),
+            (Failure::NoPackage { name, .. }, None) => format!(
+                "install `{name}` in the stage the image copies `node_modules` from (`npm ci --omit=dev` installs `dependencies`), or add it to `[node] ignore` if that path never runs"
+            ),
+            (Failure::NotExported { .. }, None) => "import a subpath the package exports (see its `exports`), or pin the version the code was written for".into(),
+            (Failure::NoFile { .. } | Failure::DirImport { .. }, None) if mode == Mode::Esm => "the build did not emit that file, or the specifier is wrong: ESM needs the exact file name with its extension (no `index.js`)".into(),
+            _ => "the build did not produce what the specifier names: compare with `image-check ls IMAGE`".into(),
+        };
+        let sev = if eager {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        self.findings.push(
+            Finding::new(
+                Code::ImportUnresolved,
+                sev,
+                format!("/{key}:{}", i.line),
+                message,
+            )
+            .hint(hint)
+            .provenance(self.r.fs.provenance(&format!("/{key}"))),
+        );
+    }
+
+    /// A package reached: its declared `dependencies` must be found from its own
+    /// directory, as its code's `require` would look for them.
+    fn package(&mut self, dir: &str, eager: bool) {
+        let pkg = match self.r.package(dir) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(f) => {
+                self.findings.push(Finding::warning(
+                    Code::NodeNotChecked,
+                    format!("/{dir}/package.json"),
+                    format!("{}, so its dependencies were not checked", f.describe()),
+                ));
+                return;
+            }
+        };
+        let name = pkg
+            .name
+            .clone()
+            .unwrap_or_else(|| dir.rsplit('/').next().unwrap_or(dir).to_string());
+        for dep in &pkg.dependencies {
+            if pkg.optional.contains(dep) || self.ignored(dep) {
+                continue;
+            }
+            let mut d = dir.to_string();
+            let found = loop {
+                if d.rsplit('/').next() != Some("node_modules") {
+                    if let Some(real) = self
+                        .r
+                        .dir(&resolve::join(&d, &format!("node_modules/{dep}")))
+                    {
+                        break Some(real);
+                    }
+                }
+                if d.is_empty() {
+                    break None;
+                }
+                d = resolve::parent(&d).to_string();
+            };
+            match found {
+                Some(real) => self.enqueue(Item::Package(real, eager)),
+                None if self.reported.insert((dir.to_string(), dep.clone())) => {
+                    let sev = if eager {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    };
+                    let when = if eager {
+                        "when it loads at start"
+                    } else {
+                        "when it loads"
+                    };
+                    let shown = format!("/{dir}/package.json");
+                    self.findings.push(
+                        Finding::new(
+                            Code::ImportUnresolved,
+                            sev,
+                            &shown,
+                            format!("`{name}` declares the dependency `{dep}`, but there is no `node_modules/{dep}` in `/{dir}` or any directory above it; its `require(\"{dep}\")` throws `MODULE_NOT_FOUND` {when}"),
+                        )
+                        .hint("the image's `node_modules` is incomplete: install with `npm ci --omit=dev` in the stage it is copied from and copy the whole `node_modules` (a partial `COPY` or a hand-made `npm prune` leaves packages out)")
+                        .provenance(self.r.fs.provenance(&shown)),
+                    );
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// The `app_files` fuzz target's body for scripts and manifests, also run on its
+/// corpus by `cargo test`: any bytes as a `package.json` or a script give a
+/// value or an error, never a panic; an import's line is a line of the file.
+pub fn fuzz_node(data: &[u8]) {
+    let _ = Package::parse("app", data);
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let n = text.split('\n').count();
+    for module in [None, Some(true), Some(false)] {
+        if let Parsed::Ok { imports, .. } = imports::parse(text, module) {
+            for i in imports {
+                assert!(
+                    i.line >= 1 && i.line as usize <= n,
+                    "line {} of {n}",
+                    i.line
+                );
+                let _ = resolve::split_package(&i.spec);
+                let _ = resolve::join("app/dist", &i.spec);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wants_app_scripts_and_package_json_only() {
+        assert!(wants("app/dist/index.js"));
+        assert!(wants("usr/src/app/server.mjs"));
+        assert!(wants("app/node_modules/express/package.json"));
+        assert!(wants("package.json"));
+        assert!(!wants("app/node_modules/express/index.js"));
+        assert!(!wants("usr/lib/node_modules/npm/lib/cli.js"));
+        assert!(!wants("usr/share/doc/x.js"));
+        assert!(!wants("app/dist/index.js.map"));
+    }
+
+    #[test]
+    fn package_dirs() {
+        assert_eq!(
+            package_dir("app/node_modules/express/lib/x.js").as_deref(),
+            Some("app/node_modules/express")
+        );
+        assert_eq!(
+            package_dir("app/node_modules/a/node_modules/@s/b/i.js").as_deref(),
+            Some("app/node_modules/a/node_modules/@s/b")
+        );
+        assert_eq!(package_dir("app/dist/i.js"), None);
+    }
+}

@@ -1,0 +1,517 @@
+//! The app-aware checks end to end: will the Node server's modules load, will the
+//! page's assets load. Each fixture (`fixtures/recipes/node-*`, `web-*`) is one
+//! way a deploy broke, beside `node-app`, the same app healthy.
+
+use crate::support::fixture::{
+    build_layout, layout_of, load_recipe, write_oci_dir, FileRecipe, LayerRecipe, Layout,
+};
+use crate::support::{image_check, json_lines, npm, project_root, Run};
+use tempfile::TempDir;
+
+#[derive(Debug)]
+struct F {
+    code: String,
+    severity: String,
+    subject: String,
+    message: String,
+    hint: String,
+}
+
+/// Checks `recipe` (no spec unless `spec` is given: only the automatic checks).
+fn check(recipe: &str, spec: Option<&str>) -> (Run, Vec<F>) {
+    check_layout(&build_layout(recipe, "v1"), spec)
+}
+
+fn check_layout(layout: &Layout, spec: Option<&str>) -> (Run, Vec<F>) {
+    let t = TempDir::new().unwrap();
+    write_oci_dir(layout, &t.path().join("img"));
+    let r = format!("oci:{}:v1", t.path().join("img").display());
+    let spec_path = t.path().join("spec.toml");
+    let mut args = vec!["--format", "json"];
+    let sp = spec_path.display().to_string();
+    if let Some(s) = spec {
+        std::fs::write(&spec_path, s).unwrap();
+        args.extend(["--spec", &sp]);
+    }
+    args.push(&r);
+    let run = image_check(&args, project_root());
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let found = json_lines(&run.stdout)
+        .iter()
+        .filter(|l| l["type"] == "check")
+        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| F {
+            code: s(&f["code"]),
+            severity: s(&f["severity"]),
+            subject: s(&f["subject"]),
+            message: s(&f["message"]),
+            hint: s(&f["hint"]),
+        })
+        .collect();
+    (run, found)
+}
+
+fn only<'a>(found: &'a [F], code: &str) -> Vec<&'a F> {
+    found.iter().filter(|f| f.code == code).collect()
+}
+
+#[test]
+fn healthy_app_loads_and_its_page_is_complete() {
+    let (run, found) = check("node-app", None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(found.is_empty(), "{found:#?}");
+    // The check did read the app: both app files, the four packages reached.
+    assert!(
+        run.stdout
+            .contains("`/app/dist/index.js`: 2 app files, 7 imports, 4 packages"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("`/app/dist/public/index.html`: 7 references, 2 stylesheets"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// `import "ghost"` in a comment and a template literal, and `<img src=/ghost.png>`
+/// inside a script's string: a scanner reports them, Node and browsers do not.
+#[test]
+fn ghost_imports_in_comments_and_templates_are_not_imports() {
+    let (run, found) = check("node-app", None);
+    assert!(!run.stdout.contains("ghost"), "{}", run.stdout);
+    assert!(found.is_empty());
+}
+
+#[test]
+fn vite_imported_at_top_level_and_missing_fails_with_file_and_line() {
+    let (run, found) = check("node-vite-static", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert_eq!(f[0].subject, "/app/dist/index.js:2");
+    assert!(
+        f[0].message.contains("`import` of `vite`"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].message.contains("ERR_MODULE_NOT_FOUND"));
+    assert!(f[0].message.contains("at start"));
+    // The app lists vite as a dev dependency: the hint says what to move.
+    assert!(
+        f[0].hint
+            .contains("`vite` is in the `devDependencies` of `/app/package.json`"),
+        "{}",
+        f[0].hint
+    );
+}
+
+#[test]
+fn vite_imported_dynamically_behind_node_env_is_a_warning_in_production() {
+    let (run, found) = check("node-vite-dynamic", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert_eq!(f[0].subject, "/app/dist/index.js:4");
+    assert!(
+        f[0].message
+            .contains("`process.env.NODE_ENV !== \"production\"`"),
+        "{}",
+        f[0].message
+    );
+    assert!(
+        f[0].message.contains("`NODE_ENV=production`") && f[0].message.contains("does not select")
+    );
+}
+
+/// The ScaleMap server: no NODE_ENV in the image, so `!== "production"` holds and
+/// the development branch imports vite at start.
+#[test]
+fn vite_behind_node_env_is_an_error_when_the_image_sets_no_node_env() {
+    let (run, found) = check("node-vite-dynamic-no-env", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert!(f[0].message.contains("no `NODE_ENV`") && f[0].message.contains("selects"));
+}
+
+#[test]
+fn require_inside_a_function_is_a_warning() {
+    let (run, found) = check("node-require-in-function", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert_eq!(f[0].subject, "/app/dist/index.js:4");
+    assert!(f[0].message.contains("`require(\"stripe\")`"));
+    assert!(f[0].message.contains("MODULE_NOT_FOUND") && !f[0].message.contains("ERR_MODULE"));
+    assert!(f[0]
+        .message
+        .contains("when the function that calls it runs"));
+}
+
+#[test]
+fn a_subpath_the_exports_map_lacks_fails() {
+    let (run, found) = check("node-exports-subpath", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    // `featurekit/feature/a` matches `./feature/*`; `./internal/*` maps to null.
+    assert_eq!(f.len(), 2, "{found:#?}");
+    assert_eq!(f[1].subject, "/app/dist/index.js:3");
+    assert!(
+        f[1].message.contains("ERR_PACKAGE_IMPORT_NOT_DEFINED"),
+        "{}",
+        f[1].message
+    );
+    assert!(f[1]
+        .message
+        .contains("`/app/package.json` has no matching `imports` entry"));
+    assert_eq!(f[0].subject, "/app/dist/index.js:2");
+    assert!(f[0].message.contains("`featurekit/internal/hidden`"));
+    assert!(f[0].message.contains("ERR_PACKAGE_PATH_NOT_EXPORTED"));
+    assert!(f[0].message.contains(
+        "`/app/node_modules/featurekit/package.json` has no entry for `./internal/hidden`"
+    ));
+}
+
+/// Node 20.11 runs a `.js` file of a package without `"type": "module"` as
+/// CommonJS and stops at its first `import`; 22.12 detects the syntax.
+#[test]
+fn esm_in_a_commonjs_package_fails_on_a_node_that_does_not_detect_it() {
+    let (run, found) = check("node-module-format", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "node-module-format");
+    let subjects: Vec<&str> = f.iter().map(|f| f.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        ["/app/dist/index.js", "/app/dist/lib/helper.js"],
+        "{found:#?}"
+    );
+    assert!(f[0].message.contains("Node 20.11.1"));
+    assert!(only(&found, "import-unresolved").is_empty(), "{found:#?}");
+    let (run, found) = check("node-module-format-detected", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(found.is_empty(), "{found:#?}");
+    // An explicit `"type": "commonjs"` turns detection off on every version.
+    let (run, found) = check("node-module-format-explicit", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(only(&found, "node-module-format").len(), 2, "{found:#?}");
+}
+
+/// pnpm links each package into `.pnpm`; its dependencies are found beside its
+/// real directory, as Node's realpath puts them.
+#[test]
+fn a_pnpm_layout_resolves_through_its_links() {
+    let (run, found) = check("node-pnpm", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        found.iter().all(|f| f.code == "web-not-checked"),
+        "{found:#?}"
+    );
+    assert!(
+        run.stdout.contains("1 app file, 1 import, 2 packages"),
+        "{}",
+        run.stdout
+    );
+    let (run, found) = check("node-pnpm-broken", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(
+        f[0].subject,
+        "/app/node_modules/.pnpm/express@4.21.2/node_modules/express/package.json"
+    );
+}
+
+#[test]
+fn a_missing_scoped_package_fails() {
+    let (run, found) = check("node-scoped-missing", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/index.js:2");
+    assert!(f[0]
+        .message
+        .contains("no `node_modules/@aws-sdk/client-s3` in `/app/dist` or any directory above it"));
+}
+
+#[test]
+fn a_dependency_missing_from_a_packages_own_chain_fails() {
+    let (run, found) = check("node-transitive-missing", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert_eq!(f[0].subject, "/app/node_modules/express/package.json");
+    assert!(f[0]
+        .message
+        .contains("`express` declares the dependency `body-parser`"));
+}
+
+#[test]
+fn ignore_in_the_spec_drops_a_specifier() {
+    let (run, found) = check(
+        "node-vite-static",
+        Some("[checks]\nuser_exists = true\n\n[node]\nignore = [\"vite\"]\n"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(only(&found, "import-unresolved").is_empty(), "{found:#?}");
+    let (run, found) = check("node-vite-static", Some("[node]\nenabled = false\n"));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn a_stylesheet_the_page_links_is_missing() {
+    let (run, found) = check("web-css-missing", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "asset-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/public/index.html:6");
+    assert!(f[0]
+        .message
+        .contains("`/app/dist/public/assets/index.css` does not exist"));
+}
+
+#[test]
+fn a_font_the_stylesheet_loads_is_missing() {
+    let (run, found) = check("web-font-missing", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "asset-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/public/assets/index.css:4");
+    assert!(f[0].message.contains("`url()` loads `/fonts/inter.woff2`"));
+}
+
+#[test]
+fn dist_public_missing_is_an_error_when_the_spec_names_it_and_a_note_otherwise() {
+    let (run, found) = check("web-root-missing", Some("[web]\nroot = \"dist/public\"\n"));
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "asset-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/public");
+    let (run, found) = check("web-root-missing", None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = only(&found, "web-not-checked");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "note");
+    assert!(
+        f[0].message.contains("`/app/dist/public`"),
+        "{}",
+        f[0].message
+    );
+}
+
+#[test]
+fn an_image_without_a_node_entry_says_the_check_did_not_run() {
+    let (run, found) = check("root-no-node", None);
+    let f = only(&found, "node-not-checked");
+    assert_eq!(f.len(), 1, "{}", run.stdout);
+    assert_eq!(f[0].severity, "note");
+}
+
+/// A bundle over the per-file read cap is said, never skipped in silence; app
+/// scripts over the per-layer cap of kept contents do not make the image
+/// unreadable (the image is read again keeping what it kept before).
+#[test]
+fn an_oversized_bundle_is_a_finding_and_a_layer_of_big_chunks_still_checks() {
+    let (run, found) = check("node-oversized", None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let f = only(&found, "node-not-checked");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert_eq!(f[0].subject, "/app/dist/index.js");
+    assert!(
+        f[0].message
+            .contains("is 17825792 bytes, more than the 16 MiB"),
+        "{}",
+        f[0].message
+    );
+}
+
+/// The real build (`support::npm`) as an image: the `base` recipe (passwd, a
+/// node stand-in), then the assembled `/app` folder as one layer, then
+/// `remove` whited out.
+fn real_image(script: &str, node_env: Option<&str>, remove: &[&str]) -> Layout {
+    let mut r = load_recipe("base");
+    let mut env =
+        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    env.extend(node_env.map(|v| format!("NODE_ENV={v}")));
+    r.config.env = Some(env);
+    r.config.user = Some("node".into());
+    r.config.workdir = Some("/app".into());
+    r.config.cmd = Some(vec!["node".into(), script.into()]);
+    let layer = |files: Vec<FileRecipe>, tree| LayerRecipe {
+        compression: "gzip".into(),
+        docker_media_types: false,
+        created_by: None,
+        files,
+        tree,
+    };
+    r.layers.push(layer(
+        vec![],
+        Some((npm::app().to_path_buf(), "app".into())),
+    ));
+    if !remove.is_empty() {
+        let wh = remove
+            .iter()
+            .map(|p| {
+                let (dir, name) = p.rsplit_once('/').unwrap();
+                FileRecipe {
+                    path: format!("{dir}/.wh.{name}"),
+                    text: Some(String::new()),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        r.layers.push(layer(wh, None));
+    }
+    layout_of(r, "v1")
+}
+
+/// The real build: image-check's verdict agrees with Node's, started on the
+/// same folder with the same `NODE_ENV`.
+#[test]
+fn real_build_healthy_passes_and_node_starts() {
+    let (run, found) = check_layout(&real_image("dist/index.js", Some("production"), &[]), None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // The guarded dev-server import is the one thing said, as a warning.
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert!(
+        f[0].message.contains("`import(\"vite\")`"),
+        "{}",
+        f[0].message
+    );
+    assert!(only(&found, "asset-missing").is_empty(), "{found:#?}");
+    // It did walk express's whole dependency tree: every package `npm ci` wrote
+    // (its own record of them, nested copies included).
+    let lock: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(npm::app().join("node_modules/.package-lock.json")).unwrap(),
+    )
+    .unwrap();
+    let installed = lock["packages"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("node_modules/"))
+        .count();
+    assert!(
+        run.stdout
+            .contains(&format!("imports, {installed} packages")),
+        "{installed} packages installed: {}",
+        run.stdout
+    );
+    let (ok, err) = npm::start(npm::app(), "dist/index.js", &[("NODE_ENV", "production")]);
+    assert!(ok, "node did not start: {err}");
+}
+
+#[test]
+fn real_build_without_node_env_fails_as_node_does() {
+    let (run, found) = check_layout(&real_image("dist/index.js", None, &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert!(f[0].message.contains("ERR_MODULE_NOT_FOUND"));
+    let (ok, err) = npm::start(npm::app(), "dist/index.js", &[]);
+    assert!(!ok, "node started although image-check said it would not");
+    assert!(
+        err.contains("ERR_MODULE_NOT_FOUND") && err.contains("'vite'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn real_build_with_vite_at_top_level_fails_as_node_does() {
+    let (run, found) = check_layout(&real_image("dist/broken.js", Some("production"), &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert!(
+        f[0].subject.starts_with("/app/dist/broken.js:"),
+        "{}",
+        f[0].subject
+    );
+    assert!(f[0].hint.contains("devDependencies"), "{}", f[0].hint);
+    let (ok, err) = npm::start(npm::app(), "dist/broken.js", &[("NODE_ENV", "production")]);
+    assert!(!ok, "node started although image-check said it would not");
+    assert!(
+        err.contains("ERR_MODULE_NOT_FOUND") && err.contains("'vite'"),
+        "{err}"
+    );
+}
+
+/// vite's build names its stylesheet by hash; dropping it from the image is what
+/// incident 3 was.
+#[test]
+fn real_build_missing_its_stylesheet_fails() {
+    let assets = npm::app().join("dist/public/assets");
+    let css = std::fs::read_dir(&assets)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".css"))
+        .expect("vite wrote a stylesheet");
+    let gone = format!("app/dist/public/assets/{css}");
+    let (run, found) = check_layout(
+        &real_image("dist/index.js", Some("production"), &[&gone]),
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "asset-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert!(f[0].subject.starts_with("/app/dist/public/index.html:"));
+    assert!(f[0].message.contains(&css));
+}
+
+#[test]
+fn a_module_reached_lazily_and_at_start_is_judged_once_as_at_start() {
+    let (run, found) = check("node-lazy-then-eager", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert_eq!(f[0].subject, "/app/dist/shared.js:1");
+}
+
+#[test]
+fn relative_imports_follow_esm_and_commonjs_rules() {
+    let (run, found) = check("node-relative", None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 2, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/dist/index.js:1");
+    assert!(f[0]
+        .message
+        .contains("`/app/dist/lib/helper` does not exist"));
+    assert!(f[0].hint.contains("exact file name"), "{}", f[0].hint);
+    assert_eq!(f[1].subject, "/app/dist/index.js:3");
+    assert!(f[1].message.contains("ERR_UNSUPPORTED_DIR_IMPORT"));
+    // `legacy.cjs` was read and its three requires resolved (to `util.js`,
+    // `dir/index.js` and `data.json`).
+    assert!(
+        run.stdout.contains("5 app files, 6 imports"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// What users see for the ScaleMap incident and a lost font, in every format.
+#[test]
+fn app_checks_report_snapshot() {
+    for recipe in ["node-vite-dynamic-no-env", "web-font-missing"] {
+        let t = TempDir::new().unwrap();
+        write_oci_dir(&build_layout(recipe, "v1"), &t.path().join("img"));
+        for format in ["human", "json", "github"] {
+            let run = image_check(&["--format", format, "oci:img:v1"], t.path());
+            assert_eq!(run.code, 1, "{}", run.stdout);
+            insta::assert_snapshot!(format!("{recipe}_{format}"), run.stdout);
+        }
+    }
+}
