@@ -354,7 +354,10 @@ impl<R: Read> Reader<R> {
     }
 
     fn skip(&mut self, mut n: u64) -> io::Result<u64> {
-        let mut buf = [0u8; 8192];
+        // Large reads: each one costs a call through the decompressor and the
+        // hasher, and zlib copies every call's output into its window.
+        const CHUNK: usize = 64 << 10;
+        let mut buf = vec![0u8; CHUNK.min(n as usize)];
         let mut skipped = 0;
         // Like Go's `discard`: seek to one byte before the end, then read that
         // byte, so a truncated stream is still noticed.
@@ -365,7 +368,7 @@ impl<R: Read> Reader<R> {
             n = 1;
         }
         while n > 0 {
-            let k = self.read_full(&mut buf[..n.min(8192) as usize])?;
+            let k = self.read_full(&mut buf[..n.min(CHUNK as u64) as usize])?;
             skipped += k as u64;
             if k == 0 {
                 break;
