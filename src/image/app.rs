@@ -84,7 +84,7 @@ struct RegistryArgs {
     #[arg(long)]
     insecure_http: bool,
     /// Overall deadline for reading the image from a registry, e.g. 90s, 10m
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     timeout: Option<std::time::Duration>,
 }
 
@@ -119,6 +119,22 @@ impl CacheArgs {
         };
         Some(LayerCache::new(&root, self.cache_max))
     }
+}
+
+/// The longest `--timeout` taken: a day is far past any real pull, and no
+/// deadline arithmetic can overflow below it.
+const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `--timeout`: a humantime duration, more than zero and at most a day.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("the timeout must be more than zero".into());
+    }
+    if d > MAX_TIMEOUT {
+        return Err("the timeout may be at most 24h".into());
+    }
+    Ok(d)
 }
 
 /// `512M`, `2G`, `1GiB`, `100000` (bytes): binary multiples.
@@ -555,6 +571,20 @@ mod tests {
             no_cache: true,
             cache_max: 0,
         }
+    }
+
+    /// `--timeout 9223372036854775807s` panicked adding it to the clock.
+    #[test]
+    fn timeouts_are_bounded_so_deadlines_cannot_overflow() {
+        assert_eq!(
+            parse_timeout("90s").unwrap(),
+            std::time::Duration::from_secs(90)
+        );
+        for bad in ["0s", "25h", "9223372036854775807s", "soon"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["image-check", "--timeout", "9223372036854775807s", "x"]);
+        assert!(cli.is_err());
     }
 
     #[test]

@@ -231,10 +231,14 @@ fn load_for_checks(
     let declared = checks::contents();
     let base = checks::user::contents();
     let (img, full) = match sel.load(src, &declared, opts) {
-        // A layer holding more app scripts, pages and manifests than the reader
-        // keeps per layer: read the image as before the app checks existed; they
-        // then say which files they could not read instead of the image failing.
-        Err(ImageError::Refused { message, .. }) if message.contains(KEPT_LIMIT) => {
+        // More app scripts, pages and manifests than the reader keeps (per layer,
+        // or in the image's listings): read the image as before the app checks
+        // existed; they then say which files they could not read instead of the
+        // image failing. (The image is read twice; a bounded best-effort set
+        // would spare that.)
+        Err(ImageError::Refused { message, .. })
+            if message.contains(KEPT_LIMIT) || message.contains(LISTINGS_LIMIT) =>
+        {
             (sel.load(src, &base, opts)?, false)
         }
         r => (r?, true),
@@ -259,6 +263,11 @@ fn load_for_checks(
 
 /// How the layer reader's refusal of too many kept contents starts.
 const KEPT_LIMIT: &str = "the files checks read from this layer add up to over";
+
+/// How the refusal of an image whose listings (kept contents included) pass the
+/// image's limit reads.
+const LISTINGS_LIMIT: &str =
+    "the image's layer listings (paths, link targets and the file contents checks read) pass";
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.
 pub fn load_one(

@@ -515,3 +515,14 @@ fn app_checks_report_snapshot() {
         }
     }
 }
+
+/// App scripts the checks would keep pass the image's listings limit across
+/// layers: the image is read again keeping only what the automatic checks need
+/// (never refused for what the app checks wanted), and the verdict stands.
+#[test]
+fn app_files_past_the_images_listings_are_read_again_without_them() {
+    let (run, found) = check("node-app-files-over-listings", None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("image-unreadable"), "{}", run.stdout);
+    assert!(found.iter().all(|f| f.severity != "error"), "{found:#?}");
+}

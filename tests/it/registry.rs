@@ -416,6 +416,28 @@ fn basic_auth_sources_in_their_order_and_refusals_name_the_source() {
         "{}",
         out.stderr
     );
+    // A helper that answers and exits but leaves a child holding its stdout:
+    // the answer is waited for only until the deadline, and the child is killed.
+    std::fs::write(
+        &helper,
+        "#!/bin/sh
+read server
+printf '{\"Username\":\"ci\",\"Secret\":\"good-pass\"}'
+sleep 120 &
+exit 0
+",
+    )
+    .unwrap();
+    let out = run(
+        &["--insecure-http", "--timeout", "3s", &other],
+        &[("HOME", home_s), ("PATH", &path)],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("kept its output open"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -366,21 +366,32 @@ fn run_helper(
     } else {
         host.to_string()
     };
-    let mut child = Command::new(format!("docker-credential-{name}"))
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| fail(format!("could not be started ({})", e.kind())))?;
+    // Its own process group, so a helper that leaves children behind (holding
+    // its stdout open) can be stopped whole.
+    let mut child = std::os::unix::process::CommandExt::process_group(
+        Command::new(format!("docker-credential-{name}"))
+            .arg("get")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+        0,
+    )
+    .spawn()
+    .map_err(|e| fail(format!("could not be started ({})", e.kind())))?;
+    let group = child.id() as libc::pid_t;
+    let kill_group = || {
+        // SAFETY: kill(2) with a negative pid signals the helper's own group.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    };
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
     let mut stdout = child.stdout.take().expect("stdout is piped");
-    let reader = std::thread::spawn(move || {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut out = Vec::new();
         let _ = (&mut stdout).take(64 << 10).read_to_end(&mut out);
-        out
+        let _ = tx.send(out);
     });
     let limit = Instant::now() + Duration::from_secs(30);
     let until = limit.min(deadline);
@@ -388,7 +399,7 @@ fn run_helper(
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) if Instant::now() >= until => {
-                let _ = child.kill();
+                kill_group();
                 let _ = child.wait();
                 return Err(fail("did not answer in time".into()));
             }
@@ -396,7 +407,18 @@ fn run_helper(
             Err(e) => return Err(fail(format!("could not be waited for ({})", e.kind()))),
         }
     };
-    let out = Secret::new(reader.join().unwrap_or_default());
+    // The helper has exited, but a child it left may hold its stdout open: the
+    // answer is waited for only until the same deadline.
+    let out = match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        Ok(out) => Secret::new(out),
+        Err(_) => {
+            kill_group();
+            return Err(fail(
+                "exited but kept its output open (a process it started holds it) past the deadline"
+                    .into(),
+            ));
+        }
+    };
     if !status.success() {
         let text = String::from_utf8_lossy(out.expose()).to_ascii_lowercase();
         if text.contains("credentials not found") {
