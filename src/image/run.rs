@@ -11,7 +11,7 @@ use super::reference::ImageRef;
 use super::spec::{self, Spec, SpecError};
 use super::{select, source, Loaded, PlatformSel};
 use crate::cli::chain;
-use crate::report::{CheckOutcome, Code, Finding, Report, Section};
+use crate::report::{CheckOutcome, Finding, Report, Section};
 use crate::spec::runtime::RuntimeSpec;
 use crate::spec::SpecFile;
 use crate::taskdef::ImageFacts;
@@ -196,12 +196,12 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
             }
             Err(e) => vec![CheckOutcome::not_run(
                 "read",
-                Finding::error(Code::ImageUnreadable, sel.label(), chain(&e)).hint(
-                    e.hint().unwrap_or_else(|| {
+                Finding::error(e.code(), sel.label(), chain(&e)).hint(e.hint().unwrap_or_else(
+                    || {
                         "the image could not be read; nothing about this platform was checked"
                             .into()
-                    }),
-                ),
+                    },
+                )),
             )],
         };
         report.sections.push(Section {

@@ -649,6 +649,39 @@ fn a_registry_that_never_answers_ends_at_the_timeout() {
     assert!(out.stderr.contains("connection refused"), "{}", out.stderr);
 }
 
+/// A layer the registry no longer serves (deleted after the push): the check
+/// could not run, and its code says it is the registry's answer
+/// (`registry-not-found`), as for a missing manifest, not a corrupt image.
+#[test]
+fn a_blob_the_registry_lost_is_named_with_a_registry_code() {
+    use std::io::{Read, Write};
+    let (storage, _work) = storage_with(&["healthy"]);
+    let reg = Registry::start(storage.path(), Auth::Open, None);
+    let manifest = crate::support::registry::manifest(&reg, "scalemap-api", "healthy");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", reg.port)).unwrap();
+    write!(
+        s,
+        "DELETE /v2/scalemap-api/blobs/{layer} HTTP/1.0\r\nHost: {}\r\n\r\n",
+        reg.host()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.contains(" 202 "), "{resp}");
+    let r = format!("docker://{}/scalemap-api:healthy", reg.host());
+    let out = run(
+        &["--insecure-http", "--no-cache", "--format", "json", &r],
+        &[],
+    );
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    let f = findings(&json_lines(&out.stdout));
+    assert_eq!(f[0].0, "registry-not-found", "{f:?}");
+}
+
 /// A registry (or a proxy) that sends wrong bytes for a blob: the digest
 /// catches it, in the config and in a layer alike, and the check could not run
 /// (exit 2), never a verdict on bytes the image does not hold.
