@@ -392,6 +392,11 @@ fn read_one(
         if let Some(idx) = cache.get(key) {
             let n = idx.entries.bytes();
             if listings.add(n) {
+                // The facts are known; that the blob can still be pulled is not.
+                if let Err(e) = source.confirm_blob(desc) {
+                    listings.release(n);
+                    return Err(e);
+                }
                 if let Some(b) = bar {
                     b.cached();
                 }

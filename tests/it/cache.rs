@@ -384,6 +384,12 @@ fn a_registry_tag_differing_in_its_top_layer_fetches_only_that_layer() {
         Vec::<String>::new(),
         "a warm run fetches no layer"
     );
+    // It only asks, for each cached layer, that the registry still serves it.
+    let asked = proxy.blob_gets.lock().unwrap()[n..]
+        .iter()
+        .filter(|g| g.ends_with(" (range)"))
+        .count();
+    assert_eq!(asked, want.len(), "{:?}", proxy.blob_gets.lock().unwrap());
 
     let expected = check(&reference("missing-frontend-css"), "json", None, &http);
     assert_eq!(expected.code, 1, "{}", expected.stderr);

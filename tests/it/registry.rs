@@ -655,13 +655,31 @@ fn a_registry_that_never_answers_ends_at_the_timeout() {
 #[test]
 fn a_blob_the_registry_lost_is_named_with_a_registry_code() {
     use std::io::{Read, Write};
-    let (storage, _work) = storage_with(&["healthy"]);
+    let (storage, work) = storage_with(&["healthy"]);
     let reg = Registry::start(storage.path(), Auth::Open, None);
     let manifest = crate::support::registry::manifest(&reg, "scalemap-api", "healthy");
     let layer = manifest["layers"][0]["digest"]
         .as_str()
         .unwrap()
         .to_string();
+    // A warm cache first: the layer's facts are then known without the blob.
+    let cache = work.path().join("cache");
+    let cache_dir = cache.to_str().unwrap();
+    let r = format!("docker://{}/scalemap-api:healthy", reg.host());
+    let warm = || {
+        run(
+            &[
+                "--insecure-http",
+                "--cache-dir",
+                cache_dir,
+                "--format",
+                "json",
+                &r,
+            ],
+            &[],
+        )
+    };
+    assert_eq!(warm().code, 0);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", reg.port)).unwrap();
     write!(
         s,
@@ -672,14 +690,18 @@ fn a_blob_the_registry_lost_is_named_with_a_registry_code() {
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.contains(" 202 "), "{resp}");
-    let r = format!("docker://{}/scalemap-api:healthy", reg.host());
-    let out = run(
+    let cold = run(
         &["--insecure-http", "--no-cache", "--format", "json", &r],
         &[],
     );
-    assert_eq!(out.code, 2, "{}", out.stdout);
-    let f = findings(&json_lines(&out.stdout));
+    assert_eq!(cold.code, 2, "{}", cold.stdout);
+    let f = findings(&json_lines(&cold.stdout));
     assert_eq!(f[0].0, "registry-not-found", "{f:?}");
+    // The warm run, whose cache knows every layer, fails as the cold run does,
+    // as the pull would.
+    let out = warm();
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(out.stdout, cold.stdout);
 }
 
 /// A registry (or a proxy) that sends wrong bytes for a blob: the digest

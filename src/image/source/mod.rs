@@ -186,6 +186,14 @@ pub trait ImageSource: Send + Sync {
     /// A stream of the blob's raw bytes; the caller verifies them.
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>>;
 
+    /// That the source still serves a blob whose facts came from the layer
+    /// cache, without reading it: a registry that lost a layer makes the pull
+    /// fail, so a warm check must fail as a cold one does. Files are what they
+    /// are: nothing to ask.
+    fn confirm_blob(&self, _blob: &BlobDesc) -> Result<()> {
+        Ok(())
+    }
+
     /// A small blob read whole and verified against its descriptor.
     fn read_blob(&self, blob: &BlobDesc) -> Result<Vec<u8>> {
         if blob.size.is_some_and(|s| s > MAX_METADATA) {

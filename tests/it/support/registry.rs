@@ -314,8 +314,9 @@ pub fn blackhole(hold: Duration) -> u16 {
 /// time more than `cut_after` bytes of a response to a `GET …/blobs/…` have
 /// passed, both sides of that connection are shut. `cut` says whether it
 /// happened, so a test cannot pass without the fault. `blob_gets` lists the
-/// digest of every blob GET that passed (`cut_after` of `usize::MAX`: a proxy
-/// that only counts, for the layer cache's tests).
+/// digest of every blob GET that passed, ` (range)` after it for a ranged one
+/// (`cut_after` of `usize::MAX`: a proxy that only counts, for the layer
+/// cache's tests).
 pub struct ResetProxy {
     pub port: u16,
     pub cut: Arc<std::sync::atomic::AtomicBool>,
@@ -365,7 +366,15 @@ impl ResetProxy {
                             let target = text.split(' ').nth(1).unwrap_or_default();
                             let blob = target.split_once("/blobs/").map(|(_, d)| d);
                             if let Some(d) = blob {
-                                gets.lock().unwrap().push(d.to_string());
+                                // A ranged GET (a resume, or a warm run asking
+                                // for a cached layer's last byte) is no fetch.
+                                let ranged = text.to_ascii_lowercase().contains("\r\nrange:");
+                                let entry = if ranged {
+                                    format!("{d} (range)")
+                                } else {
+                                    d.to_string()
+                                };
+                                gets.lock().unwrap().push(entry);
                             }
                             *st.lock().unwrap() = (blob.is_some(), 0);
                         }

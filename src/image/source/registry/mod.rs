@@ -835,6 +835,13 @@ impl ImageSource for RegistrySource {
         self.rt.block_on(self.client.manifest(desc))
     }
 
+    /// Asks for the blob's last byte (`Range`), so the answer (or a 404) costs
+    /// one request and next to no transfer; the body is not read.
+    fn confirm_blob(&self, blob: &BlobDesc) -> Result<()> {
+        let last = blob.size.map_or(0, |s| s.saturating_sub(1));
+        self.rt.block_on(self.client.blob(blob, last)).map(|_| ())
+    }
+
     fn open_blob(&self, blob: &BlobDesc) -> Result<Box<dyn Read + Send + '_>> {
         let (body, _) = self.rt.block_on(self.client.blob(blob, 0))?;
         let (reader, tx) = BlobReader::channel(blob.size);
