@@ -525,9 +525,15 @@ fn client_certificates_and_keys_agree_with_libpq() {
             base(&format!("&sslcert={other_cert}&sslkey={key_file}")),
             Some("pg-client-cert"),
         ),
+        // TLS 1.2: the server refuses the certificate inside the handshake, with
+        // an alert both clients read. Under TLS 1.3 it refuses after the
+        // handshake, and on a loaded machine the reset can overtake the alert
+        // (for libpq as for preflight), so the row would test the scheduler.
         row(
             "a certificate from a CA the server does not trust",
-            base(&format!("&sslcert={other_cert}&sslkey={stranger_key}")),
+            base(&format!(
+                "&sslcert={other_cert}&sslkey={stranger_key}&ssl_max_protocol_version=TLSv1.2"
+            )),
             Some("pg-client-cert"),
         ),
         row(

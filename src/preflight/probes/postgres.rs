@@ -1870,6 +1870,31 @@ const V_CERT_REVOKED: i32 = 23;
 fn classify_tls(ctx: &Ctx<'_>, s: &str, cfg: &TlsCfg, v: &VerifyFailure, err: &str) -> Finding {
     let mode = &ctx.mode;
     let Some(code) = v.code else {
+        // An alert about a certificate that the *server* sent (OpenSSL names a
+        // received alert `… alert …`; our own verify failures have a code):
+        // under TLS 1.2 this is how it refuses the client certificate, inside the
+        // handshake (under 1.3 it comes after, as a connection error).
+        let lower = err.to_ascii_lowercase();
+        if lower.contains(" alert ")
+            && [
+                "unknown ca",
+                "bad certificate",
+                "certificate unknown",
+                "certificate required",
+                "certificate expired",
+                "certificate revoked",
+                "unsupported certificate",
+            ]
+            .iter()
+            .any(|a| lower.contains(a))
+        {
+            return Finding::error(
+                Code::PgClientCert,
+                s,
+                format!("the server rejected the client certificate during the TLS handshake: {}; {mode}", server_text(err)),
+            )
+            .hint("the server must trust the CA that issued `sslcert` (its `ssl_ca_file`), the certificate must be current, and a server that requires one needs `sslcert`/`sslkey`");
+        }
         return Finding::error(
             Code::TlsHandshake,
             s,
