@@ -228,7 +228,7 @@ fn load_for_checks(
     opts: &source::OpenOptions,
     spec: &Spec,
 ) -> Result<Loaded, ImageError> {
-    let declared = checks::contents();
+    let declared = checks::contents(spec);
     let base = checks::user::contents();
     let (img, full) = match sel.load(src, &declared, opts) {
         // More app scripts, pages and manifests than the reader keeps (per layer,

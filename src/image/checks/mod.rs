@@ -22,12 +22,17 @@ use super::fs::{display, key, FlatFs, Kind, ResolveError, MAX_HOPS};
 /// The files whose contents the checks read, declared before any layer streams:
 /// the layer reader keeps exactly these, and the layer cache keys its entries
 /// by this set. A check that reads a file adds it here (the user check reads
-/// `/etc/passwd`).
-pub fn contents() -> ContentSet {
-    ContentSet::none()
-        .union(&user::contents())
-        .union(&node::contents())
-        .union(&web::contents())
+/// `/etc/passwd`). A check the spec turns off declares nothing, so its files
+/// are neither held nor part of the cache key.
+pub fn contents(spec: &super::spec::Spec) -> ContentSet {
+    let mut set = ContentSet::none().union(&user::contents());
+    if spec.node.enabled != Some(false) {
+        set = set.union(&node::contents());
+    }
+    if spec.web.enabled != Some(false) {
+        set = set.union(&web::contents());
+    }
+    set
 }
 use crate::report::{Code, Finding};
 
@@ -99,6 +104,22 @@ pub(crate) fn unresolved(
 
 #[cfg(test)]
 mod tests {
+    /// The app checks' files are declared (and so held, and part of the cache
+    /// key) only while the spec leaves those checks on.
+    #[test]
+    fn a_check_the_spec_turns_off_declares_no_contents() {
+        let mut spec = crate::image::spec::Spec::automatic();
+        let on = super::contents(&spec);
+        assert!(on.contains("etc/passwd") && on.contains("app/dist/index.js"));
+        assert!(on.contains("app/dist/public/index.html"));
+        spec.node.enabled = Some(false);
+        spec.web.enabled = Some(false);
+        let off = super::contents(&spec);
+        assert!(off.contains("etc/passwd"));
+        assert!(!off.contains("app/dist/index.js") && !off.contains("app/dist/public/index.html"));
+        assert_ne!(on.fingerprint(), off.fingerprint());
+    }
+
     #[test]
     fn app_files_fuzz_corpus_replays() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/app_files");
