@@ -9,17 +9,7 @@ use std::io::{self, Write};
 /// A path the user typed, made a key lexically as the kernel would at the root:
 /// `.` and empty components go, `..` pops one (and stays at the root at the top).
 pub fn user_key(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    parts.join("/")
+    super::layer::clamp(path).0
 }
 
 /// How a key is shown: with its leading `/` and control characters escaped.

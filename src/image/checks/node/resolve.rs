@@ -323,21 +323,11 @@ pub fn parent(key: &str) -> &str {
 
 /// `rel` resolved against the directory `dir` (both keys), `..` clamped at the root.
 pub fn join(dir: &str, rel: &str) -> String {
-    let mut parts: Vec<&str> = if rel.starts_with('/') {
-        vec![]
+    if rel.starts_with('/') {
+        crate::image::inspect::user_key(rel)
     } else {
-        dir.split('/').filter(|c| !c.is_empty()).collect()
-    };
-    for c in rel.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
+        crate::image::inspect::user_key(&format!("{dir}/{rel}"))
     }
-    parts.join("/")
 }
 
 /// `@scope/name` or `name`, and the rest as `./sub` (`.` when none).
