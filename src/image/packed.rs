@@ -42,97 +42,6 @@ fn shared_prefix(a: &str, b: &str) -> usize {
     n
 }
 
-/// Strings front-coded against the one before: a list of whiteout or opaque
-/// paths.
-#[derive(Debug, Default, Clone)]
-pub struct Paths {
-    meta: Vec<u8>,
-    text: String,
-    last: String,
-    len: usize,
-}
-
-impl Paths {
-    pub fn push(&mut self, s: &str) {
-        let shared = shared_prefix(&self.last, s);
-        put_varint(&mut self.meta, shared as u64);
-        put_varint(&mut self.meta, (s.len() - shared) as u64);
-        self.text.push_str(&s[shared..]);
-        self.last.clear();
-        self.last.push_str(s);
-        self.len += 1;
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Bytes held, as the listing budget counts them (a growing buffer's
-    /// untouched spare room is not resident).
-    pub fn bytes(&self) -> usize {
-        self.meta.len() + self.text.len()
-    }
-
-    pub fn cursor(&self) -> PathCursor<'_> {
-        PathCursor {
-            paths: self,
-            meta: 0,
-            text: 0,
-            left: self.len,
-            cur: String::new(),
-        }
-    }
-
-    /// Every path, allocated one by one (for tests and small lists).
-    pub fn to_vec(&self) -> Vec<String> {
-        let mut c = self.cursor();
-        let mut out = Vec::with_capacity(self.len);
-        while let Some(p) = c.next_path() {
-            out.push(p.to_string());
-        }
-        out
-    }
-}
-
-impl<S: AsRef<str>> FromIterator<S> for Paths {
-    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        let mut p = Paths::default();
-        for s in iter {
-            p.push(s.as_ref());
-        }
-        p
-    }
-}
-
-/// Reads a [`Paths`] in order, one reused buffer.
-pub struct PathCursor<'a> {
-    paths: &'a Paths,
-    meta: usize,
-    text: usize,
-    left: usize,
-    cur: String,
-}
-
-impl PathCursor<'_> {
-    pub fn next_path(&mut self) -> Option<&str> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        let shared = get_varint(&self.paths.meta, &mut self.meta) as usize;
-        let n = get_varint(&self.paths.meta, &mut self.meta) as usize;
-        self.cur.truncate(shared);
-        self.cur
-            .push_str(&self.paths.text[self.text..self.text + n]);
-        self.text += n;
-        Some(&self.cur)
-    }
-}
-
 const T_FILE: u8 = 0;
 const T_DIR: u8 = 1;
 const T_SYMLINK: u8 = 2;
@@ -649,7 +558,11 @@ mod tests {
     #[test]
     fn paths_front_code_on_character_boundaries() {
         let v = ["a/caf\u{e9}", "a/caf\u{e8}", "", "b", "b/c", "a"];
-        let p: Paths = v.iter().collect();
-        assert_eq!(p.to_vec(), v);
+        let es: Entries = v
+            .iter()
+            .map(|p| e(p, EntryKind::Whiteout, 0, None))
+            .collect();
+        let back: Vec<String> = es.to_vec().into_iter().map(|e| e.path).collect();
+        assert_eq!(back, v);
     }
 }
