@@ -36,6 +36,10 @@ pub enum ImageError {
     /// Input refused on purpose (unsafe or over a stated limit), with what to do.
     #[error("{message}")]
     Refused { message: String, hint: String },
+    /// A layer refused for passing a memory limit (its listing or the contents
+    /// kept for checks), not for anything wrong in it.
+    #[error("{message}")]
+    OverLimit { message: String, hint: String },
     #[error("no image matches `{wanted}` in {container}; it has: {available}")]
     NoSuchTag {
         wanted: String,
@@ -98,7 +102,7 @@ impl ImageError {
             ImageError::SizeMismatch { .. } | ImageError::DigestMismatch { .. } | ImageError::CorruptLayer { .. } | ImageError::DiffIdMismatch { .. } => {
                 "the image is corrupt or was modified after it was written; pull or save it again".into()
             }
-            ImageError::Refused { hint, .. } => hint.clone(),
+            ImageError::Refused { hint, .. } | ImageError::OverLimit { hint, .. } => hint.clone(),
             ImageError::NoSuchTag { .. } => "name one of the tags listed, or leave the tag out when there is only one image".into(),
             ImageError::NoSuchPlatform { .. } => "pass `--platform OS/ARCH` with one of the platforms listed, or `--platform all`".into(),
             _ => return None,

@@ -81,11 +81,29 @@ impl Listings {
 struct Refusal {
     message: String,
     hint: &'static str,
+    /// Over a memory limit (listings, kept contents), not about an entry: a
+    /// caller that asked for contents may read the layer again without them.
+    over_limit: bool,
 }
 
 impl Refusal {
     fn error(message: String, hint: &'static str) -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, Refusal { message, hint })
+        Self::io(message, hint, false)
+    }
+
+    fn over_limit(message: String, hint: &'static str) -> io::Error {
+        Self::io(message, hint, true)
+    }
+
+    fn io(message: String, hint: &'static str, over_limit: bool) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            Refusal {
+                message,
+                hint,
+                over_limit,
+            },
+        )
     }
 }
 
@@ -336,10 +354,15 @@ pub fn read_layer(
     }
     let (mut layer, uncompressed) = parsed.map_err(|source| {
         match source.get_ref().and_then(|e| e.downcast_ref::<Refusal>()) {
-            Some(r) => ImageError::Refused {
-                message: format!("layer {index} (`{}`): {}", desc.name(), r.message),
-                hint: r.hint.into(),
-            },
+            Some(r) => {
+                let message = format!("layer {index} (`{}`): {}", desc.name(), r.message);
+                let hint = r.hint.into();
+                if r.over_limit {
+                    ImageError::OverLimit { message, hint }
+                } else {
+                    ImageError::Refused { message, hint }
+                }
+            }
             None => ImageError::CorruptLayer {
                 index,
                 blob: desc.name(),
@@ -406,7 +429,7 @@ fn parse_tar(
         if listings.add(grew) {
             return Ok(());
         }
-        Err(Refusal::error(
+        Err(Refusal::over_limit(
             format!(
                 "the image's layer listings (paths, link targets and the file contents checks read) pass image-check's limit of {} MiB at entry `{raw}`",
                 listings.limit() >> 20
@@ -538,7 +561,7 @@ fn parse_tar(
         let content = if kind == EntryKind::File && size <= MAX_CONTENT && want.contains(&path) {
             kept += size;
             if kept > MAX_KEPT_PER_LAYER {
-                return Err(Refusal::error(
+                return Err(Refusal::over_limit(
                     format!(
                         "the files checks read from this layer add up to over {} MiB (`{raw}` among them)",
                         MAX_KEPT_PER_LAYER >> 20
@@ -869,7 +892,7 @@ mod tests {
         let shared = Listings::with_limit(limit);
         assert!(read(&a, 1, &shared).is_ok());
         match read(&b, 2, &shared) {
-            Err(ImageError::Refused { message, .. }) => {
+            Err(ImageError::OverLimit { message, .. }) => {
                 assert!(
                     message.starts_with("layer 2 (`test`): ") && message.contains("at entry `b/"),
                     "{message}"

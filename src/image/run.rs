@@ -236,11 +236,7 @@ fn load_for_checks(
         // existed; they then say which files they could not read instead of the
         // image failing. (The image is read twice; a bounded best-effort set
         // would spare that.)
-        Err(ImageError::Refused { message, .. })
-            if message.contains(KEPT_LIMIT) || message.contains(LISTINGS_LIMIT) =>
-        {
-            (sel.load(src, &base, opts)?, false)
-        }
+        Err(ImageError::OverLimit { .. }) => (sel.load(src, &base, opts)?, false),
         r => (r?, true),
     };
     let mut more = checks::user::content_sources(&img.fs);
@@ -260,14 +256,6 @@ fn load_for_checks(
     let all = more.iter().fold(set, |set, p| set.with_path(p));
     sel.load(src, &all, opts)
 }
-
-/// How the layer reader's refusal of too many kept contents starts.
-const KEPT_LIMIT: &str = "the files checks read from this layer add up to over";
-
-/// How the refusal of an image whose listings (kept contents included) pass the
-/// image's limit reads.
-const LISTINGS_LIMIT: &str =
-    "the image's layer listings (paths, link targets and the file contents checks read) pass";
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.
 pub fn load_one(
