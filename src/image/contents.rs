@@ -3,8 +3,28 @@
 //! listed), and the layer cache keys what it stores by this set's fingerprint, so
 //! a check that starts reading another file (`package.json`, `*.html`) makes the
 //! entries stored without it miss instead of answering with contents they lack.
+//!
+//! Named paths are required: the reader keeps them or refuses the layer. Suffixes
+//! and rules (the app's scripts, pages, every `package.json`) are best-effort:
+//! each layer keeps them in archive order up to [`BEST_EFFORT_PER_LAYER`], so a
+//! layer full of such files costs a bounded amount of memory and is still read
+//! once; what a check then lacks it asks for by path on a second read.
 
 use super::digest::{sha256_of, Digest};
+
+/// Best-effort contents one layer keeps (archive order decides which, so the
+/// choice depends on the layer's bytes alone and a cached layer keeps the same).
+pub const BEST_EFFORT_PER_LAYER: u64 = 4 << 20;
+
+/// Whether the reader keeps a file's contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    No,
+    /// A path a check named: kept, or the layer is refused.
+    Required,
+    /// Matched by a suffix or rule: kept while the layer's best-effort budget lasts.
+    BestEffort,
+}
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Paths (keys: no leading `/`), name suffixes and named rules whose contents
@@ -74,16 +94,27 @@ impl ContentSet {
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        self.all
-            || self.paths.contains(path)
-            || self.suffixes.iter().any(|s| path.ends_with(s.as_str()))
+        self.keep(path) != Keep::No
+    }
+
+    pub fn keep(&self, path: &str) -> Keep {
+        if self.all || self.paths.contains(path) {
+            Keep::Required
+        } else if self.suffixes.iter().any(|s| path.ends_with(s.as_str()))
             || self.rules.values().any(|r| r(path))
+        {
+            Keep::BestEffort
+        } else {
+            Keep::No
+        }
     }
 
     /// A digest of the set that two sets share only when they keep the same
     /// files: each member is length-prefixed, so no two lists collide.
     pub fn fingerprint(&self) -> Digest {
-        let mut s = String::from("shipcheck content set 1\n");
+        // The budget decides which best-effort files a layer keeps, so it is part
+        // of what a cached entry holds.
+        let mut s = format!("shipcheck content set 2\nbest-effort {BEST_EFFORT_PER_LAYER}\n");
         if self.all {
             s.push_str("all\n");
         }
@@ -111,6 +142,9 @@ mod tests {
         let html = passwd.clone().with_suffix(".html");
         assert!(html.contains("srv/www/index.html"));
         assert!(ContentSet::all().contains("anything"));
+        assert_eq!(passwd.keep("etc/passwd"), Keep::Required);
+        assert_eq!(html.keep("srv/www/index.html"), Keep::BestEffort);
+        assert_eq!(html.keep("srv/www/app.js"), Keep::No);
         assert!(!ContentSet::none().contains("etc/passwd"));
         let prints: Vec<Digest> = [
             ContentSet::none(),

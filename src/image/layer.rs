@@ -10,7 +10,7 @@
 //! store it by digest. The position is attached when the tree applies the layer
 //! (findings' `layer N` provenance) and only errors name it here.
 
-use super::contents::ContentSet;
+use super::contents::{ContentSet, Keep, BEST_EFFORT_PER_LAYER};
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result};
 use super::packed::Entries;
@@ -419,6 +419,7 @@ fn parse_tar(
     let mut layer = LayerIndex::default();
     let mut found = Aggregate::default();
     let mut kept = 0u64;
+    let mut best_effort = 0u64;
     let mut held = 0usize;
     // Counts what the listing grew by; past the image's limit, refuses the layer
     // before it holds more.
@@ -558,7 +559,21 @@ fn parse_tar(
         } else {
             0
         };
-        let content = if kind == EntryKind::File && size <= MAX_CONTENT && want.contains(&path) {
+        let keep = match want.keep(&path) {
+            _ if kind != EntryKind::File || size > MAX_CONTENT => false,
+            Keep::No => false,
+            Keep::Required => true,
+            // Past the budget the file is only listed: a check that needs it says
+            // so or asks for it by path (the layer is not refused for it).
+            Keep::BestEffort => {
+                let fits = best_effort + size <= BEST_EFFORT_PER_LAYER;
+                if fits {
+                    best_effort += size;
+                }
+                fits
+            }
+        };
+        let content = if keep {
             kept += size;
             if kept > MAX_KEPT_PER_LAYER {
                 return Err(Refusal::over_limit(

@@ -220,8 +220,9 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
 }
 
 /// Loads a platform keeping the contents the checks declared; when one of them
-/// sits behind a link the first read could not foresee, or the app's entry lies
-/// outside what they declared, reads the layers once more.
+/// sits behind a link the first read could not foresee, the app's entry lies
+/// outside what they declared, or the entry or page was past a layer's
+/// best-effort budget, reads the layers once more with those files by path.
 fn load_for_checks(
     sel: &super::Selected,
     src: &dyn source::ImageSource,
@@ -231,11 +232,10 @@ fn load_for_checks(
     let declared = checks::contents(spec);
     let base = checks::user::contents();
     let (img, full) = match sel.load(src, &declared, opts) {
-        // More app scripts, pages and manifests than the reader keeps (per layer,
-        // or in the image's listings): read the image as before the app checks
-        // existed; they then say which files they could not read instead of the
-        // image failing. (The image is read twice; a bounded best-effort set
-        // would spare that.)
+        // Best-effort contents are bounded per layer, but an image of many such
+        // layers can still pass the listings' limit: read the image as before the
+        // app checks existed; they then say which files they could not read
+        // instead of the image failing.
         Err(ImageError::OverLimit { .. }) => (sel.load(src, &base, opts)?, false),
         r => (r?, true),
     };
@@ -245,6 +245,13 @@ fn load_for_checks(
             &img.fs,
             &img.config,
             &spec.node,
+        ));
+    }
+    if full && spec.web.enabled != Some(false) {
+        more.extend(checks::web::content_sources(
+            &img.fs,
+            &img.config,
+            &spec.web,
         ));
     }
     if more.is_empty() {

@@ -23,11 +23,16 @@ fn check(recipe: &str, spec: Option<&str>) -> (Run, Vec<F>) {
 }
 
 fn check_layout(layout: &Layout, spec: Option<&str>) -> (Run, Vec<F>) {
+    check_layout_with(layout, spec, &[])
+}
+
+fn check_layout_with(layout: &Layout, spec: Option<&str>, extra: &[&str]) -> (Run, Vec<F>) {
     let t = TempDir::new().unwrap();
     write_oci_dir(layout, &t.path().join("img"));
     let r = format!("oci:{}:v1", t.path().join("img").display());
     let spec_path = t.path().join("spec.toml");
     let mut args = vec!["--format", "json"];
+    args.extend(extra);
     let sp = spec_path.display().to_string();
     if let Some(s) = spec {
         std::fs::write(&spec_path, s).unwrap();
@@ -516,13 +521,68 @@ fn app_checks_report_snapshot() {
     }
 }
 
-/// App scripts the checks would keep pass the image's listings limit across
-/// layers: the image is read again keeping only what the automatic checks need
-/// (never refused for what the app checks wanted), and the verdict stands.
+/// Reads `recipe` with a fresh layer cache and counts the entries the run left:
+/// one per layer when the image was read once, more when a second read kept
+/// another set of contents.
+fn check_counting_reads(recipe: &str) -> (Run, Vec<F>, usize, usize) {
+    let layout = build_layout(recipe, "v1");
+    let cache = TempDir::new().unwrap();
+    let dir = cache.path().display().to_string();
+    let (run, found) = check_layout_with(&layout, None, &["--cache-dir", &dir]);
+    let entries = std::fs::read_dir(cache.path().join("layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (run, found, entries, load_recipe(recipe).layers.len())
+}
+
+/// App scripts far past a layer's best-effort budget, in two layers whose kept
+/// contents would together pass the image's listings limit: each layer keeps
+/// its budget's worth and lists the rest, the image is read once (one cache
+/// entry per layer), and the verdict stands.
 #[test]
-fn app_files_past_the_images_listings_are_read_again_without_them() {
-    let (run, found) = check("node-app-files-over-listings", None);
+fn app_files_past_a_layers_budget_are_listed_and_the_image_is_read_once() {
+    let (run, found, entries, layers) = check_counting_reads("node-app-files-over-listings");
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("image-unreadable"), "{}", run.stdout);
     assert!(found.iter().all(|f| f.severity != "error"), "{found:#?}");
+    assert_eq!(entries, layers, "the image was read more than once");
+}
+
+/// The entry comes after more app scripts than a layer keeps: the first read
+/// lists it without contents, the second keeps it by path, and its top-level
+/// import of a package production lacks is still an error (not a note that it
+/// was not read).
+#[test]
+fn an_entry_past_a_layers_budget_is_read_again_by_path() {
+    let (run, found, entries, layers) = check_counting_reads("node-entry-past-budget");
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let f = found
+        .iter()
+        .find(|f| f.code == "import-unresolved")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert_eq!(f.severity, "error");
+    assert!(f.message.contains("`vite`"), "{f:#?}");
+    assert!(
+        !found.iter().any(|f| f.code == "node-not-checked"),
+        "{found:#?}"
+    );
+    assert!(entries > layers, "no second read: {entries} entries");
+}
+
+/// The same for the page: an `index.html` past the budget is read again by path
+/// and its missing stylesheet found.
+#[test]
+fn a_page_past_a_layers_budget_is_read_again_by_path() {
+    let (run, found, _, _) = check_counting_reads("web-page-past-budget");
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.code == "asset-missing" && f.message.contains("/assets/gone.css")),
+        "{found:#?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.code == "web-not-checked"),
+        "{found:#?}"
+    );
 }

@@ -10,7 +10,7 @@
 
 use crate::image::checks::cmd;
 use crate::image::checks::node::resolve::{join, parent};
-use crate::image::fs::{FlatFs, Kind};
+use crate::image::fs::{FlatFs, Kind, Node};
 use crate::image::layer::MAX_CONTENT;
 use crate::image::spec::WebRule;
 use crate::report::{CheckOutcome, Code, Finding};
@@ -400,7 +400,13 @@ fn url_at(css: &str, mut i: usize) -> Option<(String, usize)> {
     Some((css[i..close].trim().to_string(), close + 1))
 }
 
-pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutcome {
+/// The web root and the page the check reads (keys), or the outcome that says
+/// why there is none.
+fn locate<'f>(
+    fs: &'f FlatFs,
+    cfg: &ImageConfiguration,
+    rule: &WebRule,
+) -> Result<(String, String, Node<'f>), CheckOutcome> {
     let c = cfg.config().clone().unwrap_or_default();
     let wd = join("", &c.working_dir().clone().unwrap_or_default());
     let note = |msg: String| {
@@ -429,11 +435,11 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutc
                 Some(r) => (r, false),
                 None => {
                     let shown: Vec<String> = cands.iter().map(|c| format!("`/{c}`")).collect();
-                    return note(format!(
+                    return Err(note(format!(
                         "no web root (looked for {}; set `[web] root` in the spec), so no page was checked",
                         shown.join(", ")
                     ))
-                    .detail("did not run: no web root");
+                    .detail("did not run: no web root"));
                 }
             }
         }
@@ -441,7 +447,7 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutc
     let root = match fs.lookup(&root) {
         Ok((k, n)) if n.kind == Kind::Dir => k,
         _ => {
-            return CheckOutcome::from_findings(
+            return Err(CheckOutcome::from_findings(
                 NAME,
                 vec![Finding::error(
                     Code::AssetMissing,
@@ -450,14 +456,14 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutc
                 )
                 .hint("copy the frontend build output into the image (`COPY --from=build /app/dist/public ./dist/public`), or fix `[web] root`")
                 .provenance(fs.provenance(&format!("/{root}")))],
-            )
+            ))
         }
     };
     let page_key = join(&root, &index);
-    let page = match fs.lookup(&page_key) {
-        Ok((k, n)) if n.kind == Kind::File => (k, n),
+    match fs.lookup(&page_key) {
+        Ok((k, n)) if n.kind == Kind::File => Ok((root, k, n)),
         _ if named || rule.index.is_some() => {
-            return CheckOutcome::from_findings(
+            Err(CheckOutcome::from_findings(
                 NAME,
                 vec![Finding::error(
                     Code::AssetMissing,
@@ -465,14 +471,50 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutc
                     format!("the web root `/{root}` has no `{index}`, so `/` answers 404"),
                 )
                 .hint("the frontend build did not run or wrote elsewhere: check its `outDir` against `[web] root`")],
-            )
+            ))
         }
         _ => {
-            return note(format!("the web root `/{root}` has no `{index}`, so no page was checked"))
-                .detail("did not run: no index page")
+            Err(note(format!("the web root `/{root}` has no `{index}`, so no page was checked"))
+                .detail("did not run: no index page"))
         }
+    }
+}
+
+/// Layer paths to keep on a second read when the page or its stylesheets were
+/// past the first read's budget: the page and the web root's stylesheets,
+/// bounded as the node check's fallback is.
+pub fn content_sources(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> Vec<String> {
+    let Ok((root, page_key, page)) = locate(fs, cfg, rule) else {
+        return vec![];
     };
-    let (page_key, node) = page;
+    let unread = |n: &Node| n.kind == Kind::File && n.content.is_none() && n.size <= MAX_CONTENT;
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    if unread(&page) {
+        bytes += page.size;
+        out.push(fs.source_path(&page_key));
+    }
+    for (k, n) in fs.walk(&root) {
+        if out.len() >= MAX_CSS || !k.ends_with(".css") || !unread(&n) {
+            continue;
+        }
+        bytes += n.size;
+        if bytes > super::node::FALLBACK_BYTES {
+            break;
+        }
+        let src = fs.source_path(&k);
+        if !out.contains(&src) {
+            out.push(src);
+        }
+    }
+    out
+}
+
+pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutcome {
+    let (root, page_key, node) = match locate(fs, cfg, rule) {
+        Ok(found) => found,
+        Err(outcome) => return outcome,
+    };
     let Some(text) = node.content.clone() else {
         return CheckOutcome::from_findings(
             NAME,

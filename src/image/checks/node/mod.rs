@@ -177,7 +177,7 @@ fn entry(
 
 /// Bounds on the fallback re-read: app files and their bytes.
 const FALLBACK_FILES: usize = 2_000;
-const FALLBACK_BYTES: u64 = 32 << 20;
+pub(crate) const FALLBACK_BYTES: u64 = 32 << 20;
 
 /// Layer paths to keep on a second read when the entry's contents were not kept
 /// (an app outside the directories [`wants`] covers): the scripts of the entry's
@@ -354,7 +354,7 @@ impl Walk<'_, '_> {
                 Finding::note(
                     Code::NodeNotChecked,
                     &shown,
-                    "its contents were not read (a system directory, or over the per-layer limit), so its imports were not checked",
+                    "its contents were not read (a system directory, or past what image-check keeps of a layer's app files), so its imports were not checked",
                 )
             };
             self.findings
