@@ -36,6 +36,10 @@ pub enum ImageError {
     /// Input refused on purpose (unsafe or over a stated limit), with what to do.
     #[error("{message}")]
     Refused { message: String, hint: String },
+    /// A blob's source failed while it was read (the connection, the deadline):
+    /// not the image's fault, so not called corrupt.
+    #[error("{message}")]
+    SourceFailed { message: String, hint: String },
     /// A layer refused for passing a memory limit (its listing or the contents
     /// kept for checks), not for anything wrong in it.
     #[error("{message}")]
@@ -102,7 +106,9 @@ impl ImageError {
             ImageError::SizeMismatch { .. } | ImageError::DigestMismatch { .. } | ImageError::CorruptLayer { .. } | ImageError::DiffIdMismatch { .. } => {
                 "the image is corrupt or was modified after it was written; pull or save it again".into()
             }
-            ImageError::Refused { hint, .. } | ImageError::OverLimit { hint, .. } => hint.clone(),
+            ImageError::Refused { hint, .. }
+            | ImageError::OverLimit { hint, .. }
+            | ImageError::SourceFailed { hint, .. } => hint.clone(),
             ImageError::NoSuchTag { .. } => "name one of the tags listed, or leave the tag out when there is only one image".into(),
             ImageError::NoSuchPlatform { .. } => "pass `--platform OS/ARCH` with one of the platforms listed, or `--platform all`".into(),
             _ => return None,
@@ -115,6 +121,7 @@ impl ImageError {
     pub fn code(&self) -> crate::report::Code {
         match self {
             ImageError::Registry { code, .. } => *code,
+            ImageError::SourceFailed { .. } => crate::report::Code::RegistryUnavailable,
             _ => crate::report::Code::ImageUnreadable,
         }
     }
@@ -130,6 +137,40 @@ impl ImageError {
             hint: hint.into(),
             code,
         }
+    }
+}
+
+/// Why a blob's source stopped delivering bytes (a registry connection that broke
+/// past its resumes, the deadline, a bad resume), carried inside the
+/// `io::Error` the blob reader returns, so the layer reader can name the
+/// transport instead of calling the short blob corrupt.
+#[derive(Debug)]
+pub struct SourceFailure {
+    pub message: String,
+    pub hint: String,
+}
+
+impl std::fmt::Display for SourceFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SourceFailure {}
+
+impl SourceFailure {
+    pub fn io(
+        kind: std::io::ErrorKind,
+        message: String,
+        hint: impl Into<String>,
+    ) -> std::io::Error {
+        std::io::Error::new(
+            kind,
+            SourceFailure {
+                message,
+                hint: hint.into(),
+            },
+        )
     }
 }
 

@@ -12,7 +12,7 @@
 
 use super::contents::{ContentSet, Keep, BEST_EFFORT_PER_LAYER};
 use super::digest::{Algorithm, Digest, HashingReader};
-use super::error::{ImageError, Result};
+use super::error::{ImageError, Result, SourceFailure};
 use super::packed::Entries;
 use super::source::BlobDesc;
 use super::tarread;
@@ -290,6 +290,36 @@ fn split_parent(path: &str) -> (&str, &str) {
     }
 }
 
+/// Keeps the first error the blob's source returned and repeats it, so a
+/// transport failure seen by the decoder is still known (and not mistaken for
+/// the end of the blob) when the layer's size and digest are judged.
+struct SourceErrors<R> {
+    inner: R,
+    first: Option<io::Error>,
+}
+
+impl<R> SourceErrors<R> {
+    fn new(inner: R) -> Self {
+        SourceErrors { inner, first: None }
+    }
+}
+
+impl<R: Read> Read for SourceErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = &self.first {
+            return Err(io::Error::new(e.kind(), "the blob's source failed earlier"));
+        }
+        self.inner.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted {
+                return e;
+            }
+            let again = io::Error::new(e.kind(), "the blob's source failed");
+            self.first = Some(e);
+            again
+        })
+    }
+}
+
 /// Reads, verifies and indexes one layer, keeping the contents of the files in
 /// `want`. `index` (1-based, as reports show it) only names the layer in errors:
 /// the index returned does not depend on it.
@@ -306,7 +336,8 @@ pub fn read_layer(
         .as_ref()
         .map(|d| d.algorithm)
         .unwrap_or(Algorithm::Sha256);
-    let mut raw = BufReader::with_capacity(256 << 10, HashingReader::new(blob, algo));
+    let mut raw =
+        BufReader::with_capacity(256 << 10, HashingReader::new(SourceErrors::new(blob), algo));
     let io_err = |e: io::Error| ImageError::io(desc.name(), e);
     let head = raw.fill_buf().map_err(io_err)?;
     let compression = Compression::sniff(head).map_err(|name| {
@@ -329,7 +360,20 @@ pub fn read_layer(
     // Drain whatever the decoder left so the blob digest covers every byte; a digest
     // mismatch explains a decode error better than the decode error does.
     let drained = io::copy(&mut raw, &mut io::sink());
-    let (actual, count, _) = raw.into_inner().finish();
+    let (actual, count, source) = raw.into_inner().finish();
+    // The source failing explains a short or undecodable blob better than its
+    // size or digest does: a connection that broke is not a corrupt image.
+    if let Some(e) = source.first {
+        return Err(
+            match e.get_ref().and_then(|i| i.downcast_ref::<SourceFailure>()) {
+                Some(f) => ImageError::SourceFailed {
+                    message: format!("layer {index} (`{}`): {}", desc.name(), f.message),
+                    hint: f.hint.clone(),
+                },
+                None => io_err(e),
+            },
+        );
+    }
     if let Err(e) = drained {
         if parsed.is_ok() {
             return Err(io_err(e));

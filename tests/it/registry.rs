@@ -768,3 +768,81 @@ fn a_blob_broken_mid_stream_resumes_with_range_and_is_still_verified() {
         assert_eq!(out.code, code, "{recipe}: {}{}", out.stdout, out.stderr);
     }
 }
+
+/// A layer whose transfer stalls past the deadline, or breaks on every resume,
+/// is a transport failure: `registry-unavailable`, naming the host and how far
+/// the blob got, never a size mismatch with a "the image is corrupt" hint (the
+/// image is fine; the network was not).
+#[test]
+fn a_blob_that_stalls_or_keeps_breaking_is_a_transport_failure_not_a_corrupt_image() {
+    use crate::support::registry::{manifest, Fault, ResetProxy};
+    let (storage, _work) = storage_with(&["node-entry-past-budget"]);
+    let reg = Registry::start(storage.path(), Auth::Open, None);
+    let m = manifest(&reg, "scalemap-api", "node-entry-past-budget");
+    let big = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|l| l["size"].as_u64())
+        .unwrap();
+    assert!(big["size"].as_u64().unwrap() > 100_000, "{m}");
+    let digest = big["digest"].as_str().unwrap().to_string();
+    let only = Some(digest.clone());
+    for (fault, timeout, want) in [
+        (
+            Fault {
+                after: 20_000,
+                stall: true,
+                only: only.clone(),
+                ..Fault::default()
+            },
+            "4s",
+            "deadline passed while reading the blob",
+        ),
+        (
+            Fault {
+                after: 20_000,
+                every: true,
+                only: only.clone(),
+                ..Fault::default()
+            },
+            "60s",
+            "broke mid-blob",
+        ),
+    ] {
+        let proxy = ResetProxy::with_fault(reg.port, fault);
+        let r = format!(
+            "docker://127.0.0.1:{}/scalemap-api:node-entry-past-budget",
+            proxy.port
+        );
+        let out = run(
+            &[
+                "--insecure-http",
+                "--no-cache",
+                "--timeout",
+                timeout,
+                "--format",
+                "json",
+                &r,
+            ],
+            &[],
+        );
+        assert!(
+            proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+            "{want}: no fault"
+        );
+        assert_eq!(out.code, 2, "{want}: {}{}", out.stdout, out.stderr);
+        let f = json_lines(&out.stdout)
+            .into_iter()
+            .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
+            .find(|f| f["severity"] == "error")
+            .unwrap_or_else(|| panic!("{want}: {}", out.stdout));
+        assert_eq!(f["code"], "registry-unavailable", "{want}: {f}");
+        let msg = f["message"].as_str().unwrap();
+        assert!(msg.contains(want), "{msg}");
+        assert!(msg.contains(&format!("127.0.0.1:{}", proxy.port)), "{msg}");
+        assert!(msg.contains("bytes in"), "{msg}");
+        assert!(!msg.contains("descriptor says"), "{msg}");
+        assert!(!f["hint"].as_str().unwrap().contains("corrupt"), "{f}");
+    }
+}

@@ -323,18 +323,46 @@ pub struct ResetProxy {
     pub blob_gets: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// What a [`ResetProxy`] does to a blob's response once `after` bytes of it
+/// (head included) have passed.
+#[derive(Clone, Default)]
+pub struct Fault {
+    pub after: usize,
+    /// Flip one byte and let the rest through, instead of breaking.
+    pub flip: bool,
+    /// Go silent with the connection open, instead of breaking.
+    pub stall: bool,
+    /// Every matching response, not only the first.
+    pub every: bool,
+    /// Only GETs of this blob digest.
+    pub only: Option<String>,
+}
+
 impl ResetProxy {
     pub fn start(upstream: u16, cut_after: usize) -> ResetProxy {
-        Self::with_fault(upstream, cut_after, false)
+        Self::with_fault(
+            upstream,
+            Fault {
+                after: cut_after,
+                ..Fault::default()
+            },
+        )
     }
 
     /// The same proxy, but instead of breaking the connection it flips one
     /// byte of the blob and lets the rest through: wrong bytes for a digest.
     pub fn corrupting(upstream: u16, after: usize) -> ResetProxy {
-        Self::with_fault(upstream, after, true)
+        Self::with_fault(
+            upstream,
+            Fault {
+                after,
+                flip: true,
+                ..Fault::default()
+            },
+        )
     }
 
-    fn with_fault(upstream: u16, cut_after: usize, flip: bool) -> ResetProxy {
+    pub fn with_fault(upstream: u16, fault: Fault) -> ResetProxy {
         use std::sync::atomic::AtomicBool;
         use std::sync::Mutex;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -355,6 +383,7 @@ impl ResetProxy {
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let st = state.clone();
                 let gets = gets.clone();
+                let only = fault.only.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 16384];
                     while let Ok(n) = c_in.read(&mut buf) {
@@ -364,7 +393,10 @@ impl ResetProxy {
                         let text = String::from_utf8_lossy(&buf[..n]);
                         if text.starts_with("GET ") {
                             let target = text.split(' ').nth(1).unwrap_or_default();
-                            let blob = target.split_once("/blobs/").map(|(_, d)| d);
+                            let blob = target
+                                .split_once("/blobs/")
+                                .map(|(_, d)| d)
+                                .filter(|d| only.as_deref().is_none_or(|o| o == *d));
                             if let Some(d) = blob {
                                 // A ranged GET (a resume, or a warm run asking
                                 // for a cached layer's last byte) is no fetch.
@@ -383,6 +415,7 @@ impl ResetProxy {
                 });
                 let (mut s_in, mut c_out) = (server, client);
                 let done = done.clone();
+                let fault = fault.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 1024];
                     while let Ok(n) = s_in.read(&mut buf) {
@@ -392,9 +425,17 @@ impl ResetProxy {
                         let fire = {
                             let mut s = state.lock().unwrap();
                             s.1 += n;
-                            s.0 && s.1 > cut_after && !done.load(Ordering::SeqCst)
+                            s.0 && s.1 > fault.after
+                                && (fault.every || !done.load(Ordering::SeqCst))
                         };
-                        if fire && flip {
+                        if fire && fault.stall {
+                            done.store(true, Ordering::SeqCst);
+                            let _ = c_out.write_all(&buf[..n / 2]);
+                            // Silent, connection open, until the client gives up.
+                            let _ = c_out.set_read_timeout(Some(Duration::from_secs(120)));
+                            let _ = c_out.read(&mut [0u8; 1]);
+                            break;
+                        } else if fire && fault.flip {
                             done.store(true, Ordering::SeqCst);
                             buf[n - 1] ^= 0x55;
                         } else if fire {

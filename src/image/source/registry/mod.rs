@@ -22,7 +22,7 @@ use self::http::{authority, read_body, status_text, BlobReader, BodyError, Http}
 use super::walk::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use super::{BlobDesc, ImageSource, Root, MAX_METADATA};
 use crate::image::digest::{sha256_of, verify_bytes, Digest};
-use crate::image::error::{ImageError, Result};
+use crate::image::error::{ImageError, Result, SourceFailure};
 use crate::image::reference::{valid_host, Registry, RegistryRef, DOCKER_HUB};
 use crate::redact::Secret;
 use crate::report::Code;
@@ -739,14 +739,24 @@ impl Client {
             let broke = match frame {
                 Err(_) => {
                     let _ = tx
-                        .send(Err(std::io::Error::new(
+                        .send(Err(SourceFailure::io(
                             std::io::ErrorKind::TimedOut,
-                            format!("the `--timeout` deadline passed while reading from `{host}`"),
+                            format!(
+                                "the `--timeout` deadline passed while reading the blob from `{host}` ({delivered} bytes in)"
+                            ),
+                            "the registry is slow or stalled; raise `--timeout` (the default allows a 2 GiB image), or try again",
                         )))
                         .await;
                     return;
                 }
-                Ok(None) => return,
+                // A body that ends cleanly short of the descriptor's size (a
+                // chunked answer cut off) is resumed like a broken one.
+                Ok(None) => match desc.size {
+                    Some(size) if delivered < size => {
+                        format!("the answer ended at byte {delivered} of {size}")
+                    }
+                    _ => return,
+                },
                 Ok(Some(Ok(f))) => {
                     let Ok(mut data) = f.into_data() else {
                         continue;
@@ -770,12 +780,13 @@ impl Client {
             };
             if resumes >= self.http.retries {
                 let _ = tx
-                    .send(Err(std::io::Error::new(
+                    .send(Err(SourceFailure::io(
                         std::io::ErrorKind::ConnectionAborted,
                         format!(
-                            "the connection to `{host}` broke mid-blob {} times; last: {broke}",
+                            "the connection to `{host}` broke mid-blob {} times ({delivered} bytes in); last: {broke}",
                             resumes + 1
                         ),
+                        "the network or the registry keeps dropping the transfer; try again, and check proxies between here and the registry",
                     )))
                     .await;
                 return;
@@ -788,12 +799,13 @@ impl Client {
                 }
                 Err(e) => {
                     let _ = tx
-                        .send(Err(std::io::Error::new(
+                        .send(Err(SourceFailure::io(
                             std::io::ErrorKind::ConnectionAborted,
                             format!(
-                                "the connection to `{host}` broke mid-blob ({broke}) and resuming failed: {}",
+                                "the connection to `{host}` broke mid-blob ({broke}, {delivered} bytes in) and resuming failed: {}",
                                 crate::cli::chain(&e)
                             ),
+                            e.hint().unwrap_or_else(|| "try again".into()),
                         )))
                         .await;
                     return;
