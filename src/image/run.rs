@@ -240,28 +240,38 @@ fn load_for_checks(
         r => (r?, true),
     };
     let mut more = checks::user::content_sources(&img.fs);
-    if full && spec.node.enabled != Some(false) {
-        more.extend(checks::node::content_sources(
-            &img.fs,
-            &img.config,
-            &spec.node,
-        ));
+    // After a read without the app checks' files, ask again for the entry and
+    // the page only (each first in its list): one file each, so the second read
+    // cannot pass the limit the first one did, and the checks still read the
+    // files that decide their verdict.
+    let take = if full { usize::MAX } else { 1 };
+    if spec.node.enabled != Some(false) {
+        more.extend(
+            checks::node::content_sources(&img.fs, &img.config, &spec.node)
+                .into_iter()
+                .take(take),
+        );
     }
-    if full && spec.web.enabled != Some(false) {
-        more.extend(checks::web::content_sources(
-            &img.fs,
-            &img.config,
-            &spec.web,
-        ));
+    if spec.web.enabled != Some(false) {
+        more.extend(
+            checks::web::content_sources(&img.fs, &img.config, &spec.web)
+                .into_iter()
+                .take(take),
+        );
     }
     if more.is_empty() {
         return Ok(img);
     }
     // One tree at a time: the first one is not needed any more.
     drop(img);
-    let set = if full { declared } else { base };
+    let set = if full { declared } else { base.clone() };
     let all = more.iter().fold(set, |set, p| set.with_path(p));
-    sel.load(src, &all, opts)
+    match sel.load(src, &all, opts) {
+        // Still over (listings near the limit already): the checks say what they
+        // could not read, as after the first fallback.
+        Err(ImageError::OverLimit { .. }) if !full => sel.load(src, &base, opts),
+        r => r,
+    }
 }
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.

@@ -586,3 +586,40 @@ fn a_page_past_a_layers_budget_is_read_again_by_path() {
         "{found:#?}"
     );
 }
+
+/// So many layers keep their best-effort budget of app scripts that together
+/// they pass the image's listings limit, and the entry lies past its own layer's
+/// budget: the image is read without the app files, then once more with the
+/// entry by path, so its missing top-level import is still an error (not a
+/// note that the entry was not read, which left the gate open).
+#[test]
+fn an_entry_is_read_by_path_even_after_the_image_was_read_without_app_files() {
+    let mut r = load_recipe("node-entry-past-budget");
+    let top = r.layers.pop().unwrap();
+    for i in 0..17 {
+        r.layers.push(LayerRecipe {
+            // Plain tar: 68 MiB through gzip in a debug build costs a minute.
+            compression: "none".into(),
+            docker_media_types: false,
+            created_by: Some(format!("COPY chunks-{i} ./chunks-{i}")),
+            files: ["a", "b"]
+                .iter()
+                .map(|n| FileRecipe {
+                    path: format!("app/chunks-{i}/{n}.js"),
+                    bytes: Some(2 << 20),
+                    ..FileRecipe::default()
+                })
+                .collect(),
+            tree: None,
+        });
+    }
+    r.layers.push(top);
+    let (run, found) = check_layout(&layout_of(r, "v1"), None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        found.iter().any(|f| f.code == "import-unresolved"
+            && f.severity == "error"
+            && f.message.contains("`vite`")),
+        "{found:#?}"
+    );
+}
