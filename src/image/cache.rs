@@ -161,13 +161,13 @@ impl LayerCache {
     /// bound. Failing to write is not failing the check: the first failure is
     /// said on stderr and the cache is skipped.
     pub fn put(&self, key: &Key, idx: &LayerIndex) {
-        let Some(bytes) = encode(key, idx) else {
+        let Some((header, body)) = encode_parts(key, idx) else {
             return;
         };
-        if bytes.len() as u64 > self.max {
+        if (header.len() + body.len()) as u64 > self.max {
             return;
         }
-        if let Err(e) = self.write(&key.name, &bytes) {
+        if let Err(e) = self.write(&key.name, &[&header, &body]) {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 eprintln!(
                     "warning: cannot write the layer cache in `{}`: {e}; layers are read without it",
@@ -179,7 +179,7 @@ impl LayerCache {
         self.evict();
     }
 
-    fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    fn write(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -197,7 +197,9 @@ impl LayerCache {
                 .mode(0o600)
                 .custom_flags(libc::O_CLOEXEC)
                 .open(&tmp)?;
-            f.write_all(bytes)?;
+            for p in parts {
+                f.write_all(p)?;
+            }
             f.sync_all()?;
             drop(f);
             std::fs::rename(&tmp, self.dir.join(name))
@@ -277,7 +279,17 @@ fn code_of(s: &str) -> Option<Code> {
 /// an index that is not position-free (a finding with a provenance), which
 /// must not be stored.
 pub fn encode(key: &Key, idx: &LayerIndex) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
+    let (header, body) = encode_parts(key, idx)?;
+    let mut out = header;
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+/// The entry as its header and body, so a writer need not join them: a layer's
+/// kept contents are megabytes, and each copy of them is memory held while
+/// other layers stream.
+fn encode_parts(key: &Key, idx: &LayerIndex) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut body = Vec::with_capacity(idx.entries.bytes() + 4096);
     put_blob(&mut body, key.diff_id.as_bytes());
     put_blob(&mut body, key.blob.as_bytes());
     put_blob(&mut body, key.contents.as_bytes());
@@ -312,13 +324,12 @@ pub fn encode(key: &Key, idx: &LayerIndex) -> Option<Vec<u8>> {
         put_u64(&mut body, *n as u64);
     }
     idx.entries.encode(&mut body);
-    let mut out = Vec::with_capacity(HEADER + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&SCHEMA.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&hex::decode(sha256_of(&body).hex).ok()?);
-    out.extend_from_slice(&body);
-    Some(out)
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&SCHEMA.to_le_bytes());
+    header.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    header.extend_from_slice(&hex::decode(sha256_of(&body).hex).ok()?);
+    Some((header, body))
 }
 
 /// The index in `file` if it is a sound entry for `key`; `None` for anything

@@ -170,9 +170,34 @@ fn valid_component(c: &str) -> bool {
     true
 }
 
+/// A reference or host as messages show it: credentials typed into the host
+/// part (`USER:PASS@HOST/…`, which no reference grammar allows) are replaced,
+/// since CI logs keep what an error echoes. The `@` of a digest comes after the
+/// first `/` (or, in a bare one-component reference, is followed by no `/`),
+/// so it is left alone.
+pub fn shown(s: &str) -> String {
+    let (scheme, rest) = match s.split_once("://") {
+        Some((sc, r)) => (&s[..sc.len() + 3], r),
+        None => ("", s),
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) if host_end < rest.len() || !scheme.is_empty() => {
+            format!("{scheme}(credentials hidden)@{}", &rest[at + 1..])
+        }
+        _ => s.to_string(),
+    }
+}
+
 /// `host[:port]` or `[v6][:port]`, lower-cased.
 pub fn valid_host(h: &str) -> std::result::Result<String, String> {
-    let bad = || format!("`{h}` is not a valid registry host (HOST[:PORT])");
+    let bad = || {
+        let h = match h.rfind('@') {
+            Some(at) => format!("(credentials hidden)@{}", &h[at + 1..]),
+            None => h.to_string(),
+        };
+        format!("`{h}` is not a valid registry host (HOST[:PORT])")
+    };
     let (name, port) = if let Some(v6) = h.strip_prefix('[') {
         let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
         if addr.parse::<std::net::Ipv6Addr>().is_err() {
@@ -209,7 +234,7 @@ pub fn valid_host(h: &str) -> std::result::Result<String, String> {
 impl ImageRef {
     pub fn parse(s: &str) -> Result<ImageRef> {
         let bad = |reason: &str| ImageError::BadReference {
-            reference: s.to_string(),
+            reference: shown(s),
             reason: reason.to_string(),
         };
         let split = |rest: &str| -> Result<(PathBuf, Option<String>)> {
@@ -434,6 +459,34 @@ mod tests {
             "docker://",
         ] {
             assert!(ImageRef::parse(s).is_err(), "{s:?} should be rejected");
+        }
+    }
+
+    /// Credentials typed into a reference's host part are refused without
+    /// being echoed (hostile F12: CI logs keep error messages); a digest's `@`
+    /// is shown as typed.
+    #[test]
+    fn credentials_in_a_host_part_are_never_echoed() {
+        for s in [
+            "docker://u:S3cretPw@127.0.0.1:5201/basic:t",
+            "u:S3cretPw@127.0.0.1:5201/basic:t",
+            "docker://u:S3cretPw@127.0.0.1:5201",
+        ] {
+            let e = ImageRef::parse(s).unwrap_err().to_string();
+            assert!(!e.contains("S3cretPw"), "{e}");
+            assert!(e.contains("127.0.0.1:5201"), "{e}");
+        }
+        let e = valid_host("u:S3cretPw@127.0.0.1:5201").unwrap_err();
+        assert!(
+            !e.contains("S3cretPw") && e.contains("127.0.0.1:5201"),
+            "{e}"
+        );
+        for s in [
+            "repo@sha256:zz",
+            "ns/repo@sha256:zz",
+            "docker://h/r@sha256:zz",
+        ] {
+            assert_eq!(shown(s), s);
         }
     }
 }

@@ -339,6 +339,24 @@ fn basic_auth_sources_in_their_order_and_refusals_name_the_source() {
     let out = run(&["--insecure-http", &r], &[("HOME", home_s)]);
     assert_eq!(out.code, 0, "{}", out.stderr);
 
+    // A key given twice keeps its last value, as Go's encoding/json (docker,
+    // skopeo) reads the file; refusing it disagreed with them (hostile F10).
+    let twice = t.path().join("twice.json");
+    let written = std::fs::read_to_string(home.join(".docker/config.json")).unwrap();
+    std::fs::write(
+        &twice,
+        format!(
+            r#"{{"auths":{{"{h}":{{"auth":"bm90OnRoaXM="}}}},{}"#,
+            &written[1..]
+        ),
+    )
+    .unwrap();
+    let out = run(
+        &["--insecure-http", &r],
+        &[("REGISTRY_AUTH_FILE", twice.to_str().unwrap())],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
     // REGISTRY_AUTH_FILE comes first: its wrong entry is used and named.
     let first = t.path().join("auth.json");
     write_auth(&first, &h, "ci", CANARY);
@@ -619,6 +637,94 @@ fn rate_limits_and_failures_are_retried_then_named() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("asked to wait 1h"), "{}", out.stderr);
     assert_eq!(count.load(Ordering::SeqCst), 1);
+    // One within image-check's own cap but past the deadline is named as the
+    // wait it is, at once, not as a deadline that passed (hostile F5).
+    let (port, count) =
+        crate::support::registry::canned("503 Service Unavailable", "Retry-After: 59\r\n", 20);
+    let out = run(
+        &[
+            "--insecure-http",
+            "--timeout",
+            "5s",
+            &format!("docker://127.0.0.1:{port}/app:v1"),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("asked to wait 59s")
+            && out.stderr.contains("past the `--timeout` of 5s"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+/// Challenges and token answers that are the registry's or its token service's
+/// fault are named as theirs, never as the user's credentials, and nothing is
+/// guessed: an unterminated quote (F9), a `file:` realm (F8), a token holding a
+/// line break (F11), a token answer past its 1 MiB limit (F6).
+#[test]
+fn malformed_challenges_and_token_answers_are_named_as_the_registrys() {
+    use crate::support::registry::{canned, canned_with_body};
+    use std::sync::atomic::Ordering;
+    let check = |challenge: String, want: &str| {
+        let headers: &'static str =
+            Box::leak(format!("WWW-Authenticate: {challenge}\r\n").into_boxed_str());
+        let (port, count) = canned("401 Unauthorized", headers, 10);
+        let out = run(
+            &[
+                "--insecure-http",
+                "--format",
+                "json",
+                "--creds",
+                "u:CANARYpw",
+                &format!("docker://127.0.0.1:{port}/app:v1"),
+            ],
+            &[],
+        );
+        assert_eq!(out.code, 2, "{want}: {}{}", out.stdout, out.stderr);
+        let f = &findings(&json_lines(&out.stdout))[0];
+        assert_eq!(f.0, "registry-auth", "{want}: {f:?}");
+        assert!(out.stdout.contains(want), "{want}: {}", out.stdout);
+        assert!(
+            !out.stdout.contains("refused the credentials"),
+            "{}",
+            out.stdout
+        );
+        assert!(!(out.stdout + &out.stderr).contains("CANARY"));
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "{want}: asked the registry once"
+        );
+    };
+    check(
+        r#"Bearer realm="http://127.0.0.1:1/token,service=x"#.into(),
+        "cannot be parsed",
+    );
+    check(
+        r#"Bearer realm="file:///etc/passwd""#.into(),
+        "`file:` is not HTTPS",
+    );
+    let (tok, _) = canned_with_body(
+        "200 OK",
+        "Content-Type: application/json\r\n".into(),
+        br#"{"token":"TOKSECRET\r\nX-Injected: yes"}"#.to_vec(),
+        10,
+    );
+    check(
+        format!(r#"Bearer realm="http://127.0.0.1:{tok}/token",service="x""#),
+        "a token that cannot be sent in an HTTP header",
+    );
+    let mut huge = br#"{"token":""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 3 << 20));
+    huge.extend(br#""}"#);
+    let (tok, _) = canned_with_body("200 OK", String::new(), huge, 10);
+    check(
+        format!(r#"Bearer realm="http://127.0.0.1:{tok}/token",service="x""#),
+        "with more than 1024 KiB",
+    );
 }
 
 #[test]
@@ -845,4 +951,45 @@ fn a_blob_that_stalls_or_keeps_breaking_is_a_transport_failure_not_a_corrupt_ima
         assert!(!msg.contains("descriptor says"), "{msg}");
         assert!(!f["hint"].as_str().unwrap().contains("corrupt"), "{f}");
     }
+}
+
+/// A redirect to another host that answers 401 is that host's refusal of the
+/// URL it was given, named as such: no credentials were sent there, so neither
+/// the registry nor `--creds` is blamed (hostile F7).
+#[test]
+fn a_401_from_a_redirect_target_is_named_as_the_targets() {
+    use crate::support::registry::canned;
+    let (storage, _) = canned("401 Unauthorized", "", 10);
+    let location: &'static str = Box::leak(
+        format!("Location: http://127.0.0.1:{storage}/signed?X-Amz-Signature=abc\r\n")
+            .into_boxed_str(),
+    );
+    let (port, _) = canned("307 Temporary Redirect", location, 10);
+    let out = run(
+        &[
+            "--insecure-http",
+            "--creds",
+            "u:CANARYpw",
+            "--format",
+            "json",
+            &format!("docker://127.0.0.1:{port}/app:v1"),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    let f = &findings(&json_lines(&out.stdout))[0];
+    assert_eq!(f.0, "registry-auth", "{f:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "redirected the manifest `v1` to `127.0.0.1:{storage}`, which answered `401 Unauthorized`"
+        )) || out.stdout.contains(&format!("to `127.0.0.1:{storage}`, which answered `401")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("refused the credentials"),
+        "{}",
+        out.stdout
+    );
+    assert!(!(out.stdout + &out.stderr).contains("CANARY"));
 }

@@ -267,6 +267,16 @@ fn jwt(
 /// headers (no body) and counts them: a registry that only rate-limits or fails.
 /// It stops by itself after `max` requests.
 pub fn canned(status: &'static str, headers: &'static str, max: usize) -> (u16, Arc<AtomicUsize>) {
+    canned_with_body(status, headers.to_string(), Vec::new(), max)
+}
+
+/// [`canned`] with a body: a token service that answers what a test needs.
+pub fn canned_with_body(
+    status: &'static str,
+    headers: String,
+    body: Vec<u8>,
+    max: usize,
+) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let count = Arc::new(AtomicUsize::new(0));
@@ -284,8 +294,10 @@ pub fn canned(status: &'static str, headers: &'static str, max: usize) -> (u16, 
             }
             let _ = write!(
                 s,
-                "HTTP/1.1 {status}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
             );
+            let _ = s.write_all(&body);
         }
     });
     (port, count)

@@ -245,15 +245,26 @@ pub fn from_files(
                 })
             }
         };
-        let file: AuthFile = serde_json::from_slice(&bytes).map_err(|e| SourceError {
+        // Through a JSON value first: a key given twice then keeps its last
+        // value, as Go's encoding/json (docker, skopeo, podman) reads the file,
+        // where deserialising straight into the struct refuses the duplicate.
+        let bad = |e: serde_json::Error| SourceError {
             // serde's messages can quote values (a password): position only.
-            message: format!(
-                "the registry auth file {shown} is not valid JSON of the expected shape (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-            hint: "fix the file (`docker login`/`podman login` rewrite it), or pass `--creds`".into(),
-        })?;
+            message: if e.line() > 0 {
+                format!(
+                    "the registry auth file {shown} is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            } else {
+                format!("the registry auth file {shown} is not of the expected shape (`auths`, `credsStore`, `credHelpers`)")
+            },
+            hint: "fix the file (`docker login`/`podman login` rewrite it), or pass `--creds`"
+                .into(),
+        };
+        let file: AuthFile = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .and_then(serde_json::from_value)
+            .map_err(bad)?;
         let file_label = if docker {
             shown.split(" (").next().unwrap_or(&shown).to_string()
         } else {
@@ -461,7 +472,7 @@ impl Challenge {
 /// Parses RFC 7235 challenges: `Bearer realm="…",service="…",scope="a,b"`;
 /// quoted values may hold commas and `\"`. Malformed input yields what could be
 /// read, never a panic.
-pub fn parse_challenges(h: &str) -> Vec<Challenge> {
+pub fn parse_challenges(h: &str) -> Option<Vec<Challenge>> {
     let b = h.as_bytes();
     let mut i = 0;
     let mut out: Vec<Challenge> = Vec::new();
@@ -503,6 +514,10 @@ pub fn parse_challenges(h: &str) -> Vec<Challenge> {
                     v.push_str(&h[i..i + ch_len]);
                     i += ch_len;
                 }
+                if i >= b.len() {
+                    // The quote never closes: which parameters follow is a guess.
+                    return None;
+                }
                 i += 1;
                 v
             } else {
@@ -522,7 +537,7 @@ pub fn parse_challenges(h: &str) -> Vec<Challenge> {
             });
         }
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -533,7 +548,8 @@ mod tests {
     fn challenges_as_registries_send_them() {
         let c = parse_challenges(
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull,push""#,
-        );
+        )
+        .unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].scheme, "bearer");
         assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
@@ -541,12 +557,12 @@ mod tests {
             c[0].param("scope"),
             Some("repository:library/alpine:pull,push")
         );
-        let c = parse_challenges(r#"Basic realm="Registry Realm""#);
+        let c = parse_challenges(r#"Basic realm="Registry Realm""#).unwrap();
         assert_eq!(
             (c[0].scheme.as_str(), c[0].param("realm")),
             ("basic", Some("Registry Realm"))
         );
-        let c = parse_challenges(r#"Basic realm="a\"b", Bearer realm="x""#);
+        let c = parse_challenges(r#"Basic realm="a\"b", Bearer realm="x""#).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].param("realm"), Some("a\"b"));
         assert_eq!(c[1].param("realm"), Some("x"));
@@ -560,6 +576,15 @@ mod tests {
             "Bearer realm=\"é",
         ] {
             parse_challenges(junk);
+        }
+        // An unterminated quote swallows what follows: refused, not guessed at
+        // (hostile F9: `realm="http://h/token,service=` was fetched as a URL).
+        for bad in [
+            "Bearer realm=\"http://127.0.0.1:5201/token,service=",
+            "Bearer realm=\"x\", scope=\"a",
+            "Basic realm=\"a\\\"",
+        ] {
+            assert!(parse_challenges(bad).is_none(), "{bad}");
         }
     }
 

@@ -199,7 +199,22 @@ impl Http {
             let same_host = authority(&url) == origin;
             let auth = auth.filter(|_| same_host);
             let resp = self.get_retrying(&url, accept, auth, range, what).await?;
-            if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
+            let status = resp.status();
+            if !same_host && matches!(status.as_u16(), 401 | 403) {
+                // Not the registry's challenge, and not about the user's
+                // credentials (none were sent here): the redirect's target
+                // refused the URL it was given.
+                return Err(ImageError::registry(
+                    Code::RegistryAuth,
+                    format!(
+                        "`{origin}` redirected {what} to `{}`, which answered `{}` (image-check sends no credentials to another host)",
+                        authority(&url),
+                        status_text(status)
+                    ),
+                    "the registry's storage refused the URL the registry signed: check the registry's storage credentials, and this machine's clock (a pre-signed URL expires)",
+                ));
+            }
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
             }
             let host = authority(&url);
@@ -238,6 +253,7 @@ impl Http {
         let host = authority(url);
         let mut attempt = 0u32;
         loop {
+            let mut asked_by = None;
             let wait = match self.send_once(url, accept, auth, range).await {
                 Ok(resp) => {
                     let s = resp.status();
@@ -268,6 +284,7 @@ impl Http {
                             ));
                         }
                     }
+                    asked_by = asked.map(|a| (s, a));
                     asked.unwrap_or_else(|| backoff(attempt))
                 }
                 Err(SendError::Deadline) => return Err(self.deadline_passed(&host, what)),
@@ -290,6 +307,20 @@ impl Http {
                 }
             };
             if Instant::now() + wait >= self.deadline {
+                // Waiting as asked would pass the deadline: say so now, rather
+                // than that the deadline passed (it has not, yet).
+                if let Some((s, a)) = asked_by {
+                    return Err(ImageError::registry(
+                        Code::RegistryUnavailable,
+                        format!(
+                            "`{host}` answered {what} with `{}` and asked to wait {} (`Retry-After`), past the `--timeout` of {}",
+                            status_text(s),
+                            humantime::format_duration(a),
+                            humantime::format_duration(self.timeout)
+                        ),
+                        "the registry is rate-limiting or busy; try again later, or raise `--timeout`",
+                    ));
+                }
                 return Err(self.deadline_passed(&host, what));
             }
             tokio::time::sleep(wait).await;

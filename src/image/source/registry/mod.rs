@@ -280,13 +280,29 @@ impl Client {
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !answered {
                 answered = true;
-                let challenges: Vec<auth::Challenge> = resp
+                let raw: Vec<&str> = resp
                     .headers()
                     .get_all(::http::header::WWW_AUTHENTICATE)
                     .iter()
                     .filter_map(|v| v.to_str().ok())
-                    .flat_map(auth::parse_challenges)
                     .collect();
+                // A challenge that cannot be parsed is refused, as skopeo does,
+                // rather than answered with a guess at its realm.
+                let challenges = raw
+                    .iter()
+                    .map(|h| auth::parse_challenges(h))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        ImageError::registry(
+                            Code::RegistryAuth,
+                            format!(
+                                "`{}` asked for authentication for {what} with a `WWW-Authenticate` header that cannot be parsed (an unterminated quote)",
+                                self.host
+                            ),
+                            "the registry or a proxy in front of it sends a malformed challenge; nothing was sent to it",
+                        )
+                    })?
+                    .concat();
                 drop(resp);
                 if sent.is_some()
                     && self.ecr.is_some()
@@ -313,7 +329,20 @@ impl Client {
         let cred = self.cred();
         if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
             let token = self.bearer(b, cred.as_ref(), what).await?;
-            self.set_header(Some(Secret::new(format!("Bearer {}", token.expose()))));
+            let header = Secret::new(format!("Bearer {}", token.expose()));
+            // Checked here, where the fault is known to be the token service's:
+            // the request would refuse it as if the user's credentials held it.
+            if ::http::HeaderValue::from_str(header.expose()).is_err() {
+                return Err(ImageError::registry(
+                    Code::RegistryAuth,
+                    format!(
+                        "the token service of `{}` answered {what} with a token that cannot be sent in an HTTP header (it holds a line break or control character)",
+                        self.host
+                    ),
+                    "the registry's token service is misbehaving; its token was not used (nor printed)",
+                ));
+            }
+            self.set_header(Some(header));
             return Ok(());
         }
         match (challenges.iter().any(|c| c.scheme == "basic"), cred) {
@@ -358,9 +387,14 @@ impl Client {
             "https" => {}
             "http" if http::is_loopback(&realm_host) => {}
             _ => {
+                let shown = if realm_host.is_empty() {
+                    format!("{}:", u.scheme())
+                } else {
+                    realm_host.clone()
+                };
                 return Err(bad_realm(&format!(
-                    "`{realm_host}` is not HTTPS; credentials are never sent over plain HTTP"
-                )))
+                    "`{shown}` is not HTTPS; credentials are never sent over plain HTTP"
+                )));
             }
         }
         u.set_fragment(None);
@@ -412,7 +446,7 @@ impl Client {
                 "the registry's token service is failing; try again later",
             ));
         }
-        let body = Secret::new(self.body(resp, 1 << 20, &tw, "the token").await?);
+        let body = Secret::new(self.body(resp, 1 << 20, &tw, TOKEN).await?);
         #[derive(serde::Deserialize)]
         struct TokenAnswer {
             #[serde(default)]
@@ -508,6 +542,15 @@ impl Client {
         read_body(resp, cap, self.http.deadline)
             .await
             .map_err(|e| match e {
+                BodyError::TooLarge if name == TOKEN => ImageError::registry(
+                    Code::RegistryAuth,
+                    format!(
+                        "the token service of `{}` answered {what} with more than {} KiB",
+                        self.host,
+                        cap >> 10
+                    ),
+                    "the registry's token service is misconfigured (a token answer is a small JSON document)",
+                ),
                 BodyError::TooLarge => super::too_large(name, &self.describe()),
                 BodyError::Deadline => self.http.deadline_passed(&self.host, what),
                 BodyError::Broken(why) => ImageError::registry(
@@ -814,6 +857,10 @@ impl Client {
         }
     }
 }
+
+/// The name a token answer has in messages; a token answer over its limit is the
+/// token service's fault, not an image's.
+const TOKEN: &str = "the token";
 
 fn header_str(
     resp: &::http::Response<Incoming>,
