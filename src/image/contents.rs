@@ -12,9 +12,15 @@
 
 use super::digest::{sha256_of, Digest};
 
-/// Best-effort contents one layer keeps (archive order decides which, so the
-/// choice depends on the layer's bytes alone and a cached layer keeps the same).
-pub const BEST_EFFORT_PER_LAYER: u64 = 4 << 20;
+/// Best-effort contents one layer keeps of the files rules and suffixes match
+/// (app scripts, pages, stylesheets). Archive order decides which, so the
+/// choice depends on the layer's bytes alone and a cached layer keeps the same.
+pub const BEST_EFFORT_PER_LAYER: u64 = 2 << 20;
+
+/// The same for manifests (`package.json`): small, and what module resolution
+/// cannot do without, so they have a budget of their own that a layer of
+/// scripts does not use up (`npm ci` of 2,000 packages writes about 6 MiB).
+pub const MANIFESTS_PER_LAYER: u64 = 16 << 20;
 
 /// Whether the reader keeps a file's contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +30,8 @@ pub enum Keep {
     Required,
     /// Matched by a suffix or rule: kept while the layer's best-effort budget lasts.
     BestEffort,
+    /// Matched by a manifest rule: kept while the layer's manifest budget lasts.
+    Manifest,
 }
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +46,8 @@ pub struct ContentSet {
     /// `node_modules` and the system directories), by name. The name enters the
     /// fingerprint: a check that changes its rule changes the name.
     rules: BTreeMap<&'static str, fn(&str) -> bool>,
+    /// Rules for manifests, kept under [`MANIFESTS_PER_LAYER`].
+    manifests: BTreeMap<&'static str, fn(&str) -> bool>,
 }
 
 impl PartialEq for ContentSet {
@@ -46,6 +56,7 @@ impl PartialEq for ContentSet {
             && self.paths == other.paths
             && self.suffixes == other.suffixes
             && self.rules.keys().eq(other.rules.keys())
+            && self.manifests.keys().eq(other.manifests.keys())
     }
 }
 
@@ -84,12 +95,20 @@ impl ContentSet {
         self
     }
 
+    /// Adds the manifests `rule` accepts, kept under their own budget.
+    pub fn with_manifest_rule(mut self, name: &'static str, rule: fn(&str) -> bool) -> Self {
+        self.manifests.insert(name, rule);
+        self
+    }
+
     /// This set and `other`'s.
     pub fn union(mut self, other: &ContentSet) -> Self {
         self.all |= other.all;
         self.paths.extend(other.paths.iter().cloned());
         self.suffixes.extend(other.suffixes.iter().cloned());
         self.rules.extend(other.rules.iter().map(|(k, v)| (*k, *v)));
+        self.manifests
+            .extend(other.manifests.iter().map(|(k, v)| (*k, *v)));
         self
     }
 
@@ -100,6 +119,8 @@ impl ContentSet {
     pub fn keep(&self, path: &str) -> Keep {
         if self.all || self.paths.contains(path) {
             Keep::Required
+        } else if self.manifests.values().any(|r| r(path)) {
+            Keep::Manifest
         } else if self.suffixes.iter().any(|s| path.ends_with(s.as_str()))
             || self.rules.values().any(|r| r(path))
         {
@@ -114,7 +135,9 @@ impl ContentSet {
     pub fn fingerprint(&self) -> Digest {
         // The budget decides which best-effort files a layer keeps, so it is part
         // of what a cached entry holds.
-        let mut s = format!("shipcheck content set 2\nbest-effort {BEST_EFFORT_PER_LAYER}\n");
+        let mut s = format!(
+            "shipcheck content set 3\nbest-effort {BEST_EFFORT_PER_LAYER}\nmanifests {MANIFESTS_PER_LAYER}\n"
+        );
         if self.all {
             s.push_str("all\n");
         }
@@ -123,8 +146,10 @@ impl ContentSet {
                 s.push_str(&format!("{tag} {}:{m}\n", m.len()));
             }
         }
-        for m in self.rules.keys() {
-            s.push_str(&format!("rule {}:{m}\n", m.len()));
+        for (tag, rules) in [("rule", &self.rules), ("manifest", &self.manifests)] {
+            for m in rules.keys() {
+                s.push_str(&format!("{tag} {}:{m}\n", m.len()));
+            }
         }
         sha256_of(s.as_bytes())
     }
@@ -145,6 +170,13 @@ mod tests {
         assert_eq!(passwd.keep("etc/passwd"), Keep::Required);
         assert_eq!(html.keep("srv/www/index.html"), Keep::BestEffort);
         assert_eq!(html.keep("srv/www/app.js"), Keep::No);
+        let node = crate::image::checks::node::contents();
+        assert_eq!(node.keep("app/node_modules/x/package.json"), Keep::Manifest);
+        assert_eq!(node.keep("app/dist/index.js"), Keep::BestEffort);
+        assert_eq!(node.keep("app/node_modules/x/index.js"), Keep::No);
+        // Named paths win over rules: a file a check asked for is required.
+        let both = node.with_path("app/dist/index.js");
+        assert_eq!(both.keep("app/dist/index.js"), Keep::Required);
         assert!(!ContentSet::none().contains("etc/passwd"));
         let prints: Vec<Digest> = [
             ContentSet::none(),

@@ -10,7 +10,7 @@
 //! store it by digest. The position is attached when the tree applies the layer
 //! (findings' `layer N` provenance) and only errors name it here.
 
-use super::contents::{ContentSet, Keep, BEST_EFFORT_PER_LAYER};
+use super::contents::{ContentSet, Keep, BEST_EFFORT_PER_LAYER, MANIFESTS_PER_LAYER};
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result, SourceFailure};
 use super::packed::Entries;
@@ -290,6 +290,16 @@ fn split_parent(path: &str) -> (&str, &str) {
     }
 }
 
+/// Counts `size` into a layer's budget when it fits (a file that does not is only
+/// listed; smaller ones after it may still fit).
+fn within(used: &mut u64, size: u64, budget: u64) -> bool {
+    let fits = *used + size <= budget;
+    if fits {
+        *used += size;
+    }
+    fits
+}
+
 /// Keeps the first error the blob's source returned and repeats it, so a
 /// transport failure seen by the decoder is still known (and not mistaken for
 /// the end of the blob) when the layer's size and digest are judged.
@@ -464,6 +474,7 @@ fn parse_tar(
     let mut found = Aggregate::default();
     let mut kept = 0u64;
     let mut best_effort = 0u64;
+    let mut manifests = 0u64;
     let mut held = 0usize;
     // Counts what the listing grew by; past the image's limit, refuses the layer
     // before it holds more.
@@ -609,13 +620,8 @@ fn parse_tar(
             Keep::Required => true,
             // Past the budget the file is only listed: a check that needs it says
             // so or asks for it by path (the layer is not refused for it).
-            Keep::BestEffort => {
-                let fits = best_effort + size <= BEST_EFFORT_PER_LAYER;
-                if fits {
-                    best_effort += size;
-                }
-                fits
-            }
+            Keep::BestEffort => within(&mut best_effort, size, BEST_EFFORT_PER_LAYER),
+            Keep::Manifest => within(&mut manifests, size, MANIFESTS_PER_LAYER),
         };
         let content = if keep {
             kept += size;

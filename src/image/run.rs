@@ -221,8 +221,9 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
 
 /// Loads a platform keeping the contents the checks declared; when one of them
 /// sits behind a link the first read could not foresee, the app's entry lies
-/// outside what they declared, or the entry or page was past a layer's
-/// best-effort budget, reads the layers once more with those files by path.
+/// outside what they declared, or a file the checks need (the entry, a script
+/// or `package.json` it reaches, the page) was past a layer's best-effort
+/// budget, reads the layers once more with those files by path.
 fn load_for_checks(
     sel: &super::Selected,
     src: &dyn source::ImageSource,
@@ -239,37 +240,39 @@ fn load_for_checks(
         Err(ImageError::OverLimit { .. }) => (sel.load(src, &base, opts)?, false),
         r => (r?, true),
     };
-    let mut more = checks::user::content_sources(&img.fs);
-    // After a read without the app checks' files, ask again for the entry and
-    // the page only (each first in its list): one file each, so the second read
-    // cannot pass the limit the first one did, and the checks still read the
-    // files that decide their verdict.
-    let take = if full { usize::MAX } else { 1 };
-    if spec.node.enabled != Some(false) {
-        more.extend(
-            checks::node::content_sources(&img.fs, &img.config, &spec.node)
-                .into_iter()
-                .take(take),
-        );
-    }
-    if spec.web.enabled != Some(false) {
-        more.extend(
-            checks::web::content_sources(&img.fs, &img.config, &spec.web)
-                .into_iter()
-                .take(take),
-        );
-    }
-    if more.is_empty() {
+    let user = checks::user::content_sources(&img.fs);
+    let node = if spec.node.enabled != Some(false) {
+        checks::node::content_sources(&img.fs, &img.config, &spec.node)
+    } else {
+        vec![]
+    };
+    let web = if spec.web.enabled != Some(false) {
+        checks::web::content_sources(&img.fs, &img.config, &spec.web)
+    } else {
+        vec![]
+    };
+    // Each list starts with the file that decides its check's verdict (the
+    // entry, the page, or the first one the walk needed): the last resort keeps
+    // those by path and no more, so it cannot pass the limit the others did.
+    let firsts: Vec<String> = user
+        .iter()
+        .chain(node.first())
+        .chain(web.first())
+        .cloned()
+        .collect();
+    if node.is_empty() && web.is_empty() && user.is_empty() {
         return Ok(img);
     }
     // One tree at a time: the first one is not needed any more.
     drop(img);
+    let with = |set: ContentSet, paths: &[String]| paths.iter().fold(set, |s, p| s.with_path(p));
+    let more: Vec<String> = user.iter().chain(&node).chain(&web).cloned().collect();
     let set = if full { declared } else { base.clone() };
-    let all = more.iter().fold(set, |set, p| set.with_path(p));
-    match sel.load(src, &all, opts) {
-        // Still over (listings near the limit already): the checks say what they
-        // could not read, as after the first fallback.
-        Err(ImageError::OverLimit { .. }) if !full => sel.load(src, &base, opts),
+    match sel.load(src, &with(set, &more), opts) {
+        // The files asked for by path (up to 32 MiB of the app's scripts) pass
+        // the listings limit beside the best-effort ones: the checks read the
+        // files that decide their verdicts, and say which others they could not.
+        Err(ImageError::OverLimit { .. }) => sel.load(src, &with(base, &firsts), opts),
         r => r,
     }
 }

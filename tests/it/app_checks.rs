@@ -587,13 +587,14 @@ fn a_page_past_a_layers_budget_is_read_again_by_path() {
     );
 }
 
-/// So many layers keep their best-effort budget of app scripts that together
-/// they pass the image's listings limit, and the entry lies past its own layer's
-/// budget: the image is read without the app files, then once more with the
-/// entry by path, so its missing top-level import is still an error (not a
-/// note that the entry was not read, which left the gate open).
+/// The entry lies past its layer's budget, and the app scripts asked for by
+/// path beside it (its package's, up to 32 MiB) on top of what 17 layers keep
+/// best-effort pass the image's listings limit: the last read keeps the entry
+/// by path and no more, so its missing top-level import is still an error (not
+/// a note that the entry was not read, which left the gate open: hostile-node
+/// HIGH 5).
 #[test]
-fn an_entry_is_read_by_path_even_after_the_image_was_read_without_app_files() {
+fn an_entry_is_still_read_when_the_app_files_asked_for_pass_the_listings_limit() {
     let mut r = load_recipe("node-entry-past-budget");
     let top = r.layers.pop().unwrap();
     for i in 0..17 {
@@ -620,6 +621,60 @@ fn an_entry_is_read_by_path_even_after_the_image_was_read_without_app_files() {
         found.iter().any(|f| f.code == "import-unresolved"
             && f.severity == "error"
             && f.message.contains("`vite`")),
+        "{found:#?}"
+    );
+}
+
+/// A script the entry imports lies past its layer's best-effort budget (the
+/// entry itself was kept): the walk from the entry names it as needed and
+/// unread, the second read keeps it by path, and its own missing import is
+/// an error, not a note that it was not read.
+#[test]
+fn an_imported_script_past_a_layers_budget_is_read_again_by_path() {
+    let mut r = load_recipe("node-app");
+    let text = |t: &str| FileRecipe {
+        path: String::new(),
+        text: Some(t.to_string()),
+        ..FileRecipe::default()
+    };
+    let at = |mut f: FileRecipe, p: &str| {
+        f.path = p.to_string();
+        f
+    };
+    let helper = format!(
+        "import \"ghost-pkg\";\nexport const h = 1;\n{}",
+        "// padding\n".repeat(800)
+    );
+    r.layers.push(LayerRecipe {
+        compression: "gzip".into(),
+        docker_media_types: false,
+        created_by: Some("COPY --from=build /app/dist ./dist".into()),
+        files: vec![
+            at(
+                text("import { h } from \"./lib/helper.js\";\nconsole.log(h);\n"),
+                "app/dist/index.js",
+            ),
+            FileRecipe {
+                path: "app/dist/chunk.js".into(),
+                bytes: Some((2 << 20) - 200),
+                ..FileRecipe::default()
+            },
+            at(text(&helper), "app/dist/lib/helper.js"),
+        ],
+        tree: None,
+    });
+    let (run, found) = check_layout(&layout_of(r, "v1"), None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let f = found
+        .iter()
+        .find(|f| f.code == "import-unresolved")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(
+        f.message.contains("`ghost-pkg`") && f.subject.contains("lib/helper.js"),
+        "{f:#?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.code == "node-not-checked"),
         "{found:#?}"
     );
 }

@@ -55,7 +55,12 @@ fn app_path(path: &str) -> bool {
 /// [`wants`].
 pub fn contents() -> crate::image::contents::ContentSet {
     crate::image::contents::ContentSet::none()
-        .with_rule("node: package.json and app scripts 1", wants)
+        .with_manifest_rule("node: package.json 2", is_package_json)
+        .with_rule("node: app scripts 2", wants)
+}
+
+fn is_package_json(path: &str) -> bool {
+    path.rsplit('/').next() == Some("package.json")
 }
 
 /// Contents this check reads: every `package.json`, and the scripts outside
@@ -188,7 +193,18 @@ pub fn content_sources(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -
     };
     match fs.lookup(&real) {
         Ok((_, n)) if n.content.is_none() && n.size <= MAX_CONTENT => {}
-        _ => return vec![],
+        // The entry was read: what the walk from it needed and lacked (scripts
+        // and manifests past a layer's budget), bounded.
+        _ => {
+            let mut out: Vec<String> = Vec::new();
+            for k in run(fs, cfg, rule).1.into_iter().take(FALLBACK_FILES) {
+                let src = fs.source_path(&k);
+                if !out.contains(&src) {
+                    out.push(src);
+                }
+            }
+            return out;
+        }
     }
     let mut r = Resolver::new(fs);
     let dir = r
@@ -222,16 +238,24 @@ pub fn content_sources(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -
 }
 
 pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOutcome {
+    run(fs, cfg, rule).0
+}
+
+/// The check, and the files it needed whose contents were not kept.
+fn run(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> (CheckOutcome, Vec<String>) {
     let c = cfg.config().clone().unwrap_or_default();
     let env = c.env().clone().unwrap_or_default();
     let real = match entry(fs, cfg, rule) {
         Ok(r) => r,
         Err((msg, detail)) => {
-            return CheckOutcome::from_findings(
-                NAME,
-                vec![Finding::note(Code::NodeNotChecked, "node", msg)],
+            return (
+                CheckOutcome::from_findings(
+                    NAME,
+                    vec![Finding::note(Code::NodeNotChecked, "node", msg)],
+                )
+                .detail(detail),
+                vec![],
             )
-            .detail(detail)
         }
     };
     let mut w = Walk {
@@ -250,15 +274,18 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
         truncated: false,
     };
     if !is_script(&real) {
-        return CheckOutcome::from_findings(
-            NAME,
-            vec![Finding::note(
-                Code::NodeNotChecked,
-                format!("/{real}"),
-                "is not a JavaScript file (`.js`, `.mjs`, `.cjs`), so its imports were not checked",
-            )],
-        )
-        .detail("did not run: entry is not JavaScript");
+        return (
+            CheckOutcome::from_findings(
+                NAME,
+                vec![Finding::note(
+                    Code::NodeNotChecked,
+                    format!("/{real}"),
+                    "is not a JavaScript file (`.js`, `.mjs`, `.cjs`), so its imports were not checked",
+                )],
+            )
+            .detail("did not run: entry is not JavaScript"),
+            vec![],
+        );
     }
     w.app = w.r.scope(resolve::parent(&real));
     w.enqueue(Item::File(real.clone(), true));
@@ -291,7 +318,26 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
         n(w.pkgs.len(), "package"),
         env_desc(w.env.as_deref())
     );
-    CheckOutcome::from_findings(NAME, w.findings).detail(detail)
+    let unread = std::mem::take(&mut w.r.unread);
+    let manifests: Vec<&String> = unread.iter().filter(|k| is_package_json(k)).collect();
+    if let Some(first) = manifests.first() {
+        w.findings.push(Finding::note(
+            Code::NodeNotChecked,
+            format!("/{first}"),
+            format!(
+                "{} `package.json` file{} resolution needed (this one first) {} not read, so the imports through {} were judged as if {} had no fields",
+                manifests.len(),
+                if manifests.len() == 1 { "" } else { "s" },
+                if manifests.len() == 1 { "was" } else { "were" },
+                if manifests.len() == 1 { "it" } else { "them" },
+                if manifests.len() == 1 { "it" } else { "they" },
+            ),
+        ));
+    }
+    (
+        CheckOutcome::from_findings(NAME, w.findings).detail(detail),
+        unread,
+    )
 }
 
 impl Walk<'_, '_> {
@@ -351,6 +397,7 @@ impl Walk<'_, '_> {
                 )
                 .hint("split the bundle (esbuild `--splitting`, or leave packages external) or check its imports with `node --check` in the build")
             } else {
+                self.r.unread.push(key.to_string());
                 Finding::note(
                     Code::NodeNotChecked,
                     &shown,

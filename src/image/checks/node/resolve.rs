@@ -352,6 +352,10 @@ pub fn split_package(spec: &str) -> Option<(&str, String)> {
 pub struct Resolver<'f> {
     pub fs: &'f FlatFs,
     pkgs: HashMap<String, Option<Rc<Package>>>,
+    /// Files resolution needed whose contents the read did not keep (past a
+    /// layer's budget), in the order they were needed: asked for by path on a
+    /// second read.
+    pub unread: Vec<String>,
 }
 
 type R<T> = Result<T, Failure>;
@@ -361,6 +365,7 @@ impl<'f> Resolver<'f> {
         Resolver {
             fs,
             pkgs: HashMap::new(),
+            unread: Vec::new(),
         }
     }
 
@@ -394,8 +399,14 @@ impl<'f> Resolver<'f> {
                         why,
                     }
                 })?)),
-                // Not read (over the size cap): judged as present with no fields.
-                None => Some(Rc::new(Package::parse(dir, b"{}").expect("empty object"))),
+                // Not read (over the size cap, or past the layer's budget):
+                // judged as present with no fields, and said to be unread.
+                None => {
+                    if n.size <= crate::image::layer::MAX_CONTENT {
+                        self.unread.push(path.clone());
+                    }
+                    Some(Rc::new(Package::parse(dir, b"{}").expect("empty object")))
+                }
             },
             _ => None,
         };

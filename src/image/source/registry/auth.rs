@@ -705,7 +705,15 @@ mod tests {
         std::fs::write(&p, r#"{"auths":{"h":{"auth":42, "x":"CANARY"}}}"#).unwrap();
         let err = from_files(&e, "h", "r", far).err().unwrap();
         assert!(
-            !err.message.contains("CANARY") && err.message.contains("line"),
+            !err.message.contains("CANARY") && err.message.contains("expected shape"),
+            "{}",
+            err.message
+        );
+        // Not JSON at all: its position, still no value.
+        std::fs::write(&p, "{\"auths\":{\"h\":{\"auth\":\"CANARY\"}\n}").unwrap();
+        let err = from_files(&e, "h", "r", far).err().unwrap();
+        assert!(
+            !err.message.contains("CANARY") && err.message.contains("line 2"),
             "{}",
             err.message
         );
