@@ -243,6 +243,10 @@ impl LayerCache {
             return;
         }
         entries.sort();
+        // The newest entry is never deleted: two runs (or two layers of one
+        // run) evicting at once each see it, so each spares it, where sparing
+        // "the one I wrote" let each delete the other's and leave nothing.
+        entries.pop();
         for (_, len, path) in entries {
             if total <= self.max {
                 break;
