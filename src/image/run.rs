@@ -219,11 +219,17 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
     })
 }
 
+/// Rounds of reading again by path: a file read in one round can name the next
+/// one the checks need (an entry, then the script it imports, then that one's
+/// import), each past a layer's budget.
+const MAX_REREADS: usize = 3;
+
 /// Loads a platform keeping the contents the checks declared; when one of them
 /// sits behind a link the first read could not foresee, the app's entry lies
 /// outside what they declared, or a file the checks need (the entry, a script
 /// or `package.json` it reaches, the page) was past a layer's best-effort
-/// budget, reads the layers once more with those files by path.
+/// budget, reads the layers again with those files by path, until the checks
+/// lack nothing new or [`MAX_REREADS`] rounds were read.
 fn load_for_checks(
     sel: &super::Selected,
     src: &dyn source::ImageSource,
@@ -232,7 +238,7 @@ fn load_for_checks(
 ) -> Result<Loaded, ImageError> {
     let declared = checks::contents(spec);
     let base = checks::user::contents();
-    let (img, full) = match sel.load(src, &declared, opts) {
+    let (mut img, full) = match sel.load(src, &declared, opts) {
         // Best-effort contents are bounded per layer, but an image of many such
         // layers can still pass the listings' limit: read the image as before the
         // app checks existed; they then say which files they could not read
@@ -240,41 +246,53 @@ fn load_for_checks(
         Err(ImageError::OverLimit { .. }) => (sel.load(src, &base, opts)?, false),
         r => (r?, true),
     };
-    let user = checks::user::content_sources(&img.fs);
-    let node = if spec.node.enabled != Some(false) {
-        checks::node::content_sources(&img.fs, &img.config, &spec.node)
-    } else {
-        vec![]
-    };
-    let web = if spec.web.enabled != Some(false) {
-        checks::web::content_sources(&img.fs, &img.config, &spec.web)
-    } else {
-        vec![]
-    };
-    // Each list starts with the file that decides its check's verdict (the
-    // entry, the page, or the first one the walk needed): the last resort keeps
-    // those by path and no more, so it cannot pass the limit the others did.
-    let firsts: Vec<String> = user
-        .iter()
-        .chain(node.first())
-        .chain(web.first())
-        .cloned()
-        .collect();
-    if node.is_empty() && web.is_empty() && user.is_empty() {
-        return Ok(img);
-    }
-    // One tree at a time: the first one is not needed any more.
-    drop(img);
     let with = |set: ContentSet, paths: &[String]| paths.iter().fold(set, |s, p| s.with_path(p));
-    let more: Vec<String> = user.iter().chain(&node).chain(&web).cloned().collect();
-    let set = if full { declared } else { base.clone() };
-    match sel.load(src, &with(set, &more), opts) {
-        // The files asked for by path (up to 32 MiB of the app's scripts) pass
-        // the listings limit beside the best-effort ones: the checks read the
-        // files that decide their verdicts, and say which others they could not.
-        Err(ImageError::OverLimit { .. }) => sel.load(src, &with(base, &firsts), opts),
-        r => r,
+    let mut asked: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for _ in 0..MAX_REREADS {
+        let user = checks::user::content_sources(&img.fs);
+        let node = if spec.node.enabled != Some(false) {
+            checks::node::content_sources(&img.fs, &img.config, &spec.node)
+        } else {
+            vec![]
+        };
+        let web = if spec.web.enabled != Some(false) {
+            checks::web::content_sources(&img.fs, &img.config, &spec.web)
+        } else {
+            vec![]
+        };
+        // Each list starts with the file that decides its check's verdict (the
+        // entry, the page, or the first one the walk needed): the last resort
+        // keeps those by path and no more, so it cannot pass the limit the
+        // others did.
+        let firsts: Vec<String> = user
+            .iter()
+            .chain(node.first())
+            .chain(web.first())
+            .cloned()
+            .collect();
+        let before = asked.len();
+        for p in user.into_iter().chain(node).chain(web) {
+            if seen.insert(p.clone()) {
+                asked.push(p);
+            }
+        }
+        if asked.len() == before {
+            return Ok(img);
+        }
+        // One tree at a time: the last one is not needed any more.
+        drop(img);
+        let set = if full { declared.clone() } else { base.clone() };
+        img = match sel.load(src, &with(set, &asked), opts) {
+            // The files asked for by path (up to 32 MiB of the app's scripts)
+            // pass the listings limit beside the best-effort ones: the checks
+            // read the files that decide their verdicts, and say which others
+            // they could not.
+            Err(ImageError::OverLimit { .. }) => return sel.load(src, &with(base, &firsts), opts),
+            r => r?,
+        };
     }
+    Ok(img)
 }
 
 /// For `ls`/`cat`/`why`: exactly one platform, loaded.

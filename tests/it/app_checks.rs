@@ -678,3 +678,113 @@ fn an_imported_script_past_a_layers_budget_is_read_again_by_path() {
         "{found:#?}"
     );
 }
+
+/// A chain of imports (`a` → `b` → `c` → a missing package), all past the
+/// entry's layer's budget: the scripts beside the first unread one come with
+/// it, so the whole chain is read and the missing import is an error (one
+/// script per read would need more reads than image-check makes).
+#[test]
+fn a_chain_of_imports_past_a_layers_budget_is_read_by_path_at_once() {
+    let mut r = load_recipe("node-app");
+    let pad = "// padding\n".repeat(800);
+    let text = |p: &str, t: String| FileRecipe {
+        path: p.to_string(),
+        text: Some(t),
+        ..FileRecipe::default()
+    };
+    r.layers.push(LayerRecipe {
+        compression: "gzip".into(),
+        docker_media_types: false,
+        created_by: Some("COPY --from=build /app/dist ./dist".into()),
+        files: vec![
+            text("app/dist/index.js", "import \"./lib/a.js\";\n".into()),
+            FileRecipe {
+                path: "app/dist/chunk.js".into(),
+                bytes: Some((2 << 20) - 200),
+                ..FileRecipe::default()
+            },
+            text("app/dist/lib/a.js", format!("import \"./b.js\";\n{pad}")),
+            text("app/dist/lib/b.js", format!("import \"./c.js\";\n{pad}")),
+            text("app/dist/lib/c.js", format!("import \"./d.js\";\n{pad}")),
+            text("app/dist/lib/d.js", format!("import \"ghost-pkg\";\n{pad}")),
+        ],
+        tree: None,
+    });
+    let (run, found) = check_layout(&layout_of(r, "v1"), None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.code == "import-unresolved" && f.subject.contains("lib/d.js")),
+        "{found:#?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.code == "node-not-checked"),
+        "{found:#?}"
+    );
+}
+
+/// Manifests past a layer's 16 MiB manifest budget, in a dependency chain
+/// (`foo` needs `bar`, `bar` needs `baz`, absent): every unread manifest is
+/// asked for at once, and the missing dependency is an error, not a note that
+/// `package.json` files were judged unread.
+#[test]
+fn a_dependency_chain_past_the_manifest_budget_is_read_by_path_at_once() {
+    let mut r = load_recipe("node-app");
+    let mut files: Vec<FileRecipe> = (0..17)
+        .map(|i| FileRecipe {
+            path: format!("app/node_modules/aa-pad-{i:02}/package.json"),
+            text: Some(format!(
+                "{{\"name\":\"aa-pad-{i:02}\",\"description\":\"{}\"}}",
+                "x".repeat(1 << 20)
+            )),
+            ..FileRecipe::default()
+        })
+        .collect();
+    let text = |p: &str, t: &str| FileRecipe {
+        path: p.to_string(),
+        text: Some(t.to_string()),
+        ..FileRecipe::default()
+    };
+    files.extend([
+        text(
+            "app/node_modules/foo/package.json",
+            r#"{"name":"foo","main":"index.js","dependencies":{"bar":"1"}}"#,
+        ),
+        text(
+            "app/node_modules/foo/index.js",
+            "module.exports = require('bar');\n",
+        ),
+        text(
+            "app/node_modules/bar/package.json",
+            r#"{"name":"bar","main":"index.js","dependencies":{"baz":"1"}}"#,
+        ),
+        text(
+            "app/node_modules/bar/index.js",
+            "module.exports = require('baz');\n",
+        ),
+        text(
+            "app/dist/index.js",
+            "import foo from \"foo\";\nconsole.log(foo);\n",
+        ),
+    ]);
+    r.layers.push(LayerRecipe {
+        compression: "gzip".into(),
+        docker_media_types: false,
+        created_by: Some("COPY . .".into()),
+        files,
+        tree: None,
+    });
+    let (run, found) = check_layout(&layout_of(r, "v1"), None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.code == "import-unresolved" && f.message.contains("`baz`")),
+        "{found:#?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.code == "node-not-checked"),
+        "{found:#?}"
+    );
+}

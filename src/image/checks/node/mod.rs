@@ -196,11 +196,55 @@ pub fn content_sources(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -
         // The entry was read: what the walk from it needed and lacked (scripts
         // and manifests past a layer's budget), bounded.
         _ => {
+            let unread = run(fs, cfg, rule).1;
             let mut out: Vec<String> = Vec::new();
-            for k in run(fs, cfg, rule).1.into_iter().take(FALLBACK_FILES) {
-                let src = fs.source_path(&k);
-                if !out.contains(&src) {
+            let mut seen = HashSet::new();
+            let mut push = |out: &mut Vec<String>, k: &str| {
+                let src = fs.source_path(k);
+                if seen.insert(src.clone()) {
                     out.push(src);
+                }
+            };
+            for k in unread.iter().take(FALLBACK_FILES) {
+                push(&mut out, k);
+            }
+            // What a file read names next (the script it imports, the package
+            // a manifest depends on) may be unread too: ask at once for the
+            // unread scripts beside each unread script, and every unread
+            // manifest, bounded, rather than for one link of a chain per read.
+            let dirs: Vec<String> = unread
+                .iter()
+                .filter(|k| !is_package_json(k))
+                .map(|k| resolve::parent(k).to_string())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let manifests = unread.iter().any(|k| is_package_json(k));
+            let mut bytes = 0;
+            let roots = dirs
+                .iter()
+                .map(|d| (d.as_str(), false))
+                .chain(manifests.then_some(("", true)));
+            'roots: for (dir, want_manifests) in roots {
+                for (k, n) in fs.walk(dir) {
+                    if out.len() >= FALLBACK_FILES {
+                        break 'roots;
+                    }
+                    let fits = if want_manifests {
+                        is_package_json(&k)
+                    } else {
+                        [".js", ".mjs", ".cjs"].iter().any(|x| k.ends_with(x))
+                            && !k.split('/').any(|c| c == "node_modules")
+                    };
+                    if !fits || n.kind != Kind::File || n.content.is_some() || n.size > MAX_CONTENT
+                    {
+                        continue;
+                    }
+                    bytes += n.size;
+                    if bytes > FALLBACK_BYTES {
+                        break 'roots;
+                    }
+                    push(&mut out, &k);
                 }
             }
             return out;
