@@ -81,6 +81,7 @@ codes! {
     TaskdefEnvDuplicate => "taskdef-env-duplicate", "a variable is in both `environment` and `secrets`; which one the container sees is not documented";
     TaskdefSecretInEnvironment => "taskdef-secret-in-environment", "a plain `environment` value is secret-shaped (a Stripe or `sk-` key, a URL or connection string with a password, a PEM private key, a CloudFormation secret dynamic reference) or is a secret in the spec; the value is never shown";
     TaskdefSecretRefInvalid => "taskdef-secret-ref-invalid", "a `secrets[].valueFrom` is not an ARN or parameter name ECS accepts (a wildcard, a partial ARN, a JSON key without its three fields, another service)";
+    TaskdefSecretRefPartial => "taskdef-secret-ref-partial", "a `secrets[].valueFrom` is a partial Secrets Manager ARN (no six-character suffix), which matches only while one secret's name fits";
     TaskdefSecretRegion => "taskdef-secret-region", "a secret's ARN is in another region than the task";
     TaskdefExecutionRoleMissing => "taskdef-execution-role-missing", "the task has no `executionRoleArn` but uses `secrets`, an ECR image or `awslogs`, which ECS fetches with it; the task cannot start";
     TaskdefTaskRoleMissing => "taskdef-task-role-missing", "the runtime spec requires the S3 probe but the task has no `taskRoleArn` (nor static keys), so the SDK finds no credentials";

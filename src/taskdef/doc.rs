@@ -160,6 +160,10 @@ struct Json<'a> {
     line: usize,
     /// Byte offset where the current line starts.
     line_start: usize,
+    /// A byte offset on the current line and its column, so a node's column is
+    /// counted from the last one, not from the line's start: a minified file is
+    /// one line, and counting from its start for every node was quadratic.
+    mark: (usize, usize),
 }
 
 impl<'a> Json<'a> {
@@ -169,15 +173,24 @@ impl<'a> Json<'a> {
             i: 0,
             line: 1,
             line_start: 0,
+            mark: (0, 1),
         }
     }
 
-    fn col(&self) -> usize {
-        self.s[self.line_start..self.i].chars().count() + 1
+    fn col(&mut self) -> usize {
+        let (at, col) = self.mark;
+        let col = if at >= self.line_start && at <= self.i {
+            col + self.s[at..self.i].chars().count()
+        } else {
+            self.s[self.line_start..self.i].chars().count() + 1
+        };
+        self.mark = (self.i, col);
+        col
     }
 
-    fn err(&self, m: impl Into<String>) -> ParseError {
-        perr(self.line, self.col(), m)
+    fn err(&mut self, m: impl Into<String>) -> ParseError {
+        let col = self.col();
+        perr(self.line, col, m)
     }
 
     fn peek(&self) -> Option<u8> {
@@ -417,15 +430,23 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
     let mut stack: Vec<(Node, Option<Node>)> = Vec::new();
     let mut root: Option<Node> = None;
     let mut docs = 0;
+    // saphyr puts an error at the end of the input on the line after the last
+    // one; a position is clamped to the file's last line, at its end.
+    let lines = text.split('\n').count();
+    let last_end = text.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    let pos = |line: usize, col: usize| {
+        if line > lines {
+            (lines, last_end)
+        } else {
+            (line.max(1), col + 1)
+        }
+    };
     for ev in Parser::new_from_str(text) {
         let (ev, span) = ev.map_err(|e| {
-            perr(
-                e.marker().line(),
-                e.marker().col() + 1,
-                format!("not valid YAML: {}", e.info()),
-            )
+            let (line, col) = pos(e.marker().line(), e.marker().col());
+            perr(line, col, format!("not valid YAML: {}", e.info()))
         })?;
-        let (line, col) = (span.start.line(), span.start.col() + 1);
+        let (line, col) = pos(span.start.line(), span.start.col());
         let tag_of = |t: &Option<Cow<'_, saphyr_parser::Tag>>| {
             t.as_ref().map(|t| format!("{}{}", t.handle, t.suffix))
         };
@@ -582,6 +603,34 @@ mod tests {
         assert!(p.get("Family").unwrap().is_intrinsic());
         assert_eq!(p.get("Cpu").unwrap().value, Value::Number("256".into()));
         assert_eq!(p.get("Ok").unwrap().as_bool(), Some(true));
+    }
+
+    /// Fuzzing found saphyr's error at the end of a file without a final line
+    /// break on the line after the last.
+    #[test]
+    fn a_yaml_error_at_the_end_points_inside_the_file() {
+        for text in ["a: 1\nb", "a: 1\nbcd", "a:\n  - [1\n", "x: \"abc"] {
+            let e = parse(text).unwrap_err();
+            let lines = text.split('\n').count();
+            assert!(e.line >= 1 && e.line <= lines, "{text:?}: {e:?}");
+        }
+        let e = parse("a: 1\nbcd").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 4), "{e:?}");
+    }
+
+    /// A minified file is one line: each node's column used to be counted from
+    /// the line's start, which made a 4 MiB file take hours.
+    #[test]
+    fn a_minified_file_of_the_maximum_size_parses() {
+        let n = (MAX_FILE_BYTES as usize - 2) / 2;
+        let text = format!("[{}0]", "0,".repeat(n - 1));
+        let root = parse(&text).unwrap();
+        let last = root.as_seq().unwrap().last().unwrap();
+        assert_eq!((last.line, last.col), (1, text.len() - 1));
+        let text = format!("{{\"k\": \"{}é\", \"v\": 1}}", "é".repeat(1000));
+        let root = parse(&text).unwrap();
+        assert_eq!(root.entry("v").unwrap().0.col, 1012);
+        assert_eq!(root.get("v").unwrap().col, 1017);
     }
 
     #[test]
