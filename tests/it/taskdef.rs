@@ -328,3 +328,64 @@ fn unreadable_or_shapeless_task_definitions_and_a_missing_spec_exit_2() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("container `b`"), "{}", run.stdout);
 }
+
+/// `taskdef --image` reads the config, never a layer: with every layer blob
+/// gone the lint still reads the image's ENV (the full check cannot run), while
+/// a config or manifest whose bytes no longer match their digest is exit 2.
+#[test]
+fn taskdef_image_reads_the_verified_config_and_no_layer() {
+    let t = TempDir::new().unwrap();
+    let dir = t.path().join("img");
+    write_oci_dir(&build_layout("healthy", "v1"), &dir);
+    let blob = |d: &str| {
+        dir.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&manifest_digest)).unwrap()).unwrap();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!layers.is_empty());
+    for l in &layers {
+        std::fs::remove_file(blob(l)).unwrap();
+    }
+    let image = format!("oci:{}:v1", dir.display());
+    let name = "register-node-env-from-image.json";
+    let (run, lines) = lint(name, &["--image", &image]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
+    // The layers really are gone: the image checks cannot read them.
+    let full = image_check(&["--format", "json", "--no-cache", &image], project_root());
+    assert_eq!(full.code, 2, "{}", full.stdout);
+
+    let flip = |p: std::path::PathBuf| {
+        let mut b = std::fs::read(&p).unwrap();
+        let i = b.iter().position(|&c| c == b'{').unwrap();
+        b.insert(i + 1, b' ');
+        std::fs::write(&p, b).unwrap();
+    };
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    flip(blob(&config));
+    let (run, lines) = lint(name, &["--image", &image]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(config.trim_start_matches("sha256:").get(..12).unwrap()),
+        "{}",
+        run.stdout
+    );
+    assert!(findings(&lines).iter().all(|f| f.1 == "error"));
+    flip(blob(&manifest_digest));
+    let (run, _) = lint(name, &["--image", &image]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+}
