@@ -389,3 +389,138 @@ fn taskdef_image_reads_the_verified_config_and_no_layer() {
     let (run, _) = lint(name, &["--image", &image]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
 }
+
+/// Each check the healthy fixtures pass silently, made to fire in a fixture of
+/// its own: the finding's code, severity and line, and the exit code with and
+/// without `--strict` (warnings fail only under it).
+#[test]
+fn region_ports_health_essential_and_partial_arn_rules_fire_at_their_lines() {
+    type Pred = fn(&str) -> bool;
+    let cases: &[(&str, &str, &str, Pred)] = &[
+        (
+            "describe-secret-other-region.json",
+            "taskdef-secret-region",
+            "warning",
+            |l| l.contains("secretsmanager:us-east-1"),
+        ),
+        // No `taskDefinitionArn`: the task's region is the container's AWS_REGION.
+        (
+            "register-secret-other-region.json",
+            "taskdef-secret-region",
+            "warning",
+            |l| l.contains("secretsmanager:us-east-1"),
+        ),
+        (
+            "describe-partial-secret-arn.json",
+            "taskdef-secret-ref-partial",
+            "warning",
+            |l| l.contains("stripe-secret-key\""),
+        ),
+        (
+            "describe-port-missing.json",
+            "taskdef-port-missing",
+            "error",
+            |l| l.contains("\"portMappings\""),
+        ),
+        (
+            "describe-no-healthcheck.json",
+            "taskdef-healthcheck-missing",
+            "warning",
+            // The container's object: the first `{` at its indentation.
+            |l| l == "            {",
+        ),
+        (
+            "describe-healthcheck-other-path.json",
+            "taskdef-healthcheck-path",
+            "warning",
+            |l| l.contains("\"healthCheck\""),
+        ),
+        (
+            "describe-not-essential.json",
+            "taskdef-not-essential",
+            "error",
+            |l| l.contains("\"essential\": false"),
+        ),
+    ];
+    for &(name, code, severity, pred) in cases {
+        let (run, lines) = lint(name, &[]);
+        let want_line = line_where(name, pred);
+        assert_eq!(
+            findings(&lines),
+            vec![(
+                code.to_string(),
+                severity.to_string(),
+                if code.starts_with("taskdef-secret") {
+                    "STRIPE_SECRET_KEY".to_string()
+                } else {
+                    "api".to_string()
+                },
+                Some(want_line)
+            )],
+            "{name}"
+        );
+        let want = if severity == "error" { 1 } else { 0 };
+        assert_eq!(run.code, want, "{name}: {}", run.stdout);
+        let (strict, _) = lint(name, &["--strict"]);
+        assert_eq!(strict.code, 1, "{name} --strict");
+    }
+}
+
+/// The same checks read from CloudFormation YAML's PascalCase keys, at the
+/// template's lines.
+#[test]
+fn cloudformation_yaml_not_essential_wrong_port_and_no_health_check() {
+    let name = "cfn-not-essential-port-health.yaml";
+    let (run, lines) = lint(name, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let mut got = findings(&lines);
+    got.sort();
+    let at = |code: &str, severity: &str, pred: fn(&str) -> bool| {
+        (
+            code.to_string(),
+            severity.to_string(),
+            "api".to_string(),
+            Some(line_where(name, pred)),
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            at("taskdef-healthcheck-missing", "warning", |l| l
+                .trim_start()
+                .starts_with("- Name: api")),
+            at("taskdef-not-essential", "error", |l| l
+                .contains("Essential: false")),
+            at("taskdef-port-missing", "error", |l| l
+                .contains("PortMappings:")),
+        ]
+    );
+}
+
+/// `readonlyRootFilesystem` is a note only against an image whose WORKDIR
+/// (`/app` in the healthy image) has no volume mounted; without `--image` the
+/// WORKDIR is unknown and nothing is said.
+#[test]
+fn a_read_only_root_is_a_note_only_when_the_images_workdir_has_no_volume() {
+    let t = TempDir::new().unwrap();
+    write_oci_dir(&build_layout("healthy", "v1"), &t.path().join("img"));
+    let image = format!("oci:{}:v1", t.path().join("img").display());
+    let name = "describe-readonly-root.json";
+    let (run, lines) = lint(name, &["--image", &image, "--strict"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        findings(&lines),
+        vec![(
+            "taskdef-readonly-workdir".to_string(),
+            "note".to_string(),
+            "api".to_string(),
+            Some(line_where(name, |l| l.contains("\"readonlyRootFilesystem\"")))
+        )]
+    );
+    let (run, lines) = lint(name, &[]);
+    assert_eq!(run.code, 0);
+    assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
+    let (run, lines) = lint("describe-readonly-root-mounted.json", &["--image", &image]);
+    assert_eq!(run.code, 0);
+    assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
+}
