@@ -117,25 +117,31 @@ pub fn taskdef(o: &TaskdefOptions) -> Result<Report, TaskdefError> {
             Some(facts_of(&config_only(&r, o.source)?, r.repository()))
         }
     };
-    let spec = match spec_given {
-        Some(s) => Some(s),
-        None => {
-            let repos = facts
-                .as_ref()
-                .and_then(|f| f.repository.clone())
-                .into_iter()
-                .chain(taskdef::image_repositories(&doc));
-            let mut found = None;
-            for repo in repos {
-                if let Some(p) = spec::lookup(o.spec_dir, &repo) {
-                    found = Some(SpecFile::load(&p)?);
-                    break;
-                }
-            }
-            found
+    // Without `--spec`, every container is checked against its own image's
+    // `images/<repository>.toml` (`--image`'s repository first): a sidecar's
+    // spec must not stand in for the app's.
+    let mut found: Vec<(String, SpecFile)> = Vec::new();
+    if let Some(s) = &spec_given {
+        // `--spec images/scalemap-api.toml` names the app's repository.
+        if let Some(stem) = o.spec.and_then(Path::file_stem).and_then(|s| s.to_str()) {
+            found.push((stem.to_string(), s.clone()));
         }
-    };
-    let ports = spec
+    } else {
+        let repos = facts
+            .as_ref()
+            .and_then(|f| f.repository.clone())
+            .into_iter()
+            .chain(taskdef::image_repositories(&doc));
+        for repo in repos {
+            if found.iter().any(|(r, _)| *r == repo) {
+                continue;
+            }
+            if let Some(p) = spec::lookup(o.spec_dir, &repo) {
+                found.push((repo, SpecFile::load(&p)?));
+            }
+        }
+    }
+    let ports = spec_given
         .as_ref()
         .and_then(|s| s.image.config.as_ref())
         .map(|c| c.ports.clone())
@@ -144,12 +150,13 @@ pub fn taskdef(o: &TaskdefOptions) -> Result<Report, TaskdefError> {
     let lint = Lint {
         file: &file,
         container: o.container,
-        runtime: spec.as_ref().and_then(|s| s.runtime.as_ref()),
+        runtime: spec_given.as_ref().and_then(|s| s.runtime.as_ref()),
         spec_ports: &ports,
         image: facts.as_ref(),
+        specs: &found,
     };
     let mut sections = lint.run(&doc)?;
-    if spec.is_none() {
+    if spec_given.is_none() && found.is_empty() {
         for s in &mut sections {
             s.notes.push("no spec given (`--spec FILE`) or found (`images/<repository>.toml` for the containers' images)".into());
         }
@@ -174,6 +181,7 @@ pub fn taskdef_sections(
         runtime,
         spec_ports,
         image: facts,
+        specs: &[],
     };
     match taskdef::read(file).and_then(|doc| lint.run(&doc)) {
         Ok(s) => s,

@@ -61,6 +61,67 @@ impl Node {
         }
     }
 
+    /// The entry for `key` spelled exactly as one input shape spells it: ECS's
+    /// camelCase (`containerDefinitions`, as given), or CloudFormation's
+    /// PascalCase (`ContainerDefinitions`) when `pascal`. The last of repeated
+    /// keys wins. Other spellings are not read: ECS and CloudFormation refuse
+    /// them, so a stray `environment:` beside `Environment:` in a template must
+    /// not stand in for the list CloudFormation would deploy.
+    pub fn field(&self, key: &str, pascal: bool) -> Option<&Node> {
+        self.field_entry(key, pascal).map(|(_, v)| v)
+    }
+
+    /// [`Node::field`]'s key node and value node.
+    pub fn field_entry(&self, key: &str, pascal: bool) -> Option<(&Node, &Node)> {
+        let m = self.as_map()?;
+        let matches = |k: &str| {
+            if pascal {
+                let mut c = key.chars();
+                c.next().is_some_and(|f| {
+                    k.len() == key.len()
+                        && k.starts_with(f.to_ascii_uppercase())
+                        && k[f.len_utf8()..] == *c.as_str()
+                })
+            } else {
+                k == key
+            }
+        };
+        m.iter()
+            .rev()
+            .find(|(k, _)| k.as_str().is_some_and(matches))
+            .map(|(k, v)| (k, v))
+    }
+
+    /// `{"Ref": "AWS::NoValue"}` or `!Ref AWS::NoValue`: CloudFormation removes
+    /// the property, so nothing is set.
+    pub fn is_no_value(&self) -> bool {
+        match (&self.tag, &self.value) {
+            (Some(t), Value::String(s)) if t == "!Ref" => s == "AWS::NoValue",
+            (None, Value::Map(m)) if m.len() == 1 => {
+                m[0].0.as_str() == Some("Ref") && m[0].1.as_str() == Some("AWS::NoValue")
+            }
+            _ => false,
+        }
+    }
+
+    /// A `Fn::If`/`!If`: its two branches, when written as a list of three.
+    pub fn if_branches(&self) -> Option<(&Node, &Node)> {
+        let args = match (&self.tag, &self.value) {
+            (Some(t), Value::Seq(v)) if t == "!If" => v.as_slice(),
+            (None, Value::Map(m)) if m.len() == 1 && m[0].0.as_str() == Some("Fn::If") => {
+                match &m[0].1.value {
+                    Value::Seq(v) if m[0].1.tag.is_none() => v.as_slice(),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        match args {
+            [_, a, b] => Some((a, b)),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
             Value::String(s) if self.tag.is_none() => Some(s),
@@ -200,7 +261,13 @@ impl<'a> Json<'a> {
     fn ws(&mut self) {
         while let Some(b) = self.peek() {
             match b {
+                // `\n`, `\r\n` and a lone `\r` each end a line, as editors count.
                 b'\n' => {
+                    self.i += 1;
+                    self.line += 1;
+                    self.line_start = self.i;
+                }
+                b'\r' if self.s.as_bytes().get(self.i + 1) != Some(&b'\n') => {
                     self.i += 1;
                     self.line += 1;
                     self.line_start = self.i;
@@ -345,8 +412,17 @@ impl<'a> Json<'a> {
                 self.i += 1;
                 return Ok(out);
             }
-            // A backslash escape.
+            // A backslash escape. The position moves past it only once it is
+            // known to be one of JSON's (ASCII) escapes: a backslash before a
+            // multi-byte character must not leave it inside that character
+            // (fuzzing found the column count then slicing mid-character).
             let esc = self.s.as_bytes().get(self.i + 1).copied();
+            if !matches!(
+                esc,
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u')
+            ) {
+                return Err(self.err("a string has an unknown `\\` escape"));
+            }
             self.i += 2;
             match esc {
                 Some(b'"') => out.push('"'),
@@ -424,6 +500,20 @@ fn json_number(t: &str) -> bool {
     i == b.len()
 }
 
+/// Lines as editors (and both readers here) count them: `\n`, `\r\n` and a
+/// lone `\r` each end one.
+pub fn line_count(text: &str) -> usize {
+    let b = text.as_bytes();
+    1 + b
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
+/// The prefix saphyr gives YAML's own `!!` tags.
+const CORE_TAGS: &str = "tag:yaml.org,2002:";
+
 /// YAML through saphyr's events: one document, no anchors or aliases, tags kept.
 fn yaml(text: &str) -> Result<Node, ParseError> {
     use saphyr_parser::{Event, Parser, ScalarStyle};
@@ -432,8 +522,14 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
     let mut docs = 0;
     // saphyr puts an error at the end of the input on the line after the last
     // one; a position is clamped to the file's last line, at its end.
-    let lines = text.split('\n').count();
-    let last_end = text.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    let lines = line_count(text);
+    let last_end = text
+        .rsplit(['\n', '\r'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .count()
+        + 1;
     let pos = |line: usize, col: usize| {
         if line > lines {
             (lines, last_end)
@@ -472,15 +568,25 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
                     return Err(perr(line, col, "YAML anchors (`&name`) are not read (CloudFormation does not take them either)"));
                 }
                 let tag = tag_of(&tag);
-                let value = if style != ScalarStyle::Plain || tag.is_some() {
-                    Value::String(v.into_owned())
-                } else {
-                    plain_scalar(&v)
+                // YAML's core tags (`!!str`, `!!int`, …) arrive as
+                // `tag:yaml.org,2002:str`: they say how to read the scalar and are
+                // no CloudFormation function.
+                let core = tag
+                    .as_deref()
+                    .and_then(|t| t.strip_prefix(CORE_TAGS))
+                    .map(String::from);
+                let value = match core.as_deref() {
+                    Some("str") => Value::String(v.into_owned()),
+                    Some(_) => plain_scalar(&v),
+                    None if style != ScalarStyle::Plain || tag.is_some() => {
+                        Value::String(v.into_owned())
+                    }
+                    None => plain_scalar(&v),
                 };
                 Some(Node {
                     line,
                     col,
-                    tag: tag.filter(|t| t != "!!str"),
+                    tag: tag.filter(|_| core.is_none()),
                     value,
                 })
             }
@@ -506,7 +612,7 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
                     Node {
                         line,
                         col,
-                        tag: tag_of(tag),
+                        tag: tag_of(tag).filter(|t| !t.starts_with(CORE_TAGS)),
                         value,
                     },
                     None,
@@ -573,6 +679,10 @@ mod tests {
             ("{\"a\": \"\\ud800\"}", 1),
             ("{} {}", 1),
             ("{\"a\": NaN_sk_live_CANARY}", 1),
+            // Fuzzing: a backslash before a multi-byte character panicked.
+            ("{\"a\": \"\\\u{feff}\"}", 1),
+            ("{\"a\": \"x\\é\"}", 1),
+            ("{\"a\": \"x\\", 1),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e:?}");
@@ -631,6 +741,18 @@ mod tests {
         let root = parse(&text).unwrap();
         assert_eq!(root.entry("v").unwrap().0.col, 1012);
         assert_eq!(root.get("v").unwrap().col, 1017);
+    }
+
+    /// Hostile L3: a JSON file with lone-CR line ends is located on the lines
+    /// an editor shows (it was all line 1).
+    #[test]
+    fn lone_carriage_returns_end_json_lines() {
+        let n = parse("{\r  \"a\": 1,\r\n  \"b\": 2\r}").unwrap();
+        assert_eq!(n.entry("a").unwrap().0.line, 2);
+        assert_eq!(n.entry("b").unwrap().0.line, 3);
+        assert_eq!(line_count("{\r\"a\"\r\n}"), 3);
+        let e = parse("{\r\"a\": x}").unwrap_err();
+        assert_eq!(e.line, 2);
     }
 
     #[test]

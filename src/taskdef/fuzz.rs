@@ -30,7 +30,7 @@ pub fn fuzz_taskdef(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let lines = text.split('\n').count();
+    let lines = doc::line_count(text);
     let mut root = match doc::parse(text) {
         Ok(n) => n,
         Err(e) => {
@@ -56,6 +56,7 @@ pub fn fuzz_taskdef(data: &[u8]) {
         workdir: Some("/app".into()),
     };
     let _ = super::image_repositories(&root);
+    let by_repository = [("scalemap-api".to_string(), spec.clone())];
     let first_name = shape::tasks(&root).ok().and_then(|t| {
         t.iter()
             .flat_map(|t| &t.containers)
@@ -70,12 +71,14 @@ pub fn fuzz_taskdef(data: &[u8]) {
                 return;
             }
         }
-        let runs: [(Option<&str>, bool, bool); 3] = [
-            (None, true, false),
-            (None, true, true),
-            (first_name.as_deref(), false, false),
+        // (container, fixed spec, image facts, specs by repository)
+        let runs: [(Option<&str>, bool, bool, bool); 4] = [
+            (None, true, false, false),
+            (None, true, true, false),
+            (first_name.as_deref(), false, false, false),
+            (None, false, false, true),
         ];
-        for (container, with_spec, with_image) in runs {
+        for (container, with_spec, with_image, by_repo) in runs {
             let lint = Lint {
                 file: "td.json",
                 container,
@@ -86,6 +89,7 @@ pub fn fuzz_taskdef(data: &[u8]) {
                 },
                 spec_ports: if with_spec { &ports } else { &[] },
                 image: with_image.then_some(&facts),
+                specs: if by_repo { &by_repository } else { &[] },
             };
             let report = match lint.run(&root) {
                 Ok(sections) => {
@@ -234,6 +238,7 @@ mod tests {
             runtime: spec.runtime.as_ref(),
             spec_ports: &[],
             image: None,
+            specs: &[],
         };
         let mut r = Report::new("image-check");
         r.sections = lint.run(&root).unwrap();

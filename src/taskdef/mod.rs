@@ -18,9 +18,10 @@ mod shape;
 
 use crate::report::{CheckOutcome, Code, Finding, Location, Section};
 use crate::spec::runtime::RuntimeSpec;
+use crate::spec::SpecFile;
 use doc::Node;
 pub use shape::{image_repositories, repository_of};
-use shape::{Container, Task};
+use shape::{Container, Given, HealthCommand, Mapped, Task, ValueFromNode};
 use std::path::Path;
 
 /// What the lint needs from the image's config (`--image`).
@@ -94,14 +95,22 @@ pub fn read(path: &Path) -> Result<Node, LintError> {
 }
 
 /// What the lint checks against.
+#[derive(Clone, Copy)]
 pub struct Lint<'a> {
     /// FILE as the user named it; every location points there.
     pub file: &'a str,
     pub container: Option<&'a str>,
+    /// The spec's runtime part when one spec is given for every container
+    /// (`--spec`, or the image's own spec).
     pub runtime: Option<&'a RuntimeSpec>,
     /// Ports the spec's image part requires (`[config] ports`), normalised.
     pub spec_ports: &'a [String],
     pub image: Option<&'a ImageFacts>,
+    /// The specs by repository (found as `images/<repository>.toml`, or
+    /// `--spec`'s file stem). With no `--container` or `--image`, the containers
+    /// whose image has a spec are the ones checked (not a sidecar that happens
+    /// to be essential); without `runtime`, each against its own image's spec.
+    pub specs: &'a [(String, SpecFile)],
 }
 
 impl Lint<'_> {
@@ -116,15 +125,28 @@ impl Lint<'_> {
             message,
         };
         let tasks = shape::tasks(root).map_err(shape_err)?;
-        let picked = shape::pick(
-            &tasks,
-            self.container,
-            self.image.and_then(|i| i.repository.as_deref()),
-        )
-        .map_err(shape_err)?;
+        let image_repo = self.image.and_then(|i| i.repository.as_deref());
+        let spec_of = |repo: &str| self.specs.iter().find(|(r, _)| r == repo).map(|(_, s)| s);
+        let has_spec = |repo: &str| spec_of(repo).is_some();
+        let picked =
+            shape::pick(&tasks, self.container, image_repo, &has_spec).map_err(shape_err)?;
         Ok(picked
             .into_iter()
-            .map(|(task, c)| self.section(task, &c))
+            .map(|(task, c, repo)| {
+                let mut l = *self;
+                if self.runtime.is_none() {
+                    if let Some(s) = repo.as_deref().and_then(spec_of) {
+                        l.runtime = s.runtime.as_ref();
+                        l.spec_ports = s
+                            .image
+                            .config
+                            .as_ref()
+                            .map(|c| c.ports.as_slice())
+                            .unwrap_or_default();
+                    }
+                }
+                l.section(task, &c)
+            })
             .collect())
     }
 
@@ -211,10 +233,33 @@ impl Lint<'_> {
     fn env(&self, c: &Container) -> Vec<Finding> {
         let mut out = Vec::new();
         let env_at = c.env_key.or(Some(c.node)).and_then(|n| self.at(n));
+        // Docker applies `environment` in order, so the last entry of a name is
+        // what the container sees; ECS documents no order for `secrets` against
+        // `environment` (reported below).
+        let mut last: std::collections::HashMap<&str, &shape::EnvEntry> =
+            std::collections::HashMap::new();
+        let mut first_line: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::new();
+        for e in &c.env {
+            if let Some(line) = first_line.get(e.name.as_str()) {
+                out.push(
+                    Finding::warning(
+                        Code::TaskdefEnvDuplicate,
+                        &e.name,
+                        format!("`{}` is in the `environment` of container `{}` twice (first at line {line}); the container sees the last one", e.name, c.name),
+                    )
+                    .hint("keep one entry per variable")
+                    .at(self.at(e.node)),
+                );
+            }
+            first_line.entry(e.name.as_str()).or_insert(e.node.line);
+            last.insert(e.name.as_str(), e);
+        }
         for (name, why) in self.required() {
-            let given =
-                c.env.iter().any(|e| e.name == name) || c.secrets.iter().any(|s| s.name == name);
-            if given || self.in_image(&name) {
+            let in_secrets = c.secrets.iter().any(|s| s.name == name);
+            let entry = last.get(name.as_str());
+            let given = entry.map(|e| e.given);
+            if in_secrets || given == Some(Given::Yes) || self.in_image(&name) {
                 continue;
             }
             let line = self
@@ -222,6 +267,30 @@ impl Lint<'_> {
                 .and_then(|r| r.line_of(&name))
                 .map(|l| format!(" (spec line {l})"))
                 .unwrap_or_default();
+            if let Some(e) = entry.filter(|e| e.given == Given::Maybe) {
+                out.push(
+                    Finding::note(
+                        Code::TaskdefEnvMaybe,
+                        &name,
+                        format!("`{name}` is required by {why}{line}; in container `{}` an `Fn::If` sets it in only one of its branches", c.name),
+                    )
+                    .hint(format!("make sure the condition holds where the task runs, or set `{name}` in both branches"))
+                    .at(self.at(e.value_node)),
+                );
+                continue;
+            }
+            if let Some(e) = entry {
+                out.push(
+                    Finding::error(
+                        Code::TaskdefEnvMissing,
+                        &name,
+                        format!("`{name}` is required by {why}{line} but container `{}` sets it empty (an empty or blank value, `null`, or `AWS::NoValue`); preflight will exit at container start", c.name),
+                    )
+                    .hint(format!("give `{name}` its value in the container's `environment`"))
+                    .at(self.at(e.value_node)),
+                );
+                continue;
+            }
             if let Some(from) = c.maybe_from {
                 out.push(
                     Finding::note(
@@ -249,14 +318,8 @@ impl Lint<'_> {
                 .at(env_at.clone()),
             );
         }
-        // By name, first entry wins: a list of thousands of entries on each side
-        // is not compared pairwise.
-        let mut env_lines = std::collections::HashMap::new();
-        for e in &c.env {
-            env_lines.entry(e.name.as_str()).or_insert(e.node.line);
-        }
         for s in &c.secrets {
-            if let Some(line) = env_lines.get(s.name.as_str()) {
+            if let Some(line) = first_line.get(s.name.as_str()) {
                 out.push(
                     Finding::warning(
                         Code::TaskdefEnvDuplicate,
@@ -273,13 +336,19 @@ impl Lint<'_> {
             .map(|r| r.secrets.iter().map(|s| s.name.as_str()).collect())
             .unwrap_or_default();
         for e in &c.env {
-            let shape = match e.value.as_deref() {
-                Some(v) => secret_shape(&e.name, v).or_else(|| {
-                    (spec_secrets.contains(&e.name.as_str()) && !v.is_empty())
-                        .then_some("a value the spec lists as a secret (`[[preflight.secret]]`)")
-                }),
-                None => None,
-            };
+            // A CloudFormation dynamic reference inside `Fn::Sub` resolves to the
+            // secret's value in the deployed task definition just as a literal one.
+            let shape = match (&e.value, &e.template) {
+                (Some(v), _) => secret_shape(&e.name, v),
+                (None, Some(t)) => dynamic_reference(t),
+                (None, None) => None,
+            }
+            .or_else(|| {
+                // A spec secret in plain `environment` is in the task definition
+                // whatever writes its value.
+                (spec_secrets.contains(&e.name.as_str()) && e.given != Given::Empty)
+                    .then_some("a value the spec lists as a secret (`[[preflight.secret]]`)")
+            });
             if let Some(shape) = shape {
                 out.push(
                     Finding::error(
@@ -297,8 +366,8 @@ impl Lint<'_> {
 
     fn secrets(&self, task: &Task, c: &Container) -> Vec<Finding> {
         // The region is printed, so only a value shaped like a region is taken:
-        // an `environment` value is never echoed (fuzzing planted a secret in
-        // `AWS_REGION` and saw it in the region warning).
+        // an `environment` value is never echoed (the fuzz target's canary in
+        // `AWS_REGION` would have been printed in the region warning).
         let region = task.region.clone().filter(|r| is_region(r)).or_else(|| {
             c.env
                 .iter()
@@ -308,8 +377,18 @@ impl Lint<'_> {
         });
         let mut out = Vec::new();
         for s in &c.secrets {
-            let Some(v) = &s.value_from else { continue };
-            match check_value_from(v) {
+            let checked = match &s.value_from {
+                ValueFromNode::Str(v) => check_value_from(v),
+                ValueFromNode::Intrinsic => continue,
+                ValueFromNode::Missing => {
+                    Err(("is missing; ECS requires it".into(), full_arn_hint().into()))
+                }
+                ValueFromNode::NotString => Err((
+                    "is not a string; ECS takes the secret's ARN or the parameter's name".into(),
+                    full_arn_hint().into(),
+                )),
+            };
+            match checked {
                 Err((msg, hint)) => out.push(
                     Finding::error(
                         Code::TaskdefSecretRefInvalid,
@@ -361,26 +440,36 @@ impl Lint<'_> {
             return out;
         };
         let has = |key: &str| {
-            props.get(key).is_some_and(|n| {
+            props.field(key, task.pascal).is_some_and(|n| {
                 n.is_intrinsic() || n.as_str().is_some_and(|s| !s.trim().is_empty())
             })
         };
-        let mut needs = Vec::new();
-        if !c.secrets.is_empty() {
-            needs.push("`secrets`");
-        }
-        if c.image.as_deref().is_some_and(|i| i.contains(".dkr.ecr.")) {
-            needs.push("an ECR image");
-        }
-        if c.log_driver.as_deref() == Some("awslogs") {
-            needs.push("the `awslogs` log driver");
+        // The execution role serves the whole task: any container's secrets,
+        // registry login, log secrets, ECR image or awslogs need it.
+        let mut needs: Vec<String> = Vec::new();
+        for other in &task.containers {
+            for n in shape::execution_role_needs(other, task.pascal) {
+                let name = shape::name_of(other, task.pascal);
+                let what = if name == c.name {
+                    n.to_string()
+                } else {
+                    format!(
+                        "{n} of container `{}`",
+                        crate::report::render::escape_line(&name)
+                    )
+                };
+                if !needs.contains(&what) {
+                    needs.push(what);
+                }
+            }
         }
         if !needs.is_empty() && !has("executionRoleArn") {
+            needs.truncate(6);
             out.push(
                 Finding::error(
                     Code::TaskdefExecutionRoleMissing,
                     &c.name,
-                    format!("the task has no `executionRoleArn`, which ECS needs for {} of container `{}`; the task will not start", needs.join(", "), c.name),
+                    format!("the task has no `executionRoleArn`, which ECS needs for {} (task of container `{}`); the task will not start", needs.join(", "), c.name),
                 )
                 .hint("set `executionRoleArn` to a role with `AmazonECSTaskExecutionRolePolicy` and `secretsmanager:GetSecretValue` on the secrets")
                 .at(self.at(props)),
@@ -390,12 +479,16 @@ impl Lint<'_> {
             .runtime
             .and_then(|r| r.s3.as_ref())
             .filter(|s| s.required);
-        let static_keys = c
-            .env
-            .iter()
-            .map(|e| &e.name)
-            .chain(c.secrets.iter().map(|s| &s.name))
-            .any(|n| n == "AWS_ACCESS_KEY_ID");
+        // The SDK's environment provider needs both keys, each non-empty.
+        let set = |name: &str| {
+            c.secrets.iter().any(|s| s.name == name)
+                || c.env
+                    .iter()
+                    .rev()
+                    .find(|e| e.name == name)
+                    .is_some_and(|e| e.given == Given::Yes)
+        };
+        let static_keys = set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY");
         if s3.is_some() && !has("taskRoleArn") && !static_keys {
             out.push(
                 Finding::error(
@@ -441,10 +534,16 @@ impl Lint<'_> {
         let mut out = Vec::new();
         for (p, why) in want {
             let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
-            if mapped
-                .iter()
-                .any(|(n, pr)| n.as_deref().is_none_or(|n| n == num) && pr.as_str() == proto)
-            {
+            let Ok(n) = num.parse::<u32>() else { continue };
+            if mapped.iter().any(|(m, pr)| {
+                pr.as_str() == proto
+                    && match m {
+                        Mapped::Port(x) => *x == n,
+                        Mapped::Range(a, b) => (*a..=*b).contains(&n),
+                        Mapped::Unknown => true,
+                        Mapped::Invalid => false,
+                    }
+            }) {
                 continue;
             }
             out.push(
@@ -462,27 +561,34 @@ impl Lint<'_> {
 
     fn health(&self, c: &Container) -> Vec<Finding> {
         let path = self.runtime.and_then(|r| r.health_path.as_deref());
+        let missing = |what: String, at: &Node| {
+            vec![Finding::warning(Code::TaskdefHealthcheckMissing, &c.name, what)
+                .hint(match path {
+                    Some(p) => format!("add `\"healthCheck\": {{\"command\": [\"CMD-SHELL\", \"wget -qO- http://localhost:$PORT{p} || exit 1\"]}}` (or curl, if the image has it)"),
+                    None => "add a `healthCheck` whose `command` calls the server's health endpoint".into(),
+                })
+                .at(self.at(at))]
+        };
         match &c.health {
-            None => vec![Finding::warning(
-                Code::TaskdefHealthcheckMissing,
-                &c.name,
+            None => missing(
                 format!("container `{}` has no `healthCheck`, so ECS counts it healthy as soon as it runs", c.name),
-            )
-            .hint(match path {
-                Some(p) => format!("add `\"healthCheck\": {{\"command\": [\"CMD-SHELL\", \"wget -qO- http://localhost:$PORT{p} || exit 1\"]}}` (or curl, if the image has it)"),
-                None => "add a `healthCheck` whose `command` calls the server's health endpoint".into(),
-            })
-            .at(self.at(c.node))],
-            Some((node, cmd)) => match (path, cmd) {
-                (Some(p), Some(cmd)) if !cmd.contains(p) => vec![Finding::warning(
+                c.node,
+            ),
+            Some((node, HealthCommand::Off)) => missing(
+                format!("the `healthCheck` of container `{}` has no command (or `NONE`), so ECS counts it healthy as soon as it runs", c.name),
+                node,
+            ),
+            Some((node, HealthCommand::Cmd(cmd))) => match path {
+                Some(p) if !calls_path(cmd, p) => vec![Finding::warning(
                     Code::TaskdefHealthcheckPath,
                     &c.name,
-                    format!("the `healthCheck` of container `{}` does not call the spec's `health_path` `{p}`", c.name),
+                    format!("the `healthCheck` of container `{}` does not request the spec's `health_path` `{p}`", c.name),
                 )
                 .hint(format!("make the command request `{p}` (e.g. `wget -qO- http://localhost:$PORT{p} || exit 1`)"))
                 .at(self.at(node))],
                 _ => vec![],
             },
+            Some((_, HealthCommand::Unknown)) => vec![],
         }
     }
 
@@ -523,9 +629,32 @@ impl Lint<'_> {
     }
 }
 
+/// Whether a health-check command requests `path` from a URL: a word holding
+/// `://` whose path is `path` exactly (then the end, `?` or `#`). A mention
+/// elsewhere (`echo /api/health`) or a longer path (`/api/healthz`) is not it.
+fn calls_path(cmd: &[String], path: &str) -> bool {
+    cmd.iter()
+        .flat_map(|a| {
+            a.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '|' | '&'))
+        })
+        .filter_map(|w| w.split_once("://").map(|(_, rest)| rest))
+        .any(|rest| {
+            let p = rest.find('/').map_or("", |i| &rest[i..]);
+            let p = p.split(['?', '#']).next().unwrap_or("");
+            p == path
+        })
+}
+
+/// A CloudFormation dynamic reference that resolves to a secret's value.
+fn dynamic_reference(v: &str) -> Option<&'static str> {
+    (v.contains("{{resolve:secretsmanager:") || v.contains("{{resolve:ssm-secure:"))
+        .then_some("a CloudFormation dynamic reference, which resolves to the secret's value")
+}
+
 /// What secret a plain value looks like, if any; the value is never returned.
 pub fn secret_shape(name: &str, v: &str) -> Option<&'static str> {
-    let v = v.trim();
+    // Quotes pasted along with a key are not part of it.
+    let v = v.trim().trim_matches(['"', '\'']).trim();
     if ["sk_live_", "rk_live_", "sk_test_", "rk_test_"]
         .iter()
         .any(|p| v.starts_with(p))
@@ -538,22 +667,49 @@ pub fn secret_shape(name: &str, v: &str) -> Option<&'static str> {
     if v.contains("-----BEGIN") && v.contains("PRIVATE KEY") {
         return Some("a PEM private key");
     }
-    if v.contains("{{resolve:secretsmanager:") || v.contains("{{resolve:ssm-secure:") {
-        return Some("a CloudFormation dynamic reference, which resolves to the secret's value");
+    if let Some(d) = dynamic_reference(v) {
+        return Some(d);
     }
     if url_has_password(v) {
         return Some("a URL with a password");
     }
-    if v.split_whitespace().any(|kv| {
-        kv.split_once('=')
-            .is_some_and(|(k, val)| k.eq_ignore_ascii_case("password") && !val.is_empty())
-    }) {
+    if has_password_keyword(v) {
         return Some("a connection string with a password");
     }
     if name == "AWS_SECRET_ACCESS_KEY" && v.len() == 40 {
         return Some("an AWS secret access key");
     }
     None
+}
+
+/// A `password`/`pwd` keyword with a non-empty value: libpq's `key = value`
+/// (spaces around `=` optional), ADO.NET/JDBC's `Password=…;`, and a URL's
+/// `?password=` query parameter, which libpq takes as the password.
+fn has_password_keyword(v: &str) -> bool {
+    let b = v.as_bytes();
+    let lower = v.to_ascii_lowercase();
+    for key in ["password", "pwd"] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(key).map(|i| i + from) {
+            from = i + key.len();
+            // A keyword starts the text or follows a separator.
+            let starts = i == 0 || matches!(b[i - 1], b' ' | b'\t' | b';' | b'?' | b'&' | b',');
+            let rest = v[from..].trim_start_matches([' ', '\t']);
+            if starts {
+                if let Some(val) = rest.strip_prefix('=') {
+                    let val = val.trim_start_matches([' ', '\t']);
+                    if val
+                        .chars()
+                        .next()
+                        .is_some_and(|c| !matches!(c, ';' | '&' | ' ' | '\t'))
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    false
 }
 
 /// `scheme://user:PASSWORD@host…` with a non-empty password (libpq and WHATWG
@@ -576,11 +732,32 @@ fn full_arn_hint() -> &'static str {
 }
 
 /// Shaped like an AWS region (`eu-west-1`, `us-gov-west-1`, `cn-north-1`).
+/// Two letters, one or more words, a number: `eu-west-1`, `us-gov-west-1`,
+/// `ap-southeast-3`, `us-iso-east-1`. Anything else is never printed.
 fn is_region(r: &str) -> bool {
-    r.split('-').count() >= 3
-        && r.split('-').all(|p| !p.is_empty())
-        && r.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    let parts: Vec<&str> = r.split('-').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(word)
+        && parts
+            .last()
+            .is_some_and(|n| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The AWS partitions an ARN names.
+fn is_partition(p: &str) -> bool {
+    matches!(
+        p,
+        "aws"
+            | "aws-cn"
+            | "aws-us-gov"
+            | "aws-iso"
+            | "aws-iso-b"
+            | "aws-iso-e"
+            | "aws-iso-f"
+            | "aws-eusc"
+    )
 }
 
 /// What a valid `secrets[].valueFrom` names.
@@ -631,6 +808,15 @@ pub fn check_value_from(v: &str) -> Result<ValueFrom, (String, String)> {
     if v.is_empty() {
         return Err(("is empty".into(), full.into()));
     }
+    // A secret pasted where its reference belongs: it would be looked up as a
+    // parameter name, and it now sits in the task definition.
+    if let Some(shape) = secret_shape("", v) {
+        return Err((
+            format!("holds {shape} itself (not shown), not a reference to one"),
+            "store it in Secrets Manager, put the secret's ARN in `valueFrom`, and rotate it"
+                .into(),
+        ));
+    }
     if v.contains(['*', '?']) {
         return Err((
             "holds a wildcard (`*` or `?`); ECS fetches exactly one secret and never expands wildcards".into(),
@@ -642,7 +828,7 @@ pub fn check_value_from(v: &str) -> Result<ValueFrom, (String, String)> {
     };
     let parts: Vec<&str> = rest.split(':').collect();
     let ok_account = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
-    if parts.len() < 5 || parts[0].is_empty() {
+    if parts.len() < 5 || !is_partition(parts[0]) {
         return Err((
             "is a partial ARN (too few `:`-separated fields)".into(),
             full.into(),
@@ -882,6 +1068,7 @@ mod tests {
             runtime: spec.runtime.as_ref(),
             spec_ports: &ports,
             image: Some(&facts),
+            specs: &[],
         };
         let sections = lint.run(&doc).unwrap();
         let got: Vec<(Code, usize)> = sections[0]
@@ -921,6 +1108,7 @@ mod tests {
                 runtime: None,
                 spec_ports: &[],
                 image: None,
+                specs: &[],
             };
             lint.run(&doc::parse(text).unwrap()).unwrap()[0]
                 .checks
@@ -966,5 +1154,360 @@ mod tests {
         ] {
             assert_eq!(secret_shape(n, v), None, "{n}");
         }
+    }
+
+    /// The findings (code, line) of linting `td` against `spec` (a TOML spec
+    /// file), with no image.
+    fn codes(td: &str, spec: &str) -> Vec<(Code, usize)> {
+        let spec = crate::spec::SpecFile::parse(Path::new("s.toml"), spec).unwrap();
+        let ports = spec
+            .image
+            .config
+            .as_ref()
+            .map(|c| c.ports.clone())
+            .unwrap_or_default();
+        let lint = Lint {
+            file: "td",
+            container: None,
+            runtime: spec.runtime.as_ref(),
+            spec_ports: &ports,
+            image: None,
+            specs: &[],
+        };
+        lint.run(&doc::parse(td).unwrap())
+            .unwrap()
+            .iter()
+            .flat_map(|s| &s.checks)
+            .flat_map(|c| &c.findings)
+            .map(|f| (f.code, f.location.as_ref().unwrap().line.unwrap_or(0)))
+            .collect()
+    }
+
+    const BUCKET: &str = "[preflight]\n[preflight.s3]\nrequired = true\n";
+
+    /// A container of a `register-task-definition` input with a task role, logs
+    /// and a health check, so only what a test varies can fire.
+    fn register(container: &str) -> String {
+        format!(
+            "{{\"taskRoleArn\": \"r\", \"containerDefinitions\": [{{\"name\": \"api\", \"logConfiguration\": {{\"logDriver\": \"json-file\"}},\n\"healthCheck\": {{\"command\": [\"CMD\", \"true\"]}},\n{container}}}]}}"
+        )
+    }
+
+    /// Hostile H1: an empty, blank, `null` or `AWS::NoValue` value provides
+    /// nothing (preflight's `env-missing`); the last of repeated keys counts.
+    #[test]
+    fn empty_values_do_not_provide_a_variable() {
+        for v in [
+            "\"\"",
+            "\"  \"",
+            "null",
+            "{\"Ref\": \"AWS::NoValue\"}",
+            "[]",
+        ] {
+            let td = register(&format!(
+                "\"environment\": [{{\"name\": \"S3_BUCKET_NAME\",\n\"value\": {v}}}]"
+            ));
+            assert_eq!(
+                codes(&td, BUCKET),
+                vec![(Code::TaskdefEnvMissing, 4)],
+                "{v}"
+            );
+        }
+        let td = register(
+            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\",\n\"value\": \"\"}]",
+        );
+        assert_eq!(codes(&td, BUCKET), vec![(Code::TaskdefEnvMissing, 4)]);
+        let yaml = "Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      TaskRoleArn: r\n      ContainerDefinitions:\n        - Name: api\n          LogConfiguration: {LogDriver: json-file}\n          HealthCheck: {Command: [CMD, 'true']}\n          Environment:\n            - Name: S3_BUCKET_NAME\n              Value: VALUE\n";
+        for v in ["!Ref AWS::NoValue", "null", "~", "", "!!str"] {
+            let got = codes(&yaml.replace("VALUE", v), BUCKET);
+            assert_eq!(got.len(), 1, "{v}: {got:?}");
+            assert_eq!(got[0].0, Code::TaskdefEnvMissing, "{v}");
+        }
+        // Hostile H1/M10: empty static keys, or one key alone, are no credentials.
+        for env in [
+            "{\"name\": \"AWS_ACCESS_KEY_ID\", \"value\": \"\"}, {\"name\": \"AWS_SECRET_ACCESS_KEY\", \"value\": \"\"}",
+            "{\"name\": \"AWS_ACCESS_KEY_ID\", \"value\": \"AKIAEXAMPLE\"}",
+        ] {
+            let td = format!("{{\"containerDefinitions\": [{{\"name\": \"api\", \"logConfiguration\": {{\"logDriver\": \"json-file\"}}, \"healthCheck\": {{\"command\": [\"CMD\", \"true\"]}}, \"environment\": [{env}, {{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\"}}]}}]}}");
+            assert_eq!(codes(&td, BUCKET), vec![(Code::TaskdefTaskRoleMissing, 1)], "{env}");
+        }
+    }
+
+    /// Hostile M2: an `Fn::If` that may set nothing is a note, not a pass; an
+    /// intrinsic `secrets` list or entry makes a variable possibly provided.
+    #[test]
+    fn conditional_values_and_lists_are_possibly_provided() {
+        let y = "Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      TaskRoleArn: r\n      ExecutionRoleArn: e\n      ContainerDefinitions:\n        - Name: api\n          LogConfiguration: {LogDriver: json-file}\n          HealthCheck: {Command: [CMD, 'true']}\n          BODY\n";
+        for body in [
+            "Environment:\n            - Name: S3_BUCKET_NAME\n              Value: !If [IsProd, !Ref B, !Ref AWS::NoValue]",
+            "Environment:\n            - Name: S3_BUCKET_NAME\n              Value: !If [IsProd, !Ref B, '']",
+            "Environment:\n            - !If [IsProd, {Name: S3_BUCKET_NAME, Value: b}, !Ref AWS::NoValue]",
+            "Secrets: !If [IsProd, [], !Ref AWS::NoValue]",
+        ] {
+            let got = codes(&y.replace("BODY", body), BUCKET);
+            assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), vec![Code::TaskdefEnvMaybe], "{body}");
+        }
+        let got = codes(
+            &y.replace("BODY", "Environment:\n            - Name: !!str S3_BUCKET_NAME\n              Value: !!str b"),
+            BUCKET,
+        );
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    /// Hostile M1: keys are read as the input shape spells them; a stray
+    /// lowercase `environment:` in a template is not the list CloudFormation
+    /// deploys, nor a PascalCase `Environment` in ECS JSON.
+    #[test]
+    fn keys_are_matched_in_their_shapes_exact_case() {
+        let y = "Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      TaskRoleArn: r\n      ContainerDefinitions:\n        - Name: api\n          LogConfiguration: {LogDriver: json-file}\n          HealthCheck: {Command: [CMD, 'true']}\n          Environment: []\n          environment:\n            - Name: S3_BUCKET_NAME\n              Value: b\n";
+        assert_eq!(codes(y, BUCKET), vec![(Code::TaskdefEnvMissing, 10)]);
+        let td = register(
+            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\"}],\n\"Environment\": []",
+        );
+        assert!(codes(&td, BUCKET).is_empty());
+    }
+
+    /// Hostile H3: a dynamic reference inside `Fn::Sub`, a spec secret whose
+    /// value is an intrinsic, a `!!str`-tagged key, and a key pasted as
+    /// `valueFrom` are all secrets in the task definition.
+    #[test]
+    fn secrets_behind_intrinsics_and_tags_are_secret_in_environment() {
+        let spec = "[preflight]\n[[preflight.secret]]\nname = \"STRIPE_SECRET_KEY\"\n";
+        let y = "Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      ContainerDefinitions:\n        - Name: api\n          LogConfiguration: {LogDriver: json-file}\n          HealthCheck: {Command: [CMD, 'true']}\n          Environment:\n            - Name: NAME\n              Value: VALUE\n";
+        for (name, v) in [
+            (
+                "X",
+                "!Sub '{{resolve:secretsmanager:prod/stripe:SecretString:key}}'",
+            ),
+            ("X", "{'Fn::Sub': '{{resolve:ssm-secure:/db/pw}}'}"),
+            ("STRIPE_SECRET_KEY", "!Ref StripeKeyParam"),
+            ("X", "!!str sk_live_CANARY123456"),
+        ] {
+            let spec = if name == "X" { "[preflight]\n" } else { spec };
+            let got = codes(&y.replace("NAME", name).replace("VALUE", v), spec);
+            assert_eq!(got, vec![(Code::TaskdefSecretInEnvironment, 11)], "{v}");
+        }
+        let (m, _) = check_value_from("sk_live_CANARY123456").unwrap_err();
+        assert!(m.contains("Stripe") && !m.contains("CANARY"), "{m}");
+    }
+
+    /// Hostile H4: a secret without a string `valueFrom` is an error, not a
+    /// silent pass.
+    #[test]
+    fn a_secret_without_a_string_value_from_is_invalid() {
+        for vf in [
+            "",
+            ", \"valueFrom\": null",
+            ", \"valueFrom\": 3",
+            ", \"valueFrom\": {}",
+        ] {
+            let td = format!(
+                "[{{\"name\": \"api\", \"logConfiguration\": {{\"logDriver\": \"json-file\"}}, \"healthCheck\": {{\"command\": [\"CMD\", \"true\"]}},\n\"secrets\": [{{\"name\": \"S3_BUCKET_NAME\"{vf}}}]}}]"
+            );
+            let got = codes(&td, BUCKET);
+            assert_eq!(got.len(), 1, "{vf}: {got:?}");
+            assert_eq!(got[0].0, Code::TaskdefSecretRefInvalid, "{vf}");
+        }
+    }
+
+    /// Hostile H5: the execution role serves every container, and ECS also
+    /// needs it for an ECR image written as `Fn::Sub`, log `secretOptions` and
+    /// `repositoryCredentials`.
+    #[test]
+    fn the_execution_role_is_required_by_anything_in_the_task() {
+        let base = "{\"taskRoleArn\": \"r\", \"containerDefinitions\": [{\"name\": \"api\", \"essential\": true, \"logConfiguration\": {\"logDriver\": \"json-file\"}, \"healthCheck\": {\"command\": [\"CMD\", \"true\"]}, \"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\"}]API}SIDECAR]}";
+        for (api, sidecar) in [
+            (", \"image\": {\"Fn::Sub\": \"${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/api:1\"}", ""),
+            ("", ", {\"name\": \"log\", \"essential\": false, \"secrets\": [{\"name\": \"K\", \"valueFrom\": \"/k\"}]}"),
+            ("", ", {\"name\": \"log\", \"essential\": false, \"logConfiguration\": {\"logDriver\": \"splunk\", \"secretOptions\": [{\"name\": \"t\", \"valueFrom\": \"/t\"}]}}"),
+            (", \"repositoryCredentials\": {\"credentialsParameter\": \"arn:aws:secretsmanager:eu-west-1:123456789012:secret:r-AbCdEf\"}", ""),
+        ] {
+            let td = base.replace("API", api).replace("SIDECAR", sidecar);
+            let got = codes(&td, BUCKET);
+            assert_eq!(got, vec![(Code::TaskdefExecutionRoleMissing, 1)], "{api}{sidecar}");
+        }
+    }
+
+    /// Hostile H6: a mapping without a container port matches nothing, and a
+    /// `containerPortRange` matches the ports inside it.
+    #[test]
+    fn port_mappings_without_the_port_do_not_match_it() {
+        let spec = "[config]\nports = [\"3000\"]\n[preflight]\n";
+        for (m, missing) in [
+            ("{\"containerPortRange\": \"8000-8010\"}", true),
+            ("{\"containerPortRange\": \"2990-3010\"}", false),
+            ("{\"hostPort\": 80}", true),
+            ("{\"containerPort\": null}", true),
+            ("{\"containerPort\": \"3000\"}", false),
+            ("{\"containerPort\": 3000, \"protocol\": \"udp\"}", true),
+        ] {
+            let td = register(&format!("\"portMappings\": [{m}]"));
+            let got = codes(&td, spec);
+            assert_eq!(
+                got == vec![(Code::TaskdefPortMissing, 3)],
+                missing,
+                "{m}: {got:?}"
+            );
+            assert!(missing || got.is_empty(), "{m}: {got:?}");
+        }
+    }
+
+    /// Hostile M4: a variable twice in `environment` is a warning; the
+    /// container sees the last entry.
+    #[test]
+    fn a_variable_twice_in_environment_is_a_duplicate() {
+        let td = register(
+            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\"},\n{\"name\": \"S3_BUCKET_NAME\", \"value\": \"\"}]",
+        );
+        let mut got = codes(&td, BUCKET);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![(Code::TaskdefEnvMissing, 4), (Code::TaskdefEnvDuplicate, 4)]
+        );
+    }
+
+    /// Hostile M5: a health check must request the spec's path from a URL; no
+    /// command, an empty one or `NONE` is no health check.
+    #[test]
+    fn health_checks_must_request_the_health_path() {
+        let spec = "[preflight]\nhealth_path = \"/api/health\"\n";
+        let td = |hc: &str| {
+            format!("[{{\"name\": \"api\", \"logConfiguration\": {{\"logDriver\": \"json-file\"}},\n\"healthCheck\": {hc}}}]")
+        };
+        for (hc, want) in [
+            ("{\"command\": [\"CMD-SHELL\", \"curl -f http://localhost:3000/api/health || exit 1\"]}", None),
+            ("{\"command\": [\"CMD\", \"wget\", \"-qO-\", \"http://127.0.0.1:3000/api/health?full=1\"]}", None),
+            ("{\"command\": [\"CMD-SHELL\", \"curl -f http://localhost:3000/api/healthz\"]}", Some(Code::TaskdefHealthcheckPath)),
+            ("{\"command\": [\"CMD-SHELL\", \"echo /api/health; exit 0\"]}", Some(Code::TaskdefHealthcheckPath)),
+            ("{\"command\": [\"NONE\"]}", Some(Code::TaskdefHealthcheckMissing)),
+            ("{\"command\": []}", Some(Code::TaskdefHealthcheckMissing)),
+            ("{\"command\": \"curl http://localhost/api/health\"}", Some(Code::TaskdefHealthcheckMissing)),
+            ("{}", Some(Code::TaskdefHealthcheckMissing)),
+        ] {
+            let got: Vec<Code> = codes(&td(hc), spec).into_iter().map(|c| c.0).collect();
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{hc}");
+        }
+    }
+
+    /// Hostile M9: connection strings and URLs that carry a password in the
+    /// forms libpq, ADO.NET and JDBC take, and a quoted key.
+    #[test]
+    fn password_keywords_in_every_connection_string_form() {
+        for v in [
+            "host=db user=app password = CANARY dbname=app",
+            "postgres://app@db/app?password=CANARY",
+            "postgres://app@db/app?sslmode=require&password=CANARY",
+            "Server=db;Database=app;User Id=app;Password=CANARY;",
+            "Server=db;Uid=app;Pwd=CANARY;",
+            "\"sk_live_CANARY\"",
+        ] {
+            assert!(secret_shape("X", v).is_some(), "{v}");
+        }
+        for v in [
+            "password=",
+            "host=db passwordless=true",
+            "Password=;",
+            "https://x/reset-password",
+        ] {
+            assert_eq!(secret_shape("X", v), None, "{v}");
+        }
+    }
+
+    /// Hostile L2: only region-shaped text is printed as a region, and ARNs
+    /// name a known partition.
+    #[test]
+    fn regions_and_partitions_are_checked_before_use() {
+        for r in [
+            "eu-west-1",
+            "us-gov-west-1",
+            "ap-southeast-3",
+            "us-iso-east-1",
+            "cn-north-1",
+        ] {
+            assert!(is_region(r), "{r}");
+        }
+        for r in [
+            "sk-live-canary123456",
+            "eu-west",
+            "EU-west-1",
+            "e-west-1",
+            "eu--1",
+            "eu-west-123",
+        ] {
+            assert!(!is_region(r), "{r}");
+        }
+        assert!(check_value_from("arn:bogus:ssm:eu-west-1:123456789012:parameter/x").is_err());
+        assert!(check_value_from("arn:aws-cn:ssm:cn-north-1:123456789012:parameter/x").is_ok());
+    }
+
+    /// Hostile M7: an ambiguous bare array of 100,000 essential containers
+    /// names ten of them, not all (a 1 MB message), and a template over
+    /// CloudFormation's 500 resources is refused, not linted section by section.
+    #[test]
+    fn huge_files_give_bounded_messages() {
+        let many = format!(
+            "[{}]",
+            (0..100_000)
+                .map(|i| format!("{{\"name\": \"c{i}\"}}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let lint = Lint {
+            file: "td",
+            container: None,
+            runtime: None,
+            spec_ports: &[],
+            image: None,
+            specs: &[],
+        };
+        let e = lint
+            .run(&doc::parse(&many).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.len() < 400 && e.contains("and 99990 more"), "{e}");
+        let res = (0..501)
+            .map(|i| format!("\"R{i}\": {{\"Type\": \"AWS::S3::Bucket\"}}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = lint
+            .run(&doc::parse(&format!("{{\"Resources\": {{{res}}}}}")).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("at most 500"), "{e}");
+    }
+
+    /// Hostile L9/L7: an `environment` that is not a list is refused (it was
+    /// ignored), and a `logConfiguration` without a `logDriver` is no log
+    /// configuration (ECS refuses it).
+    #[test]
+    fn wrongly_typed_lists_and_log_configurations() {
+        let lint = Lint {
+            file: "td",
+            container: None,
+            runtime: None,
+            spec_ports: &[],
+            image: None,
+            specs: &[],
+        };
+        for key in ["environment", "secrets", "portMappings"] {
+            let td = format!("[{{\"name\": \"api\",\n\"{key}\": {{\"name\": \"X\"}}}}]");
+            let e = lint
+                .run(&doc::parse(&td).unwrap())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                e.contains(&format!("`{key}` (line 2)")) && e.contains("not a list"),
+                "{e}"
+            );
+        }
+        let got = codes(
+            "[{\"name\": \"api\", \"logConfiguration\": {}, \"healthCheck\": {\"command\": [\"CMD\", \"true\"]}}]",
+            "[preflight]\n",
+        );
+        assert_eq!(got, vec![(Code::TaskdefLogsMissing, 1)]);
     }
 }

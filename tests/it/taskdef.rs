@@ -524,3 +524,81 @@ fn a_read_only_root_is_a_note_only_when_the_images_workdir_has_no_volume() {
     assert_eq!(run.code, 0);
     assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
 }
+
+/// Hostile H2/M6: with several `images/*.toml`, each container is checked
+/// against its own image's spec (the app's was checked against the sidecar's
+/// listed first), and every container whose image has a spec is checked, the
+/// app included when a sidecar is the only essential container.
+#[test]
+fn each_container_is_checked_against_its_own_images_spec() {
+    let t = TempDir::new().unwrap();
+    std::fs::create_dir(t.path().join("images")).unwrap();
+    std::fs::copy(
+        project_root().join("images/scalemap-api.toml"),
+        t.path().join("images/scalemap-api.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        t.path().join("images/envoy.toml"),
+        "[preflight]\n[[preflight.env]]\nname = \"ENVOY_ADMIN\"\noptional = true\n",
+    )
+    .unwrap();
+    let describe =
+        std::fs::read_to_string(project_root().join(fixture("describe-no-s3-bucket.json")))
+            .unwrap();
+    let sidecar = r#"{"name": "envoy", "image": "envoyproxy/envoy:v1.30", "essential": ESSENTIAL, "logConfiguration": {"logDriver": "awslogs"}},
+            {"#;
+    for (sidecar_essential, api_essential) in [("false", "true"), ("true", "false")] {
+        let text = describe
+            .replacen(
+                "{\n                \"name\": \"api\"",
+                &format!(
+                    "{}\n                \"name\": \"api\"",
+                    sidecar.replace("ESSENTIAL", sidecar_essential)
+                ),
+                1,
+            )
+            .replace(
+                "\"essential\": true",
+                &format!("\"essential\": {api_essential}"),
+            );
+        assert!(text.contains("envoyproxy"));
+        let f = t.path().join("td.json");
+        std::fs::write(&f, &text).unwrap();
+        for extra in [&[][..], &["--container", "api"][..]] {
+            let mut args = vec!["taskdef", "--format", "json", f.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            let run = image_check(&args, t.path());
+            assert_eq!(run.code, 1, "{extra:?}: {}{}", run.stdout, run.stderr);
+            let lines = json_lines(&run.stdout);
+            // Each section names its own container's spec.
+            for target in &lines.last().unwrap()["targets"].as_array().unwrap()[..] {
+                let notes = target["notes"].to_string();
+                let name = target["target"].as_str().unwrap();
+                let want = if name.ends_with("`api`") {
+                    "images/scalemap-api.toml"
+                } else {
+                    "images/envoy.toml"
+                };
+                assert!(notes.contains(want), "{name}: {notes}");
+            }
+            let api: Vec<serde_json::Value> = lines
+                .iter()
+                .filter(|l| {
+                    l["target"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("container `api`"))
+                })
+                .cloned()
+                .collect();
+            assert!(!api.is_empty(), "{}", run.stdout);
+            let mut got: Vec<String> = findings(&api).into_iter().map(|f| f.0).collect();
+            got.sort();
+            let mut want = vec!["taskdef-env-missing"];
+            if api_essential == "false" {
+                want.push("taskdef-not-essential");
+            }
+            assert_eq!(got, want, "{extra:?} {sidecar_essential}: {}", run.stdout);
+        }
+    }
+}
