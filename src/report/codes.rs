@@ -77,6 +77,7 @@ codes! {
     TaskdefInvalid => "taskdef-invalid", "the task-definition file could not be read, parsed, or has no task definition or container to check (the message names its line); nothing was checked";
     TaskdefNoSpec => "taskdef-no-spec", "no spec with a `[preflight]` table was given or found, so what the container needs could not be checked (exit 2)";
     TaskdefEnvMissing => "taskdef-env-missing", "a variable the runtime spec requires is in neither the container's `environment`, its `secrets`, nor the image's ENV; preflight would exit at container start";
+    TaskdefEnvMalformed => "taskdef-env-malformed", "a literal `environment` value does not fit its `[[preflight.env]]` kind (or is no S3 bucket name); preflight would exit at container start";
     TaskdefEnvMaybe => "taskdef-env-maybe", "a note: a required variable may come from `environmentFiles` (S3, not read) or a list known only at deploy time";
     TaskdefEnvDuplicate => "taskdef-env-duplicate", "a variable is twice in `environment` (the container sees the last), or in both `environment` and `secrets` (which one it sees is not documented)";
     TaskdefSecretInEnvironment => "taskdef-secret-in-environment", "a plain `environment` value is secret-shaped (a Stripe or `sk-` key, a URL or connection string with a password, a PEM private key, a CloudFormation secret dynamic reference) or is a secret in the spec; the value is never shown";

@@ -236,8 +236,8 @@ impl Lint<'_> {
         // Docker applies `environment` in order, so the last entry of a name is
         // what the container sees; ECS documents no order for `secrets` against
         // `environment` (reported below).
-        let mut last: std::collections::HashMap<&str, &shape::EnvEntry> =
-            std::collections::HashMap::new();
+        let mut last: std::collections::BTreeMap<&str, &shape::EnvEntry> =
+            std::collections::BTreeMap::new();
         let mut first_line: std::collections::HashMap<&str, usize> =
             std::collections::HashMap::new();
         for e in &c.env {
@@ -317,6 +317,37 @@ impl Lint<'_> {
                 .hint(format!("add `{{\"name\": \"{name}\", \"value\": …}}` to the container's `environment` (or a `secrets` entry for a secret){image_hint}"))
                 .at(env_at.clone()),
             );
+        }
+        // What preflight would say of a literal value at container start
+        // (`env-malformed`), said here: the same check, from the shared spec.
+        if let Some(r) = self.runtime {
+            let bucket = r.s3.as_ref().map(|s| s.bucket_env.as_str());
+            for (name, e) in &last {
+                let (Some(v), Given::Yes) = (e.value.as_deref(), e.given) else {
+                    continue;
+                };
+                let problem = r
+                    .env
+                    .iter()
+                    .filter(|rule| rule.name == *name)
+                    .find_map(|rule| rule.value_problem(v))
+                    .or_else(|| {
+                        (bucket == Some(*name))
+                            .then(|| crate::spec::runtime::bucket_name_problem(v))
+                            .flatten()
+                    });
+                if let Some((what, hint)) = problem {
+                    out.push(
+                        Finding::error(
+                            Code::TaskdefEnvMalformed,
+                            *name,
+                            format!("`{name}` in the `environment` of container `{}` {what}; preflight will exit at container start", c.name),
+                        )
+                        .hint(hint)
+                        .at(self.at(e.value_node)),
+                    );
+                }
+            }
         }
         for s in &c.secrets {
             if let Some(line) = first_line.get(s.name.as_str()) {
@@ -1013,7 +1044,7 @@ mod tests {
             format!("{sm}db-AbCdEf:a:b:c:d"),
             format!("{sm}db CANARY-AbCdEf"),
             format!("{sm}db#CANARY"),
-            format!("{sm}"),
+            sm.to_string(),
             "arn:aws:secretsmanager:eu-west-1::secret:db".into(),
             "arn:aws:secretsmanager:::secret:db".into(),
             "arn:aws:secretsmanager:eu-west-1:123456789012".into(),
@@ -1214,7 +1245,7 @@ mod tests {
             );
         }
         let td = register(
-            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\",\n\"value\": \"\"}]",
+            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"my-bucket\",\n\"value\": \"\"}]",
         );
         assert_eq!(codes(&td, BUCKET), vec![(Code::TaskdefEnvMissing, 4)]);
         let yaml = "Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      TaskRoleArn: r\n      ContainerDefinitions:\n        - Name: api\n          LogConfiguration: {LogDriver: json-file}\n          HealthCheck: {Command: [CMD, 'true']}\n          Environment:\n            - Name: S3_BUCKET_NAME\n              Value: VALUE\n";
@@ -1228,7 +1259,7 @@ mod tests {
             "{\"name\": \"AWS_ACCESS_KEY_ID\", \"value\": \"\"}, {\"name\": \"AWS_SECRET_ACCESS_KEY\", \"value\": \"\"}",
             "{\"name\": \"AWS_ACCESS_KEY_ID\", \"value\": \"AKIAEXAMPLE\"}",
         ] {
-            let td = format!("{{\"containerDefinitions\": [{{\"name\": \"api\", \"logConfiguration\": {{\"logDriver\": \"json-file\"}}, \"healthCheck\": {{\"command\": [\"CMD\", \"true\"]}}, \"environment\": [{env}, {{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\"}}]}}]}}");
+            let td = format!("{{\"containerDefinitions\": [{{\"name\": \"api\", \"logConfiguration\": {{\"logDriver\": \"json-file\"}}, \"healthCheck\": {{\"command\": [\"CMD\", \"true\"]}}, \"environment\": [{env}, {{\"name\": \"S3_BUCKET_NAME\", \"value\": \"my-bucket\"}}]}}]}}");
             assert_eq!(codes(&td, BUCKET), vec![(Code::TaskdefTaskRoleMissing, 1)], "{env}");
         }
     }
@@ -1241,14 +1272,14 @@ mod tests {
         for body in [
             "Environment:\n            - Name: S3_BUCKET_NAME\n              Value: !If [IsProd, !Ref B, !Ref AWS::NoValue]",
             "Environment:\n            - Name: S3_BUCKET_NAME\n              Value: !If [IsProd, !Ref B, '']",
-            "Environment:\n            - !If [IsProd, {Name: S3_BUCKET_NAME, Value: b}, !Ref AWS::NoValue]",
+            "Environment:\n            - !If [IsProd, {Name: S3_BUCKET_NAME, Value: my-bucket}, !Ref AWS::NoValue]",
             "Secrets: !If [IsProd, [], !Ref AWS::NoValue]",
         ] {
             let got = codes(&y.replace("BODY", body), BUCKET);
             assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), vec![Code::TaskdefEnvMaybe], "{body}");
         }
         let got = codes(
-            &y.replace("BODY", "Environment:\n            - Name: !!str S3_BUCKET_NAME\n              Value: !!str b"),
+            &y.replace("BODY", "Environment:\n            - Name: !!str S3_BUCKET_NAME\n              Value: !!str my-bucket"),
             BUCKET,
         );
         assert!(got.is_empty(), "{got:?}");
@@ -1259,10 +1290,10 @@ mod tests {
     /// deploys, nor a PascalCase `Environment` in ECS JSON.
     #[test]
     fn keys_are_matched_in_their_shapes_exact_case() {
-        let y = "Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      TaskRoleArn: r\n      ContainerDefinitions:\n        - Name: api\n          LogConfiguration: {LogDriver: json-file}\n          HealthCheck: {Command: [CMD, 'true']}\n          Environment: []\n          environment:\n            - Name: S3_BUCKET_NAME\n              Value: b\n";
+        let y = "Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      TaskRoleArn: r\n      ContainerDefinitions:\n        - Name: api\n          LogConfiguration: {LogDriver: json-file}\n          HealthCheck: {Command: [CMD, 'true']}\n          Environment: []\n          environment:\n            - Name: S3_BUCKET_NAME\n              Value: my-bucket\n";
         assert_eq!(codes(y, BUCKET), vec![(Code::TaskdefEnvMissing, 10)]);
         let td = register(
-            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\"}],\n\"Environment\": []",
+            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"my-bucket\"}],\n\"Environment\": []",
         );
         assert!(codes(&td, BUCKET).is_empty());
     }
@@ -1315,7 +1346,7 @@ mod tests {
     /// `repositoryCredentials`.
     #[test]
     fn the_execution_role_is_required_by_anything_in_the_task() {
-        let base = "{\"taskRoleArn\": \"r\", \"containerDefinitions\": [{\"name\": \"api\", \"essential\": true, \"logConfiguration\": {\"logDriver\": \"json-file\"}, \"healthCheck\": {\"command\": [\"CMD\", \"true\"]}, \"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\"}]API}SIDECAR]}";
+        let base = "{\"taskRoleArn\": \"r\", \"containerDefinitions\": [{\"name\": \"api\", \"essential\": true, \"logConfiguration\": {\"logDriver\": \"json-file\"}, \"healthCheck\": {\"command\": [\"CMD\", \"true\"]}, \"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"my-bucket\"}]API}SIDECAR]}";
         for (api, sidecar) in [
             (", \"image\": {\"Fn::Sub\": \"${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/api:1\"}", ""),
             ("", ", {\"name\": \"log\", \"essential\": false, \"secrets\": [{\"name\": \"K\", \"valueFrom\": \"/k\"}]}"),
@@ -1357,7 +1388,7 @@ mod tests {
     #[test]
     fn a_variable_twice_in_environment_is_a_duplicate() {
         let td = register(
-            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"b\"},\n{\"name\": \"S3_BUCKET_NAME\", \"value\": \"\"}]",
+            "\"environment\": [{\"name\": \"S3_BUCKET_NAME\", \"value\": \"my-bucket\"},\n{\"name\": \"S3_BUCKET_NAME\", \"value\": \"\"}]",
         );
         let mut got = codes(&td, BUCKET);
         got.sort();
@@ -1509,5 +1540,38 @@ mod tests {
             "[preflight]\n",
         );
         assert_eq!(got, vec![(Code::TaskdefLogsMissing, 1)]);
+    }
+
+    /// Hostile M3: literal values are checked by the rule preflight applies at
+    /// container start (the same code), never quoted.
+    #[test]
+    fn literal_values_are_checked_against_their_kind() {
+        let spec = "[preflight]\n[[preflight.env]]\nname = \"NODE_ENV\"\nkind = \"one-of\"\nvalues = [\"production\"]\n[[preflight.env]]\nname = \"PORT\"\nkind = \"port\"\n[preflight.s3]\nbucket_env = \"B\"\n";
+        let td = |env: &str| register(&format!("\"environment\": [{env}]"));
+        let ok = "{\"name\": \"NODE_ENV\", \"value\": \"production\"}, {\"name\": \"PORT\", \"value\": \"3000\"}, {\"name\": \"B\", \"value\": \"my-bucket\"}";
+        assert!(codes(&td(ok), spec).is_empty());
+        let bad = "{\"name\": \"NODE_ENV\", \"value\": \"CANARYdev\"},\n{\"name\": \"PORT\", \"value\": \"http\"},\n{\"name\": \"B\", \"value\": \"s3://CANARY\"}";
+        let got = codes(&td(bad), spec);
+        assert_eq!(
+            got,
+            vec![
+                (Code::TaskdefEnvMalformed, 5),
+                (Code::TaskdefEnvMalformed, 3),
+                (Code::TaskdefEnvMalformed, 4)
+            ]
+        );
+        let r = {
+            let spec = crate::spec::SpecFile::parse(Path::new("s.toml"), spec).unwrap();
+            let lint = Lint {
+                file: "td",
+                container: None,
+                runtime: spec.runtime.as_ref(),
+                spec_ports: &[],
+                image: None,
+                specs: &[],
+            };
+            format!("{:?}", lint.run(&doc::parse(&td(bad)).unwrap()).unwrap())
+        };
+        assert!(!r.contains("CANARY"), "{r}");
     }
 }
