@@ -511,6 +511,44 @@ pub fn line_count(text: &str) -> usize {
         .count()
 }
 
+/// CloudFormation's YAML short forms
+/// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html>);
+/// CloudFormation refuses any other local tag, so the lint does not count one as
+/// "provided, value unknown".
+const CFN_TAGS: &[&str] = &[
+    "!And",
+    "!Base64",
+    "!Cidr",
+    "!Condition",
+    "!Equals",
+    "!FindInMap",
+    "!GetAtt",
+    "!GetAZs",
+    "!If",
+    "!ImportValue",
+    "!Join",
+    "!Length",
+    "!Not",
+    "!Or",
+    "!Ref",
+    "!Select",
+    "!Split",
+    "!Sub",
+    "!ToJsonString",
+    "!Transform",
+];
+
+fn check_tag(tag: &Option<String>, line: usize, col: usize) -> Result<(), ParseError> {
+    match tag.as_deref() {
+        Some(t) if !t.starts_with(CORE_TAGS) && !CFN_TAGS.contains(&t) => Err(perr(
+            line,
+            col,
+            "a YAML tag that is neither YAML's own (`!!str`) nor a CloudFormation function (`!Ref`, `!Sub`, `!GetAtt`, …); CloudFormation refuses it",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The prefix saphyr gives YAML's own `!!` tags.
 const CORE_TAGS: &str = "tag:yaml.org,2002:";
 
@@ -568,6 +606,7 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
                     return Err(perr(line, col, "YAML anchors (`&name`) are not read (CloudFormation does not take them either)"));
                 }
                 let tag = tag_of(&tag);
+                check_tag(&tag, line, col)?;
                 // YAML's core tags (`!!str`, `!!int`, …) arrive as
                 // `tag:yaml.org,2002:str`: they say how to read the scalar and are
                 // no CloudFormation function.
@@ -603,6 +642,7 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
                         format!("nested deeper than {MAX_DEPTH} levels"),
                     ));
                 }
+                check_tag(&tag_of(tag), line, col)?;
                 let value = if matches!(ev, Event::SequenceStart(..)) {
                     Value::Seq(Vec::new())
                 } else {
@@ -741,6 +781,25 @@ mod tests {
         let root = parse(&text).unwrap();
         assert_eq!(root.entry("v").unwrap().0.col, 1012);
         assert_eq!(root.get("v").unwrap().col, 1017);
+    }
+
+    /// Hostile L7: a tag CloudFormation does not know is refused, not
+    /// counted as an intrinsic function's value.
+    #[test]
+    fn unknown_yaml_tags_are_refused() {
+        let e = parse("a: !Bogus x\n").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 4), "{e:?}");
+        assert!(parse("a: !Bogus [1]\n").is_err());
+        assert!(parse("a: !<tag:example.com,2000:x> y\n").is_err());
+        for ok in [
+            "a: !Ref X\n",
+            "a: !GetAZs ''\n",
+            "a: !!str 1\n",
+            "a: !!int 1\n",
+            "a: !If [c, 1, 2]\n",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
     }
 
     /// Hostile L3: a JSON file with lone-CR line ends is located on the lines
