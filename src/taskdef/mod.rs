@@ -164,6 +164,10 @@ impl Lint<'_> {
         if self.image.is_none() {
             notes.push("no `--image`: the image's ENV, EXPOSE and WORKDIR were not read".into());
         }
+        let conditional = task.containers.iter().filter(|c| c.is_intrinsic()).count();
+        if conditional > 0 {
+            notes.push(format!("{conditional} container definition(s) given by an intrinsic function (`Fn::If`) were not checked"));
+        }
         if task.props.is_none() {
             notes.push("a bare `containerDefinitions` array has no task-level fields: `executionRoleArn` and `taskRoleArn` were not checked".into());
         }
