@@ -859,7 +859,11 @@ pub fn check_value_from(v: &str) -> Result<ValueFrom, (String, String)> {
         ));
     }
     let Some(rest) = v.strip_prefix("arn:") else {
-        return check_parameter_name(v).map(|()| ValueFrom::ParameterName);
+        let name = match v.rsplit_once(':') {
+            Some((name, sel)) if is_selector(sel) => name,
+            _ => v,
+        };
+        return check_parameter_name(name).map(|()| ValueFrom::ParameterName);
     };
     let parts: Vec<&str> = rest.split(':').collect();
     let ok_account = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
@@ -927,8 +931,8 @@ pub fn check_value_from(v: &str) -> Result<ValueFrom, (String, String)> {
             })
         }
         "ssm" => {
-            let name = parts[4..].join(":");
-            let ok = parts.len() == 5
+            let name = parts[4];
+            let ok = (parts.len() == 5 || (parts.len() == 6 && is_selector(parts[5])))
                 && name.strip_prefix("parameter/").is_some_and(|n| {
                     !n.starts_with('/') && check_parameter_name(&format!("/{n}")).is_ok()
                 });
@@ -949,6 +953,26 @@ pub fn check_value_from(v: &str) -> Result<ValueFrom, (String, String)> {
             full.into(),
         )),
     }
+}
+
+/// A parameter selector after the name (`/app/db:3`, `/app/db:prod`): the ECS
+/// agent hands `valueFrom` to SSM's `GetParameters` as it is (`ssmsecret.go` in
+/// the agent), which takes `name:version` and `name:label`
+/// (<https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameters.html>).
+/// A label is letters, digits, `.`, `-`, `_`, at most 100, not starting with a
+/// digit, `aws` or `ssm`.
+fn is_selector(s: &str) -> bool {
+    if !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let lower = s.to_ascii_lowercase();
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && !s.as_bytes()[0].is_ascii_digit()
+        && !lower.starts_with("aws")
+        && !lower.starts_with("ssm")
 }
 
 /// An SSM parameter name as ECS passes it to `GetParameters`.
@@ -1030,6 +1054,12 @@ mod tests {
                 arn("us-gov-west-1", false),
             ),
             ("/app/db".into(), ValueFrom::ParameterName),
+            ("/app/db:3".into(), ValueFrom::ParameterName),
+            ("/app/db:prod-1".into(), ValueFrom::ParameterName),
+            (
+                "arn:aws:ssm:us-east-1:123456789012:parameter/app/db:3".into(),
+                arn("us-east-1", false),
+            ),
             ("db_url".into(), ValueFrom::ParameterName),
             (
                 "/aws/reference/secretsmanager/db".into(),
@@ -1058,6 +1088,9 @@ mod tests {
             "arn:aws:ssm:eu-west-1:123456789012:parameter/".into(),
             "arn:aws:ssm:eu-west-1:123456789012:parameter/a b".into(),
             "app/db".into(),
+            "/app/db:aws-x".into(),
+            "/app/db:1:2".into(),
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db:ssm".into(),
             "/app//db".into(),
             "/app/".into(),
             format!("/{}", "a/".repeat(15) + "b"),
