@@ -7,7 +7,7 @@
 
 use super::error::ImageError;
 use super::reference::ImageRef;
-use super::run::{self, facts_of};
+use super::run::facts_of;
 use super::source::OpenOptions;
 use super::{spec, PlatformSel};
 use crate::report::{CheckOutcome, Code, Finding, Report, Section};
@@ -15,6 +15,7 @@ use crate::spec::runtime::RuntimeSpec;
 use crate::spec::SpecFile;
 use crate::specfile::SpecError;
 use crate::taskdef::{self, ImageFacts, Lint, LintError};
+use oci_spec::image::ImageConfiguration;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,44 @@ pub struct TaskdefOptions<'a> {
     pub spec_dir: &'a Path,
 }
 
+/// The default platform's config, for the lint, which needs its ENV, EXPOSE and
+/// WORKDIR and nothing from the filesystem: the manifests (by
+/// `fetch_manifest`) and the config (by `read_blob`) are verified against their
+/// digests and sizes, and no layer is opened, so linting against a 2 GiB image
+/// reads a few KiB. A config whose `rootfs.diff_ids` do not match the
+/// manifest's layers is refused as a full read refuses it.
+fn config_only(r: &ImageRef, opts: &OpenOptions) -> Result<ImageConfiguration, ImageError> {
+    let src = super::source::open(r, opts)?;
+    let sel = super::select(src.as_ref(), &PlatformSel::Default)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ImageError::Invalid("no image selected".into()))?;
+    if let Some(w) = &sel.platform_warning {
+        eprintln!(
+            "warning[{}]: {}",
+            w.code,
+            crate::report::render::escape_line(&w.message)
+        );
+    }
+    let c = sel
+        .candidate
+        .map_err(|e| ImageError::Invalid(crate::cli::chain(&e)))?;
+    let bytes = match c.config_bytes {
+        Some(b) => b.to_vec(),
+        None => src.read_blob(&c.config)?,
+    };
+    let config: ImageConfiguration = serde_json::from_slice(&bytes)
+        .map_err(|e| super::source::json_error(format!("image config `{}`", c.config.name()), e))?;
+    let diff_ids = config.rootfs().diff_ids().len();
+    if diff_ids != c.layers.len() {
+        return Err(ImageError::LayerCountMismatch {
+            diff_ids,
+            layers: c.layers.len(),
+        });
+    }
+    Ok(config)
+}
+
 /// The whole `taskdef` verb: one section per checked container.
 pub fn taskdef(o: &TaskdefOptions) -> Result<Report, TaskdefError> {
     let doc = taskdef::read(o.file)?;
@@ -75,34 +114,34 @@ pub fn taskdef(o: &TaskdefOptions) -> Result<Report, TaskdefError> {
         None => None,
         Some(image) => {
             let r = ImageRef::parse(image)?;
-            let img = run::load_one_with(
-                image,
-                &PlatformSel::Default,
-                &super::contents::ContentSet::none(),
-                o.source,
-            )?;
-            Some(facts_of(&img.config, r.repository()))
+            Some(facts_of(&config_only(&r, o.source)?, r.repository()))
         }
     };
-    let spec = match spec_given {
-        Some(s) => Some(s),
-        None => {
-            let repos = facts
-                .as_ref()
-                .and_then(|f| f.repository.clone())
-                .into_iter()
-                .chain(taskdef::image_repositories(&doc));
-            let mut found = None;
-            for repo in repos {
-                if let Some(p) = spec::lookup(o.spec_dir, &repo) {
-                    found = Some(SpecFile::load(&p)?);
-                    break;
-                }
+    // Without `--spec`, every container is checked against its own image's
+    // `images/<repository>.toml` (`--image`'s repository first): a sidecar's
+    // spec must not stand in for the app's.
+    let mut found: Vec<(String, SpecFile)> = Vec::new();
+    if let Some(s) = &spec_given {
+        // `--spec images/scalemap-api.toml` names the app's repository.
+        if let Some(stem) = o.spec.and_then(Path::file_stem).and_then(|s| s.to_str()) {
+            found.push((stem.to_string(), s.clone()));
+        }
+    } else {
+        let repos = facts
+            .as_ref()
+            .and_then(|f| f.repository.clone())
+            .into_iter()
+            .chain(taskdef::image_repositories(&doc));
+        for repo in repos {
+            if found.iter().any(|(r, _)| *r == repo) {
+                continue;
             }
-            found
+            if let Some(p) = spec::lookup(o.spec_dir, &repo) {
+                found.push((repo, SpecFile::load(&p)?));
+            }
         }
-    };
-    let ports = spec
+    }
+    let ports = spec_given
         .as_ref()
         .and_then(|s| s.image.config.as_ref())
         .map(|c| c.ports.clone())
@@ -111,12 +150,13 @@ pub fn taskdef(o: &TaskdefOptions) -> Result<Report, TaskdefError> {
     let lint = Lint {
         file: &file,
         container: o.container,
-        runtime: spec.as_ref().and_then(|s| s.runtime.as_ref()),
+        runtime: spec_given.as_ref().and_then(|s| s.runtime.as_ref()),
         spec_ports: &ports,
         image: facts.as_ref(),
+        specs: &found,
     };
     let mut sections = lint.run(&doc)?;
-    if spec.is_none() {
+    if spec_given.is_none() && found.is_empty() {
         for s in &mut sections {
             s.notes.push("no spec given (`--spec FILE`) or found (`images/<repository>.toml` for the containers' images)".into());
         }
@@ -141,6 +181,7 @@ pub fn taskdef_sections(
         runtime,
         spec_ports,
         image: facts,
+        specs: &[],
     };
     match taskdef::read(file).and_then(|doc| lint.run(&doc)) {
         Ok(s) => s,

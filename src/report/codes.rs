@@ -77,10 +77,12 @@ codes! {
     TaskdefInvalid => "taskdef-invalid", "the task-definition file could not be read, parsed, or has no task definition or container to check (the message names its line); nothing was checked";
     TaskdefNoSpec => "taskdef-no-spec", "no spec with a `[preflight]` table was given or found, so what the container needs could not be checked (exit 2)";
     TaskdefEnvMissing => "taskdef-env-missing", "a variable the runtime spec requires is in neither the container's `environment`, its `secrets`, nor the image's ENV; preflight would exit at container start";
+    TaskdefEnvMalformed => "taskdef-env-malformed", "a literal `environment` value does not fit its `[[preflight.env]]` kind (or is no S3 bucket name); preflight would exit at container start";
     TaskdefEnvMaybe => "taskdef-env-maybe", "a note: a required variable may come from `environmentFiles` (S3, not read) or a list known only at deploy time";
-    TaskdefEnvDuplicate => "taskdef-env-duplicate", "a variable is in both `environment` and `secrets`; which one the container sees is not documented";
+    TaskdefEnvDuplicate => "taskdef-env-duplicate", "a variable is twice in `environment` (the container sees the last), or in both `environment` and `secrets` (which one it sees is not documented)";
     TaskdefSecretInEnvironment => "taskdef-secret-in-environment", "a plain `environment` value is secret-shaped (a Stripe or `sk-` key, a URL or connection string with a password, a PEM private key, a CloudFormation secret dynamic reference) or is a secret in the spec; the value is never shown";
     TaskdefSecretRefInvalid => "taskdef-secret-ref-invalid", "a `secrets[].valueFrom` is not an ARN or parameter name ECS accepts (a wildcard, a partial ARN, a JSON key without its three fields, another service)";
+    TaskdefSecretRefPartial => "taskdef-secret-ref-partial", "a `secrets[].valueFrom` is a partial Secrets Manager ARN (no six-character suffix), which matches only while one secret's name fits";
     TaskdefSecretRegion => "taskdef-secret-region", "a secret's ARN is in another region than the task";
     TaskdefExecutionRoleMissing => "taskdef-execution-role-missing", "the task has no `executionRoleArn` but uses `secrets`, an ECR image or `awslogs`, which ECS fetches with it; the task cannot start";
     TaskdefTaskRoleMissing => "taskdef-task-role-missing", "the runtime spec requires the S3 probe but the task has no `taskRoleArn` (nor static keys), so the SDK finds no credentials";

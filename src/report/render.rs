@@ -52,7 +52,15 @@ pub fn render_strict(
 /// and paragraph separators) are written as escapes, so a name holding `\n` or an
 /// ANSI sequence can neither forge a line nor repaint the terminal.
 pub fn escape_line(s: &str) -> std::borrow::Cow<'_, str> {
-    let bad = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    // Bidi embeddings, overrides and isolates too: they reorder what a log viewer
+    // shows, so a name could read as something it is not.
+    let bad = |c: char| {
+        c.is_control()
+            || c == '\u{2028}'
+            || c == '\u{2029}'
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
     if !s.chars().any(bad) {
         return std::borrow::Cow::Borrowed(s);
     }
@@ -215,7 +223,7 @@ pub fn json_ending(report: &Report, ending: Ending, w: &mut dyn Write) -> io::Re
                 "duration_ms": c.duration_ms,
                 "findings": c.findings,
             });
-            writeln!(w, "{v}")?;
+            json_line(&v, w)?;
         }
     }
     let t = report.totals();
@@ -234,7 +242,24 @@ pub fn json_ending(report: &Report, ending: Ending, w: &mut dyn Write) -> io::Re
             v["verdict"] = verdict.into();
         }
     }
-    writeln!(w, "{v}")
+    json_line(&v, w)
+}
+
+/// One JSON value on one line. serde_json writes U+2028 and U+2029 raw (valid
+/// JSON), but line-splitting readers (Python's `str.splitlines`, JavaScript
+/// before ES2019) break a record there; the `\u` escapes read back the same.
+fn json_line(v: &serde_json::Value, w: &mut dyn Write) -> io::Result<()> {
+    let s = v.to_string();
+    if s.contains(['\u{2028}', '\u{2029}']) {
+        writeln!(
+            w,
+            "{}",
+            s.replace('\u{2028}', "\\u2028")
+                .replace('\u{2029}', "\\u2029")
+        )
+    } else {
+        writeln!(w, "{s}")
+    }
 }
 
 /// Escapes for XML 1.0 text and attributes. XML 1.0 forbids most control
@@ -319,7 +344,7 @@ pub fn junit(report: &Report, strict: bool, w: &mut dyn Write) -> io::Result<()>
         writeln!(
             w,
             r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{errors}">"#,
-            xml_escape(&s.target),
+            xml_escape(&escape_line(&s.target)),
             s.checks.len()
         )?;
         for c in &s.checks {
@@ -327,8 +352,8 @@ pub fn junit(report: &Report, strict: bool, w: &mut dyn Write) -> io::Result<()>
             write!(
                 w,
                 r#"    <testcase classname="{}" name="{}" time="{time:.3}""#,
-                xml_escape(&s.target),
-                xml_escape(&c.name)
+                xml_escape(&escape_line(&s.target)),
+                xml_escape(&escape_line(&c.name))
             )?;
             let text: Vec<String> = c.findings.iter().map(finding_text).collect();
             let first = c.findings.first().map(|f| {
@@ -449,6 +474,30 @@ mod tests {
         assert_eq!(x, "a\\x01b\\u{fffe}c\nd&amp;");
         assert!(!x.contains("&#1;"));
         assert_eq!(gh_prop("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+        // Bidi overrides and isolates reorder what a log viewer shows.
+        assert_eq!(escape_line("a\u{202e}b\u{2067}"), "a\\u{202e}b\\u{2067}");
+    }
+
+    /// A section target (a container name from a task definition) with a line
+    /// break forged a `::error` workflow command line in junit attributes; JSON
+    /// lines split at U+2028 for line-based readers.
+    #[test]
+    fn junit_attributes_and_json_lines_stay_one_line() {
+        let mut r = crate::report::tests::report_with(&[(Status::Failed, Some(Severity::Error))]);
+        r.sections[0].target = "x\n::error file=pwned.txt::INJECTED\u{2028}y".into();
+        let mut o = Vec::new();
+        junit(&r, false, &mut o).unwrap();
+        let o = String::from_utf8(o).unwrap();
+        assert!(!o.lines().any(|l| l.starts_with("::")), "{o}");
+        let mut o = Vec::new();
+        json(&r, false, &mut o).unwrap();
+        let o = String::from_utf8(o).unwrap();
+        assert!(!o.contains('\u{2028}'), "{o}");
+        for l in o.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v.is_object());
+        }
+        assert!(o.contains("INJECTED\\u2028y"), "{o}");
     }
 
     #[test]

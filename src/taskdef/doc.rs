@@ -61,6 +61,67 @@ impl Node {
         }
     }
 
+    /// The entry for `key` spelled exactly as one input shape spells it: ECS's
+    /// camelCase (`containerDefinitions`, as given), or CloudFormation's
+    /// PascalCase (`ContainerDefinitions`) when `pascal`. The last of repeated
+    /// keys wins. Other spellings are not read: ECS and CloudFormation refuse
+    /// them, so a stray `environment:` beside `Environment:` in a template must
+    /// not stand in for the list CloudFormation would deploy.
+    pub fn field(&self, key: &str, pascal: bool) -> Option<&Node> {
+        self.field_entry(key, pascal).map(|(_, v)| v)
+    }
+
+    /// [`Node::field`]'s key node and value node.
+    pub fn field_entry(&self, key: &str, pascal: bool) -> Option<(&Node, &Node)> {
+        let m = self.as_map()?;
+        let matches = |k: &str| {
+            if pascal {
+                let mut c = key.chars();
+                c.next().is_some_and(|f| {
+                    k.len() == key.len()
+                        && k.starts_with(f.to_ascii_uppercase())
+                        && k[f.len_utf8()..] == *c.as_str()
+                })
+            } else {
+                k == key
+            }
+        };
+        m.iter()
+            .rev()
+            .find(|(k, _)| k.as_str().is_some_and(matches))
+            .map(|(k, v)| (k, v))
+    }
+
+    /// `{"Ref": "AWS::NoValue"}` or `!Ref AWS::NoValue`: CloudFormation removes
+    /// the property, so nothing is set.
+    pub fn is_no_value(&self) -> bool {
+        match (&self.tag, &self.value) {
+            (Some(t), Value::String(s)) if t == "!Ref" => s == "AWS::NoValue",
+            (None, Value::Map(m)) if m.len() == 1 => {
+                m[0].0.as_str() == Some("Ref") && m[0].1.as_str() == Some("AWS::NoValue")
+            }
+            _ => false,
+        }
+    }
+
+    /// A `Fn::If`/`!If`: its two branches, when written as a list of three.
+    pub fn if_branches(&self) -> Option<(&Node, &Node)> {
+        let args = match (&self.tag, &self.value) {
+            (Some(t), Value::Seq(v)) if t == "!If" => v.as_slice(),
+            (None, Value::Map(m)) if m.len() == 1 && m[0].0.as_str() == Some("Fn::If") => {
+                match &m[0].1.value {
+                    Value::Seq(v) if m[0].1.tag.is_none() => v.as_slice(),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        match args {
+            [_, a, b] => Some((a, b)),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match &self.value {
             Value::String(s) if self.tag.is_none() => Some(s),
@@ -160,6 +221,10 @@ struct Json<'a> {
     line: usize,
     /// Byte offset where the current line starts.
     line_start: usize,
+    /// A byte offset on the current line and its column, so a node's column is
+    /// counted from the last one, not from the line's start: a minified file is
+    /// one line, and counting from its start for every node was quadratic.
+    mark: (usize, usize),
 }
 
 impl<'a> Json<'a> {
@@ -169,15 +234,24 @@ impl<'a> Json<'a> {
             i: 0,
             line: 1,
             line_start: 0,
+            mark: (0, 1),
         }
     }
 
-    fn col(&self) -> usize {
-        self.s[self.line_start..self.i].chars().count() + 1
+    fn col(&mut self) -> usize {
+        let (at, col) = self.mark;
+        let col = if at >= self.line_start && at <= self.i {
+            col + self.s[at..self.i].chars().count()
+        } else {
+            self.s[self.line_start..self.i].chars().count() + 1
+        };
+        self.mark = (self.i, col);
+        col
     }
 
-    fn err(&self, m: impl Into<String>) -> ParseError {
-        perr(self.line, self.col(), m)
+    fn err(&mut self, m: impl Into<String>) -> ParseError {
+        let col = self.col();
+        perr(self.line, col, m)
     }
 
     fn peek(&self) -> Option<u8> {
@@ -187,7 +261,13 @@ impl<'a> Json<'a> {
     fn ws(&mut self) {
         while let Some(b) = self.peek() {
             match b {
+                // `\n`, `\r\n` and a lone `\r` each end a line, as editors count.
                 b'\n' => {
+                    self.i += 1;
+                    self.line += 1;
+                    self.line_start = self.i;
+                }
+                b'\r' if self.s.as_bytes().get(self.i + 1) != Some(&b'\n') => {
                     self.i += 1;
                     self.line += 1;
                     self.line_start = self.i;
@@ -332,8 +412,17 @@ impl<'a> Json<'a> {
                 self.i += 1;
                 return Ok(out);
             }
-            // A backslash escape.
+            // A backslash escape. The position moves past it only once it is
+            // known to be one of JSON's (ASCII) escapes: a backslash before a
+            // multi-byte character must not leave it inside that character
+            // (fuzzing found the column count then slicing mid-character).
             let esc = self.s.as_bytes().get(self.i + 1).copied();
+            if !matches!(
+                esc,
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u')
+            ) {
+                return Err(self.err("a string has an unknown `\\` escape"));
+            }
             self.i += 2;
             match esc {
                 Some(b'"') => out.push('"'),
@@ -411,21 +500,87 @@ fn json_number(t: &str) -> bool {
     i == b.len()
 }
 
+/// Lines as editors (and both readers here) count them: `\n`, `\r\n` and a
+/// lone `\r` each end one.
+pub fn line_count(text: &str) -> usize {
+    let b = text.as_bytes();
+    1 + b
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
+/// CloudFormation's YAML short forms
+/// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html>);
+/// CloudFormation refuses any other local tag, so the lint does not count one as
+/// "provided, value unknown".
+const CFN_TAGS: &[&str] = &[
+    "!And",
+    "!Base64",
+    "!Cidr",
+    "!Condition",
+    "!Equals",
+    "!FindInMap",
+    "!GetAtt",
+    "!GetAZs",
+    "!If",
+    "!ImportValue",
+    "!Join",
+    "!Length",
+    "!Not",
+    "!Or",
+    "!Ref",
+    "!Select",
+    "!Split",
+    "!Sub",
+    "!ToJsonString",
+    "!Transform",
+];
+
+fn check_tag(tag: &Option<String>, line: usize, col: usize) -> Result<(), ParseError> {
+    match tag.as_deref() {
+        Some(t) if !t.starts_with(CORE_TAGS) && !CFN_TAGS.contains(&t) => Err(perr(
+            line,
+            col,
+            "a YAML tag that is neither YAML's own (`!!str`) nor a CloudFormation function (`!Ref`, `!Sub`, `!GetAtt`, …); CloudFormation refuses it",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The prefix saphyr gives YAML's own `!!` tags.
+const CORE_TAGS: &str = "tag:yaml.org,2002:";
+
 /// YAML through saphyr's events: one document, no anchors or aliases, tags kept.
 fn yaml(text: &str) -> Result<Node, ParseError> {
     use saphyr_parser::{Event, Parser, ScalarStyle};
     let mut stack: Vec<(Node, Option<Node>)> = Vec::new();
     let mut root: Option<Node> = None;
     let mut docs = 0;
+    // saphyr puts an error at the end of the input on the line after the last
+    // one; a position is clamped to the file's last line, at its end.
+    let lines = line_count(text);
+    let last_end = text
+        .rsplit(['\n', '\r'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .count()
+        + 1;
+    let pos = |line: usize, col: usize| {
+        if line > lines {
+            (lines, last_end)
+        } else {
+            (line.max(1), col + 1)
+        }
+    };
     for ev in Parser::new_from_str(text) {
         let (ev, span) = ev.map_err(|e| {
-            perr(
-                e.marker().line(),
-                e.marker().col() + 1,
-                format!("not valid YAML: {}", e.info()),
-            )
+            let (line, col) = pos(e.marker().line(), e.marker().col());
+            perr(line, col, format!("not valid YAML: {}", e.info()))
         })?;
-        let (line, col) = (span.start.line(), span.start.col() + 1);
+        let (line, col) = pos(span.start.line(), span.start.col());
         let tag_of = |t: &Option<Cow<'_, saphyr_parser::Tag>>| {
             t.as_ref().map(|t| format!("{}{}", t.handle, t.suffix))
         };
@@ -451,15 +606,26 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
                     return Err(perr(line, col, "YAML anchors (`&name`) are not read (CloudFormation does not take them either)"));
                 }
                 let tag = tag_of(&tag);
-                let value = if style != ScalarStyle::Plain || tag.is_some() {
-                    Value::String(v.into_owned())
-                } else {
-                    plain_scalar(&v)
+                check_tag(&tag, line, col)?;
+                // YAML's core tags (`!!str`, `!!int`, …) arrive as
+                // `tag:yaml.org,2002:str`: they say how to read the scalar and are
+                // no CloudFormation function.
+                let core = tag
+                    .as_deref()
+                    .and_then(|t| t.strip_prefix(CORE_TAGS))
+                    .map(String::from);
+                let value = match core.as_deref() {
+                    Some("str") => Value::String(v.into_owned()),
+                    Some(_) => plain_scalar(&v),
+                    None if style != ScalarStyle::Plain || tag.is_some() => {
+                        Value::String(v.into_owned())
+                    }
+                    None => plain_scalar(&v),
                 };
                 Some(Node {
                     line,
                     col,
-                    tag: tag.filter(|t| t != "!!str"),
+                    tag: tag.filter(|_| core.is_none()),
                     value,
                 })
             }
@@ -476,6 +642,7 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
                         format!("nested deeper than {MAX_DEPTH} levels"),
                     ));
                 }
+                check_tag(&tag_of(tag), line, col)?;
                 let value = if matches!(ev, Event::SequenceStart(..)) {
                     Value::Seq(Vec::new())
                 } else {
@@ -485,7 +652,7 @@ fn yaml(text: &str) -> Result<Node, ParseError> {
                     Node {
                         line,
                         col,
-                        tag: tag_of(tag),
+                        tag: tag_of(tag).filter(|t| !t.starts_with(CORE_TAGS)),
                         value,
                     },
                     None,
@@ -552,6 +719,10 @@ mod tests {
             ("{\"a\": \"\\ud800\"}", 1),
             ("{} {}", 1),
             ("{\"a\": NaN_sk_live_CANARY}", 1),
+            // Fuzzing: a backslash before a multi-byte character panicked.
+            ("{\"a\": \"\\\u{feff}\"}", 1),
+            ("{\"a\": \"x\\é\"}", 1),
+            ("{\"a\": \"x\\", 1),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e:?}");
@@ -582,6 +753,65 @@ mod tests {
         assert!(p.get("Family").unwrap().is_intrinsic());
         assert_eq!(p.get("Cpu").unwrap().value, Value::Number("256".into()));
         assert_eq!(p.get("Ok").unwrap().as_bool(), Some(true));
+    }
+
+    /// Fuzzing found saphyr's error at the end of a file without a final line
+    /// break on the line after the last.
+    #[test]
+    fn a_yaml_error_at_the_end_points_inside_the_file() {
+        for text in ["a: 1\nb", "a: 1\nbcd", "a:\n  - [1\n", "x: \"abc"] {
+            let e = parse(text).unwrap_err();
+            let lines = text.split('\n').count();
+            assert!(e.line >= 1 && e.line <= lines, "{text:?}: {e:?}");
+        }
+        let e = parse("a: 1\nbcd").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 4), "{e:?}");
+    }
+
+    /// A minified file is one line: each node's column used to be counted from
+    /// the line's start, which made a 4 MiB file take hours.
+    #[test]
+    fn a_minified_file_of_the_maximum_size_parses() {
+        let n = (MAX_FILE_BYTES as usize - 2) / 2;
+        let text = format!("[{}0]", "0,".repeat(n - 1));
+        let root = parse(&text).unwrap();
+        let last = root.as_seq().unwrap().last().unwrap();
+        assert_eq!((last.line, last.col), (1, text.len() - 1));
+        let text = format!("{{\"k\": \"{}é\", \"v\": 1}}", "é".repeat(1000));
+        let root = parse(&text).unwrap();
+        assert_eq!(root.entry("v").unwrap().0.col, 1012);
+        assert_eq!(root.get("v").unwrap().col, 1017);
+    }
+
+    /// Hostile L7: a tag CloudFormation does not know is refused, not
+    /// counted as an intrinsic function's value.
+    #[test]
+    fn unknown_yaml_tags_are_refused() {
+        let e = parse("a: !Bogus x\n").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 4), "{e:?}");
+        assert!(parse("a: !Bogus [1]\n").is_err());
+        assert!(parse("a: !<tag:example.com,2000:x> y\n").is_err());
+        for ok in [
+            "a: !Ref X\n",
+            "a: !GetAZs ''\n",
+            "a: !!str 1\n",
+            "a: !!int 1\n",
+            "a: !If [c, 1, 2]\n",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    /// Hostile L3: a JSON file with lone-CR line ends is located on the lines
+    /// an editor shows (it was all line 1).
+    #[test]
+    fn lone_carriage_returns_end_json_lines() {
+        let n = parse("{\r  \"a\": 1,\r\n  \"b\": 2\r}").unwrap();
+        assert_eq!(n.entry("a").unwrap().0.line, 2);
+        assert_eq!(n.entry("b").unwrap().0.line, 3);
+        assert_eq!(line_count("{\r\"a\"\r\n}"), 3);
+        let e = parse("{\r\"a\": x}").unwrap_err();
+        assert_eq!(e.line, 2);
     }
 
     #[test]

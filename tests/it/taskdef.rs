@@ -328,3 +328,277 @@ fn unreadable_or_shapeless_task_definitions_and_a_missing_spec_exit_2() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("container `b`"), "{}", run.stdout);
 }
+
+/// `taskdef --image` reads the config, never a layer: with every layer blob
+/// gone the lint still reads the image's ENV (the full check cannot run), while
+/// a config or manifest whose bytes no longer match their digest is exit 2.
+#[test]
+fn taskdef_image_reads_the_verified_config_and_no_layer() {
+    let t = TempDir::new().unwrap();
+    let dir = t.path().join("img");
+    write_oci_dir(&build_layout("healthy", "v1"), &dir);
+    let blob = |d: &str| {
+        dir.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&manifest_digest)).unwrap()).unwrap();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!layers.is_empty());
+    for l in &layers {
+        std::fs::remove_file(blob(l)).unwrap();
+    }
+    let image = format!("oci:{}:v1", dir.display());
+    let name = "register-node-env-from-image.json";
+    let (run, lines) = lint(name, &["--image", &image]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
+    // The layers really are gone: the image checks cannot read them.
+    let full = image_check(&["--format", "json", "--no-cache", &image], project_root());
+    assert_eq!(full.code, 2, "{}", full.stdout);
+
+    let flip = |p: std::path::PathBuf| {
+        let mut b = std::fs::read(&p).unwrap();
+        let i = b.iter().position(|&c| c == b'{').unwrap();
+        b.insert(i + 1, b' ');
+        std::fs::write(&p, b).unwrap();
+    };
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    flip(blob(&config));
+    let (run, lines) = lint(name, &["--image", &image]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(config.trim_start_matches("sha256:").get(..12).unwrap()),
+        "{}",
+        run.stdout
+    );
+    assert!(findings(&lines).iter().all(|f| f.1 == "error"));
+    flip(blob(&manifest_digest));
+    let (run, _) = lint(name, &["--image", &image]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+}
+
+/// Each check the healthy fixtures pass silently, made to fire in a fixture of
+/// its own: the finding's code, severity and line, and the exit code with and
+/// without `--strict` (warnings fail only under it).
+#[test]
+fn region_ports_health_essential_and_partial_arn_rules_fire_at_their_lines() {
+    type Pred = fn(&str) -> bool;
+    let cases: &[(&str, &str, &str, Pred)] = &[
+        (
+            "describe-secret-other-region.json",
+            "taskdef-secret-region",
+            "warning",
+            |l| l.contains("secretsmanager:us-east-1"),
+        ),
+        // No `taskDefinitionArn`: the task's region is the container's AWS_REGION.
+        (
+            "register-secret-other-region.json",
+            "taskdef-secret-region",
+            "warning",
+            |l| l.contains("secretsmanager:us-east-1"),
+        ),
+        (
+            "describe-partial-secret-arn.json",
+            "taskdef-secret-ref-partial",
+            "warning",
+            |l| l.contains("stripe-secret-key\""),
+        ),
+        (
+            "describe-port-missing.json",
+            "taskdef-port-missing",
+            "error",
+            |l| l.contains("\"portMappings\""),
+        ),
+        (
+            "describe-no-healthcheck.json",
+            "taskdef-healthcheck-missing",
+            "warning",
+            // The container's object: the first `{` at its indentation.
+            |l| l == "            {",
+        ),
+        (
+            "describe-healthcheck-other-path.json",
+            "taskdef-healthcheck-path",
+            "warning",
+            |l| l.contains("\"healthCheck\""),
+        ),
+        (
+            "describe-not-essential.json",
+            "taskdef-not-essential",
+            "error",
+            |l| l.contains("\"essential\": false"),
+        ),
+    ];
+    for &(name, code, severity, pred) in cases {
+        let (run, lines) = lint(name, &[]);
+        let want_line = line_where(name, pred);
+        assert_eq!(
+            findings(&lines),
+            vec![(
+                code.to_string(),
+                severity.to_string(),
+                if code.starts_with("taskdef-secret") {
+                    "STRIPE_SECRET_KEY".to_string()
+                } else {
+                    "api".to_string()
+                },
+                Some(want_line)
+            )],
+            "{name}"
+        );
+        let want = if severity == "error" { 1 } else { 0 };
+        assert_eq!(run.code, want, "{name}: {}", run.stdout);
+        let (strict, _) = lint(name, &["--strict"]);
+        assert_eq!(strict.code, 1, "{name} --strict");
+    }
+}
+
+/// The same checks read from CloudFormation YAML's PascalCase keys, at the
+/// template's lines.
+#[test]
+fn cloudformation_yaml_not_essential_wrong_port_and_no_health_check() {
+    let name = "cfn-not-essential-port-health.yaml";
+    let (run, lines) = lint(name, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let mut got = findings(&lines);
+    got.sort();
+    let at = |code: &str, severity: &str, pred: fn(&str) -> bool| {
+        (
+            code.to_string(),
+            severity.to_string(),
+            "api".to_string(),
+            Some(line_where(name, pred)),
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            at("taskdef-healthcheck-missing", "warning", |l| l
+                .trim_start()
+                .starts_with("- Name: api")),
+            at("taskdef-not-essential", "error", |l| l
+                .contains("Essential: false")),
+            at("taskdef-port-missing", "error", |l| l
+                .contains("PortMappings:")),
+        ]
+    );
+}
+
+/// `readonlyRootFilesystem` is a note only against an image whose WORKDIR
+/// (`/app` in the healthy image) has no volume mounted; without `--image` the
+/// WORKDIR is unknown and nothing is said.
+#[test]
+fn a_read_only_root_is_a_note_only_when_the_images_workdir_has_no_volume() {
+    let t = TempDir::new().unwrap();
+    write_oci_dir(&build_layout("healthy", "v1"), &t.path().join("img"));
+    let image = format!("oci:{}:v1", t.path().join("img").display());
+    let name = "describe-readonly-root.json";
+    let (run, lines) = lint(name, &["--image", &image, "--strict"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        findings(&lines),
+        vec![(
+            "taskdef-readonly-workdir".to_string(),
+            "note".to_string(),
+            "api".to_string(),
+            Some(line_where(name, |l| l.contains("\"readonlyRootFilesystem\"")))
+        )]
+    );
+    let (run, lines) = lint(name, &[]);
+    assert_eq!(run.code, 0);
+    assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
+    let (run, lines) = lint("describe-readonly-root-mounted.json", &["--image", &image]);
+    assert_eq!(run.code, 0);
+    assert!(findings(&lines).is_empty(), "{:?}", findings(&lines));
+}
+
+/// Hostile H2/M6: with several `images/*.toml`, each container is checked
+/// against its own image's spec (the app's was checked against the sidecar's
+/// listed first), and every container whose image has a spec is checked, the
+/// app included when a sidecar is the only essential container.
+#[test]
+fn each_container_is_checked_against_its_own_images_spec() {
+    let t = TempDir::new().unwrap();
+    std::fs::create_dir(t.path().join("images")).unwrap();
+    std::fs::copy(
+        project_root().join("images/scalemap-api.toml"),
+        t.path().join("images/scalemap-api.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        t.path().join("images/envoy.toml"),
+        "[preflight]\n[[preflight.env]]\nname = \"ENVOY_ADMIN\"\noptional = true\n",
+    )
+    .unwrap();
+    let describe =
+        std::fs::read_to_string(project_root().join(fixture("describe-no-s3-bucket.json")))
+            .unwrap();
+    let sidecar = r#"{"name": "envoy", "image": "envoyproxy/envoy:v1.30", "essential": ESSENTIAL, "logConfiguration": {"logDriver": "awslogs"}},
+            {"#;
+    for (sidecar_essential, api_essential) in [("false", "true"), ("true", "false")] {
+        let text = describe
+            .replacen(
+                "{\n                \"name\": \"api\"",
+                &format!(
+                    "{}\n                \"name\": \"api\"",
+                    sidecar.replace("ESSENTIAL", sidecar_essential)
+                ),
+                1,
+            )
+            .replace(
+                "\"essential\": true",
+                &format!("\"essential\": {api_essential}"),
+            );
+        assert!(text.contains("envoyproxy"));
+        let f = t.path().join("td.json");
+        std::fs::write(&f, &text).unwrap();
+        for extra in [&[][..], &["--container", "api"][..]] {
+            let mut args = vec!["taskdef", "--format", "json", f.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            let run = image_check(&args, t.path());
+            assert_eq!(run.code, 1, "{extra:?}: {}{}", run.stdout, run.stderr);
+            let lines = json_lines(&run.stdout);
+            // Each section names its own container's spec.
+            for target in &lines.last().unwrap()["targets"].as_array().unwrap()[..] {
+                let notes = target["notes"].to_string();
+                let name = target["target"].as_str().unwrap();
+                let want = if name.ends_with("`api`") {
+                    "images/scalemap-api.toml"
+                } else {
+                    "images/envoy.toml"
+                };
+                assert!(notes.contains(want), "{name}: {notes}");
+            }
+            let api: Vec<serde_json::Value> = lines
+                .iter()
+                .filter(|l| {
+                    l["target"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("container `api`"))
+                })
+                .cloned()
+                .collect();
+            assert!(!api.is_empty(), "{}", run.stdout);
+            let mut got: Vec<String> = findings(&api).into_iter().map(|f| f.0).collect();
+            got.sort();
+            let mut want = vec!["taskdef-env-missing"];
+            if api_essential == "false" {
+                want.push("taskdef-not-essential");
+            }
+            assert_eq!(got, want, "{extra:?} {sidecar_essential}: {}", run.stdout);
+        }
+    }
+}

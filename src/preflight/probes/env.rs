@@ -7,92 +7,17 @@ use crate::preflight::environ::Env;
 use crate::preflight::spec::{EnvKind, EnvRule};
 use crate::report::{CheckOutcome, Code, Finding};
 
-/// Why `v` is not a valid S3 bucket name, per S3's naming rules.
-pub fn bucket_name_problem(v: &str) -> Option<(String, String)> {
-    if v.starts_with("s3://") || v.starts_with("arn:") || v.starts_with("http") {
-        return Some((
-            "is a URL or ARN, not a bucket name".into(),
-            "set the bare bucket name (`my-bucket`), without `s3://`, `arn:aws:s3:::` or a path"
-                .into(),
-        ));
-    }
-    let hint = "bucket names are 3-63 characters of lowercase letters, digits, `.` and `-`, starting and ending with a letter or digit".to_string();
-    if v.len() < 3 || v.len() > 63 {
-        return Some((
-            format!("is {} characters long; bucket names have 3 to 63", v.len()),
-            hint,
-        ));
-    }
-    if v.chars().any(|c| c.is_ascii_uppercase()) {
-        return Some(("contains uppercase letters".into(), hint));
-    }
-    if v.trim() != v {
-        return Some((
-            "has leading or trailing whitespace".into(),
-            "remove the whitespace (often a trailing newline from `echo`)".into(),
-        ));
-    }
-    if !v
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-    {
-        return Some((
-            "contains characters other than lowercase letters, digits, `.` and `-`".into(),
-            hint,
-        ));
-    }
-    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !edge_ok(v.chars().next()) || !edge_ok(v.chars().last()) {
-        return Some(("does not start and end with a letter or digit".into(), hint));
-    }
-    if v.contains("..") || v.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Some(("has `..` or is an IP address".into(), hint));
-    }
-    None
-}
+pub use crate::spec::runtime::bucket_name_problem;
 
-fn looks_like_url(v: &str) -> bool {
-    let Some((scheme, rest)) = v.split_once("://") else {
-        return false;
-    };
-    let scheme_ok = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.rsplit('@').next().unwrap_or("");
-    scheme_ok && !host.is_empty() && !v.contains(char::is_whitespace)
-}
-
-/// `(problem, hint)` when `v` does not fit the rule.
+/// `(problem, hint)` when `v` does not fit the rule: the shared check (which the
+/// task-definition lint runs on literal values too), and the PostgreSQL URL
+/// parser, which only preflight has.
 fn problem(rule: &EnvRule, v: &str) -> Option<(String, String)> {
     match rule.kind {
-        EnvKind::String => None,
-        EnvKind::Url => (!looks_like_url(v)).then(|| ("is not an absolute URL (`scheme://host/…`)".into(), "set a full URL including the scheme".into())),
         EnvKind::PostgresUrl => dburl::parse(v).err().map(|e| {
             (format!("is not a valid PostgreSQL connection string: {e}"), "use `postgresql://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full`; percent-encode special characters in the password".into())
         }),
-        EnvKind::Integer => v.trim().parse::<i64>().is_err().then(|| ("is not an integer".into(), "set a whole number".into())),
-        EnvKind::Port => match v.parse::<u16>() {
-            Ok(p) if p > 0 => None,
-            _ => Some(("is not a port number from 1 to 65535".into(), "set a port such as `3000`".into())),
-        },
-        EnvKind::OneOf => (!rule.values.iter().any(|x| x == v)).then(|| {
-            (format!("is not one of {}", rule.values.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")), "set one of the listed values".into())
-        }),
-        EnvKind::S3Bucket => bucket_name_problem(v),
-        EnvKind::Json => match serde_json::from_str::<serde_json::Value>(v) {
-            Err(e) => Some((format!("is not valid JSON (line {}, column {})", e.line(), e.column()), "check the quoting of the value in the task definition".into())),
-            Ok(j) => {
-                let missing: Vec<&String> = rule.keys.iter().filter(|k| j.get(k.as_str()).is_none()).collect();
-                (!missing.is_empty()).then(|| {
-                    (format!("is JSON without the keys {}", missing.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")), "add the missing keys".into())
-                })
-            }
-        },
+        _ => rule.value_problem(v),
     }
 }
 
