@@ -571,10 +571,13 @@ impl Client {
     }
 
     fn unexpected(&self, status: StatusCode, what: &str) -> ImageError {
-        let code = if status.is_server_error() {
-            Code::RegistryUnavailable
-        } else {
+        // A 4xx may be about the reference; anything else unexpected (a 206 to
+        // a request without `Range`, a 2xx or 3xx out of place, a 5xx) is the
+        // registry misbehaving.
+        let code = if status.is_client_error() {
             Code::ImageUnreadable
+        } else {
+            Code::RegistryUnavailable
         };
         ImageError::registry(
             code,
