@@ -23,6 +23,11 @@ fn check(recipe: &str, spec: Option<&str>) -> (Run, Vec<F>) {
 }
 
 fn check_layout(layout: &Layout, spec: Option<&str>) -> (Run, Vec<F>) {
+    check_with_taskdef(layout, spec, None)
+}
+
+/// With `taskdef`, the task definition's text is passed as `--taskdef FILE`.
+fn check_with_taskdef(layout: &Layout, spec: Option<&str>, taskdef: Option<&str>) -> (Run, Vec<F>) {
     let t = TempDir::new().unwrap();
     write_oci_dir(layout, &t.path().join("img"));
     let r = format!("oci:{}:v1", t.path().join("img").display());
@@ -32,6 +37,12 @@ fn check_layout(layout: &Layout, spec: Option<&str>) -> (Run, Vec<F>) {
     if let Some(s) = spec {
         std::fs::write(&spec_path, s).unwrap();
         args.extend(["--spec", &sp]);
+    }
+    let td_path = t.path().join("td.json");
+    let td = td_path.display().to_string();
+    if let Some(text) = taskdef {
+        std::fs::write(&td_path, text).unwrap();
+        args.extend(["--taskdef", &td]);
     }
     args.push(&r);
     let run = image_check(&args, project_root());
@@ -137,6 +148,134 @@ fn vite_behind_node_env_is_an_error_when_the_image_sets_no_node_env() {
     assert_eq!(f.len(), 1, "{found:#?}");
     assert_eq!(f[0].severity, "error");
     assert!(f[0].message.contains("no `NODE_ENV`") && f[0].message.contains("selects"));
+}
+
+/// A task definition with one container whose `environment` holds `env` (and
+/// `secrets`, and what the spec below requires), for `IMAGE --taskdef FILE`.
+fn taskdef(env: &[(&str, &str)], secrets: &[&str]) -> String {
+    let mut e: Vec<serde_json::Value> = vec![serde_json::json!({"name": "PORT", "value": "3000"})];
+    e.extend(
+        env.iter()
+            .map(|(n, v)| serde_json::json!({"name": n, "value": v})),
+    );
+    let s: Vec<serde_json::Value> = secrets
+        .iter()
+        .map(|n| serde_json::json!({"name": n, "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf"}))
+        .collect();
+    serde_json::json!({
+        "family": "api",
+        "executionRoleArn": "arn:aws:iam::123456789012:role/e",
+        "containerDefinitions": [{
+            "name": "api", "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:v1",
+            "essential": true,
+            "environment": e, "secrets": s,
+            "logConfiguration": {"logDriver": "awslogs"},
+            "healthCheck": {"command": ["CMD-SHELL", "wget -qO- http://localhost:3000/ || exit 1"]}
+        }]
+    })
+    .to_string()
+}
+
+/// What the task definition's lint needs to run: one required variable it sets.
+const TASK_SPEC: &str = "[preflight]\n[[preflight.env]]\nname = \"PORT\"\n";
+
+/// The guarded dev-only import, judged with the task definition's environment
+/// over the image's ENV, as ECS starts the container: `NODE_ENV=production` in
+/// the task makes it a warning although the image sets no `NODE_ENV`.
+#[test]
+fn node_env_guard_is_judged_with_the_task_definitions_environment() {
+    let layout = build_layout("node-vite-dynamic-no-env", "v1");
+    let td = taskdef(&[("NODE_ENV", "production")], &[]);
+    let (run, found) = check_with_taskdef(&layout, Some(TASK_SPEC), Some(&td));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert!(
+        f[0].message.contains("does not select")
+            && f[0]
+                .message
+                .contains("`NODE_ENV=production` in its `environment`"),
+        "{}",
+        f[0].message
+    );
+    assert!(
+        run.stdout
+            .contains("`NODE_ENV=production` from the task definition"),
+        "{}",
+        run.stdout
+    );
+    // Without `--taskdef`, the same image is judged with its own ENV: an error.
+    let (run, found) = check_layout(&layout, Some(TASK_SPEC));
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(only(&found, "import-unresolved")[0].severity, "error");
+}
+
+/// The ScaleMap incident as deployed: neither the task definition nor the
+/// image sets `NODE_ENV`, so the development branch imports vite at start.
+#[test]
+fn node_env_guard_is_an_error_when_neither_task_nor_image_sets_node_env() {
+    let layout = build_layout("node-vite-dynamic-no-env", "v1");
+    let td = taskdef(&[("LOG_LEVEL", "info")], &[]);
+    let (run, found) = check_with_taskdef(&layout, Some(TASK_SPEC), Some(&td));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "error");
+    assert!(
+        f[0].message.contains(" selects")
+            && f[0]
+                .message
+                .contains("no `NODE_ENV` in the task definition `"),
+        "{}",
+        f[0].message
+    );
+}
+
+/// The task's `environment` wins over the image's ENV: an image built with
+/// `NODE_ENV=production`, run by a task that sets `development`, takes the
+/// development branch.
+#[test]
+fn node_env_from_the_task_definition_overrides_the_images() {
+    let layout = build_layout("node-vite-dynamic", "v1");
+    let (run, found) = check_layout(&layout, Some(TASK_SPEC));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(only(&found, "import-unresolved")[0].severity, "warning");
+    let td = taskdef(&[("NODE_ENV", "development")], &[]);
+    let (run, found) = check_with_taskdef(&layout, Some(TASK_SPEC), Some(&td));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f[0].severity, "error", "{found:#?}");
+    // A task that leaves NODE_ENV alone keeps the image's.
+    let td = taskdef(&[], &[]);
+    let (run, found) = check_with_taskdef(&layout, Some(TASK_SPEC), Some(&td));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f[0].severity, "warning", "{found:#?}");
+    assert!(
+        f[0].message.contains("the task definition `") && f[0].message.contains("does not set it"),
+        "{}",
+        f[0].message
+    );
+}
+
+/// `NODE_ENV` from a secret: its value is known only when the task starts, so
+/// neither branch is chosen for it (a warning, never a pass in silence).
+#[test]
+fn node_env_from_a_task_secret_is_judged_unknown() {
+    let layout = build_layout("node-vite-dynamic-no-env", "v1");
+    let td = taskdef(&[], &["NODE_ENV"]);
+    let (run, found) = check_with_taskdef(&layout, Some(TASK_SPEC), Some(&td));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert!(
+        f[0].message
+            .contains("a `secrets` entry, known only at deploy time"),
+        "{}",
+        f[0].message
+    );
 }
 
 #[test]

@@ -7,8 +7,11 @@
 //! Severity follows what Node does at start: what runs while modules load (static
 //! imports, top-level `require`, a top-level awaited `import()`) is an error when
 //! it cannot resolve; a `require` in a function or another `import()` is a warning.
-//! A `NODE_ENV` comparison guarding an import is judged with the image's ENV: the
-//! branch that environment takes is an error, the other a warning.
+//! A `NODE_ENV` comparison guarding an import is judged with the environment the
+//! container will have (the image's ENV, under the task definition's with
+//! `--taskdef`): the branch that environment takes is an error, the other a
+//! warning, and either one a warning when the task sets `NODE_ENV` from a value
+//! known only at deploy time.
 
 pub mod imports;
 pub mod resolve;
@@ -19,6 +22,7 @@ use crate::image::fs::{FlatFs, Kind};
 use crate::image::layer::MAX_CONTENT;
 use crate::image::spec::NodeRule;
 use crate::report::{CheckOutcome, Code, Finding, Severity};
+use crate::taskdef::TaskVar;
 use imports::{How, Import, Parsed};
 use oci_spec::image::ImageConfiguration;
 use resolve::{Failure, Mode, Package, Resolved, Resolver};
@@ -99,6 +103,68 @@ fn env_desc(env: Option<&str>) -> String {
     }
 }
 
+/// The task definition's say on `NODE_ENV` (`image-check IMAGE --taskdef FILE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEnv {
+    /// FILE as the user named it.
+    pub file: String,
+    pub node_env: TaskVar,
+}
+
+/// The `NODE_ENV` guards are judged with: its value (when known), and how
+/// messages and the detail line name where it comes from.
+struct ContainerEnv {
+    value: Option<String>,
+    /// Set by the task from a value known only at deploy time: where.
+    unknown: Option<&'static str>,
+    /// "the image's ENV (`NODE_ENV=production`)": what selects a branch.
+    origin: String,
+    detail: String,
+}
+
+fn container_env(image: Option<&str>, task: Option<&TaskEnv>) -> ContainerEnv {
+    let (value, unknown, origin, detail) = match task {
+        None => (
+            image.map(String::from),
+            None,
+            format!("the image's ENV ({})", env_desc(image)),
+            env_desc(image),
+        ),
+        Some(TaskEnv { file, node_env }) => match node_env {
+            TaskVar::Set(v) => (
+                Some(v.clone()),
+                None,
+                format!("the task definition `{file}` (`NODE_ENV={v}` in its `environment`)"),
+                format!("`NODE_ENV={v}` from the task definition"),
+            ),
+            TaskVar::Unset => (
+                image.map(String::from),
+                None,
+                match image {
+                    Some(v) => format!("the image's ENV (`NODE_ENV={v}`; the task definition `{file}` does not set it)"),
+                    None => format!("the container's environment (no `NODE_ENV` in the task definition `{file}` or the image's ENV)"),
+                },
+                match image {
+                    Some(v) => format!("`NODE_ENV={v}` from the image; the task definition does not set it"),
+                    None => "no `NODE_ENV` in the task definition or the image".into(),
+                },
+            ),
+            TaskVar::Unknown(from) => (
+                None,
+                Some(*from),
+                format!("the task definition `{file}` (`NODE_ENV` from {from})"),
+                format!("`NODE_ENV` from the task definition's {from}, value unknown"),
+            ),
+        },
+    };
+    ContainerEnv {
+        value,
+        unknown,
+        origin,
+        detail,
+    }
+}
+
 enum Item {
     File(String, bool),
     Package(String, bool),
@@ -106,7 +172,7 @@ enum Item {
 
 struct Walk<'f, 'r> {
     r: Resolver<'f>,
-    env: Option<String>,
+    env: ContainerEnv,
     node_version: Option<String>,
     rule: &'r NodeRule,
     files: HashMap<String, bool>,
@@ -221,7 +287,13 @@ pub fn content_sources(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -
     out
 }
 
-pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOutcome {
+/// `task`: the task definition's say on `NODE_ENV`, when one is given.
+pub fn check(
+    fs: &FlatFs,
+    cfg: &ImageConfiguration,
+    rule: &NodeRule,
+    task: Option<&TaskEnv>,
+) -> CheckOutcome {
     let c = cfg.config().clone().unwrap_or_default();
     let env = c.env().clone().unwrap_or_default();
     let real = match entry(fs, cfg, rule) {
@@ -236,7 +308,7 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
     };
     let mut w = Walk {
         r: Resolver::new(fs),
-        env: env_value(&env, "NODE_ENV").map(String::from),
+        env: container_env(env_value(&env, "NODE_ENV"), task),
         node_version: env_value(&env, "NODE_VERSION").map(String::from),
         rule,
         files: HashMap::new(),
@@ -289,7 +361,7 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &NodeRule) -> CheckOut
         n(w.files.len(), "app file"),
         n(w.imports, "import"),
         n(w.pkgs.len(), "package"),
-        env_desc(w.env.as_deref())
+        w.env.detail
     );
     CheckOutcome::from_findings(NAME, w.findings).detail(detail)
 }
@@ -461,11 +533,12 @@ impl Walk<'_, '_> {
         let holds = i
             .guards
             .iter()
-            .all(|(c, truth)| c.holds(self.env.as_deref()) == *truth);
+            .all(|(c, truth)| c.holds(self.env.value.as_deref()) == *truth);
         let guarded = !i.guards.is_empty();
         let runs_at_start = match i.how {
             How::Static => true,
-            _ if guarded => holds,
+            // A value known only at deploy time selects no branch here.
+            _ if guarded => holds && self.env.unknown.is_none(),
             _ => i.at_load,
         };
         let eager = file_eager && runs_at_start;
@@ -502,7 +575,7 @@ impl Walk<'_, '_> {
             How::Require => format!("`require(\"{}\")`", i.spec),
             How::Dynamic => format!("`import(\"{}\")`", i.spec),
         };
-        let env = env_desc(self.env.as_deref());
+        let origin = &self.env.origin;
         let conds = i
             .guards
             .iter()
@@ -517,14 +590,12 @@ impl Walk<'_, '_> {
             .join(" and ");
         let when = if !file_eager {
             "when the module that imports it is loaded (itself loaded only lazily)".to_string()
+        } else if let (true, Some(from)) = (guarded, self.env.unknown) {
+            format!("only if the branch {conds} runs, which depends on the `NODE_ENV` the task definition sets from {from}, known only at deploy time")
         } else if guarded && holds {
-            format!(
-                "when the server takes the branch {conds}, which the image's ENV ({env}) selects"
-            )
+            format!("when the server takes the branch {conds}, which {origin} selects")
         } else if guarded {
-            format!(
-                "only if the branch {conds} runs, which the image's ENV ({env}) does not select"
-            )
+            format!("only if the branch {conds} runs, which {origin} does not select")
         } else if eager {
             "at start".to_string()
         } else if i.how == How::Require {
