@@ -278,6 +278,170 @@ fn node_env_from_a_task_secret_is_judged_unknown() {
     );
 }
 
+/// The healthy example run through a package manager: `cmd` (after preflight),
+/// `package` as `/app/package.json` (`None`: deleted), and `more` app files.
+fn package_run_image(cmd: &[&str], package: Option<&str>, more: &[(&str, &str)]) -> Layout {
+    let mut r = load_recipe("healthy");
+    r.config.cmd = Some(cmd.iter().map(|c| c.to_string()).collect());
+    let file = |path: &str, text: &str| FileRecipe {
+        path: path.into(),
+        text: Some(text.into()),
+        ..Default::default()
+    };
+    let mut files = vec![
+        FileRecipe {
+            mode: Some(0o755),
+            ..file("usr/local/bin/npm", "#!/usr/bin/env node\n")
+        },
+        FileRecipe {
+            mode: Some(0o755),
+            ..file("usr/local/bin/yarn", "#!/usr/bin/env node\n")
+        },
+    ];
+    files.push(match package {
+        Some(p) => file("app/package.json", p),
+        None => file("app/.wh.package.json", ""),
+    });
+    files.extend(more.iter().map(|(p, t)| file(p, t)));
+    r.layers.push(LayerRecipe {
+        compression: "gzip".into(),
+        docker_media_types: false,
+        created_by: Some("COPY package.json ./".into()),
+        files,
+        tree: None,
+    });
+    layout_of(r, "v1")
+}
+
+fn package_with_scripts(scripts: &str) -> String {
+    format!(
+        r#"{{"name":"scalemap-api","type":"module","scripts":{{{scripts}}},"dependencies":{{"express":"^4","pg":"^8","@aws-sdk/client-s3":"^3"}}}}"#
+    )
+}
+
+/// `CMD ["npm", "start"]` runs `scripts.start`; a plain `node FILE` there is
+/// followed, so the bundle is checked as if the command named it (npm and yarn,
+/// `start`, `run start`, `run-script NAME`).
+#[test]
+fn npm_start_is_followed_to_the_script_node_runs() {
+    let pkg = package_with_scripts(
+        r#""start":"node dist/index.js","serve":"node --enable-source-maps -r ./dist/index.js dist/index.js""#,
+    );
+    for (cmd, by) in [
+        (&["npm", "start"][..], "npm start"),
+        (
+            &["npm", "run", "start", "--", "--port", "3000"][..],
+            "npm run start",
+        ),
+        (&["npm", "run-script", "serve"][..], "npm run serve"),
+        (&["yarn", "start"][..], "yarn start"),
+        (&["yarn", "run", "serve"][..], "yarn run serve"),
+    ] {
+        let (run, found) = check_layout(&package_run_image(cmd, Some(&pkg), &[]), None);
+        assert_eq!(run.code, 0, "{cmd:?}: {}{}", run.stdout, run.stderr);
+        assert!(found.is_empty(), "{cmd:?}: {found:#?}");
+        assert!(
+            run.stdout
+                .contains(&format!("`{by}` runs `/app/dist/index.js` (1238 bytes)")),
+            "{cmd:?}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains("`/app/dist/index.js`: 1 app file, 5 imports, 7 packages"),
+            "{cmd:?}: {}",
+            run.stdout
+        );
+    }
+}
+
+/// What the followed script runs must exist, as for `CMD ["node", FILE]`; and
+/// a missing script, a missing `package.json` (npm exits before anything
+/// runs) are errors. npm's own default, `node server.js` for a `start` the
+/// package lacks, is followed (npm 11 on the host does exactly that).
+#[test]
+fn npm_start_failures_are_cmd_target_errors() {
+    let pkg = package_with_scripts(r#""start":"node dist/server.js""#);
+    let (run, found) = check_layout(&package_run_image(&["npm", "start"], Some(&pkg), &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "cmd-target-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert!(
+        f[0].message.contains("runs `npm start`, whose `node dist/server.js` (in `/app/package.json`) runs `/app/dist/server.js`"),
+        "{}",
+        f[0].message
+    );
+
+    let pkg = package_with_scripts(r#""build":"vite build""#);
+    let (run, found) = check_layout(&package_run_image(&["npm", "start"], Some(&pkg), &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "cmd-target-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/package.json");
+    assert!(f[0].message.contains("no `scripts.start`") && f[0].message.contains("Missing script"));
+    // The node check says why it did not run, never a pass in silence.
+    assert_eq!(only(&found, "node-not-checked").len(), 1, "{found:#?}");
+
+    let with_server = package_run_image(
+        &["npm", "start"],
+        Some(&pkg),
+        &[(
+            "app/server.js",
+            "import express from \"express\";\nimport \"vite\";\n",
+        )],
+    );
+    let (run, found) = check_layout(&with_server, None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].subject, "/app/server.js:2");
+
+    let (run, found) = check_layout(&package_run_image(&["npm", "start"], None, &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "cmd-target-missing");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert!(f[0]
+        .message
+        .contains("reads `/app/package.json`, but there is no such file"));
+}
+
+/// Anything but a plain `node FILE` (a shell `&&`, an assignment, another
+/// runner) and npm flags that move the package are notes that say the script
+/// was not followed.
+#[test]
+fn package_scripts_other_than_node_file_are_notes_not_followed() {
+    for (cmd, start) in [
+        (&["npm", "start"][..], "tsc && node dist/index.js"),
+        (
+            &["npm", "start"][..],
+            "NODE_ENV=production node dist/index.js",
+        ),
+        (&["npm", "start"][..], "nodemon dist/index.js"),
+        (
+            &["npm", "--prefix", "/srv", "start"][..],
+            "node dist/index.js",
+        ),
+        (&["npm", "ci"][..], "node dist/index.js"),
+    ] {
+        let pkg = package_with_scripts(&format!(r#""start":{}"#, serde_json::json!(start)));
+        let (run, found) = check_layout(&package_run_image(cmd, Some(&pkg), &[]), None);
+        assert_eq!(run.code, 0, "{cmd:?} {start}: {}", run.stdout);
+        let cmd_note = only(&found, "cmd-not-checked");
+        let node_note = only(&found, "node-not-checked");
+        assert_eq!(
+            (cmd_note.len(), node_note.len()),
+            (1, 1),
+            "{cmd:?} {start}: {found:#?}"
+        );
+        assert_eq!(cmd_note[0].severity, "note");
+        assert!(
+            node_note[0].message.contains("so imports were not checked"),
+            "{}",
+            node_note[0].message
+        );
+    }
+}
+
 #[test]
 fn require_inside_a_function_is_a_warning() {
     let (run, found) = check("node-require-in-function", None);

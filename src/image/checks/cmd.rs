@@ -2,7 +2,9 @@
 //!
 //! Wrappers (`tini`, `dumb-init`, our own `preflight --`) are looked through to the
 //! real command; an interpreter (`node`, `python`) must be on PATH and its script
-//! must be a regular, non-empty file after following symlinks.
+//! must be a regular, non-empty file after following symlinks. `npm start` (and
+//! `npm run X`, `yarn start`) is followed through `package.json` to the script
+//! `node` runs, when the package script is the plain `node FILE` shape.
 
 use super::unresolved;
 use crate::image::checks::config::env_value;
@@ -96,6 +98,32 @@ fn unwrap(argv: &[String]) -> Vec<String> {
     }
 }
 
+/// What a package manager's script run (`npm start`) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageRun {
+    /// The script is `node [flags] FILE`: the target's interpreter and script
+    /// are that `node` and FILE (joined with the package's directory).
+    Followed,
+    /// Not followed (a script that is not `node FILE`, flags that move the
+    /// package, a `package.json` not read): why, for a note.
+    NotFollowed(String),
+    /// The package manager fails before any script runs (no `package.json`, no
+    /// such script): the message, for an error.
+    Fails(String),
+}
+
+/// `npm start` and the like, and what `package.json` said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageScript {
+    /// As the command says it: `npm start`, `npm run serve`, `yarn start`.
+    pub what: String,
+    /// The script's text from `package.json`, once found (`node dist/index.js`).
+    pub text: Option<String>,
+    /// The `package.json` read (an image path), once found.
+    pub manifest: Option<String>,
+    pub run: PackageRun,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Script {
     /// The script argument (after [`resolve`], joined with WORKDIR).
@@ -179,6 +207,8 @@ pub struct CmdTarget {
     /// link target that says so), when it is one.
     pub interpreter: Option<String>,
     pub script: Script,
+    /// The command is a package manager running a `package.json` script.
+    pub package: Option<PackageScript>,
 }
 
 impl CmdTarget {
@@ -263,13 +293,213 @@ pub fn resolve(fs: &FlatFs, cfg: &ImageConfiguration) -> Result<CmdTarget, Findi
             other => other,
         },
     };
-    Ok(CmdTarget {
+    let mut t = CmdTarget {
         shown,
         workdir,
         program: resolved,
         interpreter: interp,
         script,
-    })
+        package: None,
+    };
+    if t.interpreter.is_none() {
+        if let Some(what) = package_run(&argv) {
+            follow_package_script(fs, &mut t, what);
+        }
+    }
+    Ok(t)
+}
+
+/// Package managers, and the first argument after which (when it is the only
+/// other word before `--`) each runs a named script.
+const NPM_CONFIG_MOVES: &[&str] = &[
+    "--prefix",
+    "-C",
+    "--workspace",
+    "-w",
+    "--workspaces",
+    "--ws",
+    "--cwd",
+];
+
+/// `npm start`, `npm run[-script] X`, `yarn start`, `yarn run X`: the script's
+/// name and how the command says it; `Err` with why for a package manager
+/// command this does not follow. `None` for anything else.
+fn package_run(argv: &[String]) -> Option<Result<(String, String), String>> {
+    let pm = base(argv.first()?);
+    if pm != "npm" && pm != "yarn" {
+        return None;
+    }
+    let shown = argv.join(" ");
+    let args: Vec<&str> = argv[1..]
+        .iter()
+        .map(String::as_str)
+        .take_while(|a| *a != "--")
+        .collect();
+    // npm reads config flags anywhere on the line; these move the package.
+    if let Some(f) = args.iter().find(|a| {
+        NPM_CONFIG_MOVES
+            .iter()
+            .any(|m| *a == m || a.starts_with(&format!("{m}=")))
+    }) {
+        return Some(Err(format!(
+            "`{shown}` runs a package script from a directory `{f}` chooses, which image-check does not follow"
+        )));
+    }
+    let words: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let name = match (pm, words.as_slice()) {
+        (_, ["start", ..]) => "start",
+        ("npm", ["run" | "run-script" | "rum" | "urn", name, ..]) => name,
+        ("yarn", ["run", name, ..]) => name,
+        _ => {
+            return Some(Err(format!(
+                "`{shown}` is not a package script run image-check follows (`npm start`, `npm run NAME`, `yarn start`, `yarn run NAME`)"
+            )))
+        }
+    };
+    let what = if name == "start" && words.first() == Some(&"start") {
+        format!("{pm} start")
+    } else {
+        format!("{pm} run {name}")
+    };
+    Some(Ok((name.to_string(), what)))
+}
+
+/// npm's package root: the nearest directory at or above `dir` with a
+/// `package.json` or a `node_modules` (npm's local prefix), as an image path.
+fn package_root(fs: &FlatFs, dir: &str) -> Option<String> {
+    let mut d = dir.trim_end_matches('/').to_string();
+    loop {
+        let has = |name: &str| fs.lookup(&format!("{d}/{name}")).is_ok();
+        if has("package.json") || has("node_modules") {
+            return Some(if d.is_empty() { "/".into() } else { d });
+        }
+        match d.rsplit_once('/') {
+            Some((p, _)) => d = p.to_string(),
+            None => return None,
+        }
+    }
+}
+
+fn follow_package_script(fs: &FlatFs, t: &mut CmdTarget, run: Result<(String, String), String>) {
+    let (name, what) = match run {
+        Ok(x) => x,
+        Err(why) => {
+            t.package = Some(PackageScript {
+                what: t.shown.clone(),
+                text: None,
+                manifest: None,
+                run: PackageRun::NotFollowed(why),
+            });
+            return;
+        }
+    };
+    let mut p = PackageScript {
+        what: what.clone(),
+        text: None,
+        manifest: None,
+        run: PackageRun::Followed,
+    };
+    let wd = if t.workdir == "/" {
+        ""
+    } else {
+        t.workdir.as_str()
+    };
+    let root = package_root(fs, wd).unwrap_or_else(|| t.workdir.clone());
+    let manifest = join(&root, "package.json");
+    p.manifest = Some(manifest.clone());
+    let yarn = what.starts_with("yarn");
+    let bytes = match fs.lookup(&manifest) {
+        Ok((_, n)) if n.kind == Kind::File => match &n.content {
+            Some(b) => b.clone(),
+            None => {
+                p.run = PackageRun::NotFollowed(format!(
+                    "`{what}` runs a script from `{manifest}`, which was not read (the node check is off, or the file is over the read limit)"
+                ));
+                t.package = Some(p);
+                return;
+            }
+        },
+        _ => {
+            p.run = PackageRun::Fails(format!(
+                "`{}` (WORKDIR `{}`) runs `{what}`, which reads `{manifest}`, but there is no such file; {} exits before the server starts",
+                t.shown, t.workdir, if yarn { "yarn" } else { "npm" }
+            ));
+            t.package = Some(p);
+            return;
+        }
+    };
+    let text = crate::image::checks::node::resolve::Package::script(&bytes, &name);
+    let text = match text {
+        Err(why) => {
+            p.run = PackageRun::Fails(format!(
+                "`{}` runs `{what}`, but `{manifest}` is not valid JSON ({why}); {} exits before the server starts",
+                t.shown,
+                if yarn { "yarn" } else { "npm" }
+            ));
+            t.package = Some(p);
+            return;
+        }
+        Ok(Some(s)) => s,
+        // npm runs `node server.js` for a missing `start` when the package
+        // has a `server.js` (@npmcli/run-script); yarn has no such default.
+        Ok(None) if name == "start" && !yarn && fs.lookup(&join(&root, "server.js")).is_ok() => {
+            "node server.js".to_string()
+        }
+        Ok(None) if yarn => {
+            p.run = PackageRun::NotFollowed(format!(
+                "`{what}`: `{manifest}` has no `scripts.{name}`, and what yarn then runs is not modelled"
+            ));
+            t.package = Some(p);
+            return;
+        }
+        Ok(None) => {
+            p.run = PackageRun::Fails(format!(
+                "`{}` runs `{what}`, but `{manifest}` has no `scripts.{name}`{}; npm exits with `Missing script: \"{name}\"` before the server starts",
+                t.shown,
+                if name == "start" { " and the package has no `server.js`" } else { "" }
+            ));
+            t.package = Some(p);
+            return;
+        }
+    };
+    p.text = Some(text.clone());
+    // npm runs the script with `sh -c`: only a plain `node [flags] FILE` is
+    // followed; quoting, variables, `&&` and assignments are the shell's.
+    let meta = |w: &str| {
+        w.contains([
+            '$', ';', '&', '|', '<', '>', '`', '(', ')', '"', '\'', '\\', '*', '#',
+        ]) || (w.contains('=') && !w.starts_with('-'))
+    };
+    let simple = !text.split_whitespace().any(meta);
+    let words: Vec<String> = text.split_whitespace().map(String::from).collect();
+    let is_node = words
+        .first()
+        .is_some_and(|w| versioned(base(w), "node") || versioned(base(w), "nodejs"));
+    let script = if simple && is_node {
+        match script_of(&words, &words[0], interpreter(&words[0]).unwrap_or(&[])) {
+            Script::Path(s) => Some(s),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    match script {
+        Some(s) => {
+            t.interpreter = Some(words[0].clone());
+            t.script = Script::Path(join(&root, &s));
+        }
+        None => {
+            p.run = PackageRun::NotFollowed(format!(
+                "`{what}` runs `{}` (`scripts.{name}` of `{manifest}`), which is not the plain `node FILE` image-check follows",
+                crate::report::render::escape_line(&text)
+            ))
+        }
+    }
+    t.package = Some(p);
 }
 
 pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
@@ -280,6 +510,21 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
     };
     let (shown, workdir, resolved) = (&t.shown, &t.workdir, &t.program);
     let mut findings = Vec::new();
+    match t.package.as_ref().map(|p| (p, &p.run)) {
+        Some((_, PackageRun::NotFollowed(why))) => {
+            return finish(vec![Finding::note(Code::CmdNotChecked, "CMD", format!("{why}; the script it runs was not checked"))
+                .hint("run the server as `CMD [\"node\", \"dist/index.js\"]` (exec form, no package manager in between) so signals reach it and its script can be checked")])
+            .detail(format!("runs `{resolved}`"))
+        }
+        Some((p, PackageRun::Fails(msg))) => {
+            let subject = p.manifest.clone().unwrap_or_else(|| "CMD".into());
+            return finish(vec![Finding::error(Code::CmdTargetMissing, &subject, msg.clone())
+                .provenance(fs.provenance(&subject))
+                .hint("add the script to `package.json` (`\"start\": \"node dist/index.js\"`) and copy `package.json` into the final stage, or run `CMD [\"node\", \"dist/index.js\"]` directly")])
+            .detail(format!("runs `{resolved}`"));
+        }
+        _ => {}
+    }
     let target = match &t.script {
         _ if t.interpreter.is_none() => {
             return finish(findings).detail(format!("runs `{resolved}`"))
@@ -293,7 +538,18 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
             return finish(findings).detail(format!("interpreter `{resolved}` with no script"))
         }
     };
-    let what = format!("`{shown}` (WORKDIR `{workdir}`) runs `{target}`, which");
+    let what = match &t.package {
+        Some(PackageScript {
+            what: run,
+            text: Some(text),
+            manifest: Some(m),
+            ..
+        }) => format!(
+            "`{shown}` (WORKDIR `{workdir}`) runs `{run}`, whose `{}` (in `{m}`) runs `{target}`, which",
+            crate::report::render::escape_line(text)
+        ),
+        _ => format!("`{shown}` (WORKDIR `{workdir}`) runs `{target}`, which"),
+    };
     match fs.lookup(&target) {
         Err(e) => {
             let f = unresolved(fs, &target, &e, Code::CmdTargetMissing, &format!("`{target}`"));
@@ -315,7 +571,11 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
                 .hint("the build wrote an empty bundle: check the compile step's log (`npx tsc` without TypeScript installed compiles nothing)"),
         ),
         Ok((k, n)) => {
-            return finish(findings).detail(format!("`{resolved}` runs `{}` ({} bytes)", display(&k), n.size));
+            let by = match &t.package {
+                Some(p) => format!("`{}`", p.what),
+                None => format!("`{resolved}`"),
+            };
+            return finish(findings).detail(format!("{by} runs `{}` ({} bytes)", display(&k), n.size));
         }
     }
     finish(findings)

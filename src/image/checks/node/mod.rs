@@ -205,6 +205,21 @@ fn entry(
         None => match cmd::resolve(fs, cfg) {
             Ok(t) => match t.node_script() {
                 Some(s) => resolve::join("", s),
+                None if t
+                    .package
+                    .as_ref()
+                    .is_some_and(|p| p.run != cmd::PackageRun::Followed) =>
+                {
+                    let why = match t.package.map(|p| p.run) {
+                        Some(cmd::PackageRun::NotFollowed(why)) => why,
+                        _ => "the command's package script fails before it runs (see `cmd-target`)"
+                            .into(),
+                    };
+                    return Err((
+                        format!("{why}, so imports were not checked"),
+                        "did not run: package script not followed",
+                    ));
+                }
                 None => {
                     return Err((
                         format!(

@@ -230,6 +230,22 @@ impl Package {
     }
 }
 
+impl Package {
+    /// `scripts.NAME` of a `package.json` (a string), `None` when it has none;
+    /// `Err` when the file is not a JSON object.
+    pub fn script(bytes: &[u8], name: &str) -> Result<Option<String>, String> {
+        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        let j: Json = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if !matches!(j, Json::Obj(_)) {
+            return Err("not a JSON object".into());
+        }
+        Ok(j.get("scripts")
+            .and_then(|s| s.get(name))
+            .and_then(Json::as_str)
+            .map(String::from))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `import`/`export`/`import()`: conditions `node`, `import`; exact files.
