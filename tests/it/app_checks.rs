@@ -442,6 +442,130 @@ fn package_scripts_other_than_node_file_are_notes_not_followed() {
     }
 }
 
+/// The healthy example with one more layer: `files` written (`(path, text)`)
+/// and `gone` whited out.
+fn healthy_plus(files: &[(&str, &str)], gone: &[&str]) -> Layout {
+    let mut r = load_recipe("healthy");
+    let mut fs: Vec<FileRecipe> = files
+        .iter()
+        .map(|(p, t)| FileRecipe {
+            path: p.to_string(),
+            text: Some(t.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    fs.extend(gone.iter().map(|p| {
+        let (dir, name) = p.rsplit_once('/').unwrap();
+        FileRecipe {
+            path: format!("{dir}/.wh.{name}"),
+            text: Some(String::new()),
+            ..Default::default()
+        }
+    }));
+    r.layers.push(LayerRecipe {
+        compression: "gzip".into(),
+        docker_media_types: false,
+        created_by: Some("COPY . .".into()),
+        files: fs,
+        tree: None,
+    });
+    layout_of(r, "v1")
+}
+
+/// Hostile H3: a dependency's directory is there but its entry is not (a
+/// `.dockerignore` or partial `COPY` dropped it); Node's `require` fails at
+/// start, so the check does too: a missing `main` file, an empty directory,
+/// an `exports` target that is gone.
+#[test]
+fn a_dependency_present_without_its_entry_file_fails() {
+    for (files, gone, dep, why) in [
+        (
+            vec![],
+            vec!["app/node_modules/pg-connection-string/index.js"],
+            "pg-connection-string",
+            "its `main` `./index.js` does not exist",
+        ),
+        (
+            vec![],
+            vec![
+                "app/node_modules/body-parser/package.json",
+                "app/node_modules/body-parser/index.js",
+            ],
+            "body-parser",
+            "neither a `package.json` nor an `index.js`",
+        ),
+        (
+            vec![(
+                "app/node_modules/debug/package.json",
+                r#"{"name":"debug","exports":{".":{"require":"./dist/debug.cjs"}},"dependencies":{"ms":"2.0.0"}}"#,
+            )],
+            vec![],
+            "debug",
+            "its `exports` names `/app/node_modules/debug/dist/debug.cjs`",
+        ),
+    ] {
+        let (run, found) = check_layout(&healthy_plus(&files, &gone), None);
+        assert_eq!(run.code, 1, "{dep}: {}", run.stdout);
+        let f = only(&found, "import-unresolved");
+        assert!(!f.is_empty(), "{dep}: {found:#?}");
+        assert!(
+            f.iter().all(|f| f.severity == "error"
+                && f.message.contains(&format!("the dependency `{dep}`"))
+                && f.message.contains(why)),
+            "{dep}: {f:#?}"
+        );
+    }
+    // A package naming no entry at all (types only) is not required whole.
+    let types_only = healthy_plus(
+        &[
+            (
+                "app/node_modules/ms/package.json",
+                r#"{"name":"ms","types":"index.d.ts"}"#,
+            ),
+            ("app/node_modules/ms/index.d.ts", "export {};\n"),
+        ],
+        &["app/node_modules/ms/index.js"],
+    );
+    let (run, found) = check_layout(&types_only, None);
+    assert_eq!(run.code, 0, "{found:#?}");
+}
+
+/// Hostile M5: the app's own `package.json` does not parse; Node reads it to
+/// load the bundle (for its `"type"`) and throws at start.
+#[test]
+fn an_invalid_app_package_json_fails() {
+    let (run, found) = check_layout(&healthy_plus(&[("app/package.json", "{bad")], &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "package-json-invalid");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(
+        (f[0].severity.as_str(), f[0].subject.as_str()),
+        ("error", "/app/package.json")
+    );
+    assert!(
+        f[0].message.contains("ERR_INVALID_PACKAGE_CONFIG"),
+        "{}",
+        f[0].message
+    );
+}
+
+/// Hostile H5/M9: an app file reached at start that could not be checked is a
+/// warning (so `--strict` fails), never a note beside a pass.
+#[test]
+fn an_app_file_reached_at_start_that_was_not_checked_is_a_warning() {
+    let layout = healthy_plus(&[("app/dist/index.js", "const = ;\n")], &[]);
+    let (run, found) = check_layout(&layout, None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = only(&found, "node-not-checked");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert!(
+        f[0].message.contains("could not be parsed"),
+        "{}",
+        f[0].message
+    );
+}
+
 #[test]
 fn require_inside_a_function_is_a_warning() {
     let (run, found) = check("node-require-in-function", None);

@@ -364,7 +364,8 @@ pub fn check(
         }
     }
     if w.truncated {
-        w.findings.push(Finding::note(
+        // A bound reached is a warning: what lies past it could fail the start.
+        w.findings.push(Finding::warning(
             Code::NodeNotChecked,
             format!("/{real}"),
             format!("the app reaches more than {MAX_FILES} files or {MAX_PACKAGES} packages; those past the bound were not checked"),
@@ -419,6 +420,15 @@ impl Walk<'_, '_> {
 
     fn file(&mut self, key: &str, eager: bool) {
         let shown = format!("/{key}");
+        // A file reached at start that could not be checked may be what fails
+        // the start: a warning (so `--strict` fails on it); lazily, a note.
+        let not_checked = |msg: String| {
+            if eager {
+                Finding::warning(Code::NodeNotChecked, &shown, msg)
+            } else {
+                Finding::note(Code::NodeNotChecked, &shown, msg)
+            }
+        };
         let Ok((_, node)) = self.r.fs.lookup(key) else {
             return;
         };
@@ -438,24 +448,43 @@ impl Walk<'_, '_> {
                 )
                 .hint("split the bundle (esbuild `--splitting`, or leave packages external) or check its imports with `node --check` in the build")
             } else {
-                Finding::note(
-                    Code::NodeNotChecked,
-                    &shown,
-                    "its contents were not read (a system directory, or over the per-layer limit), so its imports were not checked",
+                not_checked(
+                    "its contents were not read (a system directory, or over the per-layer limit), so its imports were not checked".into(),
                 )
             };
             self.findings
                 .push(f.provenance(self.r.fs.provenance(&shown)));
             return;
         };
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            self.findings.push(Finding::note(
-                Code::NodeNotChecked,
-                &shown,
-                "is not UTF-8 text, so its imports were not checked",
-            ));
-            return;
-        };
+        // Node decodes sources as UTF-8 with replacement characters.
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.as_ref();
+        // Node reads the nearest `package.json` to load a `.js` file (for its
+        // `"type"`) and throws on one it cannot parse.
+        if !key.ends_with(".mjs") && !key.ends_with(".cjs") {
+            if let Some(f) = self.r.scope_error(resolve::parent(key)) {
+                if let resolve::Failure::BadPackageJson { path, why } = &f {
+                    if self.reported.insert((path.clone(), String::new())) {
+                        let sev = if eager {
+                            Severity::Error
+                        } else {
+                            Severity::Warning
+                        };
+                        let pj = format!("/{path}");
+                        self.findings.push(
+                            Finding::new(
+                                Code::PackageJsonInvalid,
+                                sev,
+                                &pj,
+                                format!("is not valid JSON ({why}); Node reads it to load `{shown}` and throws `ERR_INVALID_PACKAGE_CONFIG`{}", if eager { " at start" } else { " when that file loads" }),
+                            )
+                            .hint("fix the file (`node -e 'JSON.parse(require(\"fs\").readFileSync(\"package.json\", \"utf8\"))'` shows where it breaks)")
+                            .provenance(self.r.fs.provenance(&pj)),
+                        );
+                    }
+                }
+            }
+        }
         let scope = self.r.scope(resolve::parent(key));
         let scope_module = scope.as_ref().is_some_and(|p| p.module);
         let explicit_cjs = scope.as_ref().is_some_and(|p| p.commonjs);
@@ -472,11 +501,9 @@ impl Walk<'_, '_> {
             Parsed::Ok { imports, esm } => (imports, esm),
             Parsed::Failed(why) => {
                 self.findings.push(
-                    Finding::note(
-                        Code::NodeNotChecked,
-                        &shown,
-                        format!("could not be parsed ({why}), so its imports were not checked"),
-                    )
+                    not_checked(format!(
+                        "could not be parsed ({why}), so its imports were not checked"
+                    ))
                     .provenance(self.r.fs.provenance(&shown)),
                 );
                 return;
@@ -659,6 +686,40 @@ impl Walk<'_, '_> {
         );
     }
 
+    /// A dependency whose directory is there but whose entry is not (a partial
+    /// `COPY`, a `.dockerignore` that dropped `dist/` or `lib/`).
+    fn broken_dependency(
+        &mut self,
+        dir: &str,
+        name: &str,
+        dep: &str,
+        real: &str,
+        why: &str,
+        eager: bool,
+    ) {
+        let sev = if eager {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let when = if eager {
+            "when it loads at start"
+        } else {
+            "when it loads"
+        };
+        let shown = format!("/{dir}/package.json");
+        self.findings.push(
+            Finding::new(
+                Code::ImportUnresolved,
+                sev,
+                &shown,
+                format!("`{name}` declares the dependency `{dep}`, found at `/{real}`, but {why}; its `require(\"{dep}\")` throws `MODULE_NOT_FOUND` {when}"),
+            )
+            .hint("the package was copied incompletely: check `.dockerignore` (`dist`, `lib`, `build` patterns match inside `node_modules` too) and copy the whole `node_modules` from the stage that ran `npm ci --omit=dev`")
+            .provenance(self.r.fs.provenance(&format!("/{real}"))),
+        );
+    }
+
     /// A package reached: its declared `dependencies` must be found from its own
     /// directory, as its code's `require` would look for them.
     fn package(&mut self, dir: &str, eager: bool) {
@@ -698,7 +759,14 @@ impl Walk<'_, '_> {
                 d = resolve::parent(&d).to_string();
             };
             match found {
-                Some(real) => self.enqueue(Item::Package(real, eager)),
+                Some(real) => {
+                    if let Some(why) = self.r.entry_missing(&real) {
+                        if self.reported.insert((dir.to_string(), dep.clone())) {
+                            self.broken_dependency(dir, &name, dep, &real, &why, eager);
+                        }
+                    }
+                    self.enqueue(Item::Package(real, eager))
+                }
                 None if self.reported.insert((dir.to_string(), dep.clone())) => {
                     let sev = if eager {
                         Severity::Error

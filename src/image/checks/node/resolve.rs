@@ -206,11 +206,117 @@ fn names(j: Option<&Json>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The fields of a `package.json` resolution reads; the rest is skipped
+/// unparsed, so what `JSON.parse` takes and serde_json would refuse in a value
+/// (nesting past 128 levels, `1e999`, a lone surrogate) does not matter there.
+const FIELDS: &[&str] = &[
+    "name",
+    "type",
+    "main",
+    "exports",
+    "imports",
+    "scripts",
+    "dependencies",
+    "devDependencies",
+    "optionalDependencies",
+];
+
+/// A `package.json` as `JSON.parse` reads it, holding only [`FIELDS`].
+fn manifest(bytes: &[u8]) -> Result<Json, String> {
+    struct Top;
+    impl<'de> Visitor<'de> for Top {
+        type Value = Json;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
+            let mut v: Vec<(String, Json)> = Vec::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if FIELDS.contains(&k.as_str()) {
+                    let x: Json = a.next_value()?;
+                    v.retain(|(old, _)| *old != k);
+                    v.push((k, x));
+                } else {
+                    a.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(Json::Obj(v))
+        }
+        // Valid JSON that is not an object: Node refuses it too.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
+            while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(Json::Null)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_unit<E>(self) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+    }
+    // Node reads the file as UTF-8 with replacement characters, then strips a
+    // BOM before `JSON.parse`.
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let text = lone_surrogates_replaced(text);
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let j = serde::Deserializer::deserialize_any(&mut de, Top).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(j)
+}
+
+/// `\uD800`–`\uDFFF` escapes that do not form a pair, as `\uFFFD`:
+/// `JSON.parse` keeps them in the string, serde_json refuses the file.
+fn lone_surrogates_replaced(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\u") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let b = text.as_bytes();
+    let hex = |i: usize| {
+        b.get(i..i + 6)
+            .filter(|h| h[0] == b'\\' && h[1] == b'u')
+            .and_then(|h| std::str::from_utf8(&h[2..]).ok())
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match hex(i) {
+            Some(0xD800..=0xDBFF) if matches!(hex(i + 6), Some(0xDC00..=0xDFFF)) => i += 12,
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&text[last..i]);
+                out.push_str("\\uFFFD");
+                i += 6;
+                last = i;
+            }
+            // Any other escape: skip both characters (`\\` must not start one).
+            _ => i += 2,
+        }
+    }
+    out.push_str(&text[last.min(text.len())..]);
+    std::borrow::Cow::Owned(out)
+}
+
 impl Package {
     pub fn parse(dir: &str, bytes: &[u8]) -> Result<Package, String> {
-        // Node strips a UTF-8 BOM before parsing.
-        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-        let j: Json = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let j = manifest(bytes)?;
         if !matches!(j, Json::Obj(_)) {
             return Err("not a JSON object".into());
         }
@@ -234,8 +340,7 @@ impl Package {
     /// `scripts.NAME` of a `package.json` (a string), `None` when it has none;
     /// `Err` when the file is not a JSON object.
     pub fn script(bytes: &[u8], name: &str) -> Result<Option<String>, String> {
-        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-        let j: Json = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let j = manifest(bytes)?;
         if !matches!(j, Json::Obj(_)) {
             return Err("not a JSON object".into());
         }
@@ -417,6 +522,69 @@ impl<'f> Resolver<'f> {
         };
         self.pkgs.insert(dir.to_string(), p.clone());
         Ok(p)
+    }
+
+    /// The nearest `package.json` at or above `dir` when it cannot be read:
+    /// Node reads it to load a `.js` file there and throws on it.
+    pub fn scope_error(&mut self, dir: &str) -> Option<Failure> {
+        let mut d = dir.to_string();
+        loop {
+            if d.rsplit('/').next() == Some("node_modules") {
+                return None;
+            }
+            match self.package(&d) {
+                Err(f) => return Some(f),
+                Ok(Some(_)) => return None,
+                Ok(None) => {}
+            }
+            if d.is_empty() {
+                return None;
+            }
+            d = parent(&d).to_string();
+        }
+    }
+
+    /// Why `require(NAME)` of the package in `dir` (found by a dependant) fails
+    /// although the directory is there: no `package.json` and no `index.js`, or
+    /// a `main`/`exports` entry whose file is missing. `None` when it loads, or
+    /// when the package names no entry (types-only and CLI-only packages).
+    pub fn entry_missing(&mut self, dir: &str) -> Option<String> {
+        let pkg = match self.package(dir) {
+            Ok(p) => p,
+            // Reported where the walk reads it.
+            Err(_) => return None,
+        };
+        let Some(pkg) = pkg else {
+            return self
+                .index(dir)
+                .is_none()
+                .then(|| "it has neither a `package.json` nor an `index.js`".to_string());
+        };
+        if pkg.exports.is_some() {
+            let mut missing = None;
+            for mode in [Mode::Cjs, Mode::Esm] {
+                match self.exports(&pkg, ".", mode) {
+                    Ok(_) => return None,
+                    Err(Failure::PackageFile { path, .. }) => missing = Some(path),
+                    Err(_) => {}
+                }
+            }
+            return missing.map(|p| format!("its `exports` names `/{p}`, which does not exist"));
+        }
+        let main = pkg.main.clone()?;
+        let m = join(dir, &main);
+        // A missing `main` falls back to `index.js` (Node's DEP0128).
+        if self
+            .as_file(&m)
+            .or_else(|| self.index(&m))
+            .or_else(|| self.index(dir))
+            .is_some()
+        {
+            return None;
+        }
+        Some(format!(
+            "its `main` `{main}` does not exist, nor does an `index.js`"
+        ))
     }
 
     /// The nearest `package.json` at or above `dir`, stopping at a
@@ -823,6 +991,41 @@ mod tests {
         assert_eq!(join("app/dist", "../x/./b.js"), "app/x/b.js");
         assert_eq!(join("app", "/etc/passwd"), "etc/passwd");
         assert_eq!(join("", "../../a"), "a");
+    }
+
+    /// Hostile M4: what `JSON.parse` takes (Node's reading of `package.json`)
+    /// is a package, whatever serde_json thinks of fields resolution never
+    /// reads: 200-deep nesting, `1e999`, lone surrogates, invalid UTF-8.
+    #[test]
+    fn package_json_is_read_as_json_parse_reads_it() {
+        let deep = format!(
+            r#"{{"name":"p","config":{}1{},"main":"m.js"}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        for text in [
+            deep.into_bytes(),
+            br#"{"name":"p","n":1e999,"main":"m.js"}"#.to_vec(),
+            br#"{"name":"p","description":"\ud800 and \udc00\ud800","main":"m.js"}"#.to_vec(),
+            b"{\"name\":\"p\",\"description\":\"\xff\xfe\",\"main\":\"m.js\"}".to_vec(),
+            b"\xef\xbb\xbf{\"name\":\"x\",\"name\":\"p\",\"main\":\"m.js\"}".to_vec(),
+        ] {
+            let p = Package::parse("d", &text)
+                .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(&text)));
+            assert_eq!(
+                (p.name.as_deref(), p.main.as_deref()),
+                (Some("p"), Some("m.js"))
+            );
+        }
+        // A paired surrogate stays as it is; what JSON.parse refuses is refused.
+        assert!(Package::parse("d", br#"{"name":"\ud83d\ude00"}"#).is_ok());
+        for bad in [&b"{bad"[..], b"{\"a\":1,}", b"[1]", b"{} x"] {
+            assert!(
+                Package::parse("d", bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
