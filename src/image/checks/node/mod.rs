@@ -462,16 +462,17 @@ impl Walk<'_, '_> {
         // Node reads the nearest `package.json` to load a `.js` file (for its
         // `"type"`) and throws on one it cannot parse.
         if !key.ends_with(".mjs") && !key.ends_with(".cjs") {
-            if let Some(f) = self.r.scope_error(resolve::parent(key)) {
-                if let resolve::Failure::BadPackageJson { path, why } = &f {
-                    if self.reported.insert((path.clone(), String::new())) {
-                        let sev = if eager {
-                            Severity::Error
-                        } else {
-                            Severity::Warning
-                        };
-                        let pj = format!("/{path}");
-                        self.findings.push(
+            if let Some(resolve::Failure::BadPackageJson { path, why }) =
+                self.r.scope_error(resolve::parent(key))
+            {
+                if self.reported.insert((path.clone(), String::new())) {
+                    let sev = if eager {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    };
+                    let pj = format!("/{path}");
+                    self.findings.push(
                             Finding::new(
                                 Code::PackageJsonInvalid,
                                 sev,
@@ -481,7 +482,6 @@ impl Walk<'_, '_> {
                             .hint("fix the file (`node -e 'JSON.parse(require(\"fs\").readFileSync(\"package.json\", \"utf8\"))'` shows where it breaks)")
                             .provenance(self.r.fs.provenance(&pj)),
                         );
-                    }
                 }
             }
         }
