@@ -445,7 +445,23 @@ fn package_scripts_other_than_node_file_are_notes_not_followed() {
 /// The healthy example with one more layer: `files` written (`(path, text)`)
 /// and `gone` whited out.
 fn healthy_plus(files: &[(&str, &str)], gone: &[&str]) -> Layout {
+    healthy_with(None, &[], files, gone)
+}
+
+/// [`healthy_plus`] with `cmd` (after preflight) and `env` added to the ENV.
+fn healthy_with(
+    cmd: Option<&[&str]>,
+    env: &[&str],
+    files: &[(&str, &str)],
+    gone: &[&str],
+) -> Layout {
     let mut r = load_recipe("healthy");
+    if let Some(c) = cmd {
+        r.config.cmd = Some(c.iter().map(|x| x.to_string()).collect());
+    }
+    let mut e = r.config.env.clone().unwrap_or_default();
+    e.extend(env.iter().map(|x| x.to_string()));
+    r.config.env = Some(e);
     let mut fs: Vec<FileRecipe> = files
         .iter()
         .map(|(p, t)| FileRecipe {
@@ -561,6 +577,156 @@ fn an_app_file_reached_at_start_that_was_not_checked_is_a_warning() {
     assert_eq!(f[0].severity, "warning");
     assert!(
         f[0].message.contains("could not be parsed"),
+        "{}",
+        f[0].message
+    );
+}
+
+/// Hostile H4: what node preloads (`-r`, `--import`, `NODE_OPTIONS`) runs
+/// before the entry; a preload that does not resolve fails the start.
+#[test]
+fn preloads_are_resolved_before_the_entry() {
+    let pkg_dev = r#"{"name":"scalemap-api","type":"module","dependencies":{"express":"^4","pg":"^8","@aws-sdk/client-s3":"^3"},"devDependencies":{"dotenv":"^16"}}"#;
+    let cases: Vec<(Layout, &str, &str)> = vec![
+        (
+            healthy_with(
+                Some(&["node", "-r", "dotenv/config", "dist/index.js"]),
+                &[],
+                &[("app/package.json", pkg_dev)],
+                &[],
+            ),
+            "CMD",
+            "the preload `-r dotenv/config` cannot be resolved from `/app`",
+        ),
+        (
+            healthy_with(None, &["NODE_OPTIONS=--require dotenv/config"], &[], &[]),
+            "NODE_OPTIONS",
+            "the preload `--require dotenv/config`",
+        ),
+        (
+            healthy_with(
+                Some(&["node", "--import=./register.js", "dist/index.js"]),
+                &[],
+                &[("app/register.js", "import \"ghost-hooks\";\n")],
+                &[],
+            ),
+            "/app/register.js:1",
+            "`import` of `ghost-hooks`",
+        ),
+    ];
+    for (layout, subject, says) in cases {
+        let (run, found) = check_layout(&layout, None);
+        assert_eq!(run.code, 1, "{says}: {}", run.stdout);
+        let f = only(&found, "import-unresolved");
+        assert_eq!(f.len(), 1, "{says}: {found:#?}");
+        assert_eq!(
+            (f[0].severity.as_str(), f[0].subject.as_str()),
+            ("error", subject)
+        );
+        assert!(f[0].message.contains(says), "{}", f[0].message);
+    }
+    // The dev dependency is named in the hint.
+    let (_, found) = check_layout(
+        &healthy_with(
+            Some(&["node", "-r", "dotenv/config", "dist/index.js"]),
+            &[],
+            &[("app/package.json", pkg_dev)],
+            &[],
+        ),
+        None,
+    );
+    assert!(only(&found, "import-unresolved")[0]
+        .hint
+        .contains("`dotenv` is in the app's `devDependencies`"));
+    // A preload that resolves is followed like the entry, and passes.
+    let ok = healthy_with(
+        Some(&[
+            "node",
+            "--require",
+            "./instrument.cjs",
+            "--import",
+            "express",
+            "dist/index.js",
+        ]),
+        &[],
+        &[("app/instrument.cjs", "require(\"ms\");\n")],
+        &[],
+    );
+    let (run, found) = check_layout(&ok, None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(found.is_empty(), "{found:#?}");
+    assert!(run.stdout.contains("2 app files, 8 imports"), "{}", run.stdout);
+}
+
+/// Hostile M10/M11: node finds its main script as `require` does (`node .`
+/// through `main`, `node dist/index` with `.js`), and its options that take a
+/// separate value are not the script.
+#[test]
+fn node_finds_its_main_script_as_require_does() {
+    let main = r#"{"name":"scalemap-api","type":"module","main":"dist/index.js","dependencies":{"express":"^4","pg":"^8","@aws-sdk/client-s3":"^3"}}"#;
+    for (cmd, files) in [
+        (&["node", "."][..], vec![("app/package.json", main)]),
+        (&["node", "dist/index"][..], vec![]),
+        (&["node", "dist"][..], vec![]),
+        (
+            &["node", "--unhandled-rejections", "strict", "dist/index.js"][..],
+            vec![],
+        ),
+    ] {
+        let layout = if cmd[1] == "dist" {
+            healthy_with(
+                Some(cmd),
+                &[],
+                &[("app/dist/index.js", "import \"express\";\n")],
+                &[],
+            )
+        } else {
+            healthy_with(Some(cmd), &[], &files, &[])
+        };
+        let (run, found) = check_layout(&layout, None);
+        assert_eq!(run.code, 0, "{cmd:?}: {}", run.stdout);
+        assert!(found.is_empty(), "{cmd:?}: {found:#?}");
+        assert!(
+            run.stdout.contains("runs `/app/dist/index.js`"),
+            "{cmd:?}: {}",
+            run.stdout
+        );
+    }
+}
+
+/// Hostile L9: `env` is looked through, and `env NODE_ENV=…` is the
+/// environment the guards are judged with.
+#[test]
+fn env_wrapper_is_looked_through_with_its_node_env() {
+    let mut r = load_recipe("node-vite-dynamic");
+    r.config.cmd = Some(
+        [
+            "/usr/bin/env",
+            "NODE_ENV=development",
+            "node",
+            "dist/index.js",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    r.layers.push(LayerRecipe {
+        compression: "gzip".into(),
+        docker_media_types: false,
+        created_by: None,
+        files: vec![FileRecipe {
+            path: "usr/bin/env".into(),
+            text: Some("#!".into()),
+            mode: Some(0o755),
+            ..Default::default()
+        }],
+        tree: None,
+    });
+    let (run, found) = check_layout(&layout_of(r, "v1"), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f[0].severity, "error", "{found:#?}");
+    assert!(
+        f[0].message.contains("`env NODE_ENV=development`"),
         "{}",
         f[0].message
     );

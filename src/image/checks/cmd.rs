@@ -42,23 +42,70 @@ fn versioned(b: &str, name: &str) -> bool {
             && rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
+const NODE_VALUE_FLAGS: &[&str] = &[
+    "-r",
+    "--require",
+    "--import",
+    "--loader",
+    "--experimental-loader",
+    "--env-file",
+    "--env-file-if-exists",
+    "--conditions",
+    "-C",
+    "--title",
+    "--unhandled-rejections",
+    "--dns-result-order",
+    "--max-http-header-size",
+    "--openssl-config",
+    "--redirect-warnings",
+    "--diagnostic-dir",
+    "--report-dir",
+    "--report-directory",
+    "--report-filename",
+    "--report-signal",
+    "--heapsnapshot-signal",
+    "--heapsnapshot-near-heap-limit",
+    "--secure-heap",
+    "--secure-heap-min",
+    "--input-type",
+    "--experimental-default-type",
+    "--icu-data-dir",
+    "--inspect-publish-uid",
+    "--trace-event-categories",
+    "--trace-event-file-pattern",
+    "--tls-cipher-list",
+    "--tls-keylog",
+    "--use-largepages",
+    "--watch-path",
+    "--disable-warning",
+    "--experimental-policy",
+    "--policy-integrity",
+    "--cpu-prof-dir",
+    "--cpu-prof-name",
+    "--cpu-prof-interval",
+    "--heap-prof-dir",
+    "--heap-prof-name",
+    "--heap-prof-interval",
+    "--localstorage-file",
+    "--experimental-sea-config",
+    "--network-family-autoselection-attempt-timeout",
+    "--stack-trace-limit",
+];
+
+/// Whether `flag` is one of node's options that takes the next word as its value.
+pub fn node_flag_takes_value(flag: &str) -> bool {
+    NODE_VALUE_FLAGS.contains(&flag)
+}
+
 /// Interpreters and the flags of theirs that take a value (so the value is not
 /// mistaken for the script).
 fn interpreter(prog: &str) -> Option<&'static [&'static str]> {
     let b = base(prog);
     let is = |name: &str| versioned(b, name);
     if is("node") || is("nodejs") {
-        return Some(&[
-            "-r",
-            "--require",
-            "--import",
-            "--loader",
-            "--experimental-loader",
-            "--env-file",
-            "--conditions",
-            "-C",
-            "--title",
-        ]);
+        // Node's own string options, which take `--opt value` as well as
+        // `--opt=value` (V8's options do not: Node refuses `--max-old-space-size 512`).
+        return Some(NODE_VALUE_FLAGS);
     }
     if is("python") || is("ruby") || is("perl") || is("php") {
         return Some(&["-W", "-X", "-I"]);
@@ -70,13 +117,66 @@ fn interpreter(prog: &str) -> Option<&'static [&'static str]> {
 }
 
 /// Strips wrappers; returns the argv that does the real work.
+#[cfg(test)]
 fn unwrap(argv: &[String]) -> Vec<String> {
+    unwrap_env(argv).0
+}
+
+/// `env [-i] [-u NAME] [NAME=VALUE…] COMMAND…`: the command and the
+/// assignments; `None` for options that change more than the environment
+/// (`-C DIR`, `-S STRING`).
+fn env_command(rest: &[String]) -> Option<(Vec<String>, Vec<(String, String)>)> {
+    let mut i = 0;
+    let mut set = Vec::new();
+    while let Some(a) = rest.get(i) {
+        match a.as_str() {
+            "-i" | "--ignore-environment" | "-0" | "--null" | "-" => i += 1,
+            "-u" | "--unset" => i += 2,
+            "--" => {
+                i += 1;
+                break;
+            }
+            a if a.starts_with("--unset=") => i += 1,
+            a if a.starts_with('-') => return None,
+            a => match a.split_once('=') {
+                Some((k, v)) if !k.is_empty() => {
+                    set.push((k.to_string(), v.to_string()));
+                    i += 1;
+                }
+                _ => break,
+            },
+        }
+    }
+    // Assignments may follow `--` too.
+    while let Some((k, v)) = rest.get(i).and_then(|a| a.split_once('=')) {
+        if k.is_empty() || k.contains('/') {
+            break;
+        }
+        set.push((k.to_string(), v.to_string()));
+        i += 1;
+    }
+    Some((rest.get(i..).unwrap_or(&[]).to_vec(), set))
+}
+
+/// [`unwrap`], with the variables `env` sets on the way.
+fn unwrap_env(argv: &[String]) -> (Vec<String>, Vec<(String, String)>) {
     let mut argv: Vec<String> = argv.to_vec();
+    let mut set = Vec::new();
     loop {
         let Some(first) = argv.first() else {
-            return argv;
+            return (argv, set);
         };
         let b = base(first).to_string();
+        if b == "env" {
+            match env_command(&argv[1..]) {
+                Some((next, s)) if !next.is_empty() => {
+                    set.extend(s);
+                    argv = next;
+                    continue;
+                }
+                _ => return (argv, set),
+            }
+        }
         if WRAPPERS.contains(&b.as_str()) || USER_WRAPPERS.contains(&b.as_str()) {
             let rest = &argv[1..];
             let next: Vec<String> = if let Some(i) = rest.iter().position(|a| a == "--") {
@@ -89,12 +189,12 @@ fn unwrap(argv: &[String]) -> Vec<String> {
                 rest.get(i..).unwrap_or(&[]).to_vec()
             };
             if next.is_empty() {
-                return argv;
+                return (argv, set);
             }
             argv = next;
             continue;
         }
-        return argv;
+        return (argv, set);
     }
 }
 
@@ -209,6 +309,14 @@ pub struct CmdTarget {
     pub script: Script,
     /// The command is a package manager running a `package.json` script.
     pub package: Option<PackageScript>,
+    /// The interpreter's own argv (`node -r x dist/index.js`), after wrappers
+    /// and a followed package script: what preloads it names.
+    pub argv: Vec<String>,
+    /// The directory the interpreter starts in: WORKDIR, or the package's
+    /// directory for a followed package script.
+    pub cwd: String,
+    /// Variables the command line sets on its way (`env NODE_ENV=production …`).
+    pub env: Vec<(String, String)>,
 }
 
 impl CmdTarget {
@@ -254,7 +362,8 @@ pub fn resolve(fs: &FlatFs, cfg: &ImageConfiguration) -> Result<CmdTarget, Findi
     if let Err(tried) = find_program(fs, &outer, &workdir, &path_var) {
         return Err(missing_program(fs, &outer, &tried, &path_var, &shown));
     }
-    argv = unwrap(&argv);
+    let (unwrapped, mut env_set) = unwrap_env(&argv);
+    argv = unwrapped;
     if SHELLS.contains(&base(&argv[0])) && argv.get(1).map(String::as_str) == Some("-c") {
         let script = argv.get(2).cloned().unwrap_or_default();
         let simple =
@@ -268,7 +377,9 @@ pub fn resolve(fs: &FlatFs, cfg: &ImageConfiguration) -> Result<CmdTarget, Findi
             return Err(Finding::note(Code::CmdNotChecked, "CMD", format!("`{shown}` runs a shell string; its target was not checked"))
                 .hint("use the exec form (`CMD [\"node\", \"dist/index.js\"]`) so signals reach the server and the target can be checked"));
         }
-        argv = unwrap(&words);
+        let (unwrapped, more) = unwrap_env(&words);
+        argv = unwrapped;
+        env_set.extend(more);
     }
     let prog = argv[0].clone();
     let resolved = find_program(fs, &prog, &workdir, &path_var)
@@ -300,7 +411,11 @@ pub fn resolve(fs: &FlatFs, cfg: &ImageConfiguration) -> Result<CmdTarget, Findi
         interpreter: interp,
         script,
         package: None,
+        cwd: String::new(),
+        argv: argv.clone(),
+        env: env_set,
     };
+    t.cwd = t.workdir.clone();
     if t.interpreter.is_none() {
         if let Some(what) = package_run(&argv) {
             follow_package_script(fs, &mut t, what);
@@ -491,6 +606,8 @@ fn follow_package_script(fs: &FlatFs, t: &mut CmdTarget, run: Result<(String, St
         Some(s) => {
             t.interpreter = Some(words[0].clone());
             t.script = Script::Path(join(&root, &s));
+            t.argv = words;
+            t.cwd = root;
         }
         None => {
             p.run = PackageRun::NotFollowed(format!(
@@ -538,6 +655,16 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
             return finish(findings).detail(format!("interpreter `{resolved}` with no script"))
         }
     };
+    // Node finds its main script as `require` would (`Module._findPath`):
+    // `node dist/index` runs `dist/index.js`, `node .` the package's `main`.
+    let mut target = target;
+    let is_file = matches!(fs.lookup(&target), Ok((_, n)) if n.kind == Kind::File);
+    if t.node_script().is_some() && !is_file {
+        use crate::image::checks::node::resolve::{join as key_of, Resolver};
+        if let Some(real) = Resolver::new(fs).main_entry(&key_of("", &target)) {
+            target = display(&real);
+        }
+    }
     let what = match &t.package {
         Some(PackageScript {
             what: run,
@@ -694,6 +821,49 @@ mod tests {
             v(&["node", "a.js"])
         );
         assert_eq!(unwrap(&v(&["node", "a.js"])), v(&["node", "a.js"]));
+    }
+
+    /// Hostile L9: `env` is a wrapper too; what it sets is kept, and options
+    /// that change more than the environment stop the unwrapping.
+    #[test]
+    fn unwraps_env_and_keeps_what_it_sets() {
+        let (argv, set) = unwrap_env(&v(&[
+            "/usr/bin/env",
+            "-u",
+            "DEBUG",
+            "NODE_ENV=development",
+            "node",
+            "dist/index.js",
+        ]));
+        assert_eq!(argv, v(&["node", "dist/index.js"]));
+        assert_eq!(
+            set,
+            vec![("NODE_ENV".to_string(), "development".to_string())]
+        );
+        let (argv, _) = unwrap_env(&v(&["tini", "--", "env", "node", "a.js"]));
+        assert_eq!(argv, v(&["node", "a.js"]));
+        let (argv, _) = unwrap_env(&v(&["env", "-S", "node a.js"]));
+        assert_eq!(argv[0], "env");
+        let (argv, _) = unwrap_env(&v(&["env", "-C", "/srv", "node", "a.js"]));
+        assert_eq!(argv[0], "env");
+    }
+
+    /// Hostile M11: node's own string options take a separate value.
+    #[test]
+    fn node_options_with_separate_values_are_not_the_script() {
+        let node = interpreter("node").unwrap();
+        for flag in [
+            "--unhandled-rejections",
+            "--dns-result-order",
+            "--input-type",
+            "--title",
+        ] {
+            let argv = v(&["node", flag, "x", "dist/index.js"]);
+            assert!(
+                matches!(script_of(&argv, "node", node), Script::Path(p) if p == "dist/index.js"),
+                "{flag}"
+            );
+        }
     }
 
     #[test]

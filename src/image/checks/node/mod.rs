@@ -111,6 +111,97 @@ pub struct TaskEnv {
     pub node_env: TaskVar,
 }
 
+/// `env NODE_ENV=… node …` on the command line wins over the container's.
+fn command_env(mut e: ContainerEnv, command: Option<&cmd::CmdTarget>) -> ContainerEnv {
+    if let Some((_, v)) = command.and_then(|t| t.env.iter().rev().find(|(k, _)| k == "NODE_ENV")) {
+        e.value = Some(v.clone());
+        e.unknown = None;
+        e.origin = format!("the command line (`env NODE_ENV={v}`)");
+        e.detail = format!("`NODE_ENV={v}` from the command line");
+    }
+    e
+}
+
+/// A preload Node runs before the entry: `-r`/`--require` (CommonJS),
+/// `--import`, `--loader`/`--experimental-loader` (ESM), each resolved from
+/// the directory node starts in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Preload {
+    flag: String,
+    spec: String,
+    mode: Mode,
+    /// `CMD` or `NODE_OPTIONS`.
+    from: &'static str,
+}
+
+/// The preloads in node's own arguments (before the script) and in
+/// `NODE_OPTIONS`.
+fn preloads(argv: &[String], node_options: Option<&str>) -> Vec<Preload> {
+    fn scan(words: &[String], from: &'static str, stop_at_script: bool, out: &mut Vec<Preload>) {
+        let mut i = 0;
+        while let Some(a) = words.get(i) {
+            let (flag, value, step) = match a.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string()), 1),
+                _ => (a.as_str(), words.get(i + 1).cloned(), 2),
+            };
+            let mode = match flag {
+                "-r" | "--require" => Some(Mode::Cjs),
+                "--import" | "--loader" | "--experimental-loader" => Some(Mode::Esm),
+                _ => None,
+            };
+            match (mode, value) {
+                (Some(mode), Some(spec)) => {
+                    out.push(Preload {
+                        flag: flag.to_string(),
+                        spec,
+                        mode,
+                        from,
+                    });
+                    i += step;
+                }
+                _ if a == "--" || (stop_at_script && !a.starts_with('-')) => return,
+                _ if cmd::node_flag_takes_value(a) => i += 2,
+                _ => i += 1,
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(opts) = node_options {
+        scan(&node_options_words(opts), "NODE_OPTIONS", false, &mut out);
+    }
+    scan(argv.get(1..).unwrap_or(&[]), "CMD", true, &mut out);
+    out
+}
+
+/// `NODE_OPTIONS` split as Node splits it: on spaces, with `"…"` quoting and
+/// `\` escapes inside quotes.
+fn node_options_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut any) = (false, false);
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => cur.extend(chars.next()),
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// The `NODE_ENV` guards are judged with: its value (when known), and how
 /// messages and the detail line name where it comes from.
 struct ContainerEnv {
@@ -196,7 +287,18 @@ fn entry(
     cfg: &ImageConfiguration,
     rule: &NodeRule,
 ) -> Result<String, (String, &'static str)> {
+    entry_and_command(fs, cfg, rule).map(|(e, _)| e)
+}
+
+/// [`entry`], and the command that runs it when the entry came from the
+/// command (its preloads and the variables it sets count too).
+fn entry_and_command(
+    fs: &FlatFs,
+    cfg: &ImageConfiguration,
+    rule: &NodeRule,
+) -> Result<(String, Option<cmd::CmdTarget>), (String, &'static str)> {
     let c = cfg.config().clone().unwrap_or_default();
+    let mut command = None;
     let entry = match &rule.entry {
         Some(e) => {
             let wd = c.working_dir().clone().unwrap_or_default();
@@ -204,7 +306,11 @@ fn entry(
         }
         None => match cmd::resolve(fs, cfg) {
             Ok(t) => match t.node_script() {
-                Some(s) => resolve::join("", s),
+                Some(s) => {
+                    let e = resolve::join("", s);
+                    command = Some(t);
+                    e
+                }
                 None if t
                     .package
                     .as_ref()
@@ -237,15 +343,11 @@ fn entry(
             )),
         },
     };
-    // Node finds the entry as `require.resolve` would: `node dist/index` runs
-    // `dist/index.js`.
-    let r = Resolver::new(fs);
-    r.file(&entry)
-        .or_else(|| {
-            [".js", ".mjs", ".cjs"]
-                .iter()
-                .find_map(|x| r.file(&format!("{entry}{x}")))
-        })
+    // Node finds its main script as `require` would (`Module._findPath`):
+    // `node dist/index` runs `dist/index.js`, `node .` the package's `main`.
+    Resolver::new(fs)
+        .main_entry(&entry)
+        .map(|e| (e, command))
         .ok_or_else(|| {
             (
                 format!(
@@ -311,7 +413,7 @@ pub fn check(
 ) -> CheckOutcome {
     let c = cfg.config().clone().unwrap_or_default();
     let env = c.env().clone().unwrap_or_default();
-    let real = match entry(fs, cfg, rule) {
+    let (real, command) = match entry_and_command(fs, cfg, rule) {
         Ok(r) => r,
         Err((msg, detail)) => {
             return CheckOutcome::from_findings(
@@ -323,7 +425,10 @@ pub fn check(
     };
     let mut w = Walk {
         r: Resolver::new(fs),
-        env: container_env(env_value(&env, "NODE_ENV"), task),
+        env: command_env(
+            container_env(env_value(&env, "NODE_ENV"), task),
+            command.as_ref(),
+        ),
         node_version: env_value(&env, "NODE_VERSION").map(String::from),
         rule,
         files: HashMap::new(),
@@ -348,6 +453,9 @@ pub fn check(
         .detail("did not run: entry is not JavaScript");
     }
     w.app = w.r.scope(resolve::parent(&real));
+    if let Some(t) = &command {
+        w.preloads(t, env_value(&env, "NODE_OPTIONS"), &real);
+    }
     w.enqueue(Item::File(real.clone(), true));
     while let Some(item) = w
         .eager_queue
@@ -686,6 +794,53 @@ impl Walk<'_, '_> {
         );
     }
 
+    /// Each preload must resolve from the directory node starts in; what it
+    /// reaches runs before the entry, at start.
+    fn preloads(&mut self, t: &cmd::CmdTarget, node_options: Option<&str>, entry: &str) {
+        let cwd = resolve::join("", &t.cwd);
+        let from = resolve::join(&cwd, "[preload]");
+        for p in preloads(&t.argv, node_options) {
+            self.imports += 1;
+            if self.ignored(&p.spec) {
+                continue;
+            }
+            match self.r.resolve(&p.spec, &from, p.mode) {
+                Ok(Resolved::Builtin) => {}
+                Ok(Resolved::File(real)) => match package_dir(&real) {
+                    Some(d) => self.enqueue(Item::Package(d, true)),
+                    None => self.enqueue(Item::File(real, true)),
+                },
+                Err(f) => {
+                    let dev = resolve::split_package(&p.spec).and_then(|(n, _)| {
+                        self.app.as_ref().filter(|a| {
+                            a.dev_dependencies.iter().any(|d| d == n)
+                                && !a.dependencies.iter().any(|d| d == n)
+                        })?;
+                        Some(n.to_string())
+                    });
+                    let hint = match dev {
+                        Some(n) => format!("`{n}` is in the app's `devDependencies`, which `npm ci --omit=dev` leaves out: move it to `dependencies`, or drop `{} {}` from the command", p.flag, p.spec),
+                        None => format!("install what `{}` names in the image, or drop `{} {}` from {}", p.spec, p.flag, p.spec, if p.from == "CMD" { "the command" } else { "`NODE_OPTIONS`" }),
+                    };
+                    self.findings.push(
+                        Finding::error(
+                            Code::ImportUnresolved,
+                            p.from,
+                            format!(
+                                "the preload `{} {}` cannot be resolved from `/{cwd}`: {}; Node throws `{}` at start, before `/{entry}` runs",
+                                p.flag,
+                                p.spec,
+                                f.describe(),
+                                f.node_code(p.mode)
+                            ),
+                        )
+                        .hint(hint),
+                    );
+                }
+            }
+        }
+    }
+
     /// A dependency whose directory is there but whose entry is not (a partial
     /// `COPY`, a `.dockerignore` that dropped `dist/` or `lib/`).
     fn broken_dependency(
@@ -834,6 +989,47 @@ mod tests {
         assert!(!wants("usr/lib/node_modules/npm/lib/cli.js"));
         assert!(!wants("usr/share/doc/x.js"));
         assert!(!wants("app/dist/index.js.map"));
+    }
+
+    /// Hostile H4: what node preloads, from its arguments (before the script)
+    /// and `NODE_OPTIONS` (quoted as Node quotes it).
+    #[test]
+    fn preloads_are_read_from_the_command_and_node_options() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let got = preloads(
+            &v(&[
+                "node",
+                "--unhandled-rejections",
+                "strict",
+                "-r",
+                "dotenv/config",
+                "--import=./register.js",
+                "--loader",
+                "ts-node/esm",
+                "dist/index.js",
+                "-r",
+                "after-the-script",
+            ]),
+            Some(r#"--max-old-space-size=512 --require "./with space.cjs" --import=tsx"#),
+        );
+        let got: Vec<(&str, &str, Mode, &str)> = got
+            .iter()
+            .map(|p| (p.flag.as_str(), p.spec.as_str(), p.mode, p.from))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("--require", "./with space.cjs", Mode::Cjs, "NODE_OPTIONS"),
+                ("--import", "tsx", Mode::Esm, "NODE_OPTIONS"),
+                ("-r", "dotenv/config", Mode::Cjs, "CMD"),
+                ("--import", "./register.js", Mode::Esm, "CMD"),
+                ("--loader", "ts-node/esm", Mode::Esm, "CMD"),
+            ]
+        );
+        assert_eq!(
+            node_options_words(r#"-r "a \"b\"" --x  y"#),
+            vec!["-r", "a \"b\"", "--x", "y"]
+        );
     }
 
     #[test]

@@ -629,6 +629,12 @@ impl<'f> Resolver<'f> {
         self.package_resolve(spec, dir, mode)
     }
 
+    /// Node's main script for `node PATH` (`Module._findPath`, CommonJS's
+    /// `LOAD_AS_FILE` then `LOAD_AS_DIRECTORY`): a real path (a key).
+    pub fn main_entry(&mut self, key: &str) -> Option<String> {
+        self.cjs_path(key).ok()
+    }
+
     /// An ESM file path: exactly that file, no extensions, no `index.js`.
     fn exact(&self, p: &str) -> R<Resolved> {
         match self.fs.lookup(p) {
