@@ -125,7 +125,7 @@ fn unwrap(argv: &[String]) -> Vec<String> {
 /// `env [-i] [-u NAME] [NAME=VALUE…] COMMAND…`: the command and the
 /// assignments; `None` for options that change more than the environment
 /// (`-C DIR`, `-S STRING`).
-fn env_command(rest: &[String]) -> Option<(Vec<String>, Vec<(String, String)>)> {
+fn env_command(rest: &[String]) -> Option<(Vec<String>, EnvSet)> {
     let mut i = 0;
     let mut set = Vec::new();
     while let Some(a) = rest.get(i) {
@@ -158,8 +158,11 @@ fn env_command(rest: &[String]) -> Option<(Vec<String>, Vec<(String, String)>)> 
     Some((rest.get(i..).unwrap_or(&[]).to_vec(), set))
 }
 
+/// Variables a command line sets (`env NAME=VALUE …`), in order.
+type EnvSet = Vec<(String, String)>;
+
 /// [`unwrap`], with the variables `env` sets on the way.
-fn unwrap_env(argv: &[String]) -> (Vec<String>, Vec<(String, String)>) {
+fn unwrap_env(argv: &[String]) -> (Vec<String>, EnvSet) {
     let mut argv: Vec<String> = argv.to_vec();
     let mut set = Vec::new();
     loop {
