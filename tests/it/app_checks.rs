@@ -655,7 +655,11 @@ fn preloads_are_resolved_before_the_entry() {
     let (run, found) = check_layout(&ok, None);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(found.is_empty(), "{found:#?}");
-    assert!(run.stdout.contains("2 app files, 8 imports"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("2 app files, 8 imports"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// Hostile M10/M11: node finds its main script as `require` does (`node .`
@@ -729,6 +733,111 @@ fn env_wrapper_is_looked_through_with_its_node_env() {
         f[0].message.contains("`env NODE_ENV=development`"),
         "{}",
         f[0].message
+    );
+}
+
+/// Hostile M6: ESM specifiers are URLs (Node 20 on the host agrees with
+/// each line): `?query` and `#hash` are dropped, `%20` decoded, `file:///`
+/// is a path, `data:` loads no file; a literal `%20` in a file name is not
+/// found, and an encoded `/` is refused.
+#[test]
+fn esm_specifiers_are_resolved_as_urls() {
+    let ok = r#"import a from "./util.js?v=1";
+import b from "./util.js#x";
+import c from "./my%20util.js";
+import d from "file:///app/dist/util.js";
+import e from "data:text/javascript,export default 5";
+"#;
+    let files = [
+        ("app/dist/index.js", ok),
+        ("app/dist/util.js", "export default 1;\n"),
+        ("app/dist/my util.js", "export default 2;\n"),
+    ];
+    let (run, found) = check_layout(&healthy_plus(&files, &[]), None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(found.is_empty(), "{found:#?}");
+    for (spec, code) in [
+        ("./lit%20.js", "ERR_MODULE_NOT_FOUND"),
+        ("./a%2Fb.js", "ERR_INVALID_MODULE_SPECIFIER"),
+    ] {
+        let src = format!("import x from \"{spec}\";\n");
+        let files = [
+            ("app/dist/index.js", src.as_str()),
+            ("app/dist/lit%20.js", "export default 3;\n"),
+        ];
+        let (run, found) = check_layout(&healthy_plus(&files, &[]), None);
+        assert_eq!(run.code, 1, "{spec}: {}", run.stdout);
+        let f = only(&found, "import-unresolved");
+        assert!(
+            f.len() == 1 && f[0].message.contains(code),
+            "{spec}: {found:#?}"
+        );
+    }
+}
+
+/// Hostile M7: built-ins the image's Node version lacks (`NODE_VERSION`);
+/// without it, the version is not guessed.
+#[test]
+fn builtins_follow_the_images_node_version() {
+    let files = [(
+        "app/dist/index.js",
+        "import { DatabaseSync } from \"node:sqlite\";\n",
+    )];
+    for (env, code) in [
+        (vec!["NODE_VERSION=20.11.1"], 1),
+        (vec!["NODE_VERSION=22.13.0"], 0),
+        (vec![], 0),
+    ] {
+        let (run, found) = check_layout(&healthy_with(None, &env, &files, &[]), None);
+        assert_eq!(run.code, code, "{env:?}: {}", run.stdout);
+        if code == 1 {
+            let f = only(&found, "import-unresolved");
+            assert!(
+                f[0].message.contains("ERR_UNKNOWN_BUILTIN_MODULE"),
+                "{f:#?}"
+            );
+        }
+    }
+}
+
+/// Hostile M8: files that resolve but Node's ESM loader refuses: JSON without
+/// `with { type: "json" }` (Node 20 calls it `ERR_IMPORT_ASSERTION_TYPE_MISSING`),
+/// a native addon.
+#[test]
+fn esm_refuses_json_without_its_type_and_native_addons() {
+    let src = r#"import a from "./d.json" with { type: "json" };
+const b = await import("./d.json", { with: { type: "json" } });
+import c from "./d.json";
+import d from "./addon.node";
+"#;
+    let files = [
+        ("app/dist/index.js", src),
+        ("app/dist/d.json", "{}"),
+        ("app/dist/addon.node", "\u{7f}ELF"),
+    ];
+    let (run, found) = check_layout(
+        &healthy_with(None, &["NODE_VERSION=20.19.0"], &files, &[]),
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    let got: Vec<(&str, bool)> = f
+        .iter()
+        .map(|f| {
+            (
+                f.subject.as_str(),
+                f.message.contains("ERR_IMPORT_ASSERTION_TYPE_MISSING")
+                    || f.message.contains("ERR_UNKNOWN_FILE_EXTENSION"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/app/dist/index.js:3", true),
+            ("/app/dist/index.js:4", true)
+        ],
+        "{f:#?}"
     );
 }
 

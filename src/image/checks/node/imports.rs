@@ -76,6 +76,9 @@ pub struct Import {
     /// `try { require("bufferutil") } catch {}` does; for an `import()`, only
     /// when awaited there, or with its own `.catch()` (or `.then(ok, err)`).
     pub caught: bool,
+    /// The import attribute `type` (`with { type: "json" }`), which Node's ESM
+    /// loader requires for JSON.
+    pub attr_type: Option<String>,
 }
 
 pub enum Parsed {
@@ -235,7 +238,25 @@ impl Collector<'_> {
             at_load,
             guards: self.guards.clone(),
             caught: self.tries > 0,
+            attr_type: None,
         })
+    }
+
+    /// [`Self::push`] of a static import with its `with` clause.
+    fn push_static(&mut self, spec: &str, offset: u32, with: Option<&oxc_ast::ast::WithClause>) {
+        self.push(spec, offset, How::Static, true);
+        let t = with.and_then(|w| {
+            w.with_entries
+                .iter()
+                .find(|a| match &a.key {
+                    oxc_ast::ast::ImportAttributeKey::Identifier(i) => i.name == "type",
+                    oxc_ast::ast::ImportAttributeKey::StringLiteral(s) => s.value == "type",
+                })
+                .map(|a| a.value.value.to_string())
+        });
+        if let Some(i) = self.out.last_mut() {
+            i.attr_type = t;
+        }
     }
 
     fn snippet(&self, e: &Expression) -> String {
@@ -420,6 +441,27 @@ impl Collector<'_> {
     }
 }
 
+/// `{ with: { type: "json" } }` (or `assert`), an `import()`'s second argument.
+fn import_options_type(e: &Expression) -> Option<String> {
+    let with = object_prop(e, "with").or_else(|| object_prop(e, "assert"))?;
+    object_prop(with, "type").and_then(literal)
+}
+
+/// The value of property `name` of an object literal.
+fn object_prop<'e, 'a>(e: &'e Expression<'a>, name: &str) -> Option<&'e Expression<'a>> {
+    let Expression::ObjectExpression(o) = e.without_parentheses() else {
+        return None;
+    };
+    o.properties.iter().find_map(|p| match p {
+        oxc_ast::ast::ObjectPropertyKind::ObjectProperty(p)
+            if p.key.static_name().as_deref() == Some(name) =>
+        {
+            Some(&p.value)
+        }
+        _ => None,
+    })
+}
+
 /// `createRequire(import.meta.url)` (or `module.createRequire`, or with
 /// `__filename`): a `require` resolving from this file.
 fn is_create_require(e: &Expression) -> bool {
@@ -540,14 +582,14 @@ impl<'a> Visit<'a> for Collector<'_> {
 
     fn visit_import_declaration(&mut self, it: &oxc_ast::ast::ImportDeclaration<'a>) {
         if !it.import_kind.is_type() {
-            self.push(&it.source.value, it.span.start, How::Static, true);
+            self.push_static(&it.source.value, it.span.start, it.with_clause.as_deref());
         }
     }
 
     fn visit_export_named_declaration(&mut self, it: &oxc_ast::ast::ExportNamedDeclaration<'a>) {
         if let Some(s) = &it.source {
             if !it.export_kind.is_type() {
-                self.push(&s.value, it.span.start, How::Static, true);
+                self.push_static(&s.value, it.span.start, it.with_clause.as_deref());
             }
         }
         walk::walk_export_named_declaration(self, it);
@@ -555,7 +597,7 @@ impl<'a> Visit<'a> for Collector<'_> {
 
     fn visit_export_all_declaration(&mut self, it: &oxc_ast::ast::ExportAllDeclaration<'a>) {
         if !it.export_kind.is_type() {
-            self.push(&it.source.value, it.span.start, How::Static, true);
+            self.push_static(&it.source.value, it.span.start, it.with_clause.as_deref());
         }
     }
 
@@ -571,9 +613,11 @@ impl<'a> Visit<'a> for Collector<'_> {
             let start = it.span.start;
             let awaited = self.awaited.contains(&start);
             self.push(&spec, start, How::Dynamic, self.depth == 0);
+            let attr = it.options.as_ref().and_then(import_options_type);
             if let Some(i) = self.out.last_mut() {
                 // A `try` catches an `import()` only when it is awaited inside it.
                 i.caught = (i.caught && awaited) || self.handled.contains(&start);
+                i.attr_type = attr;
             }
         }
         walk::walk_import_expression(self, it);

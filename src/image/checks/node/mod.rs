@@ -95,6 +95,15 @@ fn package_dir(key: &str) -> Option<String> {
     (parts.len() > i + n).then(|| parts[..i + n].join("/"))
 }
 
+/// `v20.11.1` → (20, 11); what does not parse is 0.
+fn version(v: &str) -> (u32, u32) {
+    let mut nums = v
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0));
+    (nums.next().unwrap_or(0), nums.next().unwrap_or(0))
+}
+
 /// The NODE_ENV the container will have, and how messages show it.
 fn env_desc(env: Option<&str>) -> String {
     match env {
@@ -651,15 +660,7 @@ impl Walk<'_, '_> {
         let Some(v) = self.node_version.clone() else {
             return;
         };
-        let nums: Vec<u32> = v
-            .trim_start_matches('v')
-            .split('.')
-            .map(|p| p.parse().unwrap_or(0))
-            .collect();
-        let (major, minor) = (
-            nums.first().copied().unwrap_or(0),
-            nums.get(1).copied().unwrap_or(0),
-        );
+        let (major, minor) = version(&v);
         let detects = major > 22 || (major == 22 && minor >= 7) || (major == 20 && minor >= 19);
         if detects || major == 0 {
             return;
@@ -673,6 +674,84 @@ impl Walk<'_, '_> {
             )
             .hint(hint),
         );
+    }
+
+    /// What resolves but Node still refuses: a built-in the image's Node
+    /// lacks, and for ESM, JSON without `with { type: "json" }`, a native addon,
+    /// TypeScript on a Node that does not strip types.
+    fn loadable(&self, i: &Import, r: Resolved, mode: Mode) -> Result<Resolved, Failure> {
+        let v = self.node_version.as_deref().map(|v| (v, version(v)));
+        match &r {
+            Resolved::Builtin => {
+                if let Some((shown, (major, minor))) = v.filter(|(_, (m, _))| *m > 0) {
+                    let name = i.spec.strip_prefix("node:").unwrap_or(&i.spec);
+                    let has = match name {
+                        "sqlite" => {
+                            (major == 22 && minor >= 13)
+                                || (major == 23 && minor >= 4)
+                                || major >= 24
+                        }
+                        "sea" => {
+                            (major == 20 && minor >= 12)
+                                || (major == 21 && minor >= 7)
+                                || major >= 22
+                        }
+                        "test" | "test/reporters" => major >= 18,
+                        _ => true,
+                    };
+                    if !has {
+                        return Err(Failure::UnknownBuiltin {
+                            spec: i.spec.clone(),
+                            version: shown.to_string(),
+                        });
+                    }
+                }
+            }
+            Resolved::File(path) if mode == Mode::Esm => {
+                let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+                let refuse = |code: &'static str, why: &str| {
+                    Err(Failure::NotLoadable {
+                        path: path.clone(),
+                        code,
+                        why: why.to_string(),
+                    })
+                };
+                match ext {
+                    "json" if i.attr_type.as_deref() != Some("json") => {
+                        // Node 20 still names it by the older assertions.
+                        let old = v.is_some_and(|(_, (m, _))| m > 0 && m < 22);
+                        let code = if old {
+                            "ERR_IMPORT_ASSERTION_TYPE_MISSING"
+                        } else {
+                            "ERR_IMPORT_ATTRIBUTE_MISSING"
+                        };
+                        return refuse(
+                            code,
+                            "is JSON, which ESM imports only `with { type: \"json\" }`",
+                        );
+                    }
+                    "node" => {
+                        return refuse(
+                            "ERR_UNKNOWN_FILE_EXTENSION",
+                            "is a native addon, which ESM cannot import (use `createRequire`)",
+                        )
+                    }
+                    "ts" | "mts" | "cts" => {
+                        if let Some((_, (major, minor))) = v.filter(|(_, (m, _))| *m > 0) {
+                            let strips = (major == 22 && minor >= 18)
+                                || (major == 23 && minor >= 6)
+                                || major >= 24;
+                            if !strips {
+                                return refuse("ERR_UNKNOWN_FILE_EXTENSION", "is TypeScript, which this Node (`NODE_VERSION`) does not run without a loader");
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        Ok(r)
     }
 
     fn import(&mut self, key: &str, i: &Import, file_eager: bool) {
@@ -696,7 +775,11 @@ impl Walk<'_, '_> {
             How::Require => Mode::Cjs,
             _ => Mode::Esm,
         };
-        match self.r.resolve(&i.spec, key, mode) {
+        let found = self
+            .r
+            .resolve(&i.spec, key, mode)
+            .and_then(|r| self.loadable(i, r, mode));
+        match found {
             Ok(Resolved::Builtin) => {}
             Ok(Resolved::File(real)) => match package_dir(&real) {
                 Some(d) => self.enqueue(Item::Package(d, eager)),

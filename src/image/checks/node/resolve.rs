@@ -394,6 +394,17 @@ pub enum Failure {
     BadPackageJson { path: String, why: String },
     /// An `exports`/`imports` target Node refuses (not `./…`, climbs with `..`).
     InvalidTarget { pkg: String, target: String },
+    /// An ESM specifier whose path encodes a `/` or `\\` (`%2F`, `%5C`).
+    InvalidSpecifier { spec: String },
+    /// A file that resolves but that Node's ESM loader refuses to load (JSON
+    /// without `with { type: "json" }`, a native addon): the error and why.
+    NotLoadable {
+        path: String,
+        code: &'static str,
+        why: String,
+    },
+    /// A built-in the image's Node version does not have.
+    UnknownBuiltin { spec: String, version: String },
 }
 
 impl Failure {
@@ -405,6 +416,9 @@ impl Failure {
             Failure::DirImport { .. } => "ERR_UNSUPPORTED_DIR_IMPORT",
             Failure::BadPackageJson { .. } => "ERR_INVALID_PACKAGE_CONFIG",
             Failure::InvalidTarget { .. } => "ERR_INVALID_PACKAGE_TARGET",
+            Failure::InvalidSpecifier { .. } => "ERR_INVALID_MODULE_SPECIFIER",
+            Failure::NotLoadable { code, .. } => code,
+            Failure::UnknownBuiltin { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
             _ if mode == Mode::Esm => "ERR_MODULE_NOT_FOUND",
             _ => "MODULE_NOT_FOUND",
         }
@@ -434,8 +448,40 @@ impl Failure {
             Failure::InvalidTarget { pkg, target } => {
                 format!("`/{pkg}/package.json` maps it to `{target}`, which Node refuses")
             }
+            Failure::InvalidSpecifier { spec } => {
+                format!("`{spec}` encodes a path separator (`%2F` or `%5C`), which ESM refuses")
+            }
+            Failure::NotLoadable { path, why, .. } => format!("`/{path}` {why}"),
+            Failure::UnknownBuiltin { spec, version } => {
+                format!("Node {version} (`NODE_VERSION`) has no built-in `{spec}`")
+            }
         }
     }
+}
+
+/// `%XX` escapes decoded (malformed ones kept as written); bytes that are not
+/// UTF-8 become U+FFFD.
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn parent(key: &str) -> &str {
@@ -608,6 +654,34 @@ impl<'f> Resolver<'f> {
     /// Resolves `spec` imported from the file `from` (a key).
     pub fn resolve(&mut self, spec: &str, from: &str, mode: Mode) -> R<Resolved> {
         let dir = parent(from);
+        if mode == Mode::Esm {
+            // ESM specifiers are URLs: `data:` loads no file, `file:///…` is a
+            // path, and a relative one loses its `?query` and `#hash` and is
+            // percent-decoded before it is a path.
+            if spec.starts_with("data:") {
+                return Ok(Resolved::Builtin);
+            }
+            let url_path = spec
+                .strip_prefix("file://localhost/")
+                .or_else(|| spec.strip_prefix("file:///"))
+                .map(|p| format!("/{p}"));
+            let relative = spec.starts_with("./")
+                || spec.starts_with("../")
+                || spec.starts_with('/')
+                || spec == "."
+                || spec == "..";
+            if let Some(p) = url_path.or_else(|| relative.then(|| spec.to_string())) {
+                let p = p.replace('\\', "/");
+                let p = p.split(['?', '#']).next().unwrap_or("");
+                let lower = p.to_ascii_lowercase();
+                if lower.contains("%2f") || lower.contains("%5c") {
+                    return Err(Failure::InvalidSpecifier {
+                        spec: spec.to_string(),
+                    });
+                }
+                return self.exact(&join(dir, &percent_decoded(p)));
+            }
+        }
         if spec.starts_with("./")
             || spec.starts_with("../")
             || spec.starts_with('/')
