@@ -841,6 +841,28 @@ import d from "./addon.node";
     );
 }
 
+/// Hostile M12: relative references resolve against the page's `<base
+/// href>` (Angular CLI writes one), as the browser resolves them.
+#[test]
+fn relative_references_resolve_against_base_href() {
+    let page = |base: &str, src: &str| {
+        format!(
+            "<!doctype html><base href=\"{base}\"><script type=module src=\"{src}\"></script>\n"
+        )
+    };
+    for (base, src, code) in [
+        ("/assets/", "index-3f2a.js", 0),
+        ("/other/", "assets/index-3f2a.js", 1),
+        ("https://cdn.example/app/", "ghost.js", 0),
+        ("/assets/page.html", "index-3f2a.js", 0),
+    ] {
+        let html = page(base, src);
+        let files = [("app/dist/public/index.html", html.as_str())];
+        let (run, found) = check_layout(&healthy_plus(&files, &[]), None);
+        assert_eq!(run.code, code, "{base} {src}: {found:#?}");
+    }
+}
+
 #[test]
 fn require_inside_a_function_is_a_warning() {
     let (run, found) = check("node-require-in-function", None);

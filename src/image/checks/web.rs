@@ -87,8 +87,56 @@ pub struct HtmlRef {
     pub stylesheet: bool,
 }
 
+/// The URLs of a `srcset`, split as the HTML standard's srcset parser does: a
+/// URL runs to whitespace (so `data:…,…` keeps its commas), trailing commas
+/// end a candidate, and descriptors run to a comma outside parentheses.
+fn srcset_urls(set: &str) -> Vec<&str> {
+    let ws = |c: char| c.is_ascii_whitespace();
+    let mut out = Vec::new();
+    let mut rest = set;
+    loop {
+        rest = rest.trim_start_matches(|c: char| ws(c) || c == ',');
+        if rest.is_empty() {
+            return out;
+        }
+        let end = rest.find(ws).unwrap_or(rest.len());
+        let (url, after) = rest.split_at(end);
+        if url.ends_with(',') {
+            let u = url.trim_end_matches(',');
+            if !u.is_empty() {
+                out.push(u);
+            }
+            rest = after;
+            continue;
+        }
+        out.push(url);
+        // Descriptors: up to a comma that is not inside parentheses.
+        let mut depth = 0usize;
+        let mut cut = after.len();
+        for (i, c) in after.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    cut = i + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &after[cut..];
+    }
+}
+
 /// Every reference the page makes that the check looks at, in document order.
 pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
+    html_refs_and_base(text).0
+}
+
+/// [`html_refs`], and the page's first `<base href>`, against which its
+/// relative references resolve.
+pub fn html_refs_and_base(text: &[u8]) -> (Vec<HtmlRef>, Option<String>) {
+    let mut base: Option<String> = None;
     let lines = Lines::new(text);
     let mut out = Vec::new();
     let mut push = |line: usize, url: &str, what: String, stylesheet: bool| {
@@ -115,6 +163,7 @@ pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
                 let name = String::from_utf8_lossy(&t.name).to_ascii_lowercase();
                 in_style = name == "style";
                 match name.as_str() {
+                    "base" if base.is_none() => base = attr(b"href"),
                     "script" => {
                         if let Some(src) = attr(b"src") {
                             push(line, &src, "`<script src>` loads".into(), false);
@@ -144,10 +193,8 @@ pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
                             push(line, &src, format!("`<{name} src>` loads"), false);
                         }
                         if let Some(set) = attr(b"srcset") {
-                            for cand in set.split(',') {
-                                if let Some(u) = cand.split_ascii_whitespace().next() {
-                                    push(line, u, format!("`<{name} srcset>` lists"), false);
-                                }
+                            for u in srcset_urls(&set) {
+                                push(line, u, format!("`<{name} srcset>` lists"), false);
                             }
                         }
                     }
@@ -171,7 +218,7 @@ pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
             _ => {}
         }
     }
-    out
+    (out, base)
 }
 
 /// A reference the image must hold, or `None` for external URLs, `data:`,
@@ -226,14 +273,39 @@ struct Page<'f> {
 
 impl Page<'_> {
     /// Checks one reference from `from` (a key) at `line`; returns the real path
-    /// when the file exists.
-    fn reference(&mut self, from: &str, line: usize, url: &str, what: &str) -> Option<String> {
+    /// when the file exists. `base`: the page's `<base href>`, when it has one.
+    fn reference(
+        &mut self,
+        from: &str,
+        line: usize,
+        url: &str,
+        what: &str,
+        base: Option<&str>,
+    ) -> Option<String> {
         let path = local(url)?;
+        let dir = match base {
+            None => parent(from).to_string(),
+            // An external base makes every reference external (`/x` too).
+            Some(b) => {
+                let b = local(b)?;
+                let b = if b.starts_with('/') {
+                    join(&self.root, b.trim_start_matches('/'))
+                } else {
+                    join(parent(from), &b)
+                };
+                // `/assets/` is a directory; `/assets/app` names a file in one.
+                match base.is_some_and(|x| x.split(['?', '#']).next().unwrap_or("").ends_with('/'))
+                {
+                    true => b,
+                    false => parent(&b).to_string(),
+                }
+            }
+        };
         self.refs += 1;
         let target = if path.starts_with('/') {
             join(&self.root, path.trim_start_matches('/'))
         } else {
-            join(parent(from), &path)
+            join(&dir, &path)
         };
         match self.fs.lookup(&target) {
             Ok((k, n)) if n.kind == Kind::File => Some(k),
@@ -259,8 +331,9 @@ impl Page<'_> {
     }
 
     fn page(&mut self, key: &str, text: &[u8]) {
-        for r in html_refs(text) {
-            let found = self.reference(key, r.line, &r.url, &r.what);
+        let (refs, base) = html_refs_and_base(text);
+        for r in refs {
+            let found = self.reference(key, r.line, &r.url, &r.what, base.as_deref());
             if let Some(css) = found.filter(|_| r.stylesheet) {
                 self.stylesheet(&css);
             }
@@ -300,7 +373,7 @@ impl Page<'_> {
             } else {
                 "`url()` loads"
             };
-            if let Some(k) = self.reference(key, line, &url, what) {
+            if let Some(k) = self.reference(key, line, &url, what, None) {
                 if import {
                     self.stylesheet(&k);
                 }
@@ -521,6 +594,21 @@ pub fn fuzz_web(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hostile M13: a `srcset` is split as the HTML standard splits it.
+    #[test]
+    fn srcset_is_split_as_browsers_split_it() {
+        assert_eq!(
+            srcset_urls("data:image/png;base64,iVBORw0KGgo= 1x, /img/a.png 2x"),
+            vec!["data:image/png;base64,iVBORw0KGgo=", "/img/a.png"]
+        );
+        assert_eq!(srcset_urls("/img/a,b.png 1x"), vec!["/img/a,b.png"]);
+        assert_eq!(
+            srcset_urls("a.png, b.png 2x,c.png,, d.png (x, y) 3x ,e.png"),
+            vec!["a.png", "b.png", "c.png", "d.png", "e.png"]
+        );
+        assert_eq!(srcset_urls(" , ,"), Vec::<&str>::new());
+    }
 
     #[test]
     fn local_references_only() {
