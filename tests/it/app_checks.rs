@@ -863,6 +863,79 @@ fn relative_references_resolve_against_base_href() {
     }
 }
 
+/// Hostile L4: CommonJS's own path rules: a trailing `/` names a directory
+/// (no file is tried), and `node_modules/p.js` is the package `p`.
+#[test]
+fn commonjs_path_edge_cases_agree_with_node() {
+    let cmd: &[&str] = &["node", "dist/server.cjs"];
+    let src = "require(\"./util.js/\");\nrequire(\"p\");\n";
+    let files = [
+        ("app/dist/server.cjs", src),
+        ("app/dist/util.js", "module.exports = 1;\n"),
+        ("app/node_modules/p.js", "module.exports = 2;\n"),
+    ];
+    let (run, found) = check_layout(&healthy_with(Some(cmd), &[], &files, &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    let subjects: Vec<&str> = f.iter().map(|f| f.subject.as_str()).collect();
+    assert_eq!(subjects, vec!["/app/dist/server.cjs:1"], "{f:#?}");
+}
+
+/// Hostile L3: `exports` targets and `imports` names Node refuses, in the
+/// spellings its own check refuses (any case, `%2e` escapes, numeric keys).
+#[test]
+fn exports_targets_node_refuses_are_refused() {
+    for (exports, code) in [
+        (
+            r#"{".": "./NODE_MODULES/x.js"}"#,
+            "ERR_INVALID_PACKAGE_TARGET",
+        ),
+        (r#"{".": "./%2e%2e/x.js"}"#, "ERR_INVALID_PACKAGE_TARGET"),
+        (r#"{"0": "./x.js"}"#, "ERR_INVALID_PACKAGE_CONFIG"),
+    ] {
+        let pkg = format!(r#"{{"name":"q","exports":{exports}}}"#);
+        let files = [
+            ("app/dist/index.js", "import \"q\";\n"),
+            ("app/node_modules/q/package.json", pkg.as_str()),
+            ("app/node_modules/q/x.js", "export {};\n"),
+            ("app/node_modules/q/NODE_MODULES/x.js", "export {};\n"),
+        ];
+        let (run, found) = check_layout(&healthy_plus(&files, &[]), None);
+        assert_eq!(run.code, 1, "{exports}: {}", run.stdout);
+        let f = only(&found, "import-unresolved");
+        assert!(
+            f.len() == 1 && f[0].message.contains(code),
+            "{exports}: {found:#?}"
+        );
+    }
+    let files = [("app/dist/index.js", "import \"#/x.js\";\n")];
+    let (_, found) = check_layout(&healthy_plus(&files, &[]), None);
+    let f = only(&found, "import-unresolved");
+    assert!(
+        f.len() == 1 && f[0].message.contains("ERR_INVALID_MODULE_SPECIFIER"),
+        "{found:#?}"
+    );
+}
+
+/// Hostile M14: a package's non-optional peer that no `node_modules` holds is
+/// a warning (a package often loads a peer only on some paths); an optional
+/// one is not reported.
+#[test]
+fn a_missing_peer_dependency_is_a_warning() {
+    let pg = r#"{"name":"pg","main":"./lib","dependencies":{"pg-connection-string":"^2.7.0"},"peerDependencies":{"pg-native":"^3","pg-cloudflare":"^1"},"peerDependenciesMeta":{"pg-native":{"optional":true}}}"#;
+    let files = [("app/node_modules/pg/package.json", pg)];
+    let (run, found) = check_layout(&healthy_plus(&files, &[]), None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert_eq!(f.len(), 1, "{found:#?}");
+    assert_eq!(f[0].severity, "warning");
+    assert!(
+        f[0].message.contains("the peer dependency `pg-cloudflare`"),
+        "{}",
+        f[0].message
+    );
+}
+
 #[test]
 fn require_inside_a_function_is_a_warning() {
     let (run, found) = check("node-require-in-function", None);

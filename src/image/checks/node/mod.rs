@@ -924,6 +924,44 @@ impl Walk<'_, '_> {
         }
     }
 
+    /// The non-optional peers of the package in `dir` that no `node_modules`
+    /// from there up holds: a warning, since a package often loads a peer only
+    /// on some paths (npm 7+ installs peers; `--legacy-peer-deps` does not).
+    fn peers(&mut self, dir: &str, name: &str, pkg: &Package) {
+        for peer in &pkg.peers {
+            if pkg.dependencies.contains(peer) || self.ignored(peer) {
+                continue;
+            }
+            let mut d = dir.to_string();
+            let found = loop {
+                if d.rsplit('/').next() != Some("node_modules")
+                    && self
+                        .r
+                        .dir(&resolve::join(&d, &format!("node_modules/{peer}")))
+                        .is_some()
+                {
+                    break true;
+                }
+                if d.is_empty() {
+                    break false;
+                }
+                d = resolve::parent(&d).to_string();
+            };
+            if !found && self.reported.insert((dir.to_string(), peer.clone())) {
+                let shown = format!("/{dir}/package.json");
+                self.findings.push(
+                    Finding::warning(
+                        Code::ImportUnresolved,
+                        &shown,
+                        format!("`{name}` declares the peer dependency `{peer}`, but there is no `node_modules/{peer}` in `/{dir}` or any directory above it; where its code requires `{peer}`, Node throws `MODULE_NOT_FOUND`"),
+                    )
+                    .hint(format!("add `{peer}` to the app's `dependencies` (npm 7+ installs peers; `--legacy-peer-deps` leaves them out), or add it to `[node] ignore` if the package never loads it here"))
+                    .provenance(self.r.fs.provenance(&shown)),
+                );
+            }
+        }
+    }
+
     /// A dependency whose directory is there but whose entry is not (a partial
     /// `COPY`, a `.dockerignore` that dropped `dist/` or `lib/`).
     fn broken_dependency(
@@ -977,6 +1015,7 @@ impl Walk<'_, '_> {
             .name
             .clone()
             .unwrap_or_else(|| dir.rsplit('/').next().unwrap_or(dir).to_string());
+        self.peers(dir, &name, &pkg);
         for dep in &pkg.dependencies {
             if pkg.optional.contains(dep) || self.ignored(dep) {
                 continue;

@@ -199,6 +199,8 @@ pub struct Package {
     pub dependencies: Vec<String>,
     pub dev_dependencies: Vec<String>,
     pub optional: Vec<String>,
+    /// `peerDependencies` not marked optional in `peerDependenciesMeta`.
+    pub peers: Vec<String>,
 }
 
 fn names(j: Option<&Json>) -> Vec<String> {
@@ -219,6 +221,8 @@ const FIELDS: &[&str] = &[
     "dependencies",
     "devDependencies",
     "optionalDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
 ];
 
 /// A `package.json` as `JSON.parse` reads it, holding only [`FIELDS`].
@@ -332,6 +336,15 @@ impl Package {
             dependencies: names(j.get("dependencies")),
             dev_dependencies: names(j.get("devDependencies")),
             optional: names(j.get("optionalDependencies")),
+            peers: names(j.get("peerDependencies"))
+                .into_iter()
+                .filter(|p| {
+                    j.get("peerDependenciesMeta")
+                        .and_then(|m| m.get(p))
+                        .and_then(|m| m.get("optional"))
+                        != Some(&Json::Bool(true))
+                })
+                .collect(),
         })
     }
 }
@@ -394,8 +407,9 @@ pub enum Failure {
     BadPackageJson { path: String, why: String },
     /// An `exports`/`imports` target Node refuses (not `./…`, climbs with `..`).
     InvalidTarget { pkg: String, target: String },
-    /// An ESM specifier whose path encodes a `/` or `\\` (`%2F`, `%5C`).
-    InvalidSpecifier { spec: String },
+    /// A specifier Node refuses as written (an encoded `/` in an ESM path,
+    /// `#` or `#/…`): why.
+    InvalidSpecifier { spec: String, why: &'static str },
     /// A file that resolves but that Node's ESM loader refuses to load (JSON
     /// without `with { type: "json" }`, a native addon): the error and why.
     NotLoadable {
@@ -448,9 +462,7 @@ impl Failure {
             Failure::InvalidTarget { pkg, target } => {
                 format!("`/{pkg}/package.json` maps it to `{target}`, which Node refuses")
             }
-            Failure::InvalidSpecifier { spec } => {
-                format!("`{spec}` encodes a path separator (`%2F` or `%5C`), which ESM refuses")
-            }
+            Failure::InvalidSpecifier { spec, why } => format!("`{spec}` {why}"),
             Failure::NotLoadable { path, why, .. } => format!("`/{path}` {why}"),
             Failure::UnknownBuiltin { spec, version } => {
                 format!("Node {version} (`NODE_VERSION`) has no built-in `{spec}`")
@@ -677,6 +689,7 @@ impl<'f> Resolver<'f> {
                 if lower.contains("%2f") || lower.contains("%5c") {
                     return Err(Failure::InvalidSpecifier {
                         spec: spec.to_string(),
+                        why: "encodes a path separator (`%2F` or `%5C`), which ESM refuses",
                     });
                 }
                 return self.exact(&join(dir, &percent_decoded(p)));
@@ -691,10 +704,28 @@ impl<'f> Resolver<'f> {
             let p = join(dir, spec);
             return match mode {
                 Mode::Esm => self.exact(&p),
+                // A trailing `/` (or `.`, `..`) names a directory: no file is tried.
+                Mode::Cjs
+                    if spec.ends_with('/')
+                        || spec == "."
+                        || spec == ".."
+                        || spec.ends_with("/.")
+                        || spec.ends_with("/..") =>
+                {
+                    self.as_dir(&p)?
+                        .map(Resolved::File)
+                        .ok_or(Failure::NoFile { tried: p })
+                }
                 Mode::Cjs => self.cjs_path(&p).map(Resolved::File),
             };
         }
         if spec.starts_with('#') {
+            if spec == "#" || spec.starts_with("#/") {
+                return Err(Failure::InvalidSpecifier {
+                    spec: spec.to_string(),
+                    why: "is not a valid `imports` name (`#` alone, or `#/`)",
+                });
+            }
             return self.imports(spec, dir, mode);
         }
         if is_builtin(spec) {
@@ -812,6 +843,12 @@ impl<'f> Resolver<'f> {
         loop {
             if d.rsplit('/').next() != Some("node_modules") {
                 let cand = join(&d, &format!("node_modules/{name}"));
+                // CommonJS's `LOAD_AS_FILE(DIR/X)`: `node_modules/p.js` is `p`.
+                if mode == Mode::Cjs && subpath == "." && self.dir(&cand).is_none() {
+                    if let Some(f) = self.as_file(&cand) {
+                        return Ok(Resolved::File(f));
+                    }
+                }
                 if let Some(real) = self.dir(&cand) {
                     match self.in_package(&real, &subpath, mode)? {
                         Some(r) => return Ok(r),
@@ -959,11 +996,7 @@ impl<'f> Resolver<'f> {
                         target: s.clone(),
                     });
                 }
-                let bad = |x: &str| {
-                    x.split(['/', '\\'])
-                        .skip(1)
-                        .any(|c| c == ".." || c == "." || c == "node_modules")
-                };
+                let bad = |x: &str| x.split(['/', '\\']).skip(1).any(invalid_segment);
                 if bad(s) || pattern.is_some_and(bad_pattern) {
                     return Err(Failure::InvalidTarget {
                         pkg: pkg.to_string(),
@@ -973,6 +1006,14 @@ impl<'f> Resolver<'f> {
                 Ok(Some(Target::Path(join(pkg, &sub(s)))))
             }
             Json::Obj(m) => {
+                if m.iter()
+                    .any(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return Err(Failure::BadPackageJson {
+                        path: join(pkg, "package.json"),
+                        why: "`exports` cannot contain numeric property keys".into(),
+                    });
+                }
                 let conds = Self::conditions(mode);
                 for (k, v) in m {
                     if conds.contains(&k.as_str()) {
@@ -1005,8 +1046,14 @@ impl<'f> Resolver<'f> {
 }
 
 fn bad_pattern(m: &str) -> bool {
-    m.split(['/', '\\'])
-        .any(|c| c == ".." || c == "." || c == "node_modules")
+    m.split(['/', '\\']).any(invalid_segment)
+}
+
+/// A target segment Node refuses (its `invalidSegmentRegEx`): `.`, `..` and
+/// `node_modules`, in any case and with `%2e`-style escapes, or empty.
+fn invalid_segment(c: &str) -> bool {
+    let d = percent_decoded(c).to_ascii_lowercase();
+    d.is_empty() || d == "." || d == ".." || d == "node_modules"
 }
 
 pub enum Target {
