@@ -215,7 +215,7 @@ pub fn json_ending(report: &Report, ending: Ending, w: &mut dyn Write) -> io::Re
                 "duration_ms": c.duration_ms,
                 "findings": c.findings,
             });
-            writeln!(w, "{v}")?;
+            writeln!(w, "{}", json_line(&v))?;
         }
     }
     let t = report.totals();
@@ -234,7 +234,16 @@ pub fn json_ending(report: &Report, ending: Ending, w: &mut dyn Write) -> io::Re
             v["verdict"] = verdict.into();
         }
     }
-    writeln!(w, "{v}")
+    writeln!(w, "{}", json_line(&v))
+}
+
+/// A JSON value on one line, with U+2028 and U+2029 escaped: valid JSON either
+/// way, but readers that split on Unicode line breaks (Python's `splitlines`)
+/// would cut a line holding them raw. They occur only inside strings.
+fn json_line(v: &serde_json::Value) -> String {
+    v.to_string()
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 /// Escapes for XML 1.0 text and attributes. XML 1.0 forbids most control
@@ -434,6 +443,16 @@ pub fn github(report: &Report, file: Option<&str>, w: &mut dyn Write) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hostile L10: JSON lines hold no raw U+2028/U+2029, which line readers
+    /// that split on Unicode line breaks would cut.
+    #[test]
+    fn json_lines_escape_unicode_line_separators() {
+        let v = serde_json::json!({"m": "a\u{2028}b\u{2029}c"});
+        let line = json_line(&v);
+        assert_eq!(line, r#"{"m":"a\u2028b\u2029c"}"#);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&line).unwrap(), v);
+    }
 
     #[test]
     fn control_characters_are_escaped_for_one_line_and_for_xml_1_0() {

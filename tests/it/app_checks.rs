@@ -325,7 +325,7 @@ fn package_with_scripts(scripts: &str) -> String {
 #[test]
 fn npm_start_is_followed_to_the_script_node_runs() {
     let pkg = package_with_scripts(
-        r#""start":"node dist/index.js","serve":"node --enable-source-maps -r ./dist/index.js dist/index.js""#,
+        r#""start":"node dist/index.js","serve":"node --enable-source-maps --title api dist/index.js""#,
     );
     for (cmd, by) in [
         (&["npm", "start"][..], "npm start"),
@@ -934,6 +934,37 @@ fn a_missing_peer_dependency_is_a_warning() {
         "{}",
         f[0].message
     );
+}
+
+/// Hostile L6: references read as the URL parser reads them: `\\` is `/`
+/// (so `/\\host/x` is another host), tabs and newlines vanish, `..` stops at
+/// the site's root, `<template>` contents load nothing, and `%E2%9C%93` is a
+/// file name, not a `%PLACEHOLDER%`.
+#[test]
+fn web_urls_are_read_as_browsers_read_them() {
+    let ok = "<!doctype html>\n<script src=\"\\assets\\index-3f2a.js\"></script>\n<script src=\"/\\cdn.example.com/x.js\"></script>\n<link rel=stylesheet href=\"/assets/index-\n9c1d.css\">\n<template><img src=\"/ghost.png\"></template>\n<img src=\"%BASE_URL%/logo.png\">\n";
+    let files = [("app/dist/public/index.html", ok)];
+    let (run, found) = check_layout(&healthy_plus(&files, &[]), None);
+    assert_eq!(run.code, 0, "{found:#?}");
+    assert!(found.is_empty(), "{found:#?}");
+    for (src, missing) in [
+        ("%E2%9C%93.png", "/app/dist/public/\u{2713}.png"),
+        // From the root page, `../` stays at the site's root.
+        ("../outside.js", "/app/dist/public/outside.js"),
+    ] {
+        let page = format!("<!doctype html><img src=\"{src}\">\n");
+        let files = [
+            ("app/dist/public/index.html", page.as_str()),
+            ("app/dist/outside.js", ""),
+        ];
+        let (run, found) = check_layout(&healthy_plus(&files, &[]), None);
+        assert_eq!(run.code, 1, "{src}: {}", run.stdout);
+        let f = only(&found, "asset-missing");
+        assert!(
+            f.len() == 1 && f[0].message.contains(missing),
+            "{src}: {found:#?}"
+        );
+    }
 }
 
 #[test]

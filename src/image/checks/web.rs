@@ -151,8 +151,18 @@ pub fn html_refs_and_base(text: &[u8]) -> (Vec<HtmlRef>, Option<String>) {
     // `<script>`/`<style>` contents are raw text, not tags.
     emitter.naively_switch_states(true);
     let mut in_style = false;
+    // `<template>` contents are inert: the browser loads nothing from them.
+    let mut templates = 0usize;
     for tok in Tokenizer::new_with_emitter(text, emitter).flatten() {
         match tok {
+            Token::StartTag(t) if t.name.eq_ignore_ascii_case(b"template") => {
+                templates += !t.self_closing as usize;
+            }
+            Token::EndTag(t) if t.name.eq_ignore_ascii_case(b"template") => {
+                templates = templates.saturating_sub(1);
+                in_style = false;
+            }
+            _ if templates > 0 => {}
             Token::StartTag(t) => {
                 let line = lines.of(t.span.start);
                 let attr = |n: &[u8]| {
@@ -224,13 +234,20 @@ pub fn html_refs_and_base(text: &[u8]) -> (Vec<HtmlRef>, Option<String>) {
 /// A reference the image must hold, or `None` for external URLs, `data:`,
 /// fragments and template placeholders.
 fn local(url: &str) -> Option<String> {
-    let u = url.trim();
+    // The URL parser drops tabs and newlines anywhere, trims the ends, and
+    // reads `\` as `/` in http(s) URLs (`/\cdn.example/x.js` is another host).
+    let u: String = url
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .map(|c| if c == '\\' { '/' } else { c })
+        .collect();
+    let u = u.trim_matches(|c: char| c <= ' ');
     if u.is_empty()
         || u.starts_with('#')
         || u.starts_with("//")
         || u.contains("{{")
         || u.contains("<%")
-        || (u.starts_with('%') && u[1..].contains('%'))
+        || placeholder(u)
     {
         return None;
     }
@@ -242,6 +259,24 @@ fn local(url: &str) -> Option<String> {
     }
     let u = u.split(['?', '#']).next().unwrap_or("");
     (!u.is_empty()).then(|| percent_decode(u))
+}
+
+/// A build tool's placeholder at the start (`%BASE_URL%`, `%PUBLIC_URL%`), not
+/// a percent-escape (`%E2%9C%93.png` is a file name).
+fn placeholder(u: &str) -> bool {
+    let Some(rest) = u.strip_prefix('%') else {
+        return false;
+    };
+    match rest.find('%') {
+        Some(end) => {
+            let name = &rest[..end];
+            !name.is_empty()
+                && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !(name.len() == 2 && name.chars().all(|c| c.is_ascii_hexdigit()))
+        }
+        None => false,
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -283,27 +318,53 @@ impl Page<'_> {
         base: Option<&str>,
     ) -> Option<String> {
         let path = local(url)?;
-        let dir = match base {
-            None => parent(from).to_string(),
+        // Relative references resolve in URL space, where `..` stops at the
+        // site's root (the web root), not at the image's: a file under the
+        // web root is at its path below it; one outside (a stylesheet linked
+        // from elsewhere) resolves on the file system as before.
+        let in_root = |dir: &str| -> Option<String> {
+            if self.root.is_empty() {
+                Some(dir.to_string())
+            } else if dir == self.root {
+                Some(String::new())
+            } else {
+                dir.strip_prefix(&format!("{}/", self.root))
+                    .map(String::from)
+            }
+        };
+        let page_dir = parent(from);
+        // (directory, whether it is a URL path below the web root)
+        let (dir, url_space) = match base {
+            None => match in_root(page_dir) {
+                Some(d) => (d, true),
+                None => (page_dir.to_string(), false),
+            },
             // An external base makes every reference external (`/x` too).
             Some(b) => {
-                let b = local(b)?;
-                let b = if b.starts_with('/') {
-                    join(&self.root, b.trim_start_matches('/'))
+                let b_path = local(b)?;
+                let is_dir = b.split(['?', '#']).next().unwrap_or("").ends_with('/');
+                let b_key = if b_path.starts_with('/') {
+                    join("", b_path.trim_start_matches('/'))
                 } else {
-                    join(parent(from), &b)
+                    match in_root(page_dir) {
+                        Some(d) => join(&d, &b_path),
+                        None => join(page_dir, &b_path),
+                    }
                 };
                 // `/assets/` is a directory; `/assets/app` names a file in one.
-                match base.is_some_and(|x| x.split(['?', '#']).next().unwrap_or("").ends_with('/'))
-                {
-                    true => b,
-                    false => parent(&b).to_string(),
-                }
+                let d = if is_dir {
+                    b_key
+                } else {
+                    parent(&b_key).to_string()
+                };
+                (d, b_path.starts_with('/') || in_root(page_dir).is_some())
             }
         };
         self.refs += 1;
         let target = if path.starts_with('/') {
             join(&self.root, path.trim_start_matches('/'))
+        } else if url_space {
+            join(&self.root, &join(&dir, &path))
         } else {
             join(&dir, &path)
         };

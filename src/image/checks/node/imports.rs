@@ -537,6 +537,27 @@ impl<'a> Visit<'a> for Collector<'_> {
     }
 
     fn visit_variable_declarator(&mut self, it: &VariableDeclarator<'a>) {
+        // webpack's (and ncc's) module table: the main chunk's modules are
+        // the ones `__webpack_require__` runs from the entry at start.
+        if it.id.get_identifier_name().as_deref() == Some("__webpack_modules__") {
+            if let Some(Expression::ObjectExpression(o)) =
+                it.init.as_ref().map(|e| e.without_parentheses())
+            {
+                for p in &o.properties {
+                    if let oxc_ast::ast::ObjectPropertyKind::ObjectProperty(p) = p {
+                        match p.value.without_parentheses() {
+                            Expression::FunctionExpression(f) => {
+                                self.iife.insert(f.span.start);
+                            }
+                            Expression::ArrowFunctionExpression(a) => {
+                                self.iife.insert(a.span.start);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
         if let Some(init) = &it.init {
             match &it.id {
                 BindingPattern::BindingIdentifier(id) => {
@@ -858,6 +879,22 @@ try { await import("i"); } catch {}
                 ("i", true, true),
             ]
         );
+    }
+
+    /// Hostile H1 (webpack, ncc): the main chunk's module table runs from the
+    /// entry at start.
+    #[test]
+    fn webpack_module_table_runs_at_load() {
+        let src = r#"var __webpack_modules__ = ({
+  860: ((module) => { module.exports = require("express"); }),
+  17: (function (module) { module.exports = require("path"); }),
+});
+function __webpack_require__(id) { return __webpack_modules__[id](); }
+var other = { 1: (module) => { module.exports = require("lazy"); } };
+"#;
+        let got = imports(src, Some(false));
+        let at: Vec<(&str, bool)> = got.iter().map(|i| (i.spec.as_str(), i.at_load)).collect();
+        assert_eq!(at, vec![("express", true), ("path", true), ("lazy", false)]);
     }
 
     /// Hostile L1: a `catch` that throws again or exits handles nothing.
