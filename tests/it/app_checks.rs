@@ -908,6 +908,15 @@ fn exports_targets_node_refuses_are_refused() {
             "{exports}: {found:#?}"
         );
     }
+    // An empty segment is not among them: Node 20 loads `./a//b.js`.
+    let pkg = r#"{"name":"q","exports":{".": "./a//b.js"}}"#;
+    let files = [
+        ("app/dist/index.js", "import \"q\";\n"),
+        ("app/node_modules/q/package.json", pkg),
+        ("app/node_modules/q/a/b.js", "export {};\n"),
+    ];
+    let (run, found) = check_layout(&healthy_plus(&files, &[]), None);
+    assert_eq!(run.code, 0, "{found:#?}");
     let files = [("app/dist/index.js", "import \"#/x.js\";\n")];
     let (_, found) = check_layout(&healthy_plus(&files, &[]), None);
     let f = only(&found, "import-unresolved");

@@ -89,7 +89,6 @@ const NODE_VALUE_FLAGS: &[&str] = &[
     "--localstorage-file",
     "--experimental-sea-config",
     "--network-family-autoselection-attempt-timeout",
-    "--stack-trace-limit",
 ];
 
 /// Whether `flag` is one of node's options that takes the next word as its value.
@@ -867,6 +866,10 @@ mod tests {
                 "{flag}"
             );
         }
+        // V8's options take `=` only: Node 20 refuses `--stack-trace-limit 5`
+        // (exit 9), and so the `5` is where the script would be.
+        let argv = v(&["node", "--stack-trace-limit", "5", "dist/index.js"]);
+        assert!(matches!(script_of(&argv, "node", node), Script::Path(p) if p == "5"));
     }
 
     #[test]

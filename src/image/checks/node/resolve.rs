@@ -1050,10 +1050,11 @@ fn bad_pattern(m: &str) -> bool {
 }
 
 /// A target segment Node refuses (its `invalidSegmentRegEx`): `.`, `..` and
-/// `node_modules`, in any case and with `%2e`-style escapes, or empty.
+/// `node_modules`, in any case and with `%2e`-style escapes. (An empty one, as
+/// in `./a//b.js`, Node 20 loads.)
 fn invalid_segment(c: &str) -> bool {
     let d = percent_decoded(c).to_ascii_lowercase();
-    d.is_empty() || d == "." || d == ".." || d == "node_modules"
+    d == "." || d == ".." || d == "node_modules"
 }
 
 pub enum Target {
