@@ -662,6 +662,28 @@ fn preloads_are_resolved_before_the_entry() {
     );
 }
 
+/// Hostile (entry `env-file-flag`): `node --env-file .env` exits at start when
+/// the file is not there (Node 20: `.env: not found`).
+#[test]
+fn a_missing_env_file_fails_the_start() {
+    let cmd: &[&str] = &["node", "--env-file", ".env", "dist/index.js"];
+    let (run, found) = check_layout(&healthy_with(Some(cmd), &[], &[], &[]), None);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = only(&found, "cmd-target-missing");
+    assert!(
+        f.len() == 1 && f[0].message.contains("`/app/.env`"),
+        "{found:#?}"
+    );
+    let ok = healthy_with(
+        Some(&["node", "--env-file=.env", "dist/index.js"]),
+        &[],
+        &[("app/.env", "A=1\n")],
+        &[],
+    );
+    let (run, found) = check_layout(&ok, None);
+    assert_eq!(run.code, 0, "{found:#?}");
+}
+
 /// Hostile M10/M11: node finds its main script as `require` does (`node .`
 /// through `main`, `node dist/index` with `.js`), and its options that take a
 /// separate value are not the script.

@@ -477,10 +477,15 @@ fn is_create_require(e: &Expression) -> bool {
     named && here
 }
 
+/// A string the source spells out: a literal, a template without
+/// substitutions, or `+` of those (`require("gh" + "ost")`).
 fn literal(e: &Expression) -> Option<String> {
     match e.without_parentheses() {
         Expression::StringLiteral(s) => Some(s.value.to_string()),
         Expression::TemplateLiteral(t) => t.single_quasi().map(|s| s.to_string()),
+        Expression::BinaryExpression(b) if b.operator == BinaryOperator::Addition => {
+            Some(literal(&b.left)? + &literal(&b.right)?)
+        }
         _ => None,
     }
 }
@@ -567,7 +572,8 @@ impl<'a> Visit<'a> for Collector<'_> {
                     } else if let Some(mut c) = self.cond(init) {
                         c.text = format!("{name} = {}", c.text);
                         self.cond_aliases.insert(name, c);
-                    } else if is_create_require(init) {
+                    } else if is_create_require(init) || self.is_require(init) {
+                        // `const req = createRequire(import.meta.url)`, `const r = require`.
                         self.require_names.insert(name);
                     }
                 }
@@ -922,7 +928,8 @@ require("e", {});
 const other = createRequire("/elsewhere/");
 other("not-this-file");
 "#;
-        let got = imports(src, Some(true));
+        let src = format!("{src}const r = require;\nr(\"f\");\nrequire(\"g\" + \"h\");\n");
+        let got = imports(&src, Some(true));
         let specs: Vec<(&str, How)> = got.iter().map(|i| (i.spec.as_str(), i.how)).collect();
         assert_eq!(
             specs,
@@ -932,7 +939,9 @@ other("not-this-file");
                 ("b", How::Require),
                 ("c", How::Require),
                 ("d", How::Require),
-                ("e", How::Require)
+                ("e", How::Require),
+                ("f", How::Require),
+                ("gh", How::Require)
             ]
         );
     }

@@ -182,6 +182,26 @@ fn preloads(argv: &[String], node_options: Option<&str>) -> Vec<Preload> {
     out
 }
 
+/// The `--env-file` arguments among node's own options (before the script).
+fn env_files(argv: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 1;
+    while let Some(a) = argv.get(i) {
+        if let Some(v) = a.strip_prefix("--env-file=") {
+            out.push(v.to_string());
+        } else if a == "--env-file" {
+            out.extend(argv.get(i + 1).cloned());
+            i += 1;
+        } else if !a.starts_with('-') || a == "--" {
+            break;
+        } else if cmd::node_flag_takes_value(a) {
+            i += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
 /// `NODE_OPTIONS` split as Node splits it: on spaces, with `"…"` quoting and
 /// `\` escapes inside quotes.
 fn node_options_words(s: &str) -> Vec<String> {
@@ -882,6 +902,20 @@ impl Walk<'_, '_> {
     fn preloads(&mut self, t: &cmd::CmdTarget, node_options: Option<&str>, entry: &str) {
         let cwd = resolve::join("", &t.cwd);
         let from = resolve::join(&cwd, "[preload]");
+        // `--env-file FILE` must exist: Node exits before anything loads.
+        for f in env_files(&t.argv) {
+            let key = resolve::join(&cwd, &f);
+            if self.r.file(&key).is_none() {
+                self.findings.push(
+                    Finding::error(
+                        Code::CmdTargetMissing,
+                        "CMD",
+                        format!("`--env-file {f}` names `/{key}`, which is not a file in the image; Node exits at start (`{f}: not found`) before `/{entry}` runs"),
+                    )
+                    .hint("copy the file into the image, use `--env-file-if-exists` (Node 22.9+), or set the variables in the task definition's `environment`"),
+                );
+            }
+        }
         for p in preloads(&t.argv, node_options) {
             self.imports += 1;
             if self.ignored(&p.spec) {
