@@ -453,21 +453,24 @@ fn css_refs(css: &str) -> Vec<(usize, String, bool)> {
     let string_at = |i: usize| -> (String, usize) {
         let q = b[i];
         let mut j = i + 1;
-        let mut s = Vec::new();
         while j < b.len() && b[j] != q && b[j] != b'\n' {
             if b[j] == b'\\' && j + 1 < b.len() {
                 j += 1;
             }
-            s.push(b[j]);
             j += 1;
         }
-        (
-            String::from_utf8_lossy(&s).into_owned(),
-            (j + 1).min(b.len()),
-        )
+        let raw = String::from_utf8_lossy(&b[i + 1..j.min(b.len())]).into_owned();
+        (css_unescape(&raw), (j + 1).min(b.len()))
     };
+    // `@import` counts only before any other rule (after `@charset` and
+    // `@layer` statements); a later one is ignored by browsers.
+    let mut rules = false;
     while i < b.len() {
         match b[i] {
+            b'{' => {
+                rules = true;
+                i += 1;
+            }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 i = css[i + 2..]
                     .find("*/")
@@ -482,11 +485,15 @@ fn css_refs(css: &str) -> Vec<(usize, String, bool)> {
                 }
                 if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
                     let (s, end) = string_at(j);
-                    out.push((i, s, true));
+                    if !rules {
+                        out.push((i, s, true));
+                    }
                     i = end;
                 } else if b.len() >= j + 4 && b[j..j + 4].eq_ignore_ascii_case(b"url(") {
                     if let Some((s, end)) = url_at(css, j + 4) {
-                        out.push((i, s, true));
+                        if !rules {
+                            out.push((i, s, true));
+                        }
                         i = end;
                     } else {
                         i = j + 4;
@@ -526,12 +533,49 @@ fn url_at(css: &str, mut i: usize) -> Option<(String, usize)> {
     if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
         let q = b[i];
         let end = css[i + 1..].find(q as char)? + i + 1;
-        let s = css[i + 1..end].to_string();
+        let s = css_unescape(&css[i + 1..end]);
         let close = css[end..].find(')')? + end;
         return Some((s, close + 1));
     }
     let close = css[i..].find(')')? + i;
-    Some((css[i..close].trim().to_string(), close + 1))
+    Some((css_unescape(css[i..close].trim()), close + 1))
+}
+
+/// CSS escapes decoded as the tokenizer decodes them: `\\` and 1–6 hex digits
+/// (and one whitespace after) is that code point, `\\` before a newline is a
+/// line continuation, `\\` before anything else is that character.
+fn css_unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let mut hex = String::new();
+        while hex.len() < 6 && it.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+            hex.extend(it.next());
+        }
+        if !hex.is_empty() {
+            let v = u32::from_str_radix(&hex, 16).unwrap_or(0xfffd);
+            out.push(match char::from_u32(v) {
+                Some(c) if v != 0 => c,
+                _ => '\u{fffd}',
+            });
+            if it.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+                it.next();
+            }
+            continue;
+        }
+        match it.next() {
+            Some('\n') | None => {}
+            Some(c) => out.push(c),
+        }
+    }
+    out
 }
 
 pub fn check(fs: &FlatFs, cfg: &ImageConfiguration, rule: &WebRule) -> CheckOutcome {
@@ -669,6 +713,21 @@ mod tests {
             vec!["a.png", "b.png", "c.png", "d.png", "e.png"]
         );
         assert_eq!(srcset_urls(" , ,"), Vec::<&str>::new());
+    }
+
+    /// Hostile L6: CSS escapes in `url()` and strings decode as the CSS
+    /// tokenizer decodes them; an `@import` after a rule is ignored, as
+    /// browsers ignore it.
+    #[test]
+    fn css_escapes_decode_and_late_imports_are_ignored() {
+        let css = r#"@charset "utf-8";
+@import "a\62 c.css";
+@font-face{src:url(/fonts/a\ b.woff)}
+@font-face{src:url("/fonts/\61.woff")}
+body{} @import "late.css";
+"#;
+        let got: Vec<String> = css_refs(css).into_iter().map(|(_, u, _)| u).collect();
+        assert_eq!(got, vec!["abc.css", "/fonts/a b.woff", "/fonts/a.woff"]);
     }
 
     #[test]
