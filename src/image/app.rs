@@ -439,6 +439,7 @@ fn check(image: &str, args: CheckArgs) -> u8 {
         platform: platform.unwrap_or(PlatformSel::Default),
         spec_dir: PathBuf::new(),
         source,
+        taskdef: taskdef.map(PathBuf::from),
     });
     match opts
         .map_err(RunError::Image)

@@ -5,6 +5,7 @@
 //! `--platform all` still reports every other platform.
 
 use super::checks;
+use super::checks::node::TaskEnv;
 use super::contents::ContentSet;
 use super::error::ImageError;
 use super::reference::ImageRef;
@@ -40,6 +41,8 @@ pub struct CheckOptions {
     pub platform: PlatformSel,
     /// Where `images/<repository>.toml` is looked up (empty: the working directory).
     pub spec_dir: PathBuf,
+    /// `--taskdef FILE`: the container's environment as the task gives it.
+    pub taskdef: Option<PathBuf>,
 }
 
 pub struct Outcome {
@@ -111,15 +114,23 @@ fn find_spec(
 
 /// The checks on umoci's reading of the image, reconciled with the same checks on
 /// the overlay runtimes' reading when a layer makes the two differ.
-pub fn run_checks(img: &Loaded, spec: &Spec) -> Vec<CheckOutcome> {
-    let primary = checks_on(img, &img.fs, spec);
+/// `task`: what the task definition (`--taskdef`) sets for the app checks.
+pub fn run_checks(img: &Loaded, spec: &Spec, task: Option<&TaskEnv>) -> Vec<CheckOutcome> {
+    let primary = checks_on(img, &img.fs, spec, task);
     match img.fs.overlay_reading() {
-        Some(other) => checks::divergence::reconcile(&img.fs, primary, checks_on(img, other, spec)),
+        Some(other) => {
+            checks::divergence::reconcile(&img.fs, primary, checks_on(img, other, spec, task))
+        }
         None => primary,
     }
 }
 
-fn checks_on(img: &Loaded, fs: &super::fs::FlatFs, spec: &Spec) -> Vec<CheckOutcome> {
+fn checks_on(
+    img: &Loaded,
+    fs: &super::fs::FlatFs,
+    spec: &Spec,
+    task: Option<&TaskEnv>,
+) -> Vec<CheckOutcome> {
     let mut out = Vec::new();
     out.push(
         CheckOutcome::from_findings("layers", fs.warnings.clone()).detail(format!(
@@ -148,7 +159,7 @@ fn checks_on(img: &Loaded, fs: &super::fs::FlatFs, spec: &Spec) -> Vec<CheckOutc
         out.push(checks::files::check(fs, &spec.files, &spec.globs));
     }
     if spec.node.enabled != Some(false) {
-        out.push(checks::node::check(fs, &img.config, &spec.node));
+        out.push(checks::node::check(fs, &img.config, &spec.node, task));
     }
     if spec.web.enabled != Some(false) {
         out.push(checks::web::check(fs, &img.config, &spec.web));
@@ -170,6 +181,16 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
     let runtime = file.runtime;
     let spec = file.image;
     let mut facts = None;
+    // A file the lint cannot read or pick a container from is the lint's
+    // section's error (exit 2); the node check then judges with the image's ENV.
+    let task = opts.taskdef.as_deref().and_then(|file| {
+        let doc = crate::taskdef::read(file).ok()?;
+        let node_env = crate::taskdef::variable(&doc, repository.as_deref(), "NODE_ENV").ok()?;
+        Some(TaskEnv {
+            file: file.display().to_string(),
+            node_env,
+        })
+    });
     let spec_path = (!spec.path.as_os_str().is_empty()).then(|| spec.path.clone());
     let selected = select(src.as_ref(), &opts.platform)?;
     let mut report = Report::new("image-check");
@@ -188,7 +209,7 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
                 if facts.is_none() {
                     facts = Some(facts_of(&img.config, repository.clone()));
                 }
-                let mut checks = run_checks(&img, &spec);
+                let mut checks = run_checks(&img, &spec, task.as_ref());
                 if let Some(w) = &sel.platform_warning {
                     checks.insert(0, CheckOutcome::from_findings("platform", vec![w.clone()]));
                 }

@@ -69,6 +69,7 @@ codes! {
     InterpreterMissing => "interpreter-missing", "the interpreter or program of the command is not on the image's PATH";
     ImportUnresolved => "import-unresolved", "a module the Node server imports (or a dependency a reached package declares) cannot be resolved in the image; an error when Node would throw at start (`ERR_MODULE_NOT_FOUND`, `MODULE_NOT_FOUND`), a warning when only a lazy path fails";
     NodeModuleFormat => "node-module-format", "a `.js` file with `import`/`export` in a package without `\"type\": \"module\"`, on a Node version (`NODE_VERSION`) that runs it as CommonJS";
+    PackageJsonInvalid => "package-json-invalid", "a `package.json` Node reads to load an app file is not valid JSON; Node throws `ERR_INVALID_PACKAGE_CONFIG` when it loads that file";
     NodeNotChecked => "node-not-checked", "the Node imports check did not run, or skipped a file (no Node entry, a file over the 16 MiB read limit, a parse failure); the message says why";
     AssetMissing => "asset-missing", "a page (or a stylesheet it loads) references a local file the image does not have; the browser gets a 404";
     WebNotChecked => "web-not-checked", "the frontend-assets check did not run or skipped a file (no web root, no index page, a file not read); the message says why";

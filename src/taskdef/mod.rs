@@ -94,6 +94,61 @@ pub fn read(path: &Path) -> Result<Node, LintError> {
     })
 }
 
+/// What a task definition does to one variable of its container's environment.
+/// ECS starts the container with `environment` and `secrets` over the image's
+/// ENV (Docker's `--env`), so whatever the task sets wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskVar {
+    /// `environment` sets it to this value.
+    Set(String),
+    /// Nothing in the task sets it: the image's ENV decides.
+    Unset,
+    /// Set, or maybe set, from what the lint cannot read; says from where.
+    Unknown(&'static str),
+}
+
+/// What the task definition in `root` does to the variable `name` of the
+/// container `IMAGE --taskdef` checks (picked as the lint picks it: by
+/// `repository`, else the only essential one). Several picked containers that
+/// disagree are [`TaskVar::Unknown`]; a file with no container to pick is the
+/// lint's error, returned as its message.
+pub fn variable(root: &Node, repository: Option<&str>, name: &str) -> Result<TaskVar, String> {
+    let tasks = shape::tasks(root)?;
+    let picked = shape::pick(&tasks, None, repository, &|_| false)?;
+    let mut out: Option<TaskVar> = None;
+    for (_, c, _) in &picked {
+        let v = container_var(c, name);
+        match &out {
+            Some(o) if *o != v => {
+                return Ok(TaskVar::Unknown("containers that set it differently"))
+            }
+            _ => out = Some(v),
+        }
+    }
+    Ok(out.unwrap_or(TaskVar::Unset))
+}
+
+fn container_var(c: &Container, name: &str) -> TaskVar {
+    if c.secrets.iter().any(|s| s.name == name) {
+        return TaskVar::Unknown("a `secrets` entry");
+    }
+    // `environment` wins over `environmentFiles` (ECS's documented order).
+    let set: Vec<&Option<String>> = c
+        .env
+        .iter()
+        .filter(|e| e.name == name)
+        .map(|e| &e.value)
+        .collect();
+    match set.as_slice() {
+        [] => c.maybe_from.map_or(TaskVar::Unset, TaskVar::Unknown),
+        [first, rest @ ..] if rest.iter().all(|v| v == first) => match first {
+            Some(v) => TaskVar::Set(v.clone()),
+            None => TaskVar::Unknown("an `environment` value known only at deploy time"),
+        },
+        _ => TaskVar::Unknown("`environment` entries that set it differently"),
+    }
+}
+
 /// What the lint checks against.
 #[derive(Clone, Copy)]
 pub struct Lint<'a> {
@@ -1196,6 +1251,47 @@ mod tests {
             let got = regions(&td(region, arn));
             assert!(got.iter().all(|m| !m.contains("CANARY")), "{got:?}");
         }
+    }
+
+    /// `NODE_ENV` as ECS gives it to the container: `environment` (over
+    /// `environmentFiles`), a secret or an intrinsic is a value unknown here,
+    /// nothing is the image's.
+    #[test]
+    fn a_variable_is_read_as_ecs_sets_it() {
+        let var = |c: &str| {
+            let doc = doc::parse(&format!(r#"{{"containerDefinitions": [{c}]}}"#)).unwrap();
+            variable(&doc, None, "NODE_ENV").unwrap()
+        };
+        let env = |v: &str| format!(r#"{{"name": "NODE_ENV", "value": {v}}}"#);
+        assert_eq!(
+            var(&format!(
+                r#"{{"name": "a", "environment": [{}]}}"#,
+                env("\"production\"")
+            )),
+            TaskVar::Set("production".into())
+        );
+        assert_eq!(
+            var(&format!(
+                r#"{{"name": "a", "environment": [{}], "environmentFiles": [{{"value": "arn:aws:s3:::b/x.env", "type": "s3"}}]}}"#,
+                env("\"\"")
+            )),
+            TaskVar::Set(String::new())
+        );
+        assert_eq!(var(r#"{"name": "a", "environment": []}"#), TaskVar::Unset);
+        assert_eq!(var(r#"{"name": "a"}"#), TaskVar::Unset);
+        for unknown in [
+            r#"{"name": "a", "secrets": [{"name": "NODE_ENV", "valueFrom": "/p"}]}"#.to_string(),
+            r#"{"name": "a", "environmentFiles": [{"value": "arn:aws:s3:::b/x.env", "type": "s3"}]}"#.into(),
+            r#"{"name": "a", "environment": {"Ref": "Env"}}"#.into(),
+            format!(r#"{{"name": "a", "environment": [{}]}}"#, env(r#"{"Ref": "Env"}"#)),
+            format!(r#"{{"name": "a", "environment": [{}, {}]}}"#, env("\"a\""), env("\"b\"")),
+        ] {
+            assert!(matches!(var(&unknown), TaskVar::Unknown(_)), "{unknown}");
+        }
+        // Two essential containers: which one is the app is the lint's error.
+        let doc =
+            doc::parse(r#"{"containerDefinitions": [{"name": "a"}, {"name": "b"}]}"#).unwrap();
+        assert!(variable(&doc, None, "NODE_ENV").is_err());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Wrappers (`tini`, `dumb-init`, our own `preflight --`) are looked through to the
 //! real command; an interpreter (`node`, `python`) must be on PATH and its script
-//! must be a regular, non-empty file after following symlinks.
+//! must be a regular, non-empty file after following symlinks. `npm start` (and
+//! `npm run X`, `yarn start`) is followed through `package.json` to the script
+//! `node` runs, when the package script is the plain `node FILE` shape.
 
 use super::unresolved;
 use crate::image::checks::config::env_value;
@@ -40,23 +42,69 @@ fn versioned(b: &str, name: &str) -> bool {
             && rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
+const NODE_VALUE_FLAGS: &[&str] = &[
+    "-r",
+    "--require",
+    "--import",
+    "--loader",
+    "--experimental-loader",
+    "--env-file",
+    "--env-file-if-exists",
+    "--conditions",
+    "-C",
+    "--title",
+    "--unhandled-rejections",
+    "--dns-result-order",
+    "--max-http-header-size",
+    "--openssl-config",
+    "--redirect-warnings",
+    "--diagnostic-dir",
+    "--report-dir",
+    "--report-directory",
+    "--report-filename",
+    "--report-signal",
+    "--heapsnapshot-signal",
+    "--heapsnapshot-near-heap-limit",
+    "--secure-heap",
+    "--secure-heap-min",
+    "--input-type",
+    "--experimental-default-type",
+    "--icu-data-dir",
+    "--inspect-publish-uid",
+    "--trace-event-categories",
+    "--trace-event-file-pattern",
+    "--tls-cipher-list",
+    "--tls-keylog",
+    "--use-largepages",
+    "--watch-path",
+    "--disable-warning",
+    "--experimental-policy",
+    "--policy-integrity",
+    "--cpu-prof-dir",
+    "--cpu-prof-name",
+    "--cpu-prof-interval",
+    "--heap-prof-dir",
+    "--heap-prof-name",
+    "--heap-prof-interval",
+    "--localstorage-file",
+    "--experimental-sea-config",
+    "--network-family-autoselection-attempt-timeout",
+];
+
+/// Whether `flag` is one of node's options that takes the next word as its value.
+pub fn node_flag_takes_value(flag: &str) -> bool {
+    NODE_VALUE_FLAGS.contains(&flag)
+}
+
 /// Interpreters and the flags of theirs that take a value (so the value is not
 /// mistaken for the script).
 fn interpreter(prog: &str) -> Option<&'static [&'static str]> {
     let b = base(prog);
     let is = |name: &str| versioned(b, name);
     if is("node") || is("nodejs") {
-        return Some(&[
-            "-r",
-            "--require",
-            "--import",
-            "--loader",
-            "--experimental-loader",
-            "--env-file",
-            "--conditions",
-            "-C",
-            "--title",
-        ]);
+        // Node's own string options, which take `--opt value` as well as
+        // `--opt=value` (V8's options do not: Node refuses `--max-old-space-size 512`).
+        return Some(NODE_VALUE_FLAGS);
     }
     if is("python") || is("ruby") || is("perl") || is("php") {
         return Some(&["-W", "-X", "-I"]);
@@ -68,13 +116,69 @@ fn interpreter(prog: &str) -> Option<&'static [&'static str]> {
 }
 
 /// Strips wrappers; returns the argv that does the real work.
+#[cfg(test)]
 fn unwrap(argv: &[String]) -> Vec<String> {
+    unwrap_env(argv).0
+}
+
+/// `env [-i] [-u NAME] [NAME=VALUE…] COMMAND…`: the command and the
+/// assignments; `None` for options that change more than the environment
+/// (`-C DIR`, `-S STRING`).
+fn env_command(rest: &[String]) -> Option<(Vec<String>, EnvSet)> {
+    let mut i = 0;
+    let mut set = Vec::new();
+    while let Some(a) = rest.get(i) {
+        match a.as_str() {
+            "-i" | "--ignore-environment" | "-0" | "--null" | "-" => i += 1,
+            "-u" | "--unset" => i += 2,
+            "--" => {
+                i += 1;
+                break;
+            }
+            a if a.starts_with("--unset=") => i += 1,
+            a if a.starts_with('-') => return None,
+            a => match a.split_once('=') {
+                Some((k, v)) if !k.is_empty() => {
+                    set.push((k.to_string(), v.to_string()));
+                    i += 1;
+                }
+                _ => break,
+            },
+        }
+    }
+    // Assignments may follow `--` too.
+    while let Some((k, v)) = rest.get(i).and_then(|a| a.split_once('=')) {
+        if k.is_empty() || k.contains('/') {
+            break;
+        }
+        set.push((k.to_string(), v.to_string()));
+        i += 1;
+    }
+    Some((rest.get(i..).unwrap_or(&[]).to_vec(), set))
+}
+
+/// Variables a command line sets (`env NAME=VALUE …`), in order.
+type EnvSet = Vec<(String, String)>;
+
+/// [`unwrap`], with the variables `env` sets on the way.
+fn unwrap_env(argv: &[String]) -> (Vec<String>, EnvSet) {
     let mut argv: Vec<String> = argv.to_vec();
+    let mut set = Vec::new();
     loop {
         let Some(first) = argv.first() else {
-            return argv;
+            return (argv, set);
         };
         let b = base(first).to_string();
+        if b == "env" {
+            match env_command(&argv[1..]) {
+                Some((next, s)) if !next.is_empty() => {
+                    set.extend(s);
+                    argv = next;
+                    continue;
+                }
+                _ => return (argv, set),
+            }
+        }
         if WRAPPERS.contains(&b.as_str()) || USER_WRAPPERS.contains(&b.as_str()) {
             let rest = &argv[1..];
             let next: Vec<String> = if let Some(i) = rest.iter().position(|a| a == "--") {
@@ -87,13 +191,39 @@ fn unwrap(argv: &[String]) -> Vec<String> {
                 rest.get(i..).unwrap_or(&[]).to_vec()
             };
             if next.is_empty() {
-                return argv;
+                return (argv, set);
             }
             argv = next;
             continue;
         }
-        return argv;
+        return (argv, set);
     }
+}
+
+/// What a package manager's script run (`npm start`) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageRun {
+    /// The script is `node [flags] FILE`: the target's interpreter and script
+    /// are that `node` and FILE (joined with the package's directory).
+    Followed,
+    /// Not followed (a script that is not `node FILE`, flags that move the
+    /// package, a `package.json` not read): why, for a note.
+    NotFollowed(String),
+    /// The package manager fails before any script runs (no `package.json`, no
+    /// such script): the message, for an error.
+    Fails(String),
+}
+
+/// `npm start` and the like, and what `package.json` said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageScript {
+    /// As the command says it: `npm start`, `npm run serve`, `yarn start`.
+    pub what: String,
+    /// The script's text from `package.json`, once found (`node dist/index.js`).
+    pub text: Option<String>,
+    /// The `package.json` read (an image path), once found.
+    pub manifest: Option<String>,
+    pub run: PackageRun,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +309,16 @@ pub struct CmdTarget {
     /// link target that says so), when it is one.
     pub interpreter: Option<String>,
     pub script: Script,
+    /// The command is a package manager running a `package.json` script.
+    pub package: Option<PackageScript>,
+    /// The interpreter's own argv (`node -r x dist/index.js`), after wrappers
+    /// and a followed package script: what preloads it names.
+    pub argv: Vec<String>,
+    /// The directory the interpreter starts in: WORKDIR, or the package's
+    /// directory for a followed package script.
+    pub cwd: String,
+    /// Variables the command line sets on its way (`env NODE_ENV=production …`).
+    pub env: Vec<(String, String)>,
 }
 
 impl CmdTarget {
@@ -224,7 +364,8 @@ pub fn resolve(fs: &FlatFs, cfg: &ImageConfiguration) -> Result<CmdTarget, Findi
     if let Err(tried) = find_program(fs, &outer, &workdir, &path_var) {
         return Err(missing_program(fs, &outer, &tried, &path_var, &shown));
     }
-    argv = unwrap(&argv);
+    let (unwrapped, mut env_set) = unwrap_env(&argv);
+    argv = unwrapped;
     if SHELLS.contains(&base(&argv[0])) && argv.get(1).map(String::as_str) == Some("-c") {
         let script = argv.get(2).cloned().unwrap_or_default();
         let simple =
@@ -238,7 +379,9 @@ pub fn resolve(fs: &FlatFs, cfg: &ImageConfiguration) -> Result<CmdTarget, Findi
             return Err(Finding::note(Code::CmdNotChecked, "CMD", format!("`{shown}` runs a shell string; its target was not checked"))
                 .hint("use the exec form (`CMD [\"node\", \"dist/index.js\"]`) so signals reach the server and the target can be checked"));
         }
-        argv = unwrap(&words);
+        let (unwrapped, more) = unwrap_env(&words);
+        argv = unwrapped;
+        env_set.extend(more);
     }
     let prog = argv[0].clone();
     let resolved = find_program(fs, &prog, &workdir, &path_var)
@@ -263,13 +406,219 @@ pub fn resolve(fs: &FlatFs, cfg: &ImageConfiguration) -> Result<CmdTarget, Findi
             other => other,
         },
     };
-    Ok(CmdTarget {
+    let mut t = CmdTarget {
         shown,
         workdir,
         program: resolved,
         interpreter: interp,
         script,
-    })
+        package: None,
+        cwd: String::new(),
+        argv: argv.clone(),
+        env: env_set,
+    };
+    t.cwd = t.workdir.clone();
+    if t.interpreter.is_none() {
+        if let Some(what) = package_run(&argv) {
+            follow_package_script(fs, &mut t, what);
+        }
+    }
+    Ok(t)
+}
+
+/// Package managers, and the first argument after which (when it is the only
+/// other word before `--`) each runs a named script.
+const NPM_CONFIG_MOVES: &[&str] = &[
+    "--prefix",
+    "-C",
+    "--workspace",
+    "-w",
+    "--workspaces",
+    "--ws",
+    "--cwd",
+];
+
+/// `npm start`, `npm run[-script] X`, `yarn start`, `yarn run X`: the script's
+/// name and how the command says it; `Err` with why for a package manager
+/// command this does not follow. `None` for anything else.
+fn package_run(argv: &[String]) -> Option<Result<(String, String), String>> {
+    let pm = base(argv.first()?);
+    if pm != "npm" && pm != "yarn" {
+        return None;
+    }
+    let shown = argv.join(" ");
+    let args: Vec<&str> = argv[1..]
+        .iter()
+        .map(String::as_str)
+        .take_while(|a| *a != "--")
+        .collect();
+    // npm reads config flags anywhere on the line; these move the package.
+    if let Some(f) = args.iter().find(|a| {
+        NPM_CONFIG_MOVES
+            .iter()
+            .any(|m| *a == m || a.starts_with(&format!("{m}=")))
+    }) {
+        return Some(Err(format!(
+            "`{shown}` runs a package script from a directory `{f}` chooses, which image-check does not follow"
+        )));
+    }
+    let words: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let name = match (pm, words.as_slice()) {
+        (_, ["start", ..]) => "start",
+        ("npm", ["run" | "run-script" | "rum" | "urn", name, ..]) => name,
+        ("yarn", ["run", name, ..]) => name,
+        _ => {
+            return Some(Err(format!(
+                "`{shown}` is not a package script run image-check follows (`npm start`, `npm run NAME`, `yarn start`, `yarn run NAME`)"
+            )))
+        }
+    };
+    let what = if name == "start" && words.first() == Some(&"start") {
+        format!("{pm} start")
+    } else {
+        format!("{pm} run {name}")
+    };
+    Some(Ok((name.to_string(), what)))
+}
+
+/// npm's package root: the nearest directory at or above `dir` with a
+/// `package.json` or a `node_modules` (npm's local prefix), as an image path.
+fn package_root(fs: &FlatFs, dir: &str) -> Option<String> {
+    let mut d = dir.trim_end_matches('/').to_string();
+    loop {
+        let has = |name: &str| fs.lookup(&format!("{d}/{name}")).is_ok();
+        if has("package.json") || has("node_modules") {
+            return Some(if d.is_empty() { "/".into() } else { d });
+        }
+        match d.rsplit_once('/') {
+            Some((p, _)) => d = p.to_string(),
+            None => return None,
+        }
+    }
+}
+
+fn follow_package_script(fs: &FlatFs, t: &mut CmdTarget, run: Result<(String, String), String>) {
+    let (name, what) = match run {
+        Ok(x) => x,
+        Err(why) => {
+            t.package = Some(PackageScript {
+                what: t.shown.clone(),
+                text: None,
+                manifest: None,
+                run: PackageRun::NotFollowed(why),
+            });
+            return;
+        }
+    };
+    let mut p = PackageScript {
+        what: what.clone(),
+        text: None,
+        manifest: None,
+        run: PackageRun::Followed,
+    };
+    let wd = if t.workdir == "/" {
+        ""
+    } else {
+        t.workdir.as_str()
+    };
+    let root = package_root(fs, wd).unwrap_or_else(|| t.workdir.clone());
+    let manifest = join(&root, "package.json");
+    p.manifest = Some(manifest.clone());
+    let yarn = what.starts_with("yarn");
+    let bytes = match fs.lookup(&manifest) {
+        Ok((_, n)) if n.kind == Kind::File => match &n.content {
+            Some(b) => b.clone(),
+            None => {
+                p.run = PackageRun::NotFollowed(format!(
+                    "`{what}` runs a script from `{manifest}`, which was not read (the node check is off, or the file is over the read limit)"
+                ));
+                t.package = Some(p);
+                return;
+            }
+        },
+        _ => {
+            p.run = PackageRun::Fails(format!(
+                "`{}` (WORKDIR `{}`) runs `{what}`, which reads `{manifest}`, but there is no such file; {} exits before the server starts",
+                t.shown, t.workdir, if yarn { "yarn" } else { "npm" }
+            ));
+            t.package = Some(p);
+            return;
+        }
+    };
+    let text = crate::image::checks::node::resolve::Package::script(&bytes, &name);
+    let text = match text {
+        Err(why) => {
+            p.run = PackageRun::Fails(format!(
+                "`{}` runs `{what}`, but `{manifest}` is not valid JSON ({why}); {} exits before the server starts",
+                t.shown,
+                if yarn { "yarn" } else { "npm" }
+            ));
+            t.package = Some(p);
+            return;
+        }
+        Ok(Some(s)) => s,
+        // npm runs `node server.js` for a missing `start` when the package
+        // has a `server.js` (@npmcli/run-script); yarn has no such default.
+        Ok(None) if name == "start" && !yarn && fs.lookup(&join(&root, "server.js")).is_ok() => {
+            "node server.js".to_string()
+        }
+        Ok(None) if yarn => {
+            p.run = PackageRun::NotFollowed(format!(
+                "`{what}`: `{manifest}` has no `scripts.{name}`, and what yarn then runs is not modelled"
+            ));
+            t.package = Some(p);
+            return;
+        }
+        Ok(None) => {
+            p.run = PackageRun::Fails(format!(
+                "`{}` runs `{what}`, but `{manifest}` has no `scripts.{name}`{}; npm exits with `Missing script: \"{name}\"` before the server starts",
+                t.shown,
+                if name == "start" { " and the package has no `server.js`" } else { "" }
+            ));
+            t.package = Some(p);
+            return;
+        }
+    };
+    p.text = Some(text.clone());
+    // npm runs the script with `sh -c`: only a plain `node [flags] FILE` is
+    // followed; quoting, variables, `&&` and assignments are the shell's.
+    let meta = |w: &str| {
+        w.contains([
+            '$', ';', '&', '|', '<', '>', '`', '(', ')', '"', '\'', '\\', '*', '#',
+        ]) || (w.contains('=') && !w.starts_with('-'))
+    };
+    let simple = !text.split_whitespace().any(meta);
+    let words: Vec<String> = text.split_whitespace().map(String::from).collect();
+    let is_node = words
+        .first()
+        .is_some_and(|w| versioned(base(w), "node") || versioned(base(w), "nodejs"));
+    let script = if simple && is_node {
+        match script_of(&words, &words[0], interpreter(&words[0]).unwrap_or(&[])) {
+            Script::Path(s) => Some(s),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    match script {
+        Some(s) => {
+            t.interpreter = Some(words[0].clone());
+            t.script = Script::Path(join(&root, &s));
+            t.argv = words;
+            t.cwd = root;
+        }
+        None => {
+            p.run = PackageRun::NotFollowed(format!(
+                "`{what}` runs `{}` (`scripts.{name}` of `{manifest}`), which is not the plain `node FILE` image-check follows",
+                crate::report::render::escape_line(&text)
+            ))
+        }
+    }
+    t.package = Some(p);
 }
 
 pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
@@ -280,6 +629,21 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
     };
     let (shown, workdir, resolved) = (&t.shown, &t.workdir, &t.program);
     let mut findings = Vec::new();
+    match t.package.as_ref().map(|p| (p, &p.run)) {
+        Some((_, PackageRun::NotFollowed(why))) => {
+            return finish(vec![Finding::note(Code::CmdNotChecked, "CMD", format!("{why}; the script it runs was not checked"))
+                .hint("run the server as `CMD [\"node\", \"dist/index.js\"]` (exec form, no package manager in between) so signals reach it and its script can be checked")])
+            .detail(format!("runs `{resolved}`"))
+        }
+        Some((p, PackageRun::Fails(msg))) => {
+            let subject = p.manifest.clone().unwrap_or_else(|| "CMD".into());
+            return finish(vec![Finding::error(Code::CmdTargetMissing, &subject, msg.clone())
+                .provenance(fs.provenance(&subject))
+                .hint("add the script to `package.json` (`\"start\": \"node dist/index.js\"`) and copy `package.json` into the final stage, or run `CMD [\"node\", \"dist/index.js\"]` directly")])
+            .detail(format!("runs `{resolved}`"));
+        }
+        _ => {}
+    }
     let target = match &t.script {
         _ if t.interpreter.is_none() => {
             return finish(findings).detail(format!("runs `{resolved}`"))
@@ -293,7 +657,28 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
             return finish(findings).detail(format!("interpreter `{resolved}` with no script"))
         }
     };
-    let what = format!("`{shown}` (WORKDIR `{workdir}`) runs `{target}`, which");
+    // Node finds its main script as `require` would (`Module._findPath`):
+    // `node dist/index` runs `dist/index.js`, `node .` the package's `main`.
+    let mut target = target;
+    let is_file = matches!(fs.lookup(&target), Ok((_, n)) if n.kind == Kind::File);
+    if t.node_script().is_some() && !is_file {
+        use crate::image::checks::node::resolve::{join as key_of, Resolver};
+        if let Some(real) = Resolver::new(fs).main_entry(&key_of("", &target)) {
+            target = display(&real);
+        }
+    }
+    let what = match &t.package {
+        Some(PackageScript {
+            what: run,
+            text: Some(text),
+            manifest: Some(m),
+            ..
+        }) => format!(
+            "`{shown}` (WORKDIR `{workdir}`) runs `{run}`, whose `{}` (in `{m}`) runs `{target}`, which",
+            crate::report::render::escape_line(text)
+        ),
+        _ => format!("`{shown}` (WORKDIR `{workdir}`) runs `{target}`, which"),
+    };
     match fs.lookup(&target) {
         Err(e) => {
             let f = unresolved(fs, &target, &e, Code::CmdTargetMissing, &format!("`{target}`"));
@@ -315,7 +700,11 @@ pub fn check(fs: &FlatFs, cfg: &ImageConfiguration) -> CheckOutcome {
                 .hint("the build wrote an empty bundle: check the compile step's log (`npx tsc` without TypeScript installed compiles nothing)"),
         ),
         Ok((k, n)) => {
-            return finish(findings).detail(format!("`{resolved}` runs `{}` ({} bytes)", display(&k), n.size));
+            let by = match &t.package {
+                Some(p) => format!("`{}`", p.what),
+                None => format!("`{resolved}`"),
+            };
+            return finish(findings).detail(format!("{by} runs `{}` ({} bytes)", display(&k), n.size));
         }
     }
     finish(findings)
@@ -434,6 +823,53 @@ mod tests {
             v(&["node", "a.js"])
         );
         assert_eq!(unwrap(&v(&["node", "a.js"])), v(&["node", "a.js"]));
+    }
+
+    /// Hostile L9: `env` is a wrapper too; what it sets is kept, and options
+    /// that change more than the environment stop the unwrapping.
+    #[test]
+    fn unwraps_env_and_keeps_what_it_sets() {
+        let (argv, set) = unwrap_env(&v(&[
+            "/usr/bin/env",
+            "-u",
+            "DEBUG",
+            "NODE_ENV=development",
+            "node",
+            "dist/index.js",
+        ]));
+        assert_eq!(argv, v(&["node", "dist/index.js"]));
+        assert_eq!(
+            set,
+            vec![("NODE_ENV".to_string(), "development".to_string())]
+        );
+        let (argv, _) = unwrap_env(&v(&["tini", "--", "env", "node", "a.js"]));
+        assert_eq!(argv, v(&["node", "a.js"]));
+        let (argv, _) = unwrap_env(&v(&["env", "-S", "node a.js"]));
+        assert_eq!(argv[0], "env");
+        let (argv, _) = unwrap_env(&v(&["env", "-C", "/srv", "node", "a.js"]));
+        assert_eq!(argv[0], "env");
+    }
+
+    /// Hostile M11: node's own string options take a separate value.
+    #[test]
+    fn node_options_with_separate_values_are_not_the_script() {
+        let node = interpreter("node").unwrap();
+        for flag in [
+            "--unhandled-rejections",
+            "--dns-result-order",
+            "--input-type",
+            "--title",
+        ] {
+            let argv = v(&["node", flag, "x", "dist/index.js"]);
+            assert!(
+                matches!(script_of(&argv, "node", node), Script::Path(p) if p == "dist/index.js"),
+                "{flag}"
+            );
+        }
+        // V8's options take `=` only: Node 20 refuses `--stack-trace-limit 5`
+        // (exit 9), and so the `5` is where the script would be.
+        let argv = v(&["node", "--stack-trace-limit", "5", "dist/index.js"]);
+        assert!(matches!(script_of(&argv, "node", node), Script::Path(p) if p == "5"));
     }
 
     #[test]

@@ -87,8 +87,56 @@ pub struct HtmlRef {
     pub stylesheet: bool,
 }
 
+/// The URLs of a `srcset`, split as the HTML standard's srcset parser does: a
+/// URL runs to whitespace (so `data:…,…` keeps its commas), trailing commas
+/// end a candidate, and descriptors run to a comma outside parentheses.
+fn srcset_urls(set: &str) -> Vec<&str> {
+    let ws = |c: char| c.is_ascii_whitespace();
+    let mut out = Vec::new();
+    let mut rest = set;
+    loop {
+        rest = rest.trim_start_matches(|c: char| ws(c) || c == ',');
+        if rest.is_empty() {
+            return out;
+        }
+        let end = rest.find(ws).unwrap_or(rest.len());
+        let (url, after) = rest.split_at(end);
+        if url.ends_with(',') {
+            let u = url.trim_end_matches(',');
+            if !u.is_empty() {
+                out.push(u);
+            }
+            rest = after;
+            continue;
+        }
+        out.push(url);
+        // Descriptors: up to a comma that is not inside parentheses.
+        let mut depth = 0usize;
+        let mut cut = after.len();
+        for (i, c) in after.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    cut = i + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &after[cut..];
+    }
+}
+
 /// Every reference the page makes that the check looks at, in document order.
 pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
+    html_refs_and_base(text).0
+}
+
+/// [`html_refs`], and the page's first `<base href>`, against which its
+/// relative references resolve.
+pub fn html_refs_and_base(text: &[u8]) -> (Vec<HtmlRef>, Option<String>) {
+    let mut base: Option<String> = None;
     let lines = Lines::new(text);
     let mut out = Vec::new();
     let mut push = |line: usize, url: &str, what: String, stylesheet: bool| {
@@ -103,8 +151,18 @@ pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
     // `<script>`/`<style>` contents are raw text, not tags.
     emitter.naively_switch_states(true);
     let mut in_style = false;
+    // `<template>` contents are inert: the browser loads nothing from them.
+    let mut templates = 0usize;
     for tok in Tokenizer::new_with_emitter(text, emitter).flatten() {
         match tok {
+            Token::StartTag(t) if t.name.eq_ignore_ascii_case(b"template") => {
+                templates += !t.self_closing as usize;
+            }
+            Token::EndTag(t) if t.name.eq_ignore_ascii_case(b"template") => {
+                templates = templates.saturating_sub(1);
+                in_style = false;
+            }
+            _ if templates > 0 => {}
             Token::StartTag(t) => {
                 let line = lines.of(t.span.start);
                 let attr = |n: &[u8]| {
@@ -115,6 +173,7 @@ pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
                 let name = String::from_utf8_lossy(&t.name).to_ascii_lowercase();
                 in_style = name == "style";
                 match name.as_str() {
+                    "base" if base.is_none() => base = attr(b"href"),
                     "script" => {
                         if let Some(src) = attr(b"src") {
                             push(line, &src, "`<script src>` loads".into(), false);
@@ -144,10 +203,8 @@ pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
                             push(line, &src, format!("`<{name} src>` loads"), false);
                         }
                         if let Some(set) = attr(b"srcset") {
-                            for cand in set.split(',') {
-                                if let Some(u) = cand.split_ascii_whitespace().next() {
-                                    push(line, u, format!("`<{name} srcset>` lists"), false);
-                                }
+                            for u in srcset_urls(&set) {
+                                push(line, u, format!("`<{name} srcset>` lists"), false);
                             }
                         }
                     }
@@ -171,19 +228,26 @@ pub fn html_refs(text: &[u8]) -> Vec<HtmlRef> {
             _ => {}
         }
     }
-    out
+    (out, base)
 }
 
 /// A reference the image must hold, or `None` for external URLs, `data:`,
 /// fragments and template placeholders.
 fn local(url: &str) -> Option<String> {
-    let u = url.trim();
+    // The URL parser drops tabs and newlines anywhere, trims the ends, and
+    // reads `\` as `/` in http(s) URLs (`/\cdn.example/x.js` is another host).
+    let u: String = url
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .map(|c| if c == '\\' { '/' } else { c })
+        .collect();
+    let u = u.trim_matches(|c: char| c <= ' ');
     if u.is_empty()
         || u.starts_with('#')
         || u.starts_with("//")
         || u.contains("{{")
         || u.contains("<%")
-        || (u.starts_with('%') && u[1..].contains('%'))
+        || placeholder(u)
     {
         return None;
     }
@@ -195,6 +259,24 @@ fn local(url: &str) -> Option<String> {
     }
     let u = u.split(['?', '#']).next().unwrap_or("");
     (!u.is_empty()).then(|| percent_decode(u))
+}
+
+/// A build tool's placeholder at the start (`%BASE_URL%`, `%PUBLIC_URL%`), not
+/// a percent-escape (`%E2%9C%93.png` is a file name).
+fn placeholder(u: &str) -> bool {
+    let Some(rest) = u.strip_prefix('%') else {
+        return false;
+    };
+    match rest.find('%') {
+        Some(end) => {
+            let name = &rest[..end];
+            !name.is_empty()
+                && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !(name.len() == 2 && name.chars().all(|c| c.is_ascii_hexdigit()))
+        }
+        None => false,
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -226,14 +308,65 @@ struct Page<'f> {
 
 impl Page<'_> {
     /// Checks one reference from `from` (a key) at `line`; returns the real path
-    /// when the file exists.
-    fn reference(&mut self, from: &str, line: usize, url: &str, what: &str) -> Option<String> {
+    /// when the file exists. `base`: the page's `<base href>`, when it has one.
+    fn reference(
+        &mut self,
+        from: &str,
+        line: usize,
+        url: &str,
+        what: &str,
+        base: Option<&str>,
+    ) -> Option<String> {
         let path = local(url)?;
+        // Relative references resolve in URL space, where `..` stops at the
+        // site's root (the web root), not at the image's: a file under the
+        // web root is at its path below it; one outside (a stylesheet linked
+        // from elsewhere) resolves on the file system as before.
+        let in_root = |dir: &str| -> Option<String> {
+            if self.root.is_empty() {
+                Some(dir.to_string())
+            } else if dir == self.root {
+                Some(String::new())
+            } else {
+                dir.strip_prefix(&format!("{}/", self.root))
+                    .map(String::from)
+            }
+        };
+        let page_dir = parent(from);
+        // (directory, whether it is a URL path below the web root)
+        let (dir, url_space) = match base {
+            None => match in_root(page_dir) {
+                Some(d) => (d, true),
+                None => (page_dir.to_string(), false),
+            },
+            // An external base makes every reference external (`/x` too).
+            Some(b) => {
+                let b_path = local(b)?;
+                let is_dir = b.split(['?', '#']).next().unwrap_or("").ends_with('/');
+                let b_key = if b_path.starts_with('/') {
+                    join("", b_path.trim_start_matches('/'))
+                } else {
+                    match in_root(page_dir) {
+                        Some(d) => join(&d, &b_path),
+                        None => join(page_dir, &b_path),
+                    }
+                };
+                // `/assets/` is a directory; `/assets/app` names a file in one.
+                let d = if is_dir {
+                    b_key
+                } else {
+                    parent(&b_key).to_string()
+                };
+                (d, b_path.starts_with('/') || in_root(page_dir).is_some())
+            }
+        };
         self.refs += 1;
         let target = if path.starts_with('/') {
             join(&self.root, path.trim_start_matches('/'))
+        } else if url_space {
+            join(&self.root, &join(&dir, &path))
         } else {
-            join(parent(from), &path)
+            join(&dir, &path)
         };
         match self.fs.lookup(&target) {
             Ok((k, n)) if n.kind == Kind::File => Some(k),
@@ -259,8 +392,9 @@ impl Page<'_> {
     }
 
     fn page(&mut self, key: &str, text: &[u8]) {
-        for r in html_refs(text) {
-            let found = self.reference(key, r.line, &r.url, &r.what);
+        let (refs, base) = html_refs_and_base(text);
+        for r in refs {
+            let found = self.reference(key, r.line, &r.url, &r.what, base.as_deref());
             if let Some(css) = found.filter(|_| r.stylesheet) {
                 self.stylesheet(&css);
             }
@@ -300,7 +434,7 @@ impl Page<'_> {
             } else {
                 "`url()` loads"
             };
-            if let Some(k) = self.reference(key, line, &url, what) {
+            if let Some(k) = self.reference(key, line, &url, what, None) {
                 if import {
                     self.stylesheet(&k);
                 }
@@ -319,21 +453,24 @@ fn css_refs(css: &str) -> Vec<(usize, String, bool)> {
     let string_at = |i: usize| -> (String, usize) {
         let q = b[i];
         let mut j = i + 1;
-        let mut s = Vec::new();
         while j < b.len() && b[j] != q && b[j] != b'\n' {
             if b[j] == b'\\' && j + 1 < b.len() {
                 j += 1;
             }
-            s.push(b[j]);
             j += 1;
         }
-        (
-            String::from_utf8_lossy(&s).into_owned(),
-            (j + 1).min(b.len()),
-        )
+        let raw = String::from_utf8_lossy(&b[i + 1..j.min(b.len())]).into_owned();
+        (css_unescape(&raw), (j + 1).min(b.len()))
     };
+    // `@import` counts only before any other rule (after `@charset` and
+    // `@layer` statements); a later one is ignored by browsers.
+    let mut rules = false;
     while i < b.len() {
         match b[i] {
+            b'{' => {
+                rules = true;
+                i += 1;
+            }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 i = css[i + 2..]
                     .find("*/")
@@ -348,11 +485,15 @@ fn css_refs(css: &str) -> Vec<(usize, String, bool)> {
                 }
                 if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
                     let (s, end) = string_at(j);
-                    out.push((i, s, true));
+                    if !rules {
+                        out.push((i, s, true));
+                    }
                     i = end;
                 } else if b.len() >= j + 4 && b[j..j + 4].eq_ignore_ascii_case(b"url(") {
                     if let Some((s, end)) = url_at(css, j + 4) {
-                        out.push((i, s, true));
+                        if !rules {
+                            out.push((i, s, true));
+                        }
                         i = end;
                     } else {
                         i = j + 4;
@@ -392,12 +533,49 @@ fn url_at(css: &str, mut i: usize) -> Option<(String, usize)> {
     if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
         let q = b[i];
         let end = css[i + 1..].find(q as char)? + i + 1;
-        let s = css[i + 1..end].to_string();
+        let s = css_unescape(&css[i + 1..end]);
         let close = css[end..].find(')')? + end;
         return Some((s, close + 1));
     }
     let close = css[i..].find(')')? + i;
-    Some((css[i..close].trim().to_string(), close + 1))
+    Some((css_unescape(css[i..close].trim()), close + 1))
+}
+
+/// CSS escapes decoded as the tokenizer decodes them: `\\` and 1–6 hex digits
+/// (and one whitespace after) is that code point, `\\` before a newline is a
+/// line continuation, `\\` before anything else is that character.
+fn css_unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let mut hex = String::new();
+        while hex.len() < 6 && it.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+            hex.extend(it.next());
+        }
+        if !hex.is_empty() {
+            let v = u32::from_str_radix(&hex, 16).unwrap_or(0xfffd);
+            out.push(match char::from_u32(v) {
+                Some(c) if v != 0 => c,
+                _ => '\u{fffd}',
+            });
+            if it.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+                it.next();
+            }
+            continue;
+        }
+        match it.next() {
+            Some('\n') | None => {}
+            Some(c) => out.push(c),
+        }
+    }
+    out
 }
 
 /// The web root and the page the check reads (keys), or the outcome that says
@@ -563,6 +741,36 @@ pub fn fuzz_web(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hostile M13: a `srcset` is split as the HTML standard splits it.
+    #[test]
+    fn srcset_is_split_as_browsers_split_it() {
+        assert_eq!(
+            srcset_urls("data:image/png;base64,iVBORw0KGgo= 1x, /img/a.png 2x"),
+            vec!["data:image/png;base64,iVBORw0KGgo=", "/img/a.png"]
+        );
+        assert_eq!(srcset_urls("/img/a,b.png 1x"), vec!["/img/a,b.png"]);
+        assert_eq!(
+            srcset_urls("a.png, b.png 2x,c.png,, d.png (x, y) 3x ,e.png"),
+            vec!["a.png", "b.png", "c.png", "d.png", "e.png"]
+        );
+        assert_eq!(srcset_urls(" , ,"), Vec::<&str>::new());
+    }
+
+    /// Hostile L6: CSS escapes in `url()` and strings decode as the CSS
+    /// tokenizer decodes them; an `@import` after a rule is ignored, as
+    /// browsers ignore it.
+    #[test]
+    fn css_escapes_decode_and_late_imports_are_ignored() {
+        let css = r#"@charset "utf-8";
+@import "a\62 c.css";
+@font-face{src:url(/fonts/a\ b.woff)}
+@font-face{src:url("/fonts/\61.woff")}
+body{} @import "late.css";
+"#;
+        let got: Vec<String> = css_refs(css).into_iter().map(|(_, u, _)| u).collect();
+        assert_eq!(got, vec!["abc.css", "/fonts/a b.woff", "/fonts/a.woff"]);
+    }
 
     #[test]
     fn local_references_only() {

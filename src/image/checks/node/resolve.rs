@@ -199,6 +199,8 @@ pub struct Package {
     pub dependencies: Vec<String>,
     pub dev_dependencies: Vec<String>,
     pub optional: Vec<String>,
+    /// `peerDependencies` not marked optional in `peerDependenciesMeta`.
+    pub peers: Vec<String>,
 }
 
 fn names(j: Option<&Json>) -> Vec<String> {
@@ -206,11 +208,119 @@ fn names(j: Option<&Json>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The fields of a `package.json` resolution reads; the rest is skipped
+/// unparsed, so what `JSON.parse` takes and serde_json would refuse in a value
+/// (nesting past 128 levels, `1e999`, a lone surrogate) does not matter there.
+const FIELDS: &[&str] = &[
+    "name",
+    "type",
+    "main",
+    "exports",
+    "imports",
+    "scripts",
+    "dependencies",
+    "devDependencies",
+    "optionalDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+];
+
+/// A `package.json` as `JSON.parse` reads it, holding only [`FIELDS`].
+fn manifest(bytes: &[u8]) -> Result<Json, String> {
+    struct Top;
+    impl<'de> Visitor<'de> for Top {
+        type Value = Json;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
+            let mut v: Vec<(String, Json)> = Vec::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if FIELDS.contains(&k.as_str()) {
+                    let x: Json = a.next_value()?;
+                    v.retain(|(old, _)| *old != k);
+                    v.push((k, x));
+                } else {
+                    a.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(Json::Obj(v))
+        }
+        // Valid JSON that is not an object: Node refuses it too.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
+            while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(Json::Null)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_unit<E>(self) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+    }
+    // Node reads the file as UTF-8 with replacement characters, then strips a
+    // BOM before `JSON.parse`.
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let text = lone_surrogates_replaced(text);
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let j = serde::Deserializer::deserialize_any(&mut de, Top).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(j)
+}
+
+/// `\uD800`–`\uDFFF` escapes that do not form a pair, as `\uFFFD`:
+/// `JSON.parse` keeps them in the string, serde_json refuses the file.
+fn lone_surrogates_replaced(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\u") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let b = text.as_bytes();
+    let hex = |i: usize| {
+        b.get(i..i + 6)
+            .filter(|h| h[0] == b'\\' && h[1] == b'u')
+            .and_then(|h| std::str::from_utf8(&h[2..]).ok())
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match hex(i) {
+            Some(0xD800..=0xDBFF) if matches!(hex(i + 6), Some(0xDC00..=0xDFFF)) => i += 12,
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&text[last..i]);
+                out.push_str("\\uFFFD");
+                i += 6;
+                last = i;
+            }
+            // Any other escape: skip both characters (`\\` must not start one).
+            _ => i += 2,
+        }
+    }
+    out.push_str(&text[last.min(text.len())..]);
+    std::borrow::Cow::Owned(out)
+}
+
 impl Package {
     pub fn parse(dir: &str, bytes: &[u8]) -> Result<Package, String> {
-        // Node strips a UTF-8 BOM before parsing.
-        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-        let j: Json = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let j = manifest(bytes)?;
         if !matches!(j, Json::Obj(_)) {
             return Err("not a JSON object".into());
         }
@@ -226,7 +336,31 @@ impl Package {
             dependencies: names(j.get("dependencies")),
             dev_dependencies: names(j.get("devDependencies")),
             optional: names(j.get("optionalDependencies")),
+            peers: names(j.get("peerDependencies"))
+                .into_iter()
+                .filter(|p| {
+                    j.get("peerDependenciesMeta")
+                        .and_then(|m| m.get(p))
+                        .and_then(|m| m.get("optional"))
+                        != Some(&Json::Bool(true))
+                })
+                .collect(),
         })
+    }
+}
+
+impl Package {
+    /// `scripts.NAME` of a `package.json` (a string), `None` when it has none;
+    /// `Err` when the file is not a JSON object.
+    pub fn script(bytes: &[u8], name: &str) -> Result<Option<String>, String> {
+        let j = manifest(bytes)?;
+        if !matches!(j, Json::Obj(_)) {
+            return Err("not a JSON object".into());
+        }
+        Ok(j.get("scripts")
+            .and_then(|s| s.get(name))
+            .and_then(Json::as_str)
+            .map(String::from))
     }
 }
 
@@ -273,6 +407,18 @@ pub enum Failure {
     BadPackageJson { path: String, why: String },
     /// An `exports`/`imports` target Node refuses (not `./…`, climbs with `..`).
     InvalidTarget { pkg: String, target: String },
+    /// A specifier Node refuses as written (an encoded `/` in an ESM path,
+    /// `#` or `#/…`): why.
+    InvalidSpecifier { spec: String, why: &'static str },
+    /// A file that resolves but that Node's ESM loader refuses to load (JSON
+    /// without `with { type: "json" }`, a native addon): the error and why.
+    NotLoadable {
+        path: String,
+        code: &'static str,
+        why: String,
+    },
+    /// A built-in the image's Node version does not have.
+    UnknownBuiltin { spec: String, version: String },
 }
 
 impl Failure {
@@ -284,6 +430,9 @@ impl Failure {
             Failure::DirImport { .. } => "ERR_UNSUPPORTED_DIR_IMPORT",
             Failure::BadPackageJson { .. } => "ERR_INVALID_PACKAGE_CONFIG",
             Failure::InvalidTarget { .. } => "ERR_INVALID_PACKAGE_TARGET",
+            Failure::InvalidSpecifier { .. } => "ERR_INVALID_MODULE_SPECIFIER",
+            Failure::NotLoadable { code, .. } => code,
+            Failure::UnknownBuiltin { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
             _ if mode == Mode::Esm => "ERR_MODULE_NOT_FOUND",
             _ => "MODULE_NOT_FOUND",
         }
@@ -313,8 +462,38 @@ impl Failure {
             Failure::InvalidTarget { pkg, target } => {
                 format!("`/{pkg}/package.json` maps it to `{target}`, which Node refuses")
             }
+            Failure::InvalidSpecifier { spec, why } => format!("`{spec}` {why}"),
+            Failure::NotLoadable { path, why, .. } => format!("`/{path}` {why}"),
+            Failure::UnknownBuiltin { spec, version } => {
+                format!("Node {version} (`NODE_VERSION`) has no built-in `{spec}`")
+            }
         }
     }
+}
+
+/// `%XX` escapes decoded (malformed ones kept as written); bytes that are not
+/// UTF-8 become U+FFFD.
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn parent(key: &str) -> &str {
@@ -414,6 +593,69 @@ impl<'f> Resolver<'f> {
         Ok(p)
     }
 
+    /// The nearest `package.json` at or above `dir` when it cannot be read:
+    /// Node reads it to load a `.js` file there and throws on it.
+    pub fn scope_error(&mut self, dir: &str) -> Option<Failure> {
+        let mut d = dir.to_string();
+        loop {
+            if d.rsplit('/').next() == Some("node_modules") {
+                return None;
+            }
+            match self.package(&d) {
+                Err(f) => return Some(f),
+                Ok(Some(_)) => return None,
+                Ok(None) => {}
+            }
+            if d.is_empty() {
+                return None;
+            }
+            d = parent(&d).to_string();
+        }
+    }
+
+    /// Why `require(NAME)` of the package in `dir` (found by a dependant) fails
+    /// although the directory is there: no `package.json` and no `index.js`, or
+    /// a `main`/`exports` entry whose file is missing. `None` when it loads, or
+    /// when the package names no entry (types-only and CLI-only packages).
+    pub fn entry_missing(&mut self, dir: &str) -> Option<String> {
+        let pkg = match self.package(dir) {
+            Ok(p) => p,
+            // Reported where the walk reads it.
+            Err(_) => return None,
+        };
+        let Some(pkg) = pkg else {
+            return self
+                .index(dir)
+                .is_none()
+                .then(|| "it has neither a `package.json` nor an `index.js`".to_string());
+        };
+        if pkg.exports.is_some() {
+            let mut missing = None;
+            for mode in [Mode::Cjs, Mode::Esm] {
+                match self.exports(&pkg, ".", mode) {
+                    Ok(_) => return None,
+                    Err(Failure::PackageFile { path, .. }) => missing = Some(path),
+                    Err(_) => {}
+                }
+            }
+            return missing.map(|p| format!("its `exports` names `/{p}`, which does not exist"));
+        }
+        let main = pkg.main.clone()?;
+        let m = join(dir, &main);
+        // A missing `main` falls back to `index.js` (Node's DEP0128).
+        if self
+            .as_file(&m)
+            .or_else(|| self.index(&m))
+            .or_else(|| self.index(dir))
+            .is_some()
+        {
+            return None;
+        }
+        Some(format!(
+            "its `main` `{main}` does not exist, nor does an `index.js`"
+        ))
+    }
+
     /// The nearest `package.json` at or above `dir`, stopping at a
     /// `node_modules` folder as Node's package scope lookup does.
     pub fn scope(&mut self, dir: &str) -> Option<Rc<Package>> {
@@ -435,6 +677,35 @@ impl<'f> Resolver<'f> {
     /// Resolves `spec` imported from the file `from` (a key).
     pub fn resolve(&mut self, spec: &str, from: &str, mode: Mode) -> R<Resolved> {
         let dir = parent(from);
+        if mode == Mode::Esm {
+            // ESM specifiers are URLs: `data:` loads no file, `file:///…` is a
+            // path, and a relative one loses its `?query` and `#hash` and is
+            // percent-decoded before it is a path.
+            if spec.starts_with("data:") {
+                return Ok(Resolved::Builtin);
+            }
+            let url_path = spec
+                .strip_prefix("file://localhost/")
+                .or_else(|| spec.strip_prefix("file:///"))
+                .map(|p| format!("/{p}"));
+            let relative = spec.starts_with("./")
+                || spec.starts_with("../")
+                || spec.starts_with('/')
+                || spec == "."
+                || spec == "..";
+            if let Some(p) = url_path.or_else(|| relative.then(|| spec.to_string())) {
+                let p = p.replace('\\', "/");
+                let p = p.split(['?', '#']).next().unwrap_or("");
+                let lower = p.to_ascii_lowercase();
+                if lower.contains("%2f") || lower.contains("%5c") {
+                    return Err(Failure::InvalidSpecifier {
+                        spec: spec.to_string(),
+                        why: "encodes a path separator (`%2F` or `%5C`), which ESM refuses",
+                    });
+                }
+                return self.exact(&join(dir, &percent_decoded(p)));
+            }
+        }
         if spec.starts_with("./")
             || spec.starts_with("../")
             || spec.starts_with('/')
@@ -444,16 +715,40 @@ impl<'f> Resolver<'f> {
             let p = join(dir, spec);
             return match mode {
                 Mode::Esm => self.exact(&p),
+                // A trailing `/` (or `.`, `..`) names a directory: no file is tried.
+                Mode::Cjs
+                    if spec.ends_with('/')
+                        || spec == "."
+                        || spec == ".."
+                        || spec.ends_with("/.")
+                        || spec.ends_with("/..") =>
+                {
+                    self.as_dir(&p)?
+                        .map(Resolved::File)
+                        .ok_or(Failure::NoFile { tried: p })
+                }
                 Mode::Cjs => self.cjs_path(&p).map(Resolved::File),
             };
         }
         if spec.starts_with('#') {
+            if spec == "#" || spec.starts_with("#/") {
+                return Err(Failure::InvalidSpecifier {
+                    spec: spec.to_string(),
+                    why: "is not a valid `imports` name (`#` alone, or `#/`)",
+                });
+            }
             return self.imports(spec, dir, mode);
         }
         if is_builtin(spec) {
             return Ok(Resolved::Builtin);
         }
         self.package_resolve(spec, dir, mode)
+    }
+
+    /// Node's main script for `node PATH` (`Module._findPath`, CommonJS's
+    /// `LOAD_AS_FILE` then `LOAD_AS_DIRECTORY`): a real path (a key).
+    pub fn main_entry(&mut self, key: &str) -> Option<String> {
+        self.cjs_path(key).ok()
     }
 
     /// An ESM file path: exactly that file, no extensions, no `index.js`.
@@ -559,6 +854,12 @@ impl<'f> Resolver<'f> {
         loop {
             if d.rsplit('/').next() != Some("node_modules") {
                 let cand = join(&d, &format!("node_modules/{name}"));
+                // CommonJS's `LOAD_AS_FILE(DIR/X)`: `node_modules/p.js` is `p`.
+                if mode == Mode::Cjs && subpath == "." && self.dir(&cand).is_none() {
+                    if let Some(f) = self.as_file(&cand) {
+                        return Ok(Resolved::File(f));
+                    }
+                }
                 if let Some(real) = self.dir(&cand) {
                     match self.in_package(&real, &subpath, mode)? {
                         Some(r) => return Ok(r),
@@ -706,11 +1007,7 @@ impl<'f> Resolver<'f> {
                         target: s.clone(),
                     });
                 }
-                let bad = |x: &str| {
-                    x.split(['/', '\\'])
-                        .skip(1)
-                        .any(|c| c == ".." || c == "." || c == "node_modules")
-                };
+                let bad = |x: &str| x.split(['/', '\\']).skip(1).any(invalid_segment);
                 if bad(s) || pattern.is_some_and(bad_pattern) {
                     return Err(Failure::InvalidTarget {
                         pkg: pkg.to_string(),
@@ -720,6 +1017,14 @@ impl<'f> Resolver<'f> {
                 Ok(Some(Target::Path(join(pkg, &sub(s)))))
             }
             Json::Obj(m) => {
+                if m.iter()
+                    .any(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return Err(Failure::BadPackageJson {
+                        path: join(pkg, "package.json"),
+                        why: "`exports` cannot contain numeric property keys".into(),
+                    });
+                }
                 let conds = Self::conditions(mode);
                 for (k, v) in m {
                     if conds.contains(&k.as_str()) {
@@ -752,8 +1057,15 @@ impl<'f> Resolver<'f> {
 }
 
 fn bad_pattern(m: &str) -> bool {
-    m.split(['/', '\\'])
-        .any(|c| c == ".." || c == "." || c == "node_modules")
+    m.split(['/', '\\']).any(invalid_segment)
+}
+
+/// A target segment Node refuses (its `invalidSegmentRegEx`): `.`, `..` and
+/// `node_modules`, in any case and with `%2e`-style escapes. (An empty one, as
+/// in `./a//b.js`, Node 20 loads.)
+fn invalid_segment(c: &str) -> bool {
+    let d = percent_decoded(c).to_ascii_lowercase();
+    d == "." || d == ".." || d == "node_modules"
 }
 
 pub enum Target {
@@ -818,6 +1130,41 @@ mod tests {
         assert_eq!(join("app/dist", "../x/./b.js"), "app/x/b.js");
         assert_eq!(join("app", "/etc/passwd"), "etc/passwd");
         assert_eq!(join("", "../../a"), "a");
+    }
+
+    /// Hostile M4: what `JSON.parse` takes (Node's reading of `package.json`)
+    /// is a package, whatever serde_json thinks of fields resolution never
+    /// reads: 200-deep nesting, `1e999`, lone surrogates, invalid UTF-8.
+    #[test]
+    fn package_json_is_read_as_json_parse_reads_it() {
+        let deep = format!(
+            r#"{{"name":"p","config":{}1{},"main":"m.js"}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        for text in [
+            deep.into_bytes(),
+            br#"{"name":"p","n":1e999,"main":"m.js"}"#.to_vec(),
+            br#"{"name":"p","description":"\ud800 and \udc00\ud800","main":"m.js"}"#.to_vec(),
+            b"{\"name\":\"p\",\"description\":\"\xff\xfe\",\"main\":\"m.js\"}".to_vec(),
+            b"\xef\xbb\xbf{\"name\":\"x\",\"name\":\"p\",\"main\":\"m.js\"}".to_vec(),
+        ] {
+            let p = Package::parse("d", &text)
+                .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(&text)));
+            assert_eq!(
+                (p.name.as_deref(), p.main.as_deref()),
+                (Some("p"), Some("m.js"))
+            );
+        }
+        // A paired surrogate stays as it is; what JSON.parse refuses is refused.
+        assert!(Package::parse("d", br#"{"name":"\ud83d\ude00"}"#).is_ok());
+        for bad in [&b"{bad"[..], b"{\"a\":1,}", b"[1]", b"{} x"] {
+            assert!(
+                Package::parse("d", bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
