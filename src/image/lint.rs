@@ -75,18 +75,7 @@ pub struct TaskdefOptions<'a> {
 /// reads a few KiB. A config whose `rootfs.diff_ids` do not match the
 /// manifest's layers is refused as a full read refuses it.
 fn config_only(r: &ImageRef, opts: &OpenOptions) -> Result<ImageConfiguration, ImageError> {
-    let src = super::source::open(r, opts)?;
-    let sel = super::select(src.as_ref(), &PlatformSel::Default)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ImageError::Invalid("no image selected".into()))?;
-    if let Some(w) = &sel.platform_warning {
-        eprintln!(
-            "warning[{}]: {}",
-            w.code,
-            crate::report::render::escape_line(&w.message)
-        );
-    }
+    let (src, sel) = super::run::select_one(r, &PlatformSel::Default, opts)?;
     let c = sel
         .candidate
         .map_err(|e| ImageError::Invalid(crate::cli::chain(&e)))?;

@@ -338,19 +338,29 @@ pub fn load_one_with(
         ));
     }
     let r = ImageRef::parse(reference)?;
-    let src = source::open(&r, opts)?;
-    let selected = select(src.as_ref(), platform)?;
-    let sel = selected
+    let (src, sel) = select_one(&r, platform, opts)?;
+    sel.load(src.as_ref(), want, opts)
+}
+
+/// The source `r` names and the one platform `platform` selects in it, for the
+/// verbs and the lint, which print a listing or a lint report, not an image
+/// report: a platform warning goes to stderr.
+pub(crate) fn select_one(
+    r: &ImageRef,
+    platform: &PlatformSel,
+    opts: &source::OpenOptions,
+) -> Result<(Box<dyn source::ImageSource>, super::Selected), ImageError> {
+    let src = source::open(r, opts)?;
+    let sel = select(src.as_ref(), platform)?
         .into_iter()
         .next()
         .ok_or_else(|| ImageError::Invalid("no image selected".into()))?;
     if let Some(w) = &sel.platform_warning {
-        // The verbs print a listing, not a report: the warning goes to stderr.
         eprintln!(
             "warning[{}]: {}",
             w.code,
             crate::report::render::escape_line(&w.message)
         );
     }
-    sel.load(src.as_ref(), want, opts)
+    Ok((src, sel))
 }

@@ -109,6 +109,16 @@ fn version(v: &str) -> (u32, u32) {
     (nums.next().unwrap_or(0), nums.next().unwrap_or(0))
 }
 
+/// A missing dependency's severity and when it throws: at start (an error) or
+/// only when the code that needs it runs (a warning).
+fn at_start(eager: bool) -> (Severity, &'static str) {
+    if eager {
+        (Severity::Error, "when it loads at start")
+    } else {
+        (Severity::Warning, "when it loads")
+    }
+}
+
 /// The NODE_ENV the container will have, and how messages show it.
 fn env_desc(env: Option<&str>) -> String {
     match env {
@@ -1103,16 +1113,7 @@ impl Walk<'_, '_> {
         why: &str,
         eager: bool,
     ) {
-        let sev = if eager {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-        let when = if eager {
-            "when it loads at start"
-        } else {
-            "when it loads"
-        };
+        let (sev, when) = at_start(eager);
         let shown = format!("/{dir}/package.json");
         self.findings.push(
             Finding::new(
@@ -1175,16 +1176,7 @@ impl Walk<'_, '_> {
                     self.enqueue(Item::Package(real, eager))
                 }
                 None if self.reported.insert((dir.to_string(), dep.clone())) => {
-                    let sev = if eager {
-                        Severity::Error
-                    } else {
-                        Severity::Warning
-                    };
-                    let when = if eager {
-                        "when it loads at start"
-                    } else {
-                        "when it loads"
-                    };
+                    let (sev, when) = at_start(eager);
                     let shown = format!("/{dir}/package.json");
                     self.findings.push(
                         Finding::new(
