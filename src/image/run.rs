@@ -240,6 +240,7 @@ fn load_for_checks(
         r => (r?, true),
     };
     let mut more = checks::user::content_sources(&img.fs);
+    more.extend(checks::files::content_sources(&img.fs, &spec.files));
     if full && spec.node.enabled != Some(false) {
         more.extend(checks::node::content_sources(
             &img.fs,
