@@ -271,7 +271,8 @@ fn load_for_checks(
     let mut asked: Vec<String> = Vec::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for _ in 0..MAX_REREADS {
-        let user = checks::user::content_sources(&img.fs);
+        let mut user = checks::user::content_sources(&img.fs);
+        user.extend(checks::files::content_sources(&img.fs, &spec.files));
         let node = if spec.node.enabled != Some(false) {
             checks::node::content_sources(&img.fs, &img.config, &spec.node)
         } else {

@@ -48,6 +48,7 @@ codes! {
     FileWrongKind => "file-wrong-kind", "a path exists but is not the kind (file, dir, symlink) the spec names";
     FileMode => "file-mode", "a path's permission bits lack the bits the spec requires";
     DirTooFewEntries => "dir-too-few-entries", "a directory has fewer entries than the spec's `min_entries` (an empty `dist/`)";
+    FileNotStatic => "file-not-static", "a file the spec marks `static = true` is not an executable the kernel can start in an empty image: it names a dynamic loader (`PT_INTERP`), is a script or not ELF, or was too large to read (the message says which)";
     GlobNoMatch => "glob-no-match", "a glob in the spec matched fewer paths than required";
     SymlinkDangling => "symlink-dangling", "a path the spec requires is a symlink whose target does not exist, or a link loop";
     // image-check: config

@@ -50,6 +50,8 @@ pub(crate) struct RawFile {
     mode: Option<Spanned<toml::Value>>,
     min_entries: Option<usize>,
     follow_symlinks: Option<bool>,
+    #[serde(rename = "static")]
+    static_binary: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +125,8 @@ pub struct FileRule {
     pub mode: Option<u32>,
     pub min_entries: Option<usize>,
     pub follow_symlinks: bool,
+    /// `static = true`: an ELF executable with no interpreter (runs in `scratch`).
+    pub static_binary: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +215,10 @@ impl Spec {
                     "`min_entries` only applies to `kind = \"dir\"`".into(),
                 ));
             }
+            let static_binary = f.static_binary.unwrap_or(false);
+            if static_binary && matches!(kind, Some(FileKind::Dir | FileKind::Symlink)) {
+                return Err(err(at, "`static` only applies to files".into()));
+            }
             files.push(FileRule {
                 path: p,
                 kind,
@@ -218,6 +226,7 @@ impl Spec {
                 mode,
                 min_entries: f.min_entries,
                 follow_symlinks: f.follow_symlinks.unwrap_or(kind != Some(FileKind::Symlink)),
+                static_binary,
             });
         }
 

@@ -5,6 +5,7 @@ mod app_checks;
 mod aws_chain;
 mod cache;
 mod canary;
+mod container;
 mod flatten_hardening;
 mod hostile_preflight;
 mod image_check;

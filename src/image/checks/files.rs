@@ -1,8 +1,11 @@
 //! Spec `[[file]]` and `[[glob]]` rules against the flattened tree: existence, kind,
-//! size, mode bits, directory entry counts and glob matches.
+//! size, mode bits, directory entry counts, static executables and glob matches.
 
+use super::elf::{classify, Exec};
 use super::unresolved;
-use crate::image::fs::{display, key, FlatFs, Kind};
+use crate::image::contents::ContentSet;
+use crate::image::fs::{display, key, FlatFs, Kind, Node};
+use crate::image::layer::MAX_CONTENT;
 use crate::image::spec::{FileKind, FileRule, GlobRule};
 use crate::report::{CheckOutcome, Code, Finding};
 
@@ -11,6 +14,80 @@ fn build_hint(path: &str) -> &'static str {
         "the build wrote nothing here: check the compile step's log in the builder stage (`npx tsc` without TypeScript installed runs an unrelated `tsc` package that compiles nothing) and that `COPY --from` copies its output"
     } else {
         "check that the build step that produces it ran in the builder stage and that `COPY --from` copies its output into the final stage"
+    }
+}
+
+/// What this check reads: the files a rule marks `static = true` (their ELF
+/// headers decide; the reader keeps whole files, up to its limit).
+pub fn contents(files: &[FileRule]) -> ContentSet {
+    files
+        .iter()
+        .filter(|r| r.static_binary)
+        .fold(ContentSet::none(), |set, r| set.with_path(&r.path))
+}
+
+/// The layer paths a `static = true` rule needs but the first read could not
+/// name: the rule's path is a symlink or a hard link, so the bytes sit elsewhere.
+pub fn content_sources(fs: &FlatFs, files: &[FileRule]) -> Vec<String> {
+    let mut out = Vec::new();
+    for tree in std::iter::once(fs).chain(fs.overlay_reading()) {
+        for r in files.iter().filter(|r| r.static_binary) {
+            let Ok(k) = tree.resolve(&r.path, r.follow_symlinks) else {
+                continue;
+            };
+            let Some(n) = tree.get(&k) else { continue };
+            if n.kind == Kind::File && n.content.is_none() && n.size <= MAX_CONTENT {
+                let src = tree.source_path(&k);
+                if !out.contains(&src) {
+                    out.push(src);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A `static = true` rule on a file: a finding unless the kernel could start it
+/// in an image with nothing else in it.
+fn not_static(p: &str, node: &Node<'_>) -> Option<Finding> {
+    let scratch_hint = "build it statically (Rust: the `x86_64-unknown-linux-musl` target, or `-C target-feature=+crt-static`; Go: `CGO_ENABLED=0`), or base the stage on an image that has its loader";
+    if node.kind != Kind::File {
+        return Some(Finding::error(
+            Code::FileWrongKind,
+            p,
+            format!(
+                "is a {}, not a file, so it cannot be a static executable",
+                node.kind.name()
+            ),
+        ));
+    }
+    let Some(bytes) = &node.content else {
+        let why = if node.size > MAX_CONTENT {
+            format!(
+                "is {} bytes, more than the {} MiB image-check reads, so whether it is static was not checked",
+                node.size,
+                MAX_CONTENT >> 20
+            )
+        } else {
+            "could not be read, so whether it is static was not checked".to_string()
+        };
+        return Some(Finding::error(Code::FileNotStatic, p, why));
+    };
+    match classify(bytes) {
+        Exec::Static => None,
+        Exec::Dynamic(loader) => Some(
+            Finding::error(
+                Code::FileNotStatic,
+                p,
+                format!(
+                    "is dynamically linked: the kernel needs its loader `{loader}` to start it"
+                ),
+            )
+            .hint(scratch_hint),
+        ),
+        Exec::NotElf(why) => {
+            Some(Finding::error(Code::FileNotStatic, p, why.to_string()).hint(scratch_hint))
+        }
     }
 }
 
@@ -184,6 +261,11 @@ pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcom
                         node.mode | bits
                     )),
                 );
+            }
+        }
+        if rule.static_binary {
+            if let Some(f) = not_static(p, &node) {
+                findings.push(f.provenance(prov()));
             }
         }
         if let Some(min) = rule.min_entries {

@@ -4,6 +4,7 @@
 pub mod cmd;
 pub mod config;
 pub mod divergence;
+pub mod elf;
 pub mod files;
 pub mod node;
 pub mod user;
@@ -14,6 +15,7 @@ pub mod web;
 pub fn fuzz_app_files(data: &[u8]) {
     node::fuzz_node(data);
     web::fuzz_web(data);
+    let _ = elf::classify(data);
 }
 
 use super::contents::ContentSet;
@@ -25,7 +27,9 @@ use super::fs::{display, key, FlatFs, Kind, ResolveError, MAX_HOPS};
 /// `/etc/passwd`). A check the spec turns off declares nothing, so its files
 /// are neither held nor part of the cache key.
 pub fn contents(spec: &super::spec::Spec) -> ContentSet {
-    let mut set = ContentSet::none().union(&user::contents());
+    let mut set = ContentSet::none()
+        .union(&user::contents())
+        .union(&files::contents(&spec.files));
     if spec.node.enabled != Some(false) {
         set = set.union(&node::contents());
     }

@@ -1390,6 +1390,23 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
+/// The system's CA store as the image's own OpenSSL (libpq's) would load it.
+/// `set_default_paths` looks where this OpenSSL was configured to: the vendored
+/// build in the static binaries looks under `/usr/local/ssl`, which no
+/// distribution fills, so Debian's `/etc/ssl/certs` would go unread. The roots
+/// rustls-native-certs finds (`SSL_CERT_FILE`/`SSL_CERT_DIR`, else the
+/// distributions' bundle paths, as openssl-probe lists them) are added too.
+fn system_roots(store: &mut X509StoreBuilder) -> Result<(), openssl::error::ErrorStack> {
+    store.set_default_paths()?;
+    for der in rustls_native_certs::load_native_certs().certs {
+        if let Ok(c) = X509::from_der(der.as_ref()) {
+            // A root both sources found is already there: not an error worth failing on.
+            let _ = store.add_cert(c);
+        }
+    }
+    Ok(())
+}
+
 fn home_file(home: Option<&Path>, name: &str) -> Option<String> {
     home.map(|h| h.join(".postgresql").join(name).display().to_string())
 }
@@ -1418,7 +1435,7 @@ impl TlsCfg {
             .filter(|r| !r.is_empty())
             .or_else(|| home_file(home, "root.crt"));
         let (verify, roots) = if root.as_deref() == Some("system") {
-            store.set_default_paths().map_err(setup)?;
+            system_roots(&mut store).map_err(setup)?;
             (
                 Verify::Full,
                 "the system's CA store (`sslrootcert=system`)".to_string(),
@@ -1457,7 +1474,7 @@ impl TlsCfg {
             if t.rootcert.is_none() && t.sslmode_from.contains("NODE_ENV") {
                 // preflight's production default stands in for Node's `pg`, which
                 // verifies against the system's CA store.
-                store.set_default_paths().map_err(setup)?;
+                system_roots(&mut store).map_err(setup)?;
                 (
                     Verify::Full,
                     "the system's CA store (Node's default)".to_string(),

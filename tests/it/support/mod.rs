@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod container;
 pub mod fixture;
 pub mod image;
 pub mod moto;

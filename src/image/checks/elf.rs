@@ -1,0 +1,293 @@
+//! Whether a file is an executable the kernel can start with nothing else in the
+//! image: an ELF file with no `PT_INTERP` program header. That header names the
+//! dynamic loader (`/lib64/ld-linux-x86-64.so.2`, `/lib/ld-musl-x86_64.so.1`) the
+//! kernel maps before the program; in a `scratch` image there is none, and the
+//! start fails with a bare `no such file or directory`. Static PIE binaries
+//! (`ET_DYN` without `PT_INTERP`, what Rust's musl target builds) are static.
+//!
+//! The reading follows the kernel's `load_elf_binary`: the ELF magic, a class
+//! and byte order, type `ET_EXEC` or `ET_DYN`, program headers of the size the
+//! class defines and at most 64 KiB of them; anything else it refuses to run,
+//! and so this says it is not a static executable.
+
+/// What a file is, as far as starting it in an empty image goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exec {
+    /// An ELF executable with no interpreter.
+    Static,
+    /// An ELF executable that needs the loader it names (lossy UTF-8, cut).
+    Dynamic(String),
+    /// Not something the kernel runs as a static binary; the reason says why.
+    NotElf(&'static str),
+}
+
+const PT_INTERP: u32 = 3;
+const ET_EXEC: u16 = 2;
+const ET_DYN: u16 = 3;
+/// The kernel reads at most this many bytes of program headers.
+const MAX_PHDRS_BYTES: u64 = 65536;
+/// A loader path longer than this is cut in messages (Linux's PATH_MAX is 4096).
+const MAX_INTERP_SHOWN: usize = 200;
+
+struct Reader<'a> {
+    b: &'a [u8],
+    big: bool,
+}
+
+impl Reader<'_> {
+    fn bytes<const N: usize>(&self, at: u64) -> Option<[u8; N]> {
+        let at = usize::try_from(at).ok()?;
+        self.b.get(at..at.checked_add(N)?)?.try_into().ok()
+    }
+    fn u16(&self, at: u64) -> Option<u16> {
+        let a = self.bytes::<2>(at)?;
+        Some(if self.big {
+            u16::from_be_bytes(a)
+        } else {
+            u16::from_le_bytes(a)
+        })
+    }
+    fn u32(&self, at: u64) -> Option<u32> {
+        let a = self.bytes::<4>(at)?;
+        Some(if self.big {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        })
+    }
+    fn u64(&self, at: u64) -> Option<u64> {
+        let a = self.bytes::<8>(at)?;
+        Some(if self.big {
+            u64::from_be_bytes(a)
+        } else {
+            u64::from_le_bytes(a)
+        })
+    }
+}
+
+/// Reads a whole file's bytes as the kernel would decide how to start it.
+pub fn classify(b: &[u8]) -> Exec {
+    if b.starts_with(b"#!") {
+        return Exec::NotElf("is a script (`#!`), which needs its interpreter in the image");
+    }
+    if b.len() < 16 || &b[..4] != b"\x7fELF" {
+        return Exec::NotElf("is not an ELF executable");
+    }
+    let wide = match b[4] {
+        1 => false,
+        2 => true,
+        _ => return Exec::NotElf("is an ELF file of an unknown class"),
+    };
+    let big = match b[5] {
+        1 => false,
+        2 => true,
+        _ => return Exec::NotElf("is an ELF file of an unknown byte order"),
+    };
+    let r = Reader { b, big };
+    let truncated = Exec::NotElf("is a truncated ELF file");
+    let Some(ty) = r.u16(16) else {
+        return truncated;
+    };
+    if ty != ET_EXEC && ty != ET_DYN {
+        return Exec::NotElf(
+            "is an ELF file but not an executable (a relocatable object or core dump)",
+        );
+    }
+    // (offset of e_phoff, its width, e_phentsize's offset, the header size the class defines)
+    let (phoff, phentsize, phnum, entsize) = if wide {
+        (r.u64(32), r.u16(54), r.u16(56), 56u64)
+    } else {
+        (r.u32(28).map(u64::from), r.u16(42), r.u16(44), 32u64)
+    };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (phoff, phentsize, phnum) else {
+        return truncated;
+    };
+    if u64::from(phentsize) != entsize {
+        return Exec::NotElf(
+            "is an ELF file whose program headers have the wrong size; the kernel refuses it",
+        );
+    }
+    let total = u64::from(phnum) * entsize;
+    if phnum == 0 || total > MAX_PHDRS_BYTES {
+        return Exec::NotElf(
+            "is an ELF file with no or too many program headers; the kernel refuses it",
+        );
+    }
+    for i in 0..u64::from(phnum) {
+        let Some(at) = phoff.checked_add(i * entsize) else {
+            return truncated;
+        };
+        let Some(p_type) = r.u32(at) else {
+            return truncated;
+        };
+        if p_type != PT_INTERP {
+            continue;
+        }
+        let (off, size) = if wide {
+            (r.u64(at + 8), r.u64(at + 32))
+        } else {
+            (r.u32(at + 4).map(u64::from), r.u32(at + 16).map(u64::from))
+        };
+        let name = off
+            .zip(size)
+            .and_then(|(o, s)| {
+                let o = usize::try_from(o).ok()?;
+                let s = usize::try_from(s).ok()?;
+                b.get(o..o.checked_add(s)?)
+            })
+            .map(|n| {
+                let n = n.split(|&c| c == 0).next().unwrap_or_default();
+                let mut s = String::from_utf8_lossy(n).into_owned();
+                if let Some((cut, _)) = s.char_indices().nth(MAX_INTERP_SHOWN) {
+                    s.truncate(cut);
+                    s.push('…');
+                }
+                s
+            })
+            .unwrap_or_else(|| "an unreadable path".to_string());
+        return Exec::Dynamic(name);
+    }
+    Exec::Static
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF header plus program headers, as `ld` would lay it out.
+    fn elf(wide: bool, big: bool, ty: u16, phdrs: &[(u32, &[u8])]) -> Vec<u8> {
+        let (ehsize, entsize) = if wide { (64usize, 56usize) } else { (52, 32) };
+        let data_at = ehsize + entsize * phdrs.len();
+        let mut b = vec![0u8; data_at];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = if wide { 2 } else { 1 };
+        b[5] = if big { 2 } else { 1 };
+        b[6] = 1;
+        let put16 = |b: &mut Vec<u8>, at: usize, v: u16| {
+            let a = if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            b[at..at + 2].copy_from_slice(&a);
+        };
+        let put32 = |b: &mut Vec<u8>, at: usize, v: u32| {
+            let a = if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            b[at..at + 4].copy_from_slice(&a);
+        };
+        let put64 = |b: &mut Vec<u8>, at: usize, v: u64| {
+            let a = if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            b[at..at + 8].copy_from_slice(&a);
+        };
+        put16(&mut b, 16, ty);
+        if wide {
+            put64(&mut b, 32, ehsize as u64);
+            put16(&mut b, 54, entsize as u16);
+            put16(&mut b, 56, phdrs.len() as u16);
+        } else {
+            put32(&mut b, 28, ehsize as u32);
+            put16(&mut b, 42, entsize as u16);
+            put16(&mut b, 44, phdrs.len() as u16);
+        }
+        for (i, (ty, data)) in phdrs.iter().enumerate() {
+            let at = ehsize + i * entsize;
+            let off = b.len();
+            b.extend_from_slice(data);
+            put32(&mut b, at, *ty);
+            if wide {
+                put64(&mut b, at + 8, off as u64);
+                put64(&mut b, at + 32, data.len() as u64);
+            } else {
+                put32(&mut b, at + 4, off as u32);
+                put32(&mut b, at + 16, data.len() as u32);
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn interpreter_header_decides_in_every_class_and_byte_order() {
+        for wide in [true, false] {
+            for big in [false, true] {
+                let load = (1u32, &b""[..]);
+                let interp = (PT_INTERP, &b"/lib/ld-musl-x86_64.so.1\0"[..]);
+                assert_eq!(classify(&elf(wide, big, ET_EXEC, &[load])), Exec::Static);
+                // Static PIE: ET_DYN without an interpreter.
+                assert_eq!(classify(&elf(wide, big, ET_DYN, &[load])), Exec::Static);
+                assert_eq!(
+                    classify(&elf(wide, big, ET_DYN, &[load, interp])),
+                    Exec::Dynamic("/lib/ld-musl-x86_64.so.1".into()),
+                    "wide={wide} big={big}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_kernel_refuses_is_not_static() {
+        let load = (1u32, &b""[..]);
+        assert!(matches!(classify(b"#!/bin/sh\necho\n"), Exec::NotElf(m) if m.contains("script")));
+        assert!(matches!(classify(b""), Exec::NotElf(_)));
+        assert!(matches!(
+            classify(b"MZ\x90\0 not elf at all"),
+            Exec::NotElf(_)
+        ));
+        // A relocatable object (ET_REL) is not an executable.
+        assert!(matches!(
+            classify(&elf(true, false, 1, &[load])),
+            Exec::NotElf(_)
+        ));
+        // No program headers, or a wrong entry size.
+        assert!(matches!(
+            classify(&elf(true, false, ET_EXEC, &[])),
+            Exec::NotElf(_)
+        ));
+        let mut odd = elf(true, false, ET_EXEC, &[load]);
+        odd[54] = 40;
+        assert!(matches!(classify(&odd), Exec::NotElf(_)));
+        // Every truncation of a dynamic binary reads as something, never a panic,
+        // and never as static once the interpreter's header is gone... or kept.
+        let full = elf(true, false, ET_DYN, &[load, (PT_INTERP, b"/lib/ld.so\0")]);
+        for n in 0..full.len() {
+            assert_ne!(classify(&full[..n]), Exec::Static, "cut at {n}");
+        }
+        // A program header table pointing past the end, or overflowing.
+        let mut far = elf(true, false, ET_EXEC, &[load]);
+        far[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(classify(&far), Exec::NotElf(m) if m.contains("truncated")));
+    }
+
+    /// This test binary, linked by the host's toolchain against glibc.
+    #[test]
+    fn the_running_test_binary_is_dynamic() {
+        let me = std::fs::read("/proc/self/exe").unwrap();
+        match classify(&me) {
+            Exec::Dynamic(loader) => {
+                assert!(loader.starts_with('/') && loader.contains("ld"), "{loader}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn interpreter_names_are_cut_and_lossy() {
+        let long = vec![b'a'; 5000];
+        match classify(&elf(true, false, ET_DYN, &[(PT_INTERP, &long)])) {
+            Exec::Dynamic(s) => assert_eq!(s.chars().count(), MAX_INTERP_SHOWN + 1),
+            other => panic!("{other:?}"),
+        }
+        // An interpreter whose bytes lie past the end is still dynamic.
+        let mut b = elf(true, false, ET_DYN, &[(PT_INTERP, b"/x\0")]);
+        let at = 64 + 8;
+        b[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert_eq!(classify(&b), Exec::Dynamic("an unreadable path".into()));
+    }
+}
