@@ -67,14 +67,11 @@ fn is_package_json(path: &str) -> bool {
     path.rsplit('/').next() == Some("package.json")
 }
 
-/// Contents this check reads: every `package.json`, and the scripts outside
-/// `node_modules` and the system directories (the app's own code). Package code
-/// is never held.
+/// App scripts this check reads: outside `node_modules` and the system
+/// directories (the app's own code; package code is never held). Every
+/// `package.json` is read too, under its own budget ([`is_package_json`]).
 pub fn wants(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    if name == "package.json" {
-        return true;
-    }
     app_path(path) && (name.ends_with(".js") || name.ends_with(".mjs") || name.ends_with(".cjs"))
 }
 
@@ -1227,8 +1224,9 @@ mod tests {
     fn wants_app_scripts_and_package_json_only() {
         assert!(wants("app/dist/index.js"));
         assert!(wants("usr/src/app/server.mjs"));
-        assert!(wants("app/node_modules/express/package.json"));
-        assert!(wants("package.json"));
+        assert!(is_package_json("app/node_modules/express/package.json"));
+        assert!(is_package_json("package.json"));
+        assert!(!wants("app/package.json"));
         assert!(!wants("app/node_modules/express/index.js"));
         assert!(!wants("usr/lib/node_modules/npm/lib/cli.js"));
         assert!(!wants("usr/share/doc/x.js"));
