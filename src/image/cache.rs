@@ -281,7 +281,9 @@ fn code_of(s: &str) -> Option<Code> {
 /// The file for `idx` under `key`: header (magic, schema, body length, sha256
 /// of the body), then the body (the key's parts, then the index). `None` for
 /// an index that is not position-free (a finding with a provenance), which
-/// must not be stored.
+/// must not be stored. The cache writes [`encode_parts`] without joining them;
+/// this joined form is what the tests decode.
+#[cfg(test)]
 pub fn encode(key: &Key, idx: &LayerIndex) -> Option<Vec<u8>> {
     let (header, body) = encode_parts(key, idx)?;
     let mut out = header;

@@ -181,22 +181,33 @@ pub fn shown(s: &str) -> String {
         None => ("", s),
     };
     let host_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_end].rfind('@') {
-        Some(at) if host_end < rest.len() || !scheme.is_empty() => {
-            format!("{scheme}(credentials hidden)@{}", &rest[at + 1..])
-        }
-        _ => s.to_string(),
+    if rest[..host_end].contains('@') && (host_end < rest.len() || !scheme.is_empty()) {
+        format!(
+            "{scheme}{}{}",
+            hide_userinfo(&rest[..host_end]),
+            &rest[host_end..]
+        )
+    } else {
+        s.to_string()
+    }
+}
+
+/// A host part with whatever comes before its last `@` (a `USER:PASS` typed into
+/// it) replaced.
+fn hide_userinfo(host: &str) -> String {
+    match host.rfind('@') {
+        Some(at) => format!("(credentials hidden)@{}", &host[at + 1..]),
+        None => host.to_string(),
     }
 }
 
 /// `host[:port]` or `[v6][:port]`, lower-cased.
 pub fn valid_host(h: &str) -> std::result::Result<String, String> {
     let bad = || {
-        let h = match h.rfind('@') {
-            Some(at) => format!("(credentials hidden)@{}", &h[at + 1..]),
-            None => h.to_string(),
-        };
-        format!("`{h}` is not a valid registry host (HOST[:PORT])")
+        format!(
+            "`{}` is not a valid registry host (HOST[:PORT])",
+            hide_userinfo(h)
+        )
     };
     let (name, port) = if let Some(v6) = h.strip_prefix('[') {
         let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
