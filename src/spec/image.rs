@@ -132,9 +132,16 @@ pub struct FileRule {
 #[derive(Debug, Clone)]
 pub struct GlobRule {
     pub pattern: String,
-    pub matcher: globset::GlobMatcher,
+    /// Parsed, not compiled: compiling builds a regex, which only image-check's
+    /// files check needs (preflight reads the same file and would carry the regex
+    /// engine for nothing), and which can fail, so the check compiles it.
+    pub glob: globset::Glob,
     pub min_matches: usize,
 }
+
+/// The longest `pattern` a `[[glob]]` rule may have: a path is at most 4096 bytes
+/// on Linux, and a longer pattern could compile to a regex past its size limit.
+pub const MAX_GLOB_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, Default)]
 pub struct ConfigRule {
@@ -240,14 +247,22 @@ impl Spec {
                     format!("`pattern` must be absolute, got `{pattern}`"),
                 ));
             }
-            let matcher = globset::GlobBuilder::new(&pattern)
+            if pattern.len() > MAX_GLOB_BYTES {
+                return Err(err(
+                    at,
+                    format!(
+                        "`pattern` is {} bytes, longer than the {MAX_GLOB_BYTES} a path can be",
+                        pattern.len()
+                    ),
+                ));
+            }
+            let glob = globset::GlobBuilder::new(&pattern)
                 .literal_separator(true)
                 .build()
-                .map_err(|e| err(at, format!("invalid glob `{pattern}`: {}", e.kind())))?
-                .compile_matcher();
+                .map_err(|e| err(at, format!("invalid glob `{pattern}`: {}", e.kind())))?;
             globs.push(GlobRule {
                 pattern,
-                matcher,
+                glob,
                 min_matches: g.min_matches.unwrap_or(1),
             });
         }

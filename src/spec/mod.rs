@@ -134,6 +134,26 @@ mod tests {
         );
     }
 
+    /// A 200,000-byte `?` glob made both tools panic while parsing the file.
+    #[test]
+    fn a_glob_longer_than_a_path_is_refused_by_whoever_reads_the_file() {
+        let long = format!(
+            "[[glob]]\npattern = \"/{}\"\n",
+            "?".repeat(image::MAX_GLOB_BYTES)
+        );
+        let e = parse(&long).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("spec.toml:2: `pattern` is 4097 bytes, longer than the 4096"),
+            "{e}"
+        );
+        let longest = format!(
+            "[[glob]]\npattern = \"/{}\"\n",
+            "?".repeat(image::MAX_GLOB_BYTES - 1)
+        );
+        assert_eq!(parse(&longest).unwrap().image.globs.len(), 1);
+    }
+
     #[test]
     fn the_runtime_part_knows_where_each_variable_is_named() {
         let f = parse(

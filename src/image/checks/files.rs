@@ -100,7 +100,11 @@ pub const GLOB_MAX_VISITS: usize = 1_000_000;
 /// below it matches under the link's own path (`/app/dist/*.js` through
 /// `/app/dist -> /build/out`). A link to a directory already on the way down is
 /// not entered again, so cycles end.
-fn glob_count(fs: &FlatFs, g: &crate::image::spec::GlobRule) -> (usize, bool) {
+fn glob_count(
+    fs: &FlatFs,
+    g: &crate::image::spec::GlobRule,
+    matcher: &globset::GlobSet,
+) -> (usize, bool) {
     // Start at the deepest directory the pattern names literally.
     let literal = g.pattern.split(['*', '?', '[', '{']).next().unwrap_or("/");
     let literal_dir = match literal.rsplit_once('/') {
@@ -134,7 +138,7 @@ fn glob_count(fs: &FlatFs, g: &crate::image::spec::GlobRule) -> (usize, bool) {
             } else {
                 format!("{vdir}/{name}")
             };
-            if g.matcher.is_match(display(&v)) {
+            if matcher.is_match(display(&v)) {
                 matches += 1;
             }
             let target = match &n.kind {
@@ -294,7 +298,22 @@ pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcom
         }
     }
     for g in globs {
-        let (matches, complete) = glob_count(fs, g);
+        // One compiled at a time: each regex is dropped before the next is built.
+        let matcher = match globset::GlobSetBuilder::new().add(g.glob.clone()).build() {
+            Ok(m) => m,
+            Err(e) => {
+                return CheckOutcome::not_run(
+                    "files",
+                    Finding::error(
+                        Code::SpecInvalid,
+                        &g.pattern,
+                        format!("the glob could not be compiled: {}", e.kind()),
+                    )
+                    .hint("simplify the pattern (fewer alternatives and classes)"),
+                )
+            }
+        };
+        let (matches, complete) = glob_count(fs, g, &matcher);
         if matches < g.min_matches {
             let base = g.pattern.split(['*', '?', '[', '{']).next().unwrap_or("/");
             let dir = base.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
@@ -319,4 +338,34 @@ pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcom
     }
     let n = files.len() + globs.len();
     CheckOutcome::from_findings("files", findings).detail(format!("{n} rules"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::spec::GlobRule;
+    use crate::report::Status;
+
+    /// A glob that compiled to a regex past the engine's size limit used to
+    /// panic in the spec parser (`globset`'s `compile_matcher` expects success);
+    /// the spec now bounds patterns, and the check refuses rather than panics
+    /// should one still not compile.
+    #[test]
+    fn a_glob_that_cannot_be_compiled_is_a_check_not_run() {
+        let fs = FlatFs::new(vec![]);
+        let pattern = format!("/{}", "?".repeat(200_000));
+        let glob = globset::GlobBuilder::new(&pattern)
+            .literal_separator(true)
+            .build()
+            .unwrap();
+        let rule = GlobRule {
+            pattern,
+            glob,
+            min_matches: 1,
+        };
+        let out = check(&fs, &[], &[rule]);
+        assert_eq!(out.status, Status::NotRun);
+        assert_eq!(out.findings[0].code, Code::SpecInvalid);
+        assert!(out.findings[0].message.contains("could not be compiled"));
+    }
 }
