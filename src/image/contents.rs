@@ -32,7 +32,15 @@ pub enum Keep {
     BestEffort,
     /// Matched by a manifest rule: kept while the layer's manifest budget lasts.
     Manifest,
+    /// A path whose first [`HEAD_BYTES`] a check reads (an executable's ELF
+    /// headers), whatever the file's size; kept, or the layer is refused.
+    Head,
 }
+
+/// How much of a [`Keep::Head`] file is kept: the ELF header and the program
+/// headers that follow it (the kernel reads at most 64 KiB of those), so a
+/// `static = true` rule decides on a binary of any size.
+pub const HEAD_BYTES: u64 = 128 << 10;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Paths (keys: no leading `/`), name suffixes and named rules whose contents
@@ -48,6 +56,8 @@ pub struct ContentSet {
     rules: BTreeMap<&'static str, fn(&str) -> bool>,
     /// Rules for manifests, kept under [`MANIFESTS_PER_LAYER`].
     manifests: BTreeMap<&'static str, fn(&str) -> bool>,
+    /// Paths whose first [`HEAD_BYTES`] are kept.
+    heads: BTreeSet<String>,
 }
 
 impl PartialEq for ContentSet {
@@ -57,6 +67,7 @@ impl PartialEq for ContentSet {
             && self.suffixes == other.suffixes
             && self.rules.keys().eq(other.rules.keys())
             && self.manifests.keys().eq(other.manifests.keys())
+            && self.heads == other.heads
     }
 }
 
@@ -79,6 +90,13 @@ impl ContentSet {
     /// Adds one path; a leading `/` is dropped, as tree keys have none.
     pub fn with_path(mut self, path: &str) -> Self {
         self.paths.insert(path.trim_start_matches('/').to_string());
+        self
+    }
+
+    /// Adds one path whose first [`HEAD_BYTES`] are kept (whole, when another
+    /// member of the set keeps the file too).
+    pub fn with_head(mut self, path: &str) -> Self {
+        self.heads.insert(path.trim_start_matches('/').to_string());
         self
     }
 
@@ -109,11 +127,13 @@ impl ContentSet {
         self.rules.extend(other.rules.iter().map(|(k, v)| (*k, *v)));
         self.manifests
             .extend(other.manifests.iter().map(|(k, v)| (*k, *v)));
+        self.heads.extend(other.heads.iter().cloned());
         self
     }
 
     pub fn keep(&self, path: &str) -> Keep {
-        if self.all || self.paths.contains(path) {
+        let head = self.heads.contains(path);
+        let keep = if self.all || self.paths.contains(path) {
             Keep::Required
         } else if self.manifests.values().any(|r| r(path)) {
             Keep::Manifest
@@ -121,8 +141,16 @@ impl ContentSet {
             || self.rules.values().any(|r| r(path))
         {
             Keep::BestEffort
+        } else if head {
+            Keep::Head
         } else {
             Keep::No
+        };
+        // A file another check reads whole is kept whole: only a file no one
+        // else reads is ever held cut, so no check sees part of a script.
+        match keep {
+            Keep::Manifest | Keep::BestEffort if head => Keep::Required,
+            k => k,
         }
     }
 
@@ -132,12 +160,16 @@ impl ContentSet {
         // The budget decides which best-effort files a layer keeps, so it is part
         // of what a cached entry holds.
         let mut s = format!(
-            "shipcheck content set 3\nbest-effort {BEST_EFFORT_PER_LAYER}\nmanifests {MANIFESTS_PER_LAYER}\n"
+            "shipcheck content set 4\nbest-effort {BEST_EFFORT_PER_LAYER}\nmanifests {MANIFESTS_PER_LAYER}\nhead {HEAD_BYTES}\n"
         );
         if self.all {
             s.push_str("all\n");
         }
-        for (tag, set) in [("path", &self.paths), ("suffix", &self.suffixes)] {
+        for (tag, set) in [
+            ("path", &self.paths),
+            ("suffix", &self.suffixes),
+            ("head", &self.heads),
+        ] {
             for m in set {
                 s.push_str(&format!("{tag} {}:{m}\n", m.len()));
             }

@@ -10,7 +10,7 @@
 //! store it by digest. The position is attached when the tree applies the layer
 //! (findings' `layer N` provenance) and only errors name it here.
 
-use super::contents::{ContentSet, Keep, BEST_EFFORT_PER_LAYER, MANIFESTS_PER_LAYER};
+use super::contents::{ContentSet, Keep, BEST_EFFORT_PER_LAYER, HEAD_BYTES, MANIFESTS_PER_LAYER};
 use super::digest::{Algorithm, Digest, HashingReader};
 use super::error::{ImageError, Result, SourceFailure};
 use super::packed::Entries;
@@ -614,16 +614,21 @@ fn parse_tar(
         } else {
             0
         };
+        // How many of the file's bytes are kept (all of them, or its head).
         let keep = match want.keep(&path) {
-            _ if kind != EntryKind::File || size > MAX_CONTENT => false,
-            Keep::No => false,
-            Keep::Required => true,
+            _ if kind != EntryKind::File => None,
+            Keep::Head => Some(size.min(HEAD_BYTES)),
+            _ if size > MAX_CONTENT => None,
+            Keep::No => None,
+            Keep::Required => Some(size),
             // Past the budget the file is only listed: a check that needs it says
             // so or asks for it by path (the layer is not refused for it).
-            Keep::BestEffort => within(&mut best_effort, size, BEST_EFFORT_PER_LAYER),
-            Keep::Manifest => within(&mut manifests, size, MANIFESTS_PER_LAYER),
+            Keep::BestEffort => {
+                within(&mut best_effort, size, BEST_EFFORT_PER_LAYER).then_some(size)
+            }
+            Keep::Manifest => within(&mut manifests, size, MANIFESTS_PER_LAYER).then_some(size),
         };
-        let content = if keep {
+        let content = if let Some(size) = keep {
             kept += size;
             if kept > MAX_KEPT_PER_LAYER {
                 return Err(Refusal::over_limit(

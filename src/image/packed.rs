@@ -351,7 +351,10 @@ fn validate(
             _ => {}
         }
         if tag & F_CONTENT != 0 {
-            if kind != T_FILE || contents.get(c)?.len() as u64 != size {
+            let len = contents.get(c)?.len() as u64;
+            // A file's contents are whole, or its head (`Keep::Head`).
+            let head = len == super::contents::HEAD_BYTES && size > len;
+            if kind != T_FILE || len != size && !head {
                 return None;
             }
             c += 1;
@@ -505,6 +508,25 @@ mod tests {
             );
             assert_eq!(a.content.as_deref(), b.content.as_deref());
         }
+    }
+
+    /// A file's kept contents are whole or its head (`static = true`); any other
+    /// length in a cache entry is damage.
+    #[test]
+    fn decoding_accepts_whole_contents_and_heads_only() {
+        let head = vec![0x7f; crate::image::contents::HEAD_BYTES as usize];
+        let decodes = |size: u64, content: &[u8]| {
+            let packed: Entries = vec![e("bin/x", EntryKind::File, size, Some(content))].into();
+            let mut buf = Vec::new();
+            packed.encode(&mut buf);
+            Entries::decode(&mut Reader::new(&buf)).is_some()
+        };
+        assert!(decodes(3, b"abc"));
+        assert!(decodes(40 << 20, &head));
+        assert!(!decodes(40 << 20, &head[1..]));
+        assert!(!decodes(4, b"abc"));
+        // A head is only ever shorter than its file.
+        assert!(!decodes(head.len() as u64 - 1, &head));
     }
 
     /// Every truncation and every single-byte change of an encoded listing

@@ -258,7 +258,9 @@ fn load_for_checks(
     spec: &Spec,
 ) -> Result<Loaded, ImageError> {
     let declared = checks::contents(spec);
-    let base = checks::user::contents();
+    // The heads `static = true` reads are small and decide a check of their
+    // own: they stay in the fallback too.
+    let base = checks::user::contents().union(&checks::files::contents(&spec.files));
     let (mut img, full) = match sel.load(src, &declared, opts) {
         // Best-effort contents are bounded per layer, but an image of many such
         // layers can still pass the listings' limit: read the image as before the
@@ -267,27 +269,41 @@ fn load_for_checks(
         Err(ImageError::OverLimit { .. }) => (sel.load(src, &base, opts)?, false),
         r => (r?, true),
     };
-    let with = |set: ContentSet, paths: &[String]| paths.iter().fold(set, |s, p| s.with_path(p));
-    let mut asked: Vec<String> = Vec::new();
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // (path, whether only its head is read)
+    let with = |set: ContentSet, paths: &[(String, bool)]| {
+        paths.iter().fold(set, |s, (p, head)| {
+            if *head {
+                s.with_head(p)
+            } else {
+                s.with_path(p)
+            }
+        })
+    };
+    let mut asked: Vec<(String, bool)> = Vec::new();
+    let mut seen: std::collections::HashSet<(String, bool)> = std::collections::HashSet::new();
     for _ in 0..MAX_REREADS {
-        let mut user = checks::user::content_sources(&img.fs);
-        user.extend(checks::files::content_sources(&img.fs, &spec.files));
-        let node = if spec.node.enabled != Some(false) {
+        let whole = |v: Vec<String>| v.into_iter().map(|p| (p, false)).collect::<Vec<_>>();
+        let mut user = whole(checks::user::content_sources(&img.fs));
+        user.extend(
+            checks::files::content_sources(&img.fs, &spec.files)
+                .into_iter()
+                .map(|p| (p, true)),
+        );
+        let node = whole(if spec.node.enabled != Some(false) {
             checks::node::content_sources(&img.fs, &img.config, &spec.node)
         } else {
             vec![]
-        };
-        let web = if spec.web.enabled != Some(false) {
+        });
+        let web = whole(if spec.web.enabled != Some(false) {
             checks::web::content_sources(&img.fs, &img.config, &spec.web)
         } else {
             vec![]
-        };
+        });
         // Each list starts with the file that decides its check's verdict (the
         // entry, the page, or the first one the walk needed): the last resort
         // keeps those by path and no more, so it cannot pass the limit the
         // others did.
-        let firsts: Vec<String> = user
+        let firsts: Vec<(String, bool)> = user
             .iter()
             .chain(node.first())
             .chain(web.first())

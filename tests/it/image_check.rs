@@ -198,6 +198,124 @@ fn symlinked_bundle_passes_and_dangling_one_fails() {
     assert!(run.stdout.contains("/build/out/index.js"), "{}", run.stdout);
 }
 
+/// A 64-bit little-endian ELF executable of `size` bytes: program headers at
+/// `phoff` (a `PT_LOAD`, and a `PT_INTERP` naming `interp`), zeros elsewhere.
+fn elf_of(size: usize, phoff: usize, interp: Option<&str>) -> Vec<u8> {
+    let mut b = vec![0u8; size];
+    b[..4].copy_from_slice(b"\x7fELF");
+    (b[4], b[5], b[6]) = (2, 1, 1);
+    b[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN: static PIE
+    b[32..40].copy_from_slice(&(phoff as u64).to_le_bytes());
+    b[54..56].copy_from_slice(&56u16.to_le_bytes());
+    let n = 1 + usize::from(interp.is_some());
+    b[56..58].copy_from_slice(&(n as u16).to_le_bytes());
+    b[phoff..phoff + 4].copy_from_slice(&1u32.to_le_bytes());
+    if let Some(i) = interp {
+        let at = phoff + 56;
+        let data = phoff + 2 * 56;
+        b[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
+        b[at + 8..at + 16].copy_from_slice(&(data as u64).to_le_bytes());
+        b[at + 32..at + 40].copy_from_slice(&(i.len() as u64 + 1).to_le_bytes());
+        b[data..data + i.len()].copy_from_slice(i.as_bytes());
+    }
+    b
+}
+
+/// `static = true` reads a binary's first bytes, so Go and Rust binaries of any
+/// size are judged (files past the 16 MiB content limit used to be "not
+/// checked"), through a symlink too; headers past the first 128 KiB are
+/// "not checked", never a pass.
+#[test]
+fn static_rule_judges_binaries_of_any_size_by_their_headers() {
+    let host = TempDir::new().unwrap();
+    let bin = host.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let big = 20 << 20;
+    std::fs::write(bin.join("big-static"), elf_of(big, 64, None)).unwrap();
+    std::fs::write(
+        bin.join("big-dynamic"),
+        elf_of(big, 64, Some("/lib/ld-musl-x86_64.so.1")),
+    )
+    .unwrap();
+    std::fs::write(bin.join("far-headers"), elf_of(2 << 20, 1 << 20, None)).unwrap();
+    std::fs::write(bin.join("small-static"), elf_of(4096, 64, None)).unwrap();
+    std::os::unix::fs::symlink("big-static", bin.join("linked-static")).unwrap();
+    let mut r = fixture::load_recipe("healthy");
+    r.layers.push(fixture::LayerRecipe {
+        compression: "zstd".into(),
+        docker_media_types: false,
+        created_by: Some("COPY bin /usr/local/bin".into()),
+        files: vec![],
+        tree: Some((bin, "usr/local/bin".into())),
+    });
+    let t = TempDir::new().unwrap();
+    write_oci_dir(&fixture::layout_of(r, "v1"), &t.path().join("img"));
+    let spec = t.path().join("spec.toml");
+    let rules: String = [
+        "big-static",
+        "big-dynamic",
+        "far-headers",
+        "small-static",
+        "linked-static",
+    ]
+    .iter()
+    .map(|n| format!("[[file]]\npath = \"/usr/local/bin/{n}\"\nstatic = true\n\n"))
+    .collect();
+    std::fs::write(&spec, rules).unwrap();
+    let reference = format!("oci:{}:v1", t.path().join("img").display());
+    let cache = t.path().join("cache").display().to_string();
+    let check = || {
+        image_check(
+            &[
+                "--format",
+                "json",
+                "--cache-dir",
+                &cache,
+                "--spec",
+                &spec.display().to_string(),
+                &reference,
+            ],
+            project_root(),
+        )
+    };
+    let run = check();
+    // The heads are in the layer cache: a warm run reads them back, not the layer.
+    let warm = check();
+    assert_eq!(
+        findings(&json_lines(&warm.stdout)),
+        findings(&json_lines(&run.stdout))
+    );
+    assert!(std::fs::read_dir(t.path().join("cache")).unwrap().count() > 0);
+    let lines = json_lines(&run.stdout);
+    let found: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| l["type"] == "check")
+        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["code"] == "file-not-static")
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let subjects: Vec<&str> = found.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        ["/usr/local/bin/big-dynamic", "/usr/local/bin/far-headers"],
+        "{found:?}"
+    );
+    assert!(
+        found[0].1.contains("`/lib/ld-musl-x86_64.so.1`"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].1.contains("past the first 128 KiB") && found[1].1.contains("not checked"),
+        "{found:?}"
+    );
+}
+
 #[test]
 fn directory_replaced_by_a_file_loses_its_children() {
     let (_t, r) = oci("dir-replaced-by-file");

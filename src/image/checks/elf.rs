@@ -19,6 +19,8 @@ pub enum Exec {
     Dynamic(String),
     /// Not something the kernel runs as a static binary; the reason says why.
     NotElf(&'static str),
+    /// The headers that decide lie past the part of the file that was read.
+    Unread,
 }
 
 const PT_INTERP: u32 = 3;
@@ -65,8 +67,11 @@ impl Reader<'_> {
     }
 }
 
-/// Reads a whole file's bytes as the kernel would decide how to start it.
-pub fn classify(b: &[u8]) -> Exec {
+/// Reads a file's first bytes `b` (all of it when `b` holds `size` bytes) as the
+/// kernel would decide how to start it.
+pub fn classify(b: &[u8], size: u64) -> Exec {
+    // Only the head was read: what lies past it is unknown, not missing.
+    let cut = (b.len() as u64) < size;
     if b.starts_with(b"#!") {
         return Exec::NotElf("is a script (`#!`), which needs its interpreter in the image");
     }
@@ -84,7 +89,11 @@ pub fn classify(b: &[u8]) -> Exec {
         _ => return Exec::NotElf("is an ELF file of an unknown byte order"),
     };
     let r = Reader { b, big };
-    let truncated = Exec::NotElf("is a truncated ELF file");
+    let truncated = if cut {
+        Exec::Unread
+    } else {
+        Exec::NotElf("is a truncated ELF file")
+    };
     let Some(ty) = r.u16(16) else {
         return truncated;
     };
@@ -144,7 +153,13 @@ pub fn classify(b: &[u8]) -> Exec {
                 }
                 s
             })
-            .unwrap_or_else(|| "an unreadable path".to_string());
+            .unwrap_or_else(|| {
+                if cut {
+                    "a path past the part of the file image-check reads".to_string()
+                } else {
+                    "an unreadable path".to_string()
+                }
+            });
         return Exec::Dynamic(name);
     }
     Exec::Static
@@ -153,6 +168,11 @@ pub fn classify(b: &[u8]) -> Exec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole file read.
+    fn whole(b: &[u8]) -> Exec {
+        classify(b, b.len() as u64)
+    }
 
     /// A minimal ELF header plus program headers, as `ld` would lay it out.
     fn elf(wide: bool, big: bool, ty: u16, phdrs: &[(u32, &[u8])]) -> Vec<u8> {
@@ -219,11 +239,11 @@ mod tests {
             for big in [false, true] {
                 let load = (1u32, &b""[..]);
                 let interp = (PT_INTERP, &b"/lib/ld-musl-x86_64.so.1\0"[..]);
-                assert_eq!(classify(&elf(wide, big, ET_EXEC, &[load])), Exec::Static);
+                assert_eq!(whole(&elf(wide, big, ET_EXEC, &[load])), Exec::Static);
                 // Static PIE: ET_DYN without an interpreter.
-                assert_eq!(classify(&elf(wide, big, ET_DYN, &[load])), Exec::Static);
+                assert_eq!(whole(&elf(wide, big, ET_DYN, &[load])), Exec::Static);
                 assert_eq!(
-                    classify(&elf(wide, big, ET_DYN, &[load, interp])),
+                    whole(&elf(wide, big, ET_DYN, &[load, interp])),
                     Exec::Dynamic("/lib/ld-musl-x86_64.so.1".into()),
                     "wide={wide} big={big}"
                 );
@@ -234,42 +254,39 @@ mod tests {
     #[test]
     fn what_the_kernel_refuses_is_not_static() {
         let load = (1u32, &b""[..]);
-        assert!(matches!(classify(b"#!/bin/sh\necho\n"), Exec::NotElf(m) if m.contains("script")));
-        assert!(matches!(classify(b""), Exec::NotElf(_)));
-        assert!(matches!(
-            classify(b"MZ\x90\0 not elf at all"),
-            Exec::NotElf(_)
-        ));
+        assert!(matches!(whole(b"#!/bin/sh\necho\n"), Exec::NotElf(m) if m.contains("script")));
+        assert!(matches!(whole(b""), Exec::NotElf(_)));
+        assert!(matches!(whole(b"MZ\x90\0 not elf at all"), Exec::NotElf(_)));
         // A relocatable object (ET_REL) is not an executable.
         assert!(matches!(
-            classify(&elf(true, false, 1, &[load])),
+            whole(&elf(true, false, 1, &[load])),
             Exec::NotElf(_)
         ));
         // No program headers, or a wrong entry size.
         assert!(matches!(
-            classify(&elf(true, false, ET_EXEC, &[])),
+            whole(&elf(true, false, ET_EXEC, &[])),
             Exec::NotElf(_)
         ));
         let mut odd = elf(true, false, ET_EXEC, &[load]);
         odd[54] = 40;
-        assert!(matches!(classify(&odd), Exec::NotElf(_)));
+        assert!(matches!(whole(&odd), Exec::NotElf(_)));
         // Every truncation of a dynamic binary reads as something, never a panic,
         // and never as static once the interpreter's header is gone... or kept.
         let full = elf(true, false, ET_DYN, &[load, (PT_INTERP, b"/lib/ld.so\0")]);
         for n in 0..full.len() {
-            assert_ne!(classify(&full[..n]), Exec::Static, "cut at {n}");
+            assert_ne!(whole(&full[..n]), Exec::Static, "cut at {n}");
         }
         // A program header table pointing past the end, or overflowing.
         let mut far = elf(true, false, ET_EXEC, &[load]);
         far[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(classify(&far), Exec::NotElf(m) if m.contains("truncated")));
+        assert!(matches!(whole(&far), Exec::NotElf(m) if m.contains("truncated")));
     }
 
     /// This test binary, linked by the host's toolchain against glibc.
     #[test]
     fn the_running_test_binary_is_dynamic() {
         let me = std::fs::read("/proc/self/exe").unwrap();
-        match classify(&me) {
+        match whole(&me) {
             Exec::Dynamic(loader) => {
                 assert!(loader.starts_with('/') && loader.contains("ld"), "{loader}")
             }
@@ -280,7 +297,7 @@ mod tests {
     #[test]
     fn interpreter_names_are_cut_and_lossy() {
         let long = vec![b'a'; 5000];
-        match classify(&elf(true, false, ET_DYN, &[(PT_INTERP, &long)])) {
+        match whole(&elf(true, false, ET_DYN, &[(PT_INTERP, &long)])) {
             Exec::Dynamic(s) => assert_eq!(s.chars().count(), MAX_INTERP_SHOWN + 1),
             other => panic!("{other:?}"),
         }
@@ -288,6 +305,31 @@ mod tests {
         let mut b = elf(true, false, ET_DYN, &[(PT_INTERP, b"/x\0")]);
         let at = 64 + 8;
         b[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
-        assert_eq!(classify(&b), Exec::Dynamic("an unreadable path".into()));
+        assert_eq!(whole(&b), Exec::Dynamic("an unreadable path".into()));
+    }
+
+    /// `static = true` reads a file's first bytes only: what they decide is
+    /// the same as for the whole file, and what lies past them is never taken
+    /// as missing (a cut header is not a truncated file).
+    #[test]
+    fn a_head_decides_as_the_whole_file_or_says_it_could_not() {
+        let load = (1u32, &b""[..]);
+        let mut big = elf(true, false, ET_DYN, &[load]);
+        let size = big.len() as u64 + (64 << 20);
+        assert_eq!(classify(&big, size), Exec::Static);
+        let dynamic = elf(true, false, ET_DYN, &[load, (PT_INTERP, b"/lib/ld.so\0")]);
+        assert_eq!(classify(&dynamic, size), Exec::Dynamic("/lib/ld.so".into()));
+        // Cut anywhere: never static, and a cut header is unread, not truncated.
+        for n in 0..dynamic.len() {
+            match classify(&dynamic[..n], size) {
+                Exec::Static => panic!("static at {n}"),
+                Exec::NotElf(m) if m.contains("truncated") => panic!("truncated at {n}"),
+                _ => {}
+            }
+        }
+        // Program headers past the head.
+        big[32..40].copy_from_slice(&(1u64 << 30).to_le_bytes());
+        assert_eq!(classify(&big, size), Exec::Unread);
+        assert!(matches!(whole(&big), Exec::NotElf(m) if m.contains("truncated")));
     }
 }

@@ -4,8 +4,8 @@
 use super::elf::{classify, Exec};
 use super::unresolved;
 use crate::image::contents::ContentSet;
+use crate::image::contents::HEAD_BYTES;
 use crate::image::fs::{display, key, FlatFs, Kind, Node};
-use crate::image::layer::MAX_CONTENT;
 use crate::image::spec::{FileKind, FileRule, GlobRule};
 use crate::report::{CheckOutcome, Code, Finding};
 
@@ -17,17 +17,18 @@ fn build_hint(path: &str) -> &'static str {
     }
 }
 
-/// What this check reads: the files a rule marks `static = true` (their ELF
-/// headers decide; the reader keeps whole files, up to its limit).
+/// What this check reads: the first bytes of the files a rule marks
+/// `static = true` (their ELF headers decide, whatever the file's size).
 pub fn contents(files: &[FileRule]) -> ContentSet {
     files
         .iter()
         .filter(|r| r.static_binary)
-        .fold(ContentSet::none(), |set, r| set.with_path(&r.path))
+        .fold(ContentSet::none(), |set, r| set.with_head(&r.path))
 }
 
-/// The layer paths a `static = true` rule needs but the first read could not
-/// name: the rule's path is a symlink or a hard link, so the bytes sit elsewhere.
+/// The layer paths whose heads a `static = true` rule needs but the first read
+/// could not name: the rule's path is a symlink or a hard link, so the bytes sit
+/// elsewhere.
 pub fn content_sources(fs: &FlatFs, files: &[FileRule]) -> Vec<String> {
     let mut out = Vec::new();
     for tree in std::iter::once(fs).chain(fs.overlay_reading()) {
@@ -36,7 +37,7 @@ pub fn content_sources(fs: &FlatFs, files: &[FileRule]) -> Vec<String> {
                 continue;
             };
             let Some(n) = tree.get(&k) else { continue };
-            if n.kind == Kind::File && n.content.is_none() && n.size <= MAX_CONTENT {
+            if n.kind == Kind::File && n.content.is_none() {
                 let src = tree.source_path(&k);
                 if !out.contains(&src) {
                     out.push(src);
@@ -62,18 +63,13 @@ fn not_static(p: &str, node: &Node<'_>) -> Option<Finding> {
         ));
     }
     let Some(bytes) = &node.content else {
-        let why = if node.size > MAX_CONTENT {
-            format!(
-                "is {} bytes, more than the {} MiB image-check reads, so whether it is static was not checked",
-                node.size,
-                MAX_CONTENT >> 20
-            )
-        } else {
-            "could not be read, so whether it is static was not checked".to_string()
-        };
-        return Some(Finding::error(Code::FileNotStatic, p, why));
+        return Some(Finding::error(
+            Code::FileNotStatic,
+            p,
+            "could not be read, so whether it is static was not checked",
+        ));
     };
-    match classify(bytes) {
+    match classify(bytes, node.size) {
         Exec::Static => None,
         Exec::Dynamic(loader) => Some(
             Finding::error(
@@ -88,6 +84,14 @@ fn not_static(p: &str, node: &Node<'_>) -> Option<Finding> {
         Exec::NotElf(why) => {
             Some(Finding::error(Code::FileNotStatic, p, why.to_string()).hint(scratch_hint))
         }
+        Exec::Unread => Some(Finding::error(
+            Code::FileNotStatic,
+            p,
+            format!(
+                "has its ELF program headers past the first {} KiB image-check reads, so whether it is static was not checked",
+                HEAD_BYTES >> 10
+            ),
+        )),
     }
 }
 

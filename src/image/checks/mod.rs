@@ -15,7 +15,9 @@ pub mod web;
 pub fn fuzz_app_files(data: &[u8]) {
     node::fuzz_node(data);
     web::fuzz_web(data);
-    let _ = elf::classify(data);
+    let _ = elf::classify(data, data.len() as u64);
+    // As a head of a larger file (`static = true` keeps a file's first bytes).
+    let _ = elf::classify(data, u64::MAX);
 }
 
 use super::contents::ContentSet;

@@ -15,10 +15,9 @@
 //! Dockerfile's `build` stage outside Docker) into their own target directory,
 //! `target/static-release`: the outer `cargo test` holds the lock on `target`,
 //! and a cold build must not be a silent skip. The release profile, not a
-//! cheaper one: these are the binaries users get, and image-check keeps at most
-//! 16 MiB of a file, which unoptimised binaries outgrow (preflight at opt-level 1
-//! without LTO: 20 MiB), so `static = true` could not be checked on them. A
-//! missing prerequisite (buildah, the musl target, musl-gcc) fails with the
+//! cheaper one: these are the binaries users get, so the image the tests check
+//! is the one that ships (a cheaper profile would save minutes of CI on a cold
+//! cache, and test other binaries than users run). A missing prerequisite (buildah, the musl target, musl-gcc) fails with the
 //! command that installs it.
 
 use sha2::{Digest, Sha256};
