@@ -185,10 +185,11 @@ pub fn check(reference: &str, opts: &CheckOptions) -> Result<Outcome, RunError> 
     // section's error (exit 2); the node check then judges with the image's ENV.
     let task = opts.taskdef.as_deref().and_then(|file| {
         let doc = crate::taskdef::read(file).ok()?;
-        let node_env = crate::taskdef::variable(&doc, repository.as_deref(), "NODE_ENV").ok()?;
+        let var = |name| crate::taskdef::variable(&doc, repository.as_deref(), name).ok();
         Some(TaskEnv {
             file: file.display().to_string(),
-            node_env,
+            node_env: var("NODE_ENV")?,
+            node_options: var("NODE_OPTIONS")?,
         })
     });
     let spec_path = (!spec.path.as_os_str().is_empty()).then(|| spec.path.clone());

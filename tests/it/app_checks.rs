@@ -289,6 +289,72 @@ fn node_env_from_a_task_secret_is_judged_unknown() {
     );
 }
 
+/// ECS starts the container with the task's `environment` over the image's ENV:
+/// the `NODE_OPTIONS` it sets are the preloads node runs (only the image's were
+/// read before), an empty one clears the image's, one from a secret is unknown
+/// (a note, not a pass in silence), and `env NODE_OPTIONS=… node` wins over both.
+#[test]
+fn node_options_from_the_task_definition_are_the_preloads_node_runs() {
+    let healthy = healthy_with(None, &[], &[], &[]);
+    let preloading = healthy_with(None, &["NODE_OPTIONS=--require dotenv/config"], &[], &[]);
+    // The lint's own findings on this task (its port mappings) fail the run too;
+    // what is asserted is what the node check says about `NODE_OPTIONS`.
+    let cases: Vec<(&Layout, String, Option<(&str, &str)>)> = vec![
+        (
+            &healthy,
+            taskdef(&[("NODE_OPTIONS", "--require dotenv/config")], &[]),
+            Some(("import-unresolved", "the preload `--require dotenv/config`")),
+        ),
+        (&preloading, taskdef(&[("NODE_OPTIONS", "")], &[]), None),
+        (
+            &preloading,
+            taskdef(&[], &["NODE_OPTIONS"]),
+            Some(("node-not-checked", "from a `secrets` entry")),
+        ),
+        // The task leaving it alone keeps the image's.
+        (
+            &preloading,
+            taskdef(&[], &[]),
+            Some(("import-unresolved", "the preload `--require dotenv/config`")),
+        ),
+    ];
+    for (layout, td, want) in cases {
+        let (run, found) = check_with_taskdef(layout, Some(TASK_SPEC), Some(&td));
+        assert_ne!(run.code, 2, "{td}: {}{}", run.stdout, run.stderr);
+        let about: Vec<&F> = found
+            .iter()
+            .filter(|f| f.subject == "NODE_OPTIONS")
+            .collect();
+        match want {
+            None => assert!(about.is_empty(), "{td}: {found:#?}"),
+            Some((c, says)) => {
+                assert_eq!(about.len(), 1, "{td}: {found:#?}");
+                assert_eq!(about[0].code, c, "{td}: {found:#?}");
+                assert!(about[0].message.contains(says), "{}", about[0].message);
+            }
+        }
+    }
+    let env_cmd = healthy_with(
+        Some(&[
+            "env",
+            "NODE_OPTIONS=-r ghost-hooks",
+            "node",
+            "dist/index.js",
+        ]),
+        &[],
+        &[],
+        &[],
+    );
+    let (run, found) = check_with_taskdef(
+        &env_cmd,
+        Some(TASK_SPEC),
+        Some(&taskdef(&[("NODE_OPTIONS", "")], &[])),
+    );
+    assert_ne!(run.code, 2, "{}", run.stdout);
+    let f = only(&found, "import-unresolved");
+    assert!(f[0].message.contains("`-r ghost-hooks`"), "{found:#?}");
+}
+
 /// The healthy example run through a package manager: `cmd` (after preflight),
 /// `package` as `/app/package.json` (`None`: deleted), and `more` app files.
 fn package_run_image(cmd: &[&str], package: Option<&str>, more: &[(&str, &str)]) -> Layout {

@@ -130,6 +130,8 @@ pub struct TaskEnv {
     /// FILE as the user named it.
     pub file: String,
     pub node_env: TaskVar,
+    /// The preloads node runs are read from it as from the image's.
+    pub node_options: TaskVar,
 }
 
 /// `env NODE_ENV=… node …` on the command line wins over the container's.
@@ -262,7 +264,7 @@ fn container_env(image: Option<&str>, task: Option<&TaskEnv>) -> ContainerEnv {
             format!("the image's ENV ({})", env_desc(image)),
             env_desc(image),
         ),
-        Some(TaskEnv { file, node_env }) => match node_env {
+        Some(TaskEnv { file, node_env, .. }) => match node_env {
             TaskVar::Set(v) => (
                 Some(v.clone()),
                 None,
@@ -566,7 +568,25 @@ fn run(
     }
     w.app = w.r.scope(resolve::parent(&real));
     if let Some(t) = &command {
-        w.preloads(t, env_value(&env, "NODE_OPTIONS"), &real);
+        // What ECS starts the container with: the task's `environment` over the
+        // image's ENV, and `env NODE_OPTIONS=… node` over both.
+        let mut node_options = env_value(&env, "NODE_OPTIONS");
+        match task.map(|t| (&t.file, &t.node_options)) {
+            Some((_, TaskVar::Set(v))) => node_options = Some(v),
+            Some((file, TaskVar::Unknown(from))) => {
+                node_options = None;
+                w.findings.push(Finding::note(
+                    Code::NodeNotChecked,
+                    "NODE_OPTIONS",
+                    format!("is set by the task definition `{file}` from {from}, so the preloads it may name (`--require`, `--import`) were not checked"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some((_, v)) = t.env.iter().rev().find(|(k, _)| k == "NODE_OPTIONS") {
+            node_options = Some(v);
+        }
+        w.preloads(t, node_options, &real);
     }
     w.enqueue(Item::File(real.clone(), true));
     while let Some(item) = w
