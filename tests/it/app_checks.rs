@@ -299,7 +299,8 @@ fn node_options_from_the_task_definition_are_the_preloads_node_runs() {
     let preloading = healthy_with(None, &["NODE_OPTIONS=--require dotenv/config"], &[], &[]);
     // The lint's own findings on this task (its port mappings) fail the run too;
     // what is asserted is what the node check says about `NODE_OPTIONS`.
-    let cases: Vec<(&Layout, String, Option<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a Layout, String, Option<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (
             &healthy,
             taskdef(&[("NODE_OPTIONS", "--require dotenv/config")], &[]),
