@@ -690,9 +690,25 @@ pub fn refused_file(lookup: Lookup<'_>) -> Option<(&'static str, String, String)
         ("AWS_CONFIG_FILE", 1 << 20),
         ("AWS_SHARED_CREDENTIALS_FILE", 1 << 20),
         ("AWS_WEB_IDENTITY_TOKEN_FILE", 1 << 20),
-        ("SSL_CERT_FILE", 32 << 20),
+        TRUST_FILE,
     ];
-    LIMITS.iter().find_map(|&(name, cap)| {
+    refused_among(lookup, &LIMITS)
+}
+
+/// The trust-store file, and the most a bundle may hold.
+const TRUST_FILE: (&str, u64) = ("SSL_CERT_FILE", 32 << 20);
+
+/// [`refused_file`] for the trust store's file alone (what a TLS client that
+/// loads the system's roots reads; preflight's PostgreSQL probe).
+pub fn refused_trust_file(lookup: Lookup<'_>) -> Option<(&'static str, String, String)> {
+    refused_among(lookup, &[TRUST_FILE])
+}
+
+fn refused_among(
+    lookup: Lookup<'_>,
+    limits: &[(&'static str, u64)],
+) -> Option<(&'static str, String, String)> {
+    limits.iter().find_map(|&(name, cap)| {
         let path = var(lookup, name)?;
         let why = crate::specfile::stat_refusal(std::path::Path::new(&path), cap)?;
         Some((name, printable(&path), why))

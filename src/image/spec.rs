@@ -56,6 +56,16 @@ pub fn fuzz_spec(data: &[u8]) {
             }
             for g in &s.globs {
                 assert!(g.pattern.starts_with('/'));
+                // A pattern the spec accepts compiles (the files check would
+                // otherwise not run).
+                assert!(
+                    globset::GlobSetBuilder::new()
+                        .add(g.glob.clone())
+                        .build()
+                        .is_ok(),
+                    "{}",
+                    g.pattern
+                );
             }
             for p in s.config.iter().flat_map(|c| &c.ports) {
                 assert_eq!(normalize_port(p).as_deref(), Some(p.as_str()));

@@ -28,7 +28,7 @@ enum OutFormat {
     Json,
 }
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "preflight",
     version,
@@ -301,6 +301,94 @@ impl Out {
     }
 }
 
+/// The last resort behind the probes' deadlines. Those are timers on the async
+/// runtime, and they fire only while the thread polling the probes is not stuck
+/// in the kernel: a file that never finishes opening or reading (a FIFO a library
+/// opens without asking us, a hung network mount) would hold the start past every
+/// deadline, and past SIGTERM, whose handler only wakes that same thread. A plain
+/// thread watches the clock and the stop signals; when the probes have not
+/// returned a second after their overall deadline, or a stop signal went unhandled
+/// for a second, it reports and ends the run itself (exec'ing the server under
+/// `--warn-only`, as the normal path would). Whichever side claims the end first
+/// reports; the other stays silent.
+struct Watchdog {
+    done: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// Ends the process from the watchdog without running exit handlers: OpenSSL's
+/// would free what the stuck thread is inside of. stderr is unbuffered, so the
+/// report is out.
+fn hard_exit(code: u8) -> ! {
+    // SAFETY: `_exit` takes any status and does not return; no Rust state is
+    // relied on after it.
+    unsafe { libc::_exit(i32::from(code)) }
+}
+
+static CLAIMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn claim() -> bool {
+    !CLAIMED.swap(true, std::sync::atomic::Ordering::SeqCst)
+}
+
+impl Watchdog {
+    /// The grace past the run's own overall deadline (`timeout` + 1 s).
+    const GRACE: Duration = Duration::from_secs(2);
+
+    fn start(cli: &Cli, json: bool, timeout: Duration) -> Watchdog {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let cli = cli.clone();
+        let deadline = std::time::Instant::now() + timeout.saturating_add(Self::GRACE);
+        let spawned = std::thread::Builder::new()
+            .name("preflight-watchdog".into())
+            .spawn(move || {
+                let out = Out { json };
+                let mut signalled: Option<std::time::Instant> = None;
+                loop {
+                    match rx.recv_timeout(Duration::from_millis(50)) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    let now = std::time::Instant::now();
+                    if let Some(sig) = stop::received() {
+                        let since = *signalled.get_or_insert(now);
+                        if now.duration_since(since) >= Duration::from_secs(1) && claim() {
+                            hard_exit(out.stopped(sig));
+                        }
+                    }
+                    if now >= deadline && claim() {
+                        let f = Finding::error(
+                            Code::ProbeTimeout,
+                            "preflight",
+                            format!(
+                                "the probes did not return within {:.1}s: one is stuck in a system call the deadline cannot interrupt (a file that never finishes opening or reading, a hung mount)",
+                                timeout.as_secs_f64()
+                            ),
+                        )
+                        .hint("look at the files the probes read: `sslrootcert`, `sslcert`/`sslkey`, `SSL_CERT_FILE`/`SSL_CERT_DIR`, the AWS config and credentials files");
+                        let report = Report::not_run("preflight", "preflight", "preflight", f);
+                        hard_exit(finish(&cli, &out, report, 2, true));
+                    }
+                }
+            });
+        // Without the thread the runtime's own deadlines still hold in all but
+        // the stuck-in-the-kernel case.
+        Watchdog {
+            done: spawned.is_ok().then_some(tx),
+        }
+    }
+
+    /// The probes returned: the watchdog stands down, unless it already claimed
+    /// the end, in which case this thread waits for it to end the process.
+    fn finish(mut self) {
+        self.done.take();
+        if !claim() {
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+}
+
 fn exec_failed(program: &str, err: &std::io::Error) -> Finding {
     let why = match err.kind() {
         std::io::ErrorKind::NotFound if program.contains('/') => "no such file".to_string(),
@@ -459,6 +547,7 @@ pub fn main(cli: Cli) -> u8 {
             return 2;
         }
     };
+    let watchdog = Watchdog::start(&cli, out.json, timeout);
     let result = rt.block_on(async {
         match listener {
             Some(l) => tokio::select! {
@@ -468,6 +557,7 @@ pub fn main(cli: Cli) -> u8 {
             None => Ok(run(&spec, &env, timeout).await),
         }
     });
+    watchdog.finish();
     // A DNS lookup stuck in a blocking thread must not delay the exec or the exit.
     rt.shutdown_background();
     let mut report = match result {

@@ -1162,6 +1162,62 @@ fn sslrootcert_system_uses_the_system_store_with_verify_full() {
     );
 }
 
+/// The system store is read without waiting on what it names: `SSL_CERT_FILE` as
+/// a FIFO or a device is refused (`file-refused`, as the S3 probe refuses it),
+/// and a FIFO in `SSL_CERT_DIR` under the issuer's hash name (what OpenSSL's
+/// by-hash lookup opened during the handshake, holding the probe past every
+/// deadline and SIGTERM) is skipped. `timeout` only bounds the test.
+#[test]
+fn sslrootcert_system_never_waits_on_a_fifo_or_device_in_the_trust_store() {
+    let dir = TempDir::new().unwrap();
+    let ca = Ca::new("system store CA");
+    let (cert, key) = ca.server(&["localhost"], true, now() - 3600, now() + 86400);
+    let c = Cluster::start(Tls::On { cert, key }, HBA_ANY);
+    let other = write(
+        dir.path(),
+        "other.pem",
+        &Ca::new("x").cert.to_pem().unwrap(),
+        0o644,
+    );
+    let mkfifo = |p: &Path| {
+        assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+    };
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let hashed = dir.path().join("hashed");
+    std::fs::create_dir(&hashed).unwrap();
+    mkfifo(&hashed.join(format!("{:08x}.0", ca.cert.subject_name_hash())));
+    let run = |cert_file: &str, cert_dir: &Path| {
+        let out = Command::new("timeout")
+            .args(["-s", "KILL", "60", env!("CARGO_BIN_EXE_preflight")])
+            .args(["--format", "json", "--timeout", "5s", "--check-only"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("SSL_CERT_FILE", cert_file)
+            .env("SSL_CERT_DIR", cert_dir)
+            .env("DATABASE_URL", u("localhost", c.port, "sslrootcert=system"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let none = dir.path().join("none");
+    for bad in [fifo.to_str().unwrap(), "/dev/zero", "/dev/urandom"] {
+        let (code, err) = run(bad, &none);
+        assert_eq!(code, Some(1), "{bad}: {err}");
+        assert!(
+            err.contains("\"file-refused\"") && err.contains("SSL_CERT_FILE"),
+            "{bad}: {err}"
+        );
+    }
+    let (code, err) = run(&other, &hashed);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("tls-unknown-ca"), "{err}");
+}
+
 /// psql's verdict with arguments and variables as bytes (UTF-8 or not).
 fn psql_ok_bytes(url: &[u8], env: &[(&str, &[u8])]) -> (bool, String) {
     let mut c = Command::new("psql");

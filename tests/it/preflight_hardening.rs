@@ -379,3 +379,102 @@ fn stop_signals_end_the_probes_as_pid1_and_never_start_the_server() {
         drop(holder);
     }
 }
+
+/// preflight's deadlines are timers on its async runtime; a probe stuck in the
+/// kernel (here `open` of the root certificate never returns, as on a hung mount;
+/// before, `SSL_CERT_FILE` naming a FIFO did it for real) held the start past
+/// every deadline and past SIGTERM. The watchdog thread ends the run: a
+/// `probe-timeout` report (exit 2, or the server under `--warn-only`), or the
+/// stop signal's exit.
+#[test]
+fn a_probe_stuck_in_the_kernel_cannot_hold_the_start() {
+    let dir = TempDir::new().unwrap();
+    let shim = dir.path().join("hang_open.so");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/hang_open.c");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&shim)
+        .arg(src)
+        .arg("-ldl")
+        .status()
+        .expect("a C compiler (`cc`) builds the test's LD_PRELOAD shim");
+    assert!(built.success());
+    let root = dir.path().join("hang-forever.pem");
+    std::fs::write(&root, "not read: open never returns\n").unwrap();
+    let url = format!(
+        "postgresql://app:pw@127.0.0.1:1/app?sslmode=verify-full&sslrootcert={}",
+        root.display()
+    );
+    let marker = dir.path().join("started");
+    let start = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_preflight"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("LD_PRELOAD", &shim)
+            .env("DATABASE_URL", &url)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let stderr = |child: &mut std::process::Child| {
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        err
+    };
+    let touch = format!("touch {}", marker.display());
+    // The deadline: the watchdog reports (its limit is the timeout plus 2 s).
+    let mut child = start(&[
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
+    let code = wait_at_most(&mut child, Duration::from_secs(30), "stuck probe");
+    let err = stderr(&mut child);
+    assert_eq!(code, Some(2), "{err}");
+    let run = Run {
+        code: 2,
+        stdout: String::new(),
+        stderr: err.clone(),
+    };
+    assert_eq!(assert_json_contract(&run, "stuck probe"), ["probe-timeout"]);
+    assert!(err.contains("stuck in a system call"), "{err}");
+    assert!(!marker.exists(), "the server started");
+    // `--warn-only` starts the server all the same.
+    let mut child = start(&["--warn-only", "--timeout", "1s", "--", "sh", "-c", &touch]);
+    let code = wait_at_most(
+        &mut child,
+        Duration::from_secs(30),
+        "stuck probe, --warn-only",
+    );
+    let err = stderr(&mut child);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(marker.exists(), "the server did not start: {err}");
+    std::fs::remove_file(&marker).unwrap();
+    // A stop signal: its exit, well before the 60 s deadline.
+    let mut child = start(&["--timeout", "60s", "--", "sh", "-c", &touch]);
+    std::thread::sleep(Duration::from_millis(500));
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let code = wait_at_most(&mut child, Duration::from_secs(20), "stuck probe, SIGTERM");
+    let err = stderr(&mut child);
+    assert_eq!(code, Some(143), "{err}");
+    assert!(err.contains("SIGTERM"), "{err}");
+    assert!(!marker.exists(), "the server started");
+}

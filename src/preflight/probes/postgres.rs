@@ -18,7 +18,10 @@ use crate::preflight::environ::Env;
 use crate::preflight::spec::PostgresRule;
 use crate::redact::Secret;
 use crate::report::{CheckOutcome, Code, Finding, Severity};
-use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslMode as OpenSslMode, SslOptions,
+    SslVerifyMode, SslVersion,
+};
 use openssl::x509::store::{X509Lookup, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Ref, X509};
@@ -799,7 +802,7 @@ async fn secure(
             if f.code == Code::TlsUnknownCa {
                 // Name the chain the server sends, so the fix (which CA bundle)
                 // is obvious; a non-verifying handshake on this connection shows it.
-                if let Some((top, issuer)) = sent_chain_top(stream, &h.name).await {
+                if let Some((top, issuer)) = sent_chain_top(stream).await {
                     f.message = format!(
                         "{}; the server's chain ends at `{top}`, issued by `{issuer}`",
                         f.message
@@ -844,19 +847,38 @@ async fn secure(
         })
 }
 
+/// A client context as `SslConnector::builder` makes one (its options, modes,
+/// cipher list and peer verification), without its `set_default_verify_paths`:
+/// that reads the file `SSL_CERT_FILE` names at once, a FIFO there held the
+/// probe past every deadline, and the store it fills is replaced by the one
+/// libpq's settings choose anyway.
+fn client_context() -> Result<SslContextBuilder, openssl::error::ErrorStack> {
+    let mut b = SslContextBuilder::new(SslMethod::tls_client())?;
+    let opts = (SslOptions::ALL
+        | SslOptions::NO_COMPRESSION
+        | SslOptions::NO_SSLV2
+        | SslOptions::NO_SSLV3
+        | SslOptions::SINGLE_DH_USE
+        | SslOptions::SINGLE_ECDH_USE)
+        & !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+    b.set_options(opts);
+    b.set_mode(
+        OpenSslMode::AUTO_RETRY
+            | OpenSslMode::ACCEPT_MOVING_WRITE_BUFFER
+            | OpenSslMode::ENABLE_PARTIAL_WRITE
+            | OpenSslMode::RELEASE_BUFFERS,
+    );
+    b.set_cipher_list("DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK")?;
+    b.set_verify(SslVerifyMode::PEER);
+    Ok(b)
+}
+
 /// (subject, issuer) of the last certificate the server sends, from a handshake
 /// that verifies nothing and is then dropped.
-async fn sent_chain_top(stream: TcpStream, host: &str) -> Option<(String, String)> {
-    let mut b = SslConnector::builder(SslMethod::tls_client()).ok()?;
+async fn sent_chain_top(stream: TcpStream) -> Option<(String, String)> {
+    let mut b = client_context().ok()?;
     b.set_verify(SslVerifyMode::NONE);
-    let ssl = b
-        .build()
-        .configure()
-        .ok()?
-        .verify_hostname(false)
-        .use_server_name_indication(false)
-        .into_ssl(if host.is_empty() { "localhost" } else { host })
-        .ok()?;
+    let ssl = Ssl::new(&b.build()).ok()?;
     let mut tls = tokio_openssl::SslStream::new(ssl, stream).ok()?;
     Pin::new(&mut tls).connect().await.ok()?;
     let chain = tls.ssl().peer_cert_chain()?;
@@ -1349,7 +1371,7 @@ enum Verify {
 /// The TLS side of a Target, decided once: an OpenSSL connector with libpq's root,
 /// CRL, client-certificate and protocol settings.
 struct TlsCfg {
-    connector: SslConnector,
+    context: SslContext,
     verify: Verify,
     /// How the roots were chosen, for messages.
     roots: String,
@@ -1390,17 +1412,30 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-/// The system's CA store as the image's own OpenSSL (libpq's) would load it.
-/// `set_default_paths` looks where this OpenSSL was configured to: the vendored
-/// build in the static binaries looks under `/usr/local/ssl`, which no
-/// distribution fills, so Debian's `/etc/ssl/certs` would go unread. The roots
-/// rustls-native-certs finds (`SSL_CERT_FILE`/`SSL_CERT_DIR`, else the
-/// distributions' bundle paths, as openssl-probe lists them) are added too.
-fn system_roots(store: &mut X509StoreBuilder) -> Result<(), openssl::error::ErrorStack> {
-    store.set_default_paths()?;
+/// The system's CA store, loaded as the S3 probe's is: rustls-native-certs reads
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` when set, else the distributions' bundle files
+/// and directories (openssl-probe's list, which holds where each distribution's
+/// OpenSSL, libpq's, looks by default). OpenSSL's own `set_default_paths` is not
+/// used: the static binary's vendored OpenSSL looks under `/usr/local/ssl`, which
+/// no distribution fills, and its by-hash directory lookup opens files during the
+/// handshake, unguarded (a FIFO named `<hash>.0` in `SSL_CERT_DIR` held the probe
+/// past every deadline). The directory loader reads regular files only; the file
+/// `SSL_CERT_FILE` names is refused, like the S3 probe's, unless it is a regular
+/// file of sane size, before anything opens it.
+fn system_roots(store: &mut X509StoreBuilder) -> Result<(), Finding> {
+    // rustls-native-certs reads the process's environment, so the guard does too.
+    let process = |k: &str| std::env::var(k).ok();
+    if let Some((var, path, why)) = crate::aws::refused_trust_file(&process) {
+        return Err(Finding::error(
+            Code::FileRefused,
+            var,
+            format!("`{var}` names `{path}`, which {why}; it was not read"),
+        )
+        .hint(format!("point `{var}` at a regular file, or unset it")));
+    }
     for der in rustls_native_certs::load_native_certs().certs {
         if let Ok(c) = X509::from_der(der.as_ref()) {
-            // A root both sources found is already there: not an error worth failing on.
+            // A root listed twice (a bundle and a directory) is not worth failing on.
             let _ = store.add_cert(c);
         }
     }
@@ -1421,7 +1456,7 @@ impl TlsCfg {
             )
             .hint("this is a bug in preflight's TLS setup")
         };
-        let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(setup)?;
+        let mut b = client_context().map_err(setup)?;
         // libpq 15's default floor is TLSv1.2.
         let min = t.ssl_min_protocol_version.unwrap_or(TlsVersion::Tls1_2);
         b.set_min_proto_version(Some(ssl_version(min)))
@@ -1435,7 +1470,7 @@ impl TlsCfg {
             .filter(|r| !r.is_empty())
             .or_else(|| home_file(home, "root.crt"));
         let (verify, roots) = if root.as_deref() == Some("system") {
-            system_roots(&mut store).map_err(setup)?;
+            system_roots(&mut store)?;
             (
                 Verify::Full,
                 "the system's CA store (`sslrootcert=system`)".to_string(),
@@ -1474,7 +1509,7 @@ impl TlsCfg {
             if t.rootcert.is_none() && t.sslmode_from.contains("NODE_ENV") {
                 // preflight's production default stands in for Node's `pg`, which
                 // verifies against the system's CA store.
-                system_roots(&mut store).map_err(setup)?;
+                system_roots(&mut store)?;
                 (
                     Verify::Full,
                     "the system's CA store (Node's default)".to_string(),
@@ -1499,7 +1534,7 @@ impl TlsCfg {
         });
         client_cert(&mut b, t, home)?;
         Ok(TlsCfg {
-            connector: b.build(),
+            context: b.build(),
             verify,
             roots,
         })
@@ -1510,12 +1545,11 @@ impl TlsCfg {
         host: &str,
         seen: Arc<Mutex<VerifyFailure>>,
     ) -> Result<openssl::ssl::Ssl, openssl::error::ErrorStack> {
-        let mut c = self
-            .connector
-            .configure()?
-            .verify_hostname(false)
-            // libpq sends SNI for names, never for address literals.
-            .use_server_name_indication(host.parse::<IpAddr>().is_err() && !host.is_empty());
+        let mut c = Ssl::new(&self.context)?;
+        // libpq sends SNI for names, never for address literals.
+        if host.parse::<IpAddr>().is_err() && !host.is_empty() {
+            c.set_hostname(host)?;
+        }
         if self.verify != Verify::None {
             c.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
                 if !ok {
@@ -1536,7 +1570,7 @@ impl TlsCfg {
                 ok
             });
         }
-        c.into_ssl(if host.is_empty() { "localhost" } else { host })
+        Ok(c)
     }
 }
 
@@ -1597,11 +1631,7 @@ fn load_crls(store: &mut X509StoreBuilder, t: &Target, home: Option<&Path>) -> R
 /// libpq's client certificate: `sslcert` (default `~/.postgresql/postgresql.crt`)
 /// when it exists, with `sslkey` (default `~/.postgresql/postgresql.key`), its
 /// permission rule and `sslpassword`.
-fn client_cert(
-    b: &mut openssl::ssl::SslConnectorBuilder,
-    t: &Target,
-    home: Option<&Path>,
-) -> Result<(), Finding> {
+fn client_cert(b: &mut SslContextBuilder, t: &Target, home: Option<&Path>) -> Result<(), Finding> {
     let bad =
         |msg: String, hint: &str| Finding::error(Code::PgClientCert, "postgres", msg).hint(hint);
     let Some(cert_path) = t
