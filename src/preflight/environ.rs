@@ -17,11 +17,15 @@ pub struct Env {
 }
 
 impl Env {
+    /// The process's environment as the server will read it: a name listed twice
+    /// in `environ` (a launcher that builds it by hand) is judged by its first
+    /// value, the one libc's `getenv` and Node's `process.env` return, since the
+    /// exec passes `environ` on untouched.
     pub fn from_process() -> Env {
         use std::os::unix::ffi::OsStringExt;
-        Env::from_byte_pairs(
+        Env::from_byte_pairs(first_of_each(
             std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_vec()))),
-        )
+        ))
     }
 
     pub fn from_pairs<I: IntoIterator<Item = (S, S)>, S: Into<String>>(pairs: I) -> Env {
@@ -83,4 +87,13 @@ impl Env {
     pub fn is_production(&self) -> bool {
         self.plain("NODE_ENV") == Some("production")
     }
+}
+
+/// Each name's first pair, in order.
+fn first_of_each<I: IntoIterator<Item = (String, Vec<u8>)>>(pairs: I) -> Vec<(String, Vec<u8>)> {
+    let mut seen = std::collections::HashSet::new();
+    pairs
+        .into_iter()
+        .filter(|(k, _)| seen.insert(k.clone()))
+        .collect()
 }

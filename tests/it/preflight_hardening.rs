@@ -478,3 +478,46 @@ fn a_probe_stuck_in_the_kernel_cannot_hold_the_start() {
     assert!(err.contains("SIGTERM"), "{err}");
     assert!(!marker.exists(), "the server started");
 }
+
+/// A name listed twice in `environ` (a launcher that builds it by hand; Rust's
+/// `Command` and Python's `os.execve` cannot) is judged by its first value,
+/// the one the server's `getenv` and `process.env` read: preflight used to judge
+/// the last one, so `PORT=notaport PORT=8080` passed and the server got `notaport`.
+#[test]
+fn a_name_listed_twice_in_the_environment_is_judged_by_the_value_the_server_reads() {
+    let launch = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+prog, rest = sys.argv[1], sys.argv[2:]
+split = rest.index("--")
+args, env = rest[:split], rest[split + 1:]
+def arr(items):
+    a = (ctypes.c_char_p * (len(items) + 1))()
+    for i, x in enumerate(items):
+        a[i] = x.encode()
+    a[len(items)] = None
+    return a
+libc.execve(prog.encode(), arr([prog] + args), arr(env))
+sys.exit("execve failed: %d" % ctypes.get_errno())
+"#;
+    for (env, code) in [
+        (["PORT=notaport", "PORT=8080"], 1),
+        (["PORT=8080", "PORT=notaport"], 0),
+    ] {
+        let out = Command::new("python3")
+            .args(["-c", launch, env!("CARGO_BIN_EXE_preflight")])
+            .args([
+                "--require",
+                "PORT:port",
+                "--check-only",
+                "--format",
+                "json",
+                "--",
+            ])
+            .args(env)
+            .output()
+            .expect("python3 runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{env:?}: {err}");
+    }
+}
