@@ -680,38 +680,103 @@ pub fn endpoint_problem(url: &str) -> Option<&'static str> {
     None
 }
 
-/// A file an AWS or TLS variable names must be a regular file of sane size before
-/// anything reads it: the SDK and the trust-store loader read with no deadline and
-/// no cap, so a FIFO would hang the start past every deadline (and past SIGTERM's
-/// handling, stuck in the kernel), and `/dev/zero` would exhaust memory. The
-/// variable, the path shown, and why it was refused.
-pub fn refused_file(lookup: Lookup<'_>) -> Option<(&'static str, String, String)> {
-    const LIMITS: [(&str, u64); 4] = [
-        ("AWS_CONFIG_FILE", 1 << 20),
-        ("AWS_SHARED_CREDENTIALS_FILE", 1 << 20),
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", 1 << 20),
+/// A file the SDK or the trust-store loader would open, refused before it is:
+/// they read with no deadline and no cap, so a FIFO would hang the start past
+/// every deadline (stuck in the kernel, where SIGTERM's handler cannot act on
+/// it) and `/dev/zero` would exhaust memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedFile {
+    /// The variable that names the file, or whose default it is.
+    pub var: &'static str,
+    /// The path, printable.
+    pub path: String,
+    pub why: String,
+    /// The variable is unset and the file is its default (`~/.aws/config`).
+    pub defaulted: bool,
+}
+
+impl RefusedFile {
+    /// "`AWS_CONFIG_FILE` names `/x`, which is a FIFO, not a regular file",
+    /// or, for a default, "`/root/.aws/config` (where `AWS_CONFIG_FILE` points
+    /// when unset) is a FIFO, …".
+    pub fn message(&self) -> String {
+        let (var, path, why) = (self.var, &self.path, &self.why);
+        if self.defaulted {
+            format!("`{path}` (read when `{var}` is unset) {why}")
+        } else {
+            format!("`{var}` names `{path}`, which {why}")
+        }
+    }
+
+    /// The `file-refused` finding a probe reports, on the variable.
+    #[cfg(feature = "preflight")]
+    pub fn finding(&self) -> crate::report::Finding {
+        crate::report::Finding::error(
+            crate::report::Code::FileRefused,
+            self.var,
+            format!("{}; it was not read", self.message()),
+        )
+        .hint(self.hint())
+    }
+
+    pub fn hint(&self) -> String {
+        let var = self.var;
+        if self.defaulted {
+            format!(
+                "replace `{}` with a regular file, or point `{var}` at one",
+                self.path
+            )
+        } else {
+            format!("point `{var}` at a regular file, or unset it")
+        }
+    }
+}
+
+/// The files an AWS client reads, named by their variables or at their
+/// defaults under `HOME`, and the trust store's file: the first one that is
+/// not a regular file of sane size.
+pub fn refused_file(lookup: Lookup<'_>) -> Option<RefusedFile> {
+    const LIMITS: [(&str, u64, Option<&str>); 5] = [
+        ("AWS_CONFIG_FILE", 1 << 20, Some(".aws/config")),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            1 << 20,
+            Some(".aws/credentials"),
+        ),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", 1 << 20, None),
+        // EKS Pod Identity's token, read by the container credential provider.
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", 1 << 20, None),
         TRUST_FILE,
     ];
     refused_among(lookup, &LIMITS)
 }
 
 /// The trust-store file, and the most a bundle may hold.
-const TRUST_FILE: (&str, u64) = ("SSL_CERT_FILE", 32 << 20);
+const TRUST_FILE: (&str, u64, Option<&str>) = ("SSL_CERT_FILE", 32 << 20, None);
 
 /// [`refused_file`] for the trust store's file alone (what a TLS client that
 /// loads the system's roots reads; preflight's PostgreSQL probe).
-pub fn refused_trust_file(lookup: Lookup<'_>) -> Option<(&'static str, String, String)> {
+pub fn refused_trust_file(lookup: Lookup<'_>) -> Option<RefusedFile> {
     refused_among(lookup, &[TRUST_FILE])
 }
 
 fn refused_among(
     lookup: Lookup<'_>,
-    limits: &[(&'static str, u64)],
-) -> Option<(&'static str, String, String)> {
-    limits.iter().find_map(|&(name, cap)| {
-        let path = var(lookup, name)?;
-        let why = crate::specfile::stat_refusal(std::path::Path::new(&path), cap)?;
-        Some((name, printable(&path), why))
+    limits: &[(&'static str, u64, Option<&str>)],
+) -> Option<RefusedFile> {
+    limits.iter().find_map(|&(name, cap, default)| {
+        let (path, defaulted) = match (var(lookup, name), default) {
+            (Some(p), _) => (std::path::PathBuf::from(p), false),
+            (None, Some(d)) => (std::path::Path::new(&var(lookup, "HOME")?).join(d), true),
+            (None, None) => return None,
+        };
+        let why = crate::specfile::stat_refusal(&path, cap)?;
+        Some(RefusedFile {
+            var: name,
+            path: printable(&path.to_string_lossy()),
+            why,
+            defaulted,
+        })
     })
 }
 

@@ -77,6 +77,7 @@ fn fifos_and_devices_named_by_aws_or_tls_variables_are_refused_without_reading()
             "AWS_CONFIG_FILE",
             "AWS_SHARED_CREDENTIALS_FILE",
             "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
             "SSL_CERT_FILE",
         ] {
             let env = s3_env(&[(var, path.to_string()), role.clone()]);
@@ -99,6 +100,41 @@ fn fifos_and_devices_named_by_aws_or_tls_variables_are_refused_without_reading()
                 "{var}={path}:\n{err}"
             );
         }
+    }
+}
+
+/// The AWS files read at their defaults under `HOME` (no variable names them) are
+/// held to the same rule: a FIFO `~/.aws/config` hung the start even with keys in
+/// the environment.
+#[test]
+fn fifos_at_the_aws_files_default_paths_are_refused_without_reading() {
+    for file in ["config", "credentials"] {
+        let home = TempDir::new().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        let path = home.path().join(".aws").join(file);
+        assert!(Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        let mut c = Command::new("timeout");
+        c.args(["-s", "KILL", "60", env!("CARGO_BIN_EXE_preflight")])
+            .args(["--check-only", "--timeout", "3s", "--format", "json"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1");
+        for (k, v) in s3_env(&[]) {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "~/.aws/{file}:\n{err}");
+        assert!(
+            err.contains("\"file-refused\"") && err.contains(&format!(".aws/{file}` (read when `")),
+            "~/.aws/{file}:\n{err}"
+        );
     }
 }
 

@@ -1425,13 +1425,8 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
 fn system_roots(store: &mut X509StoreBuilder) -> Result<(), Finding> {
     // rustls-native-certs reads the process's environment, so the guard does too.
     let process = |k: &str| std::env::var(k).ok();
-    if let Some((var, path, why)) = crate::aws::refused_trust_file(&process) {
-        return Err(Finding::error(
-            Code::FileRefused,
-            var,
-            format!("`{var}` names `{path}`, which {why}; it was not read"),
-        )
-        .hint(format!("point `{var}` at a regular file, or unset it")));
+    if let Some(r) = crate::aws::refused_trust_file(&process) {
+        return Err(r.finding());
     }
     for der in rustls_native_certs::load_native_certs().certs {
         if let Ok(c) = X509::from_der(der.as_ref()) {

@@ -149,16 +149,8 @@ async fn probe_unscrubbed(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckO
                 .hint("set it to `https://HOST[:PORT]` (credentials never belong in the URL), or unset it to use AWS's own endpoint")],
         );
     }
-    if let Some((var, path, why)) = aws::refused_file(lookup) {
-        return CheckOutcome::from_findings(
-            name,
-            vec![Finding::error(
-                Code::FileRefused,
-                var,
-                format!("`{var}` names `{path}`, which {why}; it was not read"),
-            )
-            .hint(format!("point `{var}` at a regular file, or unset it"))],
-        );
+    if let Some(r) = aws::refused_file(lookup) {
+        return CheckOutcome::from_findings(name, vec![r.finding()]);
     }
     let http_only = ep.as_deref().is_some_and(|e| e.starts_with("http://"));
     let trust = aws::trust_store(lookup);

@@ -59,10 +59,10 @@ pub async fn login(
     deadline: Instant,
 ) -> Result<(Credential, String, Context)> {
     let lookup = |k: &str| env(k);
-    if let Some((var, path, why)) = aws::refused_file(&lookup) {
+    if let Some(r) = aws::refused_file(&lookup) {
         return Err(fail(
-            format!("`{var}` names `{path}`, which {why}; ECR credentials cannot be read"),
-            "point the variable at a regular file, or unset it",
+            format!("{}; ECR credentials cannot be read", r.message()),
+            &r.hint(),
         ));
     }
     let has_roots = aws::trust_store(&lookup).has_roots();
