@@ -197,6 +197,24 @@ impl SpecText<'_> {
         line_col(self.text, offset).0
     }
 
+    /// The line where the key at `path` (`["preflight", "postgres"]`) is
+    /// written: its table header, or its first dotted use (`postgres.required =
+    /// true`). toml's `Spanned` cannot span a table only dotted keys or
+    /// sub-tables define, and refused such files with a serde message.
+    pub fn line_of_key(&self, path: &[&str]) -> Option<usize> {
+        let doc = toml_edit::ImDocument::parse(self.text).ok()?;
+        let mut table: &dyn toml_edit::TableLike = doc.as_table();
+        let mut span = None;
+        for (i, name) in path.iter().enumerate() {
+            let (key, item) = table.get_key_value(name)?;
+            span = key.span();
+            if i + 1 < path.len() {
+                table = item.as_table_like()?;
+            }
+        }
+        Some(self.line_of(span?.start))
+    }
+
     /// Deserializes the whole file; syntax errors and unknown keys point at their line.
     /// The message never quotes the spec: serde and toml quote offending values and
     /// unknown keys, and either may be a secret pasted in the wrong place, so their

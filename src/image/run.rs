@@ -95,7 +95,6 @@ fn find_spec(
         path: PathBuf::new(),
         image: Spec::automatic(),
         runtime: None,
-        runtime_line: None,
     };
     match repository {
         Some(repo) => match spec::lookup(spec_dir, &repo) {

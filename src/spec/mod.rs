@@ -33,19 +33,20 @@ struct RawSpecFile {
     node: Option<image::NodeRule>,
     #[serde(default)]
     web: Option<image::WebRule>,
+    // Not `Spanned`: the toml crate cannot span a table only its sub-tables
+    // define (`[[preflight.env]]` with no `[preflight]` line), valid TOML it
+    // then refused with a serde message.
     #[serde(default)]
-    preflight: Option<toml::Spanned<runtime::RawRuntime>>,
+    preflight: Option<runtime::RawRuntime>,
 }
 
-/// A validated spec file: both parts, and where the runtime part starts.
+/// A validated spec file: both parts.
 #[derive(Debug, Clone)]
 pub struct SpecFile {
     pub path: PathBuf,
     pub image: image::Spec,
     /// The `[preflight]` table, when the file has one.
     pub runtime: Option<runtime::RuntimeSpec>,
-    /// The line of the `[preflight]` header.
-    pub runtime_line: Option<usize>,
 }
 
 impl SpecFile {
@@ -67,18 +68,11 @@ impl SpecFile {
             },
             &st,
         )?;
-        let (runtime, runtime_line) = match raw.preflight {
-            None => (None, None),
-            Some(p) => {
-                let line = st.line_of(p.span().start);
-                (Some(p.into_inner().validate(&st)?), Some(line))
-            }
-        };
+        let runtime = raw.preflight.map(|p| p.validate(&st)).transpose()?;
         Ok(SpecFile {
             path: path.to_path_buf(),
             image,
             runtime,
-            runtime_line,
         })
     }
 }
@@ -154,6 +148,41 @@ mod tests {
         assert_eq!(parse(&longest).unwrap().image.globs.len(), 1);
     }
 
+    /// TOML defines `preflight` when only its sub-tables name it; the file was
+    /// refused with "invalid type: string, expected a borrowed string".
+    #[test]
+    fn a_preflight_table_its_sub_tables_define_is_read() {
+        for text in [
+            "[[preflight.env]]\nname = \"X\"\n",
+            "[preflight.postgres]\nrequired = false\n",
+            "[preflight.s3]\nrequired = true\n",
+            "[config]\nuser = \"node\"\n[[preflight.secret]]\nname = \"K\"\n",
+        ] {
+            let f = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!(f.runtime.is_some(), "{text}");
+        }
+        let r = parse("[[preflight.env]]\nname = \"X\"\n")
+            .unwrap()
+            .runtime
+            .unwrap();
+        assert_eq!(r.line_of("X"), Some(2));
+        // Dotted keys define tables too (toml-rs/toml#798 made both tools refuse
+        // them); the implied variable is placed where its table is written.
+        let r =
+            parse("[preflight]\ntimeout = \"5s\"\ns3.required = true\npostgres.required = false\n")
+                .unwrap()
+                .runtime
+                .unwrap();
+        assert!(r.s3.as_ref().unwrap().required && !r.postgres.as_ref().unwrap().required);
+        assert_eq!(r.line_of("S3_BUCKET_NAME"), Some(3));
+        assert_eq!(r.line_of("DATABASE_URL"), Some(4));
+        let r = parse("# spec\n\n[preflight.postgres]\n")
+            .unwrap()
+            .runtime
+            .unwrap();
+        assert_eq!(r.line_of("DATABASE_URL"), Some(3));
+    }
+
     #[test]
     fn the_runtime_part_knows_where_each_variable_is_named() {
         let f = parse(
@@ -161,7 +190,6 @@ mod tests {
              [preflight.s3]\nrequired = true\n",
         )
         .unwrap();
-        assert_eq!(f.runtime_line, Some(1));
         let r = f.runtime.unwrap();
         assert_eq!(r.line_of("PORT"), Some(3));
         assert_eq!(r.line_of("K"), Some(5));

@@ -115,8 +115,10 @@ pub(crate) struct RawRuntime {
     env: Vec<RawEnv>,
     #[serde(default)]
     secret: Vec<RawSecret>,
-    postgres: Option<Spanned<RawPostgres>>,
-    s3: Option<Spanned<RawS3>>,
+    // Not `Spanned` (toml cannot span `postgres.required = true`): the line
+    // comes from `SpecText::line_of_key`.
+    postgres: Option<RawPostgres>,
+    s3: Option<RawS3>,
     health_path: Option<Spanned<String>>,
 }
 
@@ -232,12 +234,11 @@ impl RawRuntime {
         let postgres = match self.postgres {
             None => None,
             Some(p) => {
-                let at = p.span().start;
-                let p = p.into_inner();
                 let url_env = match &p.url_env {
                     Some(n) => name(&mut lines, "postgres", n)?,
                     None => {
-                        lines.push(("DATABASE_URL".into(), st.line_of(at)));
+                        let line = st.line_of_key(&["preflight", "postgres"]).unwrap_or(1);
+                        lines.push(("DATABASE_URL".into(), line));
                         "DATABASE_URL".into()
                     }
                 };
@@ -250,12 +251,11 @@ impl RawRuntime {
         let s3 = match self.s3 {
             None => None,
             Some(s) => {
-                let at = s.span().start;
-                let s = s.into_inner();
                 let bucket_env = match &s.bucket_env {
                     Some(n) => name(&mut lines, "s3", n)?,
                     None => {
-                        lines.push(("S3_BUCKET_NAME".into(), st.line_of(at)));
+                        let line = st.line_of_key(&["preflight", "s3"]).unwrap_or(1);
+                        lines.push(("S3_BUCKET_NAME".into(), line));
                         "S3_BUCKET_NAME".into()
                     }
                 };
