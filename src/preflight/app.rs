@@ -60,8 +60,9 @@ pub struct Cli {
     #[arg(long)]
     fingerprint: bool,
     /// The server to exec after the probes
+    /// (Bytes, not text: execve takes any, and `--warn-only` must start it.)
     #[arg(last = true, value_name = "COMMAND")]
-    command: Vec<String>,
+    command: Vec<OsString>,
 }
 
 /// Secrets Manager holds at most 64 KiB per value; stdin beyond this is not one.
@@ -425,8 +426,9 @@ fn finish(cli: &Cli, out: &Out, mut report: Report, verdict: u8, human: bool) ->
         out.report(&report, verdict, human);
         return verdict;
     }
-    let program = cli.command[0].as_str();
-    let target = match exec::resolve(program, std::env::var_os("PATH").as_deref()) {
+    let shown = cli.command[0].to_string_lossy();
+    let program = shown.as_ref();
+    let target = match exec::resolve(&cli.command[0], std::env::var_os("PATH").as_deref()) {
         Ok(t) => t,
         Err((code, err)) => {
             // One report, one summary: the server's failure joins the probes'.

@@ -521,3 +521,61 @@ sys.exit("execve failed: %d" % ctypes.get_errno())
         assert_eq!(out.status.code(), Some(code), "{env:?}: {err}");
     }
 }
+
+/// COMMAND's arguments are bytes, passed on as given: one that is not UTF-8 was a
+/// usage error (exit 2) that `--warn-only` did not get past. And COMMAND is
+/// started with `execve`, as Docker and runc start it: a file without `#!` is
+/// refused (126) by this glibc build too, not run through `/bin/sh` by glibc's
+/// `execvp`, which the static build (musl) never did.
+#[test]
+fn command_arguments_are_bytes_and_a_file_without_an_interpreter_line_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new().unwrap();
+    let out_file = dir.path().join("out");
+    let arg = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    for warn in [false, true] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_preflight"));
+        if warn {
+            c.arg("--warn-only");
+        }
+        let out = c
+            .args([
+                "--require",
+                "X",
+                "--",
+                "sh",
+                "-c",
+                "printf %s \"$1\" > \"$2\"",
+                "sh",
+            ])
+            .arg(arg)
+            .arg(&out_file)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("X", "1")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&out_file).unwrap(), b"caf\xe9");
+        std::fs::remove_file(&out_file).unwrap();
+    }
+    let script = dir.path().join("server");
+    std::fs::write(&script, format!("touch {}\n", out_file.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_preflight"))
+        .args(["--require", "X", "--format", "json", "--"])
+        .arg(&script)
+        .env_clear()
+        .env("X", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(126), "{err}");
+    assert!(err.contains("\"exec-failed\""), "{err}");
+    assert!(!out_file.exists(), "the file ran through a shell");
+}
