@@ -333,20 +333,14 @@ pub fn bucket_name_problem(v: &str) -> Option<(String, String)> {
     None
 }
 
+/// An absolute URL with a host, as the WHATWG URL parser (Node's `new URL()`,
+/// what the server will parse it with) reads it: a port out of range, an
+/// unclosed `[`, a bad percent-escape or an impossible IPv4 address fail there
+/// at start, so here too. Whitespace is refused outright (a pasted newline).
 fn looks_like_url(v: &str) -> bool {
-    let Some((scheme, rest)) = v.split_once("://") else {
-        return false;
-    };
-    let scheme_ok = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.rsplit('@').next().unwrap_or("");
-    scheme_ok && !host.is_empty() && !v.contains(char::is_whitespace)
+    v.contains("://")
+        && !v.contains(char::is_whitespace)
+        && url::Url::parse(v).is_ok_and(|u| u.has_host() && u.host_str() != Some(""))
 }
 
 impl EnvRule {
@@ -470,6 +464,40 @@ pub fn check_var_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hostile F5: values the server's `new URL()` throws on passed the `url`
+    /// kind (a port out of range, an unclosed `[`, a bad escape, an impossible
+    /// IPv4 address); Node 20 is the oracle for each.
+    #[test]
+    fn the_url_kind_agrees_with_the_whatwg_parser() {
+        for ok in [
+            "https://api.example.com/v1?x=1#f",
+            "http://user:pw@127.0.0.1:8080/",
+            "http://[::1]:3000",
+            "redis://cache.internal:6379/0",
+            "https://xn--bcher-kva.example/",
+        ] {
+            assert!(looks_like_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://u:pw@[bad",
+            "http://[::1",
+            "http://example.com:99999",
+            "http://example.com:-1",
+            "http://%zz",
+            "http://xn--",
+            "http://1.2.3.4.5",
+            "http://256.1.1.1",
+            "mailto:x",
+            "http:/x",
+            "http://",
+            "https://exa mple.com",
+            "https://example.com\n",
+            "/relative/path",
+        ] {
+            assert!(!looks_like_url(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn timeouts_are_bounded_and_never_overflow() {

@@ -175,6 +175,7 @@ fn env_rows() -> Vec<Row> {
 /// The secret kinds, valid and malformed, with and without a fingerprint key.
 fn secret_rows() -> Vec<Row> {
     let c = CANARY;
+    let k = c.replace('-', "");
     let cases: Vec<(&str, String, &'static str)> = vec![
         ("auto", c.to_string(), "secret-missing"),
         ("auto", format!("{c}\n"), "secret-malformed"),
@@ -182,8 +183,10 @@ fn secret_rows() -> Vec<Row> {
         ("auto", format!("pk_live_{c}"), "secret-missing"),
         ("string", format!(" {c} "), "secret-malformed"),
         ("stripe", format!("pk_live_{c}"), "secret-publishable-key"),
-        ("stripe", format!("sk_test_{c}"), "secret-test-key-in-production"),
-        ("stripe", format!("sk_live_{c}"), "secret-missing"),
+        // A Stripe key is letters and digits after its prefix.
+        ("stripe", format!("sk_test_{k}"), "secret-test-key-in-production"),
+        ("stripe", format!("sk_live_{k}"), "secret-missing"),
+        ("stripe", format!("sk_live_{c}"), "secret-malformed"),
         ("stripe", c.to_string(), "secret-malformed"),
         ("openai", format!("sk-proj-{c}"), "secret-missing"),
         ("openai", c.to_string(), "secret-malformed"),

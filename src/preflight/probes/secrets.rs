@@ -47,6 +47,14 @@ fn is_aws_region(s: &str) -> bool {
             .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// The shortest body Stripe's secret and restricted keys have had (24 characters
+/// after `sk_live_` in its oldest documented keys; newer ones are ~99).
+const STRIPE_MIN_BODY: usize = 16;
+
+fn stripe_key_body(b: &str) -> bool {
+    b.len() >= STRIPE_MIN_BODY && b.bytes().all(|c| c.is_ascii_alphanumeric())
+}
+
 fn check_shape(name: &str, kind: SecretKind, v: &str, production: bool, out: &mut Vec<Finding>) {
     let err = |code, msg: String, hint: &str| Finding::error(code, name, msg).hint(hint);
     match kind {
@@ -59,6 +67,10 @@ fn check_shape(name: &str, kind: SecretKind, v: &str, production: bool, out: &mu
                 .any(|p| v.starts_with(p))
             {
                 out.push(err(Code::SecretMalformed, format!("`{name}` does not look like a Stripe secret key (`sk_live_…`, `sk_test_…`, `rk_…`)"), "copy the key again from the Stripe dashboard"));
+            } else if !stripe_key_body(&v[8..]) {
+                // A space, quote, line break or non-ASCII character also breaks
+                // the `Authorization` header (Node throws `ERR_INVALID_CHAR`).
+                out.push(err(Code::SecretMalformed, format!("`{name}` starts like a Stripe key but is not one: after its prefix a key is {STRIPE_MIN_BODY} or more letters and digits"), "copy the whole key again from the Stripe dashboard, without quotes or a trailing newline"));
             } else if production && (v.starts_with("sk_test_") || v.starts_with("rk_test_")) {
                 out.push(err(
                     Code::SecretTestKeyInProduction,
@@ -263,6 +275,33 @@ mod tests {
         );
         let text = format!("{out:?}");
         assert!(!text.contains("CANARY"), "{text}");
+    }
+
+    /// Hostile F6: only the prefix was looked at, so `sk_live_` alone, or a key
+    /// with a space, quote or emoji in it, passed.
+    #[test]
+    fn a_stripe_key_is_its_prefix_and_letters_and_digits() {
+        let shape = |v: &str| {
+            let mut out = Vec::new();
+            check_shape("K", SecretKind::Stripe, v, false, &mut out);
+            out.iter().map(|f| f.code.as_str()).collect::<Vec<_>>()
+        };
+        let body = "4eC39HqLyjWDarjtT1zdp7dc";
+        for ok in ["sk_live_", "sk_test_", "rk_live_", "rk_test_"] {
+            assert!(shape(&format!("{ok}{body}")).is_empty(), "{ok}");
+        }
+        for bad in [
+            "sk_live_".to_string(),
+            "sk_live_x".to_string(),
+            format!("sk_live_{body} "),
+            format!("sk_live_{body}\n"),
+            format!("sk_live_ab cd{body}"),
+            format!("sk_live_{body}€"),
+            format!("sk_live_\"{body}\""),
+            format!("sk_live_💥💥💥{body}"),
+        ] {
+            assert_eq!(shape(&bad), ["secret-malformed"], "{bad:?}");
+        }
     }
 
     #[test]
