@@ -1216,6 +1216,14 @@ fn sslrootcert_system_never_waits_on_a_fifo_or_device_in_the_trust_store() {
     let (code, err) = run(&other, &hashed);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("tls-unknown-ca"), "{err}");
+    assert!(!err.contains("holds no certificates"), "{err}");
+    // An empty store is named as such (hostile F8), not only "not trusted".
+    let (code, err) = run(none.to_str().unwrap(), &none);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("tls-unknown-ca") && err.contains("holds no certificates"),
+        "{err}"
+    );
 }
 
 /// psql's verdict with arguments and variables as bytes (UTF-8 or not).

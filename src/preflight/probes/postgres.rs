@@ -1422,19 +1422,31 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
 /// past every deadline). The directory loader reads regular files only; the file
 /// `SSL_CERT_FILE` names is refused, like the S3 probe's, unless it is a regular
 /// file of sane size, before anything opens it.
-fn system_roots(store: &mut X509StoreBuilder) -> Result<(), Finding> {
+fn system_roots(store: &mut X509StoreBuilder) -> Result<usize, Finding> {
     // rustls-native-certs reads the process's environment, so the guard does too.
     let process = |k: &str| std::env::var(k).ok();
     if let Some(r) = crate::aws::refused_trust_file(&process) {
         return Err(r.finding());
     }
+    let mut n = 0;
     for der in rustls_native_certs::load_native_certs().certs {
         if let Ok(c) = X509::from_der(der.as_ref()) {
             // A root listed twice (a bundle and a directory) is not worth failing on.
             let _ = store.add_cert(c);
+            n += 1;
         }
     }
-    Ok(())
+    Ok(n)
+}
+
+/// Said after the store's name when it holds nothing, so "not trusted by the
+/// system's CA store" does not send anyone looking for the wrong CA.
+fn empty_store(n: usize) -> &'static str {
+    if n == 0 {
+        ", which holds no certificates (the image has no CA bundle, or `SSL_CERT_FILE`/`SSL_CERT_DIR` name none)"
+    } else {
+        ""
+    }
 }
 
 fn home_file(home: Option<&Path>, name: &str) -> Option<String> {
@@ -1465,10 +1477,13 @@ impl TlsCfg {
             .filter(|r| !r.is_empty())
             .or_else(|| home_file(home, "root.crt"));
         let (verify, roots) = if root.as_deref() == Some("system") {
-            system_roots(&mut store)?;
+            let n = system_roots(&mut store)?;
             (
                 Verify::Full,
-                "the system's CA store (`sslrootcert=system`)".to_string(),
+                format!(
+                    "the system's CA store (`sslrootcert=system`){}",
+                    empty_store(n)
+                ),
             )
         } else if let Some(path) = root.as_deref().filter(|p| Path::new(p).exists()) {
             let pem = read_small(Path::new(path)).map_err(|e| {
@@ -1504,10 +1519,10 @@ impl TlsCfg {
             if t.rootcert.is_none() && t.sslmode_from.contains("NODE_ENV") {
                 // preflight's production default stands in for Node's `pg`, which
                 // verifies against the system's CA store.
-                system_roots(&mut store)?;
+                let n = system_roots(&mut store)?;
                 (
                     Verify::Full,
-                    "the system's CA store (Node's default)".to_string(),
+                    format!("the system's CA store (Node's default){}", empty_store(n)),
                 )
             } else {
                 let shown = root.unwrap_or_else(|| "~/.postgresql/root.crt".into());
