@@ -342,3 +342,58 @@ fn fake_server(s: &mut std::net::TcpStream, version: &str) -> std::io::Result<()
     while s.read(&mut rest)? > 0 {}
     Ok(())
 }
+
+/// An S3 endpoint answering with `statuses` in turn (the last one from then on),
+/// counting requests: a transient 5xx is a fault moto cannot be asked for.
+fn s3_answering(
+    statuses: &'static [&'static str],
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut s) = stream else { break };
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let status = statuses[n.min(statuses.len() - 1)];
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nx-amz-bucket-region: us-east-1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, count)
+}
+
+/// Hostile F10: S3 was asked once, so one transient 503 SlowDown failed the
+/// start that the app's SDK (three attempts) would have survived; a lasting
+/// one still fails, after three requests.
+#[test]
+fn s3_retries_a_transient_error_as_the_apps_sdk_would() {
+    let run = |port: u16| {
+        let env = s3_env(&[("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))]);
+        run_preflight(
+            &["--check-only", "--timeout", "5s", "--format", "json"],
+            &env,
+            false,
+        )
+    };
+    let (port, count) = s3_answering(&["503 Slow Down", "200 OK"]);
+    let r = run(port);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let (port, count) = s3_answering(&["503 Slow Down"]);
+    let r = run(port);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

@@ -211,7 +211,15 @@ async fn probe_unscrubbed(env: &Env, rule: &S3Rule, timeout: Duration) -> CheckO
         .region(Region::new(region.clone()))
         .credentials_provider(credentials.clone())
         .force_path_style(path_style)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(1));
+        // As the app's SDK does (standard mode, three attempts), so one transient
+        // 503 SlowDown or 500 does not stop a start the app would survive; the
+        // backoff is short, and the probe's deadline bounds it all.
+        .retry_config(
+            aws_sdk_s3::config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(100))
+                .with_max_backoff(std::time::Duration::from_millis(500)),
+        );
     if let Some(e) = &ep {
         b = b.endpoint_url(e);
     }
