@@ -241,13 +241,7 @@ fn spec_fifo_is_refused_without_hanging() {
         .spawn()
         .unwrap();
     let status = wait_at_most(&mut child, Duration::from_secs(20), "a FIFO spec");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     assert_eq!(status, Some(2), "{err}");
     assert!(err.contains("is a FIFO, not a regular file"), "{err}");
 }
@@ -275,6 +269,18 @@ fn env_probe_summary_agrees_with_its_findings() {
 
 /// Waits for `child` up to `limit` (this bounds a hang, it does not time anything);
 /// kills it and fails the test beyond that.
+/// All a finished child wrote on stderr.
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
 fn wait_at_most(child: &mut std::process::Child, limit: Duration, what: &str) -> Option<i32> {
     let start = Instant::now();
     loop {
@@ -356,13 +362,7 @@ fn stop_signals_end_the_probes_as_pid1_and_never_start_the_server() {
         assert!(ok.success());
         // Well before the probe's 60s deadline; only a hang fails this.
         let code = wait_at_most(&mut child, Duration::from_secs(20), sig);
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = stderr_of(&mut child);
         assert_eq!(code, Some(128 + num), "SIG{sig}: {err}");
         assert!(!marker.exists(), "SIG{sig}: the server started");
         if format == "json" {
@@ -420,16 +420,6 @@ fn a_probe_stuck_in_the_kernel_cannot_hold_the_start() {
             .spawn()
             .unwrap()
     };
-    let stderr = |child: &mut std::process::Child| {
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        err
-    };
     let touch = format!("touch {}", marker.display());
     // The deadline: the watchdog reports (its limit is the timeout plus 2 s).
     let mut child = start(&[
@@ -443,7 +433,7 @@ fn a_probe_stuck_in_the_kernel_cannot_hold_the_start() {
         &touch,
     ]);
     let code = wait_at_most(&mut child, Duration::from_secs(30), "stuck probe");
-    let err = stderr(&mut child);
+    let err = stderr_of(&mut child);
     assert_eq!(code, Some(2), "{err}");
     let run = Run {
         code: 2,
@@ -460,7 +450,7 @@ fn a_probe_stuck_in_the_kernel_cannot_hold_the_start() {
         Duration::from_secs(30),
         "stuck probe, --warn-only",
     );
-    let err = stderr(&mut child);
+    let err = stderr_of(&mut child);
     assert_eq!(code, Some(0), "{err}");
     assert!(marker.exists(), "the server did not start: {err}");
     std::fs::remove_file(&marker).unwrap();
@@ -473,7 +463,7 @@ fn a_probe_stuck_in_the_kernel_cannot_hold_the_start() {
         .unwrap();
     assert!(ok.success());
     let code = wait_at_most(&mut child, Duration::from_secs(20), "stuck probe, SIGTERM");
-    let err = stderr(&mut child);
+    let err = stderr_of(&mut child);
     assert_eq!(code, Some(143), "{err}");
     assert!(err.contains("SIGTERM"), "{err}");
     assert!(!marker.exists(), "the server started");
