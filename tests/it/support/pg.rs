@@ -79,16 +79,40 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+const TEMPLATE_PREFIX: &str = "shipcheck-pg-template-";
+
+/// At exit: the template (40 MiB) would otherwise stay in /tmp after every run.
+extern "C" fn remove_template() {
+    if let Some(data) = TEMPLATE.get() {
+        if let Some(dir) = data.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 fn template() -> &'static Path {
-    static T: OnceLock<PathBuf> = OnceLock::new();
-    T.get_or_init(|| {
+    TEMPLATE.get_or_init(|| {
         assert!(
             Path::new(BIN).join("initdb").exists(),
             "PostgreSQL 15 is not installed: `.ci/run` installs postgresql-15"
         );
-        let dir =
-            std::env::temp_dir().join(format!("shipcheck-pg-template-{}", std::process::id()));
+        // A process that died (a killed test run) cannot remove its own.
+        if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name
+                    .strip_prefix(TEMPLATE_PREFIX)
+                    .and_then(|p| p.parse::<u32>().ok());
+                if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("{TEMPLATE_PREFIX}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        // SAFETY: registering a plain function with no captured state.
+        unsafe { libc::atexit(remove_template) };
         std::fs::create_dir_all(&dir).unwrap();
         chown_postgres(&dir);
         let mut c = pg("initdb");
