@@ -8,7 +8,13 @@ fn main() -> ExitCode {
     // as `probe-crashed`; a panic anywhere else still exits nonzero.
     std::panic::set_hook(Box::new(|info| {
         let at = info.location().map(|l| (l.file(), l.line()));
-        eprintln!("{}", shipcheck::preflight::app::internal_error_line(at));
+        // Not `eprintln!`: a failed write there would panic inside the hook.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}",
+            shipcheck::preflight::app::internal_error_line(at)
+        );
     }));
     ExitCode::from(shipcheck::preflight::app::main_args(std::env::args_os()))
 }

@@ -22,6 +22,16 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A line on stderr that a stderr nobody reads (a closed pipe, `/dev/full`)
+/// cannot turn into a panic: `eprintln!` panics when the write fails, and the
+/// server would then never start.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OutFormat {
     Human,
@@ -232,7 +242,7 @@ pub fn main_args<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
                 let f = Finding::error(Code::UsageInvalid, "command line", message).hint(hint);
                 emit_json(&Report::not_run("preflight", "preflight", "usage", f), 2);
             } else {
-                eprintln!("error: {message}\n  hint: {hint}");
+                say!("error: {message}\n  hint: {hint}");
             }
             2
         }
@@ -277,7 +287,7 @@ impl Out {
                 2,
             );
         } else {
-            eprintln!("error: {msg}\n  hint: {hint}");
+            say!("error: {msg}\n  hint: {hint}");
         }
         2
     }
@@ -296,7 +306,7 @@ impl Out {
                 code,
             );
         } else {
-            eprintln!("error: {msg}");
+            say!("error: {msg}");
         }
         code
     }
@@ -314,6 +324,7 @@ impl Out {
 /// reports; the other stays silent.
 struct Watchdog {
     done: Option<std::sync::mpsc::Sender<()>>,
+    limit: std::sync::Arc<std::sync::Mutex<Limit>>,
 }
 
 /// Ends the process from the watchdog without running exit handlers: OpenSSL's
@@ -335,10 +346,16 @@ impl Watchdog {
     /// The grace past the run's own overall deadline (`timeout` + 1 s).
     const GRACE: Duration = Duration::from_secs(2);
 
-    fn start(cli: &Cli, json: bool, timeout: Duration) -> Watchdog {
+    /// Watches from the start: reading the spec can hang too (a spec on a hung
+    /// mount), with `allowance` for it; [`Watchdog::arm`] sets the probes' deadline.
+    fn start(cli: &Cli, json: bool, allowance: Duration) -> Watchdog {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let cli = cli.clone();
-        let deadline = std::time::Instant::now() + timeout.saturating_add(Self::GRACE);
+        let limit = std::sync::Arc::new(std::sync::Mutex::new(Limit::new(
+            allowance,
+            "reading its spec",
+        )));
+        let shared = limit.clone();
         let spawned = std::thread::Builder::new()
             .name("preflight-watchdog".into())
             .spawn(move || {
@@ -356,16 +373,20 @@ impl Watchdog {
                             hard_exit(out.stopped(sig));
                         }
                     }
-                    if now >= deadline && claim() {
+                    let Limit { at, timeout, doing } = match shared.lock() {
+                        Ok(l) => *l,
+                        Err(_) => return,
+                    };
+                    if now >= at && claim() {
                         let f = Finding::error(
                             Code::ProbeTimeout,
                             "preflight",
                             format!(
-                                "the probes did not return within {:.1}s: one is stuck in a system call the deadline cannot interrupt (a file that never finishes opening or reading, a hung mount)",
-                                timeout.as_secs_f64()
+                                "preflight did not finish {doing} within {}: something it reads is stuck in a system call no deadline can interrupt (a file that never finishes opening or reading, a hung mount)",
+                                shown_duration(timeout)
                             ),
                         )
-                        .hint("look at the files the probes read: `sslrootcert`, `sslcert`/`sslkey`, `SSL_CERT_FILE`/`SSL_CERT_DIR`, the AWS config and credentials files");
+                        .hint("look at the files preflight reads: the spec, `sslrootcert`, `sslcert`/`sslkey`, `SSL_CERT_FILE`/`SSL_CERT_DIR`, the AWS config and credentials files");
                         let report = Report::not_run("preflight", "preflight", "preflight", f);
                         hard_exit(finish(&cli, &out, report, 2, true));
                     }
@@ -375,11 +396,20 @@ impl Watchdog {
         // the stuck-in-the-kernel case.
         Watchdog {
             done: spawned.is_ok().then_some(tx),
+            limit,
         }
     }
 
-    /// The probes returned: the watchdog stands down, unless it already claimed
-    /// the end, in which case this thread waits for it to end the process.
+    /// The probes start now, with `timeout`.
+    fn arm(&self, timeout: Duration) {
+        if let Ok(mut l) = self.limit.lock() {
+            *l = Limit::new(timeout, "its probes");
+        }
+    }
+
+    /// Preflight is done waiting on anything: the watchdog stands down, unless
+    /// it already claimed the end, in which case this thread waits for it to end
+    /// the process.
     fn finish(mut self) {
         self.done.take();
         if !claim() {
@@ -387,6 +417,33 @@ impl Watchdog {
                 std::thread::park();
             }
         }
+    }
+}
+
+/// When the watchdog ends the run, and what preflight was doing.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    at: std::time::Instant,
+    timeout: Duration,
+    doing: &'static str,
+}
+
+impl Limit {
+    fn new(timeout: Duration, doing: &'static str) -> Limit {
+        Limit {
+            at: std::time::Instant::now() + timeout.saturating_add(Watchdog::GRACE),
+            timeout,
+            doing,
+        }
+    }
+}
+
+/// `10ms`, `2.5s`: a deadline as the flags take it (`{:.1}s` showed 10 ms as 0.0s).
+fn shown_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
     }
 }
 
@@ -410,7 +467,7 @@ fn exec_failed(program: &str, err: &std::io::Error) -> Finding {
 /// The exec failure as the one `error:` line of human output.
 fn print_exec_failed(program: &str, err: &std::io::Error) {
     let f = exec_failed(program, err);
-    eprintln!(
+    say!(
         "error: {}\n  hint: {}",
         f.message,
         f.hint.unwrap_or_default()
@@ -456,7 +513,7 @@ fn finish(cli: &Cli, out: &Out, mut report: Report, verdict: u8, human: bool) ->
     out.report_ending(&report, render::Ending::Exec { program, verdict }, human);
     if !out.json {
         // Only the program: arguments may carry values that must not reach logs.
-        eprintln!("preflight: starting `{program}`");
+        say!("preflight: starting `{program}`");
     }
     let (code, err) = exec::exec(&target, &cli.command);
     if out.json {
@@ -473,6 +530,14 @@ pub fn main(cli: Cli) -> u8 {
         json: cli.format == OutFormat::Json,
     };
     let env = Env::from_process();
+    // Handlers and the watchdog go in before anything that can wait (the spec
+    // can sit on a hung mount); as PID 1, a signal without a handler is dropped
+    // by the kernel.
+    let (listener, install_failed) = match stop::install() {
+        Ok(l) => (Some(l), None),
+        Err(e) => (None, Some(chain(&e))),
+    };
+    let watchdog = Watchdog::start(&cli, out.json, cli.timeout.unwrap_or(DEFAULT_TIMEOUT));
     let spec_path = spec::locate(cli.spec.as_deref(), env.plain("SHIPCHECK_PREFLIGHT"));
     let loaded = match &spec_path {
         Some(p) => match Spec::load(p) {
@@ -486,6 +551,7 @@ pub fn main(cli: Cli) -> u8 {
                     .hint(hint)
                     .at(e.location());
                 let report = Report::not_run("preflight", "preflight", "spec", f);
+                watchdog.finish();
                 if cli.fingerprint {
                     out.report(&report, 2, false);
                     return 2;
@@ -496,14 +562,11 @@ pub fn main(cli: Cli) -> u8 {
         None => Spec::default(),
     };
     if cli.fingerprint {
+        // Reading stdin waits on whoever writes it, by design.
+        watchdog.finish();
+        stop::restore_defaults();
         return fingerprint_stdin(&env, spec_path.as_ref().map(|_| &loaded), &out);
     }
-    // Handlers go in before anything that can wait; as PID 1, a signal without one
-    // is dropped by the kernel.
-    let (listener, install_failed) = match stop::install() {
-        Ok(l) => (Some(l), None),
-        Err(e) => (None, Some(chain(&e))),
-    };
     let spec = effective(loaded, &cli.require, &cli.secret, &env);
     // An optional probe whose variable is unset does not run (see `run`): a spec
     // made only of those checks nothing, and must say so rather than exit silently.
@@ -522,10 +585,11 @@ pub fn main(cli: Cli) -> u8 {
         let msg = "nothing to check";
         let hint = "pass `--spec FILE`, `--require VAR` or `--secret VAR`, or set `DATABASE_URL` / `S3_BUCKET_NAME`";
         if !out.json {
-            eprintln!("error: {msg}\n  hint: {hint}");
+            say!("error: {msg}\n  hint: {hint}");
         }
         let f = Finding::error(Code::NothingToCheck, "preflight", msg).hint(hint);
         let report = Report::not_run("preflight", "preflight", "preflight", f);
+        watchdog.finish();
         return finish(&cli, &out, report, 2, false);
     }
     let timeout = cli.timeout.or(spec.timeout).unwrap_or(DEFAULT_TIMEOUT);
@@ -536,6 +600,7 @@ pub fn main(cli: Cli) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
+            watchdog.finish();
             let msg = format!("cannot start the async runtime: {}", chain(&e));
             if out.json {
                 let f = Finding::error(Code::RuntimeFailed, "preflight", msg);
@@ -544,12 +609,12 @@ pub fn main(cli: Cli) -> u8 {
                     2,
                 );
             } else {
-                eprintln!("error: {msg}");
+                say!("error: {msg}");
             }
             return 2;
         }
     };
-    let watchdog = Watchdog::start(&cli, out.json, timeout);
+    watchdog.arm(timeout);
     let result = rt.block_on(async {
         match listener {
             Some(l) => tokio::select! {

@@ -269,6 +269,22 @@ fn env_probe_summary_agrees_with_its_findings() {
 
 /// Waits for `child` up to `limit` (this bounds a hang, it does not time anything);
 /// kills it and fails the test beyond that.
+/// The LD_PRELOAD shim (`tests/it/support/hang_open.c`) built in `dir`: `open`
+/// of any path holding `hang-forever` never returns.
+fn hang_shim(dir: &std::path::Path) -> std::path::PathBuf {
+    let shim = dir.join("hang_open.so");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/hang_open.c");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&shim)
+        .arg(src)
+        .arg("-ldl")
+        .status()
+        .expect("a C compiler (`cc`) builds the test's LD_PRELOAD shim");
+    assert!(built.success());
+    shim
+}
+
 /// All a finished child wrote on stderr.
 fn stderr_of(child: &mut std::process::Child) -> String {
     let mut err = String::new();
@@ -389,16 +405,7 @@ fn stop_signals_end_the_probes_as_pid1_and_never_start_the_server() {
 #[test]
 fn a_probe_stuck_in_the_kernel_cannot_hold_the_start() {
     let dir = TempDir::new().unwrap();
-    let shim = dir.path().join("hang_open.so");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/hang_open.c");
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&shim)
-        .arg(src)
-        .arg("-ldl")
-        .status()
-        .expect("a C compiler (`cc`) builds the test's LD_PRELOAD shim");
-    assert!(built.success());
+    let shim = hang_shim(dir.path());
     let root = dir.path().join("hang-forever.pem");
     std::fs::write(&root, "not read: open never returns\n").unwrap();
     let url = format!(
@@ -568,4 +575,84 @@ fn command_arguments_are_bytes_and_a_file_without_an_interpreter_line_is_refused
     assert_eq!(out.status.code(), Some(126), "{err}");
     assert!(err.contains("\"exec-failed\""), "{err}");
     assert!(!out_file.exists(), "the file ran through a shell");
+}
+
+/// Hostile round 2, H2: the spec was read before the watchdog and the stop
+/// handlers were in place, so a spec on a hung mount held the start forever and
+/// SIGTERM (to PID 1) was lost.
+#[test]
+fn a_spec_that_never_finishes_opening_cannot_hold_the_start() {
+    let dir = TempDir::new().unwrap();
+    let shim = hang_shim(dir.path());
+    let spec = dir.path().join("hang-forever.toml");
+    std::fs::write(&spec, "[preflight]\n[[preflight.env]]\nname = \"X\"\n").unwrap();
+    let start = |timeout: &str| {
+        Command::new(env!("CARGO_BIN_EXE_preflight"))
+            .args(["--format", "json", "--timeout", timeout, "--spec"])
+            .arg(&spec)
+            .args(["--", "true"])
+            .env_clear()
+            .env("LD_PRELOAD", &shim)
+            .env("X", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start("1s");
+    let code = wait_at_most(&mut child, Duration::from_secs(30), "stuck spec");
+    let err = stderr_of(&mut child);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("probe-timeout") && err.contains("reading its spec"),
+        "{err}"
+    );
+    let mut child = start("60s");
+    std::thread::sleep(Duration::from_millis(500));
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let code = wait_at_most(&mut child, Duration::from_secs(20), "stuck spec, SIGTERM");
+    let err = stderr_of(&mut child);
+    assert_eq!(code, Some(143), "{err}");
+}
+
+/// Hostile round 2, H1: `eprintln!` panics when stderr cannot be written (a pipe
+/// nobody reads, `/dev/full`), which aborted preflight before the exec: the
+/// server never started, `--warn-only` or not.
+#[test]
+fn a_stderr_that_cannot_be_written_does_not_stop_the_start() {
+    let dir = TempDir::new().unwrap();
+    let marker = dir.path().join("started");
+    let touch = format!("touch {}", marker.display());
+    for args in [
+        vec!["--require", "X", "--", "sh", "-c", &touch],
+        vec![
+            "--warn-only",
+            "--require",
+            "MISSING",
+            "--",
+            "sh",
+            "-c",
+            &touch,
+        ],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let status = Command::new(env!("CARGO_BIN_EXE_preflight"))
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("X", "1")
+            .stderr(Stdio::from(full))
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}");
+        assert!(marker.exists(), "{args:?}: the server did not start");
+        std::fs::remove_file(&marker).unwrap();
+    }
 }
