@@ -155,7 +155,8 @@ fn checks_on(
         out.push(checks::config::check(&img.config, rule));
     }
     if !spec.files.is_empty() || !spec.globs.is_empty() {
-        out.push(checks::files::check(fs, &spec.files, &spec.globs));
+        let arch = img.config.architecture().to_string();
+        out.push(checks::files::check(fs, &spec.files, &spec.globs, &arch));
     }
     if spec.node.enabled != Some(false) {
         out.push(checks::node::check(fs, &img.config, &spec.node, task));

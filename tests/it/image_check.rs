@@ -199,12 +199,14 @@ fn symlinked_bundle_passes_and_dangling_one_fails() {
 }
 
 /// A 64-bit little-endian ELF executable of `size` bytes: program headers at
-/// `phoff` (a `PT_LOAD`, and a `PT_INTERP` naming `interp`), zeros elsewhere.
-fn elf_of(size: usize, phoff: usize, interp: Option<&str>) -> Vec<u8> {
+/// `phoff` (a `PT_LOAD`, and a `PT_INTERP` naming `interp`), for ELF machine
+/// `machine` (62: x86-64, 183: aarch64), zeros elsewhere.
+fn elf_of(size: usize, phoff: usize, interp: Option<&str>, machine: u16) -> Vec<u8> {
     let mut b = vec![0u8; size];
     b[..4].copy_from_slice(b"\x7fELF");
     (b[4], b[5], b[6]) = (2, 1, 1);
     b[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN: static PIE
+    b[18..20].copy_from_slice(&machine.to_le_bytes());
     b[32..40].copy_from_slice(&(phoff as u64).to_le_bytes());
     b[54..56].copy_from_slice(&56u16.to_le_bytes());
     let n = 1 + usize::from(interp.is_some());
@@ -224,21 +226,24 @@ fn elf_of(size: usize, phoff: usize, interp: Option<&str>) -> Vec<u8> {
 /// `static = true` reads a binary's first bytes, so Go and Rust binaries of any
 /// size are judged (files past the 16 MiB content limit used to be "not
 /// checked"), through a symlink too; headers past the first 128 KiB are
-/// "not checked", never a pass.
+/// "not checked", never a pass; a binary for another architecture is not one
+/// the image's kernel starts.
 #[test]
 fn static_rule_judges_binaries_of_any_size_by_their_headers() {
     let host = TempDir::new().unwrap();
     let bin = host.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     let big = 20 << 20;
-    std::fs::write(bin.join("big-static"), elf_of(big, 64, None)).unwrap();
+    std::fs::write(bin.join("big-static"), elf_of(big, 64, None, 62)).unwrap();
     std::fs::write(
         bin.join("big-dynamic"),
-        elf_of(big, 64, Some("/lib/ld-musl-x86_64.so.1")),
+        elf_of(big, 64, Some("/lib/ld-musl-x86_64.so.1"), 62),
     )
     .unwrap();
-    std::fs::write(bin.join("far-headers"), elf_of(2 << 20, 1 << 20, None)).unwrap();
-    std::fs::write(bin.join("small-static"), elf_of(4096, 64, None)).unwrap();
+    std::fs::write(bin.join("far-headers"), elf_of(2 << 20, 1 << 20, None, 62)).unwrap();
+    std::fs::write(bin.join("small-static"), elf_of(4096, 64, None, 62)).unwrap();
+    // Static, but for aarch64 in a linux/amd64 image: `exec format error`.
+    std::fs::write(bin.join("arm-static"), elf_of(4096, 64, None, 183)).unwrap();
     std::os::unix::fs::symlink("big-static", bin.join("linked-static")).unwrap();
     let mut r = fixture::load_recipe("healthy");
     r.layers.push(fixture::LayerRecipe {
@@ -257,6 +262,7 @@ fn static_rule_judges_binaries_of_any_size_by_their_headers() {
         "far-headers",
         "small-static",
         "linked-static",
+        "arm-static",
     ]
     .iter()
     .map(|n| format!("[[file]]\npath = \"/usr/local/bin/{n}\"\nstatic = true\n\n"))
@@ -303,7 +309,15 @@ fn static_rule_judges_binaries_of_any_size_by_their_headers() {
     let subjects: Vec<&str> = found.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(
         subjects,
-        ["/usr/local/bin/big-dynamic", "/usr/local/bin/far-headers"],
+        [
+            "/usr/local/bin/big-dynamic",
+            "/usr/local/bin/far-headers",
+            "/usr/local/bin/arm-static"
+        ],
+        "{found:?}"
+    );
+    assert!(
+        found[2].1.contains("built for aarch64") && found[2].1.contains("`amd64`"),
         "{found:?}"
     );
     assert!(

@@ -67,6 +67,69 @@ impl Reader<'_> {
     }
 }
 
+/// The ELF machine (`e_machine`), class and byte order an OCI architecture's
+/// kernel runs, per the Go/OCI architecture names (`GOARCH`); `None` for one
+/// this does not know, which is then not compared.
+fn expected_machine(arch: &str) -> Option<(u16, bool, bool)> {
+    // (e_machine, 64-bit, big-endian)
+    Some(match arch {
+        "amd64" => (62, true, false),
+        "arm64" => (183, true, false),
+        "386" => (3, false, false),
+        "arm" => (40, false, false),
+        "ppc64le" => (21, true, false),
+        "ppc64" => (21, true, true),
+        "s390x" => (22, true, true),
+        "riscv64" => (243, true, false),
+        "loong64" => (258, true, false),
+        "mips64le" => (8, true, false),
+        "mipsle" => (8, false, false),
+        _ => return None,
+    })
+}
+
+/// The name a `uname -m` would print for an ELF machine, for messages.
+fn machine_name(m: u16, wide: bool, big: bool) -> String {
+    match (m, wide, big) {
+        (62, true, _) => "x86-64".into(),
+        (62, false, _) => "x32".into(),
+        (183, _, _) => "aarch64".into(),
+        (3, _, _) => "i386".into(),
+        (40, _, _) => "arm".into(),
+        (21, _, false) => "ppc64le".into(),
+        (21, _, true) => "ppc64".into(),
+        (20, _, _) => "ppc".into(),
+        (22, _, _) => "s390x".into(),
+        (243, true, _) => "riscv64".into(),
+        (243, false, _) => "riscv32".into(),
+        (258, _, _) => "loongarch64".into(),
+        (8, _, _) => "mips".into(),
+        _ => format!("machine {m}"),
+    }
+}
+
+/// Why an ELF file cannot run on `arch`'s kernel (`exec format error`), when
+/// its machine, class or byte order is another's; `None` when they agree, the
+/// file is not ELF, or `arch` is one this does not know.
+pub fn wrong_machine(b: &[u8], arch: &str) -> Option<String> {
+    let (want, want_wide, want_big) = expected_machine(arch)?;
+    if b.len() < 20 || &b[..4] != b"\x7fELF" {
+        return None;
+    }
+    let (wide, big) = (b[4] == 2, b[5] == 2);
+    let m = if big {
+        u16::from_be_bytes([b[18], b[19]])
+    } else {
+        u16::from_le_bytes([b[18], b[19]])
+    };
+    (m != want || wide != want_wide || big != want_big).then(|| {
+        format!(
+            "is built for {}, but the image is `{arch}`: the kernel refuses it (`exec format error`)",
+            machine_name(m, wide, big)
+        )
+    })
+}
+
 /// Reads a file's first bytes `b` (all of it when `b` holds `size` bytes) as the
 /// kernel would decide how to start it.
 pub fn classify(b: &[u8], size: u64) -> Exec {
@@ -331,5 +394,42 @@ mod tests {
         big[32..40].copy_from_slice(&(1u64 << 30).to_le_bytes());
         assert_eq!(classify(&big, size), Exec::Unread);
         assert!(matches!(whole(&big), Exec::NotElf(m) if m.contains("truncated")));
+    }
+
+    /// Hostile round 2, H3: a static aarch64 binary in a linux/amd64 image
+    /// passed; the kernel refuses it with `exec format error`.
+    #[test]
+    fn the_machine_must_be_the_images() {
+        let load = (1u32, &b""[..]);
+        let with_machine = |wide, big, m: u16| {
+            let mut b = elf(wide, big, ET_EXEC, &[load]);
+            let bytes = if big {
+                m.to_be_bytes()
+            } else {
+                m.to_le_bytes()
+            };
+            b[18..20].copy_from_slice(&bytes);
+            b
+        };
+        assert_eq!(wrong_machine(&with_machine(true, false, 62), "amd64"), None);
+        assert_eq!(
+            wrong_machine(&with_machine(true, false, 183), "arm64"),
+            None
+        );
+        assert_eq!(wrong_machine(&with_machine(true, true, 22), "s390x"), None);
+        let m = wrong_machine(&with_machine(true, false, 183), "amd64").unwrap();
+        assert!(
+            m.contains("aarch64") && m.contains("exec format error"),
+            "{m}"
+        );
+        assert!(wrong_machine(&with_machine(true, false, 62), "arm64").is_some());
+        // x32 (32-bit class, x86-64 machine) and i386 are not amd64 binaries.
+        assert!(wrong_machine(&with_machine(false, false, 62), "amd64").is_some());
+        assert!(wrong_machine(&with_machine(false, false, 3), "amd64").is_some());
+        // Byte order counts: ppc64 (big) is not ppc64le.
+        assert!(wrong_machine(&with_machine(true, true, 21), "ppc64le").is_some());
+        // An architecture this does not know, or not ELF: not compared.
+        assert_eq!(wrong_machine(&with_machine(true, false, 183), "wasm"), None);
+        assert_eq!(wrong_machine(b"#!/bin/sh\n", "amd64"), None);
     }
 }

@@ -50,7 +50,7 @@ pub fn content_sources(fs: &FlatFs, files: &[FileRule]) -> Vec<String> {
 
 /// A `static = true` rule on a file: a finding unless the kernel could start it
 /// in an image with nothing else in it.
-fn not_static(p: &str, node: &Node<'_>) -> Option<Finding> {
+fn not_static(p: &str, node: &Node<'_>, arch: &str) -> Option<Finding> {
     let scratch_hint = "build it statically (Rust: the `x86_64-unknown-linux-musl` target, or `-C target-feature=+crt-static`; Go: `CGO_ENABLED=0`), or base the stage on an image that has its loader";
     if node.kind != Kind::File {
         return Some(Finding::error(
@@ -69,6 +69,11 @@ fn not_static(p: &str, node: &Node<'_>) -> Option<Finding> {
             "could not be read, so whether it is static was not checked",
         ));
     };
+    if let Some(why) = super::elf::wrong_machine(bytes, arch) {
+        return Some(Finding::error(Code::FileNotStatic, p, why).hint(
+            "build it for the image's platform (`--target`, `GOARCH`, `docker buildx --platform`)",
+        ));
+    }
     match classify(bytes, node.size) {
         Exec::Static => None,
         Exec::Dynamic(loader) => Some(
@@ -165,7 +170,9 @@ fn glob_count(
     (matches, true)
 }
 
-pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcome {
+/// `arch`: the image's architecture (`amd64`), which a `static = true` file
+/// must be built for.
+pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule], arch: &str) -> CheckOutcome {
     let mut findings = Vec::new();
     for rule in files {
         let p = rule.path.as_str();
@@ -272,7 +279,7 @@ pub fn check(fs: &FlatFs, files: &[FileRule], globs: &[GlobRule]) -> CheckOutcom
             }
         }
         if rule.static_binary {
-            if let Some(f) = not_static(p, &node) {
+            if let Some(f) = not_static(p, &node, arch) {
                 findings.push(f.provenance(prov()));
             }
         }
@@ -367,7 +374,7 @@ mod tests {
             glob,
             min_matches: 1,
         };
-        let out = check(&fs, &[], &[rule]);
+        let out = check(&fs, &[], &[rule], "amd64");
         assert_eq!(out.status, Status::NotRun);
         assert_eq!(out.findings[0].code, Code::SpecInvalid);
         assert!(out.findings[0].message.contains("could not be compiled"));
