@@ -447,8 +447,16 @@ fn shown_duration(d: Duration) -> String {
     }
 }
 
-fn exec_failed(program: &str, err: &std::io::Error) -> Finding {
+/// `found`: the file was found and is executable, and `execve` itself failed.
+fn exec_failed(program: &str, err: &std::io::Error, found: bool) -> Finding {
     let why = match err.kind() {
+        // The file is there: what is missing is what it names to run it.
+        std::io::ErrorKind::NotFound if found => {
+            "the interpreter its `#!` line names, or the loader it was linked against, is not in the image".to_string()
+        }
+        _ if found && err.raw_os_error() == Some(libc::ENOEXEC) => {
+            "not a format the kernel runs (a script without a `#!` line, or a binary built for another architecture)".to_string()
+        }
         std::io::ErrorKind::NotFound if program.contains('/') => "no such file".to_string(),
         std::io::ErrorKind::NotFound => "not found on `PATH`".to_string(),
         std::io::ErrorKind::PermissionDenied => {
@@ -465,8 +473,8 @@ fn exec_failed(program: &str, err: &std::io::Error) -> Finding {
 }
 
 /// The exec failure as the one `error:` line of human output.
-fn print_exec_failed(program: &str, err: &std::io::Error) {
-    let f = exec_failed(program, err);
+fn print_exec_failed(program: &str, err: &std::io::Error, found: bool) {
+    let f = exec_failed(program, err, found);
     say!(
         "error: {}\n  hint: {}",
         f.message,
@@ -490,14 +498,15 @@ fn finish(cli: &Cli, out: &Out, mut report: Report, verdict: u8, human: bool) ->
         Err((code, err)) => {
             // One report, one summary: the server's failure joins the probes'.
             if let Some(section) = report.sections.first_mut() {
-                section
-                    .checks
-                    .push(CheckOutcome::not_run("exec", exec_failed(program, &err)));
+                section.checks.push(CheckOutcome::not_run(
+                    "exec",
+                    exec_failed(program, &err, false),
+                ));
             }
             out.report(&report, code, human);
             if !out.json && !human {
                 // The report was only an `error:` line, without the exec check.
-                print_exec_failed(program, &err);
+                print_exec_failed(program, &err, false);
             }
             return code;
         }
@@ -517,10 +526,10 @@ fn finish(cli: &Cli, out: &Out, mut report: Report, verdict: u8, human: bool) ->
     }
     let (code, err) = exec::exec(&target, &cli.command);
     if out.json {
-        let f = exec_failed(program, &err);
+        let f = exec_failed(program, &err, true);
         emit_json(&Report::not_run("preflight", "preflight", "exec", f), code);
     } else {
-        print_exec_failed(program, &err);
+        print_exec_failed(program, &err, true);
     }
     code
 }

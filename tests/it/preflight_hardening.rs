@@ -574,7 +574,21 @@ fn command_arguments_are_bytes_and_a_file_without_an_interpreter_line_is_refused
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(126), "{err}");
     assert!(err.contains("\"exec-failed\""), "{err}");
+    assert!(err.contains("not a format the kernel runs"), "{err}");
     assert!(!out_file.exists(), "the file ran through a shell");
+    // A file that is there, naming an interpreter that is not: said as such,
+    // not "no such file" (hostile round 2, L1).
+    std::fs::write(&script, "#!/nonexistent/interpreter\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_preflight"))
+        .args(["--require", "X", "--"])
+        .arg(&script)
+        .env_clear()
+        .env("X", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    assert!(err.contains("the interpreter its `#!` line names"), "{err}");
 }
 
 /// Hostile round 2, H2: the spec was read before the watchdog and the stop
