@@ -285,6 +285,19 @@ fn hang_shim(dir: &std::path::Path) -> std::path::PathBuf {
     shim
 }
 
+/// SIGTERM to a preflight stuck in the kernel half a second after it started:
+/// its exit status and stderr (a hang fails the test after 20 s).
+fn terminated(mut child: std::process::Child) -> (Option<i32>, String) {
+    std::thread::sleep(Duration::from_millis(500));
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let code = wait_at_most(&mut child, Duration::from_secs(20), "a stuck run, SIGTERM");
+    (code, stderr_of(&mut child))
+}
+
 /// All a finished child wrote on stderr.
 fn stderr_of(child: &mut std::process::Child) -> String {
     let mut err = String::new();
@@ -462,15 +475,7 @@ fn a_probe_stuck_in_the_kernel_cannot_hold_the_start() {
     assert!(marker.exists(), "the server did not start: {err}");
     std::fs::remove_file(&marker).unwrap();
     // A stop signal: its exit, well before the 60 s deadline.
-    let mut child = start(&["--timeout", "60s", "--", "sh", "-c", &touch]);
-    std::thread::sleep(Duration::from_millis(500));
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let code = wait_at_most(&mut child, Duration::from_secs(20), "stuck probe, SIGTERM");
-    let err = stderr_of(&mut child);
+    let (code, err) = terminated(start(&["--timeout", "60s", "--", "sh", "-c", &touch]));
     assert_eq!(code, Some(143), "{err}");
     assert!(err.contains("SIGTERM"), "{err}");
     assert!(!marker.exists(), "the server started");
@@ -564,30 +569,27 @@ fn command_arguments_are_bytes_and_a_file_without_an_interpreter_line_is_refused
     let script = dir.path().join("server");
     std::fs::write(&script, format!("touch {}\n", out_file.display())).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_preflight"))
-        .args(["--require", "X", "--format", "json", "--"])
-        .arg(&script)
-        .env_clear()
-        .env("X", "1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(126), "{err}");
+    let start = |script: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_preflight"))
+            .args(["--require", "X", "--format", "json", "--"])
+            .arg(script)
+            .env_clear()
+            .env("X", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err)
+    };
+    let (code, err) = start(&script);
+    assert_eq!(code, Some(126), "{err}");
     assert!(err.contains("\"exec-failed\""), "{err}");
     assert!(err.contains("not a format the kernel runs"), "{err}");
     assert!(!out_file.exists(), "the file ran through a shell");
     // A file that is there, naming an interpreter that is not: said as such,
     // not "no such file" (hostile round 2, L1).
     std::fs::write(&script, "#!/nonexistent/interpreter\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_preflight"))
-        .args(["--require", "X", "--"])
-        .arg(&script)
-        .env_clear()
-        .env("X", "1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(127), "{err}");
+    let (code, err) = start(&script);
+    assert_eq!(code, Some(127), "{err}");
     assert!(err.contains("the interpreter its `#!` line names"), "{err}");
 }
 
@@ -621,15 +623,7 @@ fn a_spec_that_never_finishes_opening_cannot_hold_the_start() {
         err.contains("probe-timeout") && err.contains("reading its spec"),
         "{err}"
     );
-    let mut child = start("60s");
-    std::thread::sleep(Duration::from_millis(500));
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let code = wait_at_most(&mut child, Duration::from_secs(20), "stuck spec, SIGTERM");
-    let err = stderr_of(&mut child);
+    let (code, err) = terminated(start("60s"));
     assert_eq!(code, Some(143), "{err}");
 }
 
