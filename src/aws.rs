@@ -86,12 +86,42 @@ impl TrustStore {
     }
 }
 
+/// The system's trust roots as rustls-native-certs finds them (`SSL_CERT_FILE`/
+/// `SSL_CERT_DIR` when set, as OpenSSL reads them, else the distribution's bundle
+/// and directory), read once per process: the S3 probe, the PostgreSQL probe and
+/// image-check's registry client all use them. The loader opens `SSL_CERT_FILE`
+/// with no deadline and no cap, so it is refused first unless it is a regular
+/// file of sane size (a FIFO hung the PostgreSQL probe and the registry client
+/// past every deadline); in `SSL_CERT_DIR` the loader reads regular files only.
+/// It reads the process's environment, so the guard does too.
+pub fn native_certs() -> Result<&'static [rustls_pki_types::CertificateDer<'static>], RefusedFile> {
+    type Loaded = Result<Vec<rustls_pki_types::CertificateDer<'static>>, RefusedFile>;
+    static CERTS: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
+    CERTS
+        .get_or_init(|| {
+            let process = |k: &str| std::env::var(k).ok();
+            match refused_among(&process, &[TRUST_FILE]) {
+                Some(r) => Err(r),
+                None => Ok(rustls_native_certs::load_native_certs().certs),
+            }
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
+}
+
 /// Loads the roots the HTTP client will use (rustls-native-certs reads
 /// `SSL_CERT_FILE`/`SSL_CERT_DIR` first, as OpenSSL does).
 pub fn trust_store(lookup: Lookup<'_>) -> TrustStore {
-    let loaded = rustls_native_certs::load_native_certs();
-    if !loaded.certs.is_empty() {
-        return TrustStore::Roots;
+    match native_certs() {
+        Ok(certs) if !certs.is_empty() => return TrustStore::Roots,
+        Ok(_) => {}
+        Err(r) => {
+            return TrustStore::BadVariable {
+                var: r.var,
+                path: r.path,
+            }
+        }
     }
     if let Some(path) = var(lookup, "SSL_CERT_FILE") {
         if !std::path::Path::new(&path).is_file() {
@@ -753,12 +783,6 @@ pub fn refused_file(lookup: Lookup<'_>) -> Option<RefusedFile> {
 
 /// The trust-store file, and the most a bundle may hold.
 const TRUST_FILE: (&str, u64, Option<&str>) = ("SSL_CERT_FILE", 32 << 20, None);
-
-/// [`refused_file`] for the trust store's file alone (what a TLS client that
-/// loads the system's roots reads; preflight's PostgreSQL probe).
-pub fn refused_trust_file(lookup: Lookup<'_>) -> Option<RefusedFile> {
-    refused_among(lookup, &[TRUST_FILE])
-}
 
 fn refused_among(
     lookup: Lookup<'_>,

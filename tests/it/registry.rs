@@ -264,6 +264,37 @@ fn tls_with_a_test_ca_and_plain_http_only_on_loopback() {
     assert!(out.stderr.contains("`--ca-file`"), "{}", out.stderr);
 }
 
+/// The system roots are loaded through the loader preflight's probes share, which
+/// refuses `SSL_CERT_FILE` unless it is a regular file: image-check's registry
+/// client read a FIFO there with no deadline (`--timeout` ignored, killed at 10 s)
+/// and `/dev/zero` without a bound. `timeout` only bounds the test.
+#[test]
+fn a_fifo_or_device_as_ssl_cert_file_is_refused_before_any_connection() {
+    let dir = TempDir::new().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for bad in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let out = std::process::Command::new("timeout")
+            .args(["-s", "KILL", "60", env!("CARGO_BIN_EXE_image-check")])
+            .args(["--timeout", "3s", "docker://127.0.0.1:1/app:v1"])
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("SSL_CERT_FILE", bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("`SSL_CERT_FILE` names") && err.contains("not a regular file"),
+            "{bad}: {err}"
+        );
+    }
+}
+
 fn write_auth(path: &Path, host: &str, user: &str, pass: &str) {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));

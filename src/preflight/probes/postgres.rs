@@ -1423,13 +1423,8 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
 /// `SSL_CERT_FILE` names is refused, like the S3 probe's, unless it is a regular
 /// file of sane size, before anything opens it.
 fn system_roots(store: &mut X509StoreBuilder) -> Result<usize, Finding> {
-    // rustls-native-certs reads the process's environment, so the guard does too.
-    let process = |k: &str| std::env::var(k).ok();
-    if let Some(r) = crate::aws::refused_trust_file(&process) {
-        return Err(r.finding());
-    }
     let mut n = 0;
-    for der in rustls_native_certs::load_native_certs().certs {
+    for der in crate::aws::native_certs().map_err(|r| r.finding())? {
         if let Ok(c) = X509::from_der(der.as_ref()) {
             // A root listed twice (a bundle and a directory) is not worth failing on.
             let _ = store.add_cert(c);

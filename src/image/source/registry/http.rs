@@ -81,9 +81,19 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig>
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_native_certs::load_native_certs().certs {
+    let system = crate::aws::native_certs().map_err(|r| {
+        ImageError::registry(
+            Code::ImageUnreadable,
+            format!(
+                "{}; the system's CA certificates were not read",
+                r.message()
+            ),
+            r.hint(),
+        )
+    })?;
+    for c in system {
         // One unparsable system certificate must not cost the others.
-        let _ = roots.add(c);
+        let _ = roots.add(c.clone());
     }
     if let Some(path) = ca_file {
         let shown = path.display().to_string();
