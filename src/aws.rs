@@ -727,8 +727,8 @@ pub struct RefusedFile {
 
 impl RefusedFile {
     /// "`AWS_CONFIG_FILE` names `/x`, which is a FIFO, not a regular file",
-    /// or, for a default, "`/root/.aws/config` (where `AWS_CONFIG_FILE` points
-    /// when unset) is a FIFO, …".
+    /// or, for a default, "`/root/.aws/config` (read when `AWS_CONFIG_FILE` is
+    /// unset) is a FIFO, …".
     pub fn message(&self) -> String {
         let (var, path, why) = (self.var, &self.path, &self.why);
         if self.defaulted {

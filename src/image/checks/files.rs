@@ -69,12 +69,17 @@ fn not_static(p: &str, node: &Node<'_>, arch: &str) -> Option<Finding> {
             "could not be read, so whether it is static was not checked",
         ));
     };
-    if let Some(why) = super::elf::wrong_machine(bytes, arch) {
-        return Some(Finding::error(Code::FileNotStatic, p, why).hint(
-            "build it for the image's platform (`--target`, `GOARCH`, `docker buildx --platform`)",
-        ));
+    let exec = classify(bytes, node.size);
+    // Only an executable the header reading accepted has a machine worth naming
+    // (a broken class byte is said as such, not as another architecture).
+    if matches!(exec, Exec::Static | Exec::Dynamic(_)) {
+        if let Some(why) = super::elf::wrong_machine(bytes, arch) {
+            return Some(Finding::error(Code::FileNotStatic, p, why).hint(
+                "build it for the image's platform (`--target`, `GOARCH`, `docker buildx --platform`)",
+            ));
+        }
     }
-    match classify(bytes, node.size) {
+    match exec {
         Exec::Static => None,
         Exec::Dynamic(loader) => Some(
             Finding::error(
