@@ -99,8 +99,19 @@ pub fn native_certs() -> Result<&'static [rustls_pki_types::CertificateDer<'stat
     static CERTS: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
     CERTS
         .get_or_init(|| {
-            let process = |k: &str| std::env::var(k).ok();
-            match refused_among(&process, &[TRUST_FILE]) {
+            // The path as the loader will open it: `var_os`, so a name that is
+            // not UTF-8 (which `var` would call unset) is guarded too.
+            let (var, cap, _) = TRUST_FILE;
+            let path = std::env::var_os(var).filter(|p| !p.is_empty());
+            match path.and_then(|p| {
+                let why = crate::specfile::stat_refusal(std::path::Path::new(&p), cap)?;
+                Some(RefusedFile {
+                    var,
+                    path: printable(&p.to_string_lossy()),
+                    why,
+                    defaulted: false,
+                })
+            }) {
                 Some(r) => Err(r),
                 None => Ok(rustls_native_certs::load_native_certs().certs),
             }

@@ -277,7 +277,19 @@ fn a_fifo_or_device_as_ssl_cert_file_is_refused_before_any_connection() {
         .status()
         .unwrap()
         .success());
-    for bad in [fifo.to_str().unwrap(), "/dev/zero"] {
+    // A FIFO whose name is not UTF-8: the loader opens what `var_os` gives.
+    use std::os::unix::ffi::OsStrExt;
+    let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"fifo-\xff"));
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&odd)
+        .status()
+        .unwrap()
+        .success());
+    for bad in [
+        fifo.as_os_str(),
+        std::ffi::OsStr::new("/dev/zero"),
+        odd.as_os_str(),
+    ] {
         let out = std::process::Command::new("timeout")
             .args(["-s", "KILL", "60", env!("CARGO_BIN_EXE_image-check")])
             .args(["--timeout", "3s", "docker://127.0.0.1:1/app:v1"])
@@ -287,10 +299,10 @@ fn a_fifo_or_device_as_ssl_cert_file_is_refused_before_any_connection() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
         assert!(
             err.contains("`SSL_CERT_FILE` names") && err.contains("not a regular file"),
-            "{bad}: {err}"
+            "{bad:?}: {err}"
         );
     }
 }
